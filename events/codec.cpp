@@ -1,0 +1,193 @@
+#include "events/codec.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "event_generated.h"
+
+namespace chorus::events {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+std::string_view str(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view{} : std::string_view{s->data(), s->size()};
+}
+
+template <std::size_t N>
+bool copy_fixed(const flatbuffers::Vector<std::uint8_t>* v, std::array<std::uint8_t, N>& out) {
+  if (v == nullptr || v->size() != N) return false;
+  std::memcpy(out.data(), v->data(), N);
+  return true;
+}
+
+flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, const Payload& p,
+                                        fb::Payload& type, std::uint16_t& schema_version) {
+  return std::visit(
+      Overloaded{
+          [&](const TicketDraftSaved& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketDraftSaved;
+            schema_version = TicketDraftSaved::kSchemaVersion;
+            return fb::CreateTicketDraftSavedDirect(
+                       fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
+                       e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
+                       e.title.c_str(), e.description.c_str())
+                .Union();
+          },
+          [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketSubmitted;
+            schema_version = TicketSubmitted::kSchemaVersion;
+            return fb::CreateTicketSubmittedDirect(fbb, e.ticket_id.c_str(), e.number.c_str())
+                .Union();
+          },
+      },
+      p);
+}
+
+Result<Payload> read_payload(const fb::EventBody& body) {
+  switch (body.payload_type()) {
+    case fb::Payload_TicketDraftSaved: {
+      const auto* e = body.payload_as_TicketDraftSaved();
+      return TicketDraftSaved{std::string(str(e->ticket_id())),
+                              std::string(str(e->emitter_user_id())),
+                              std::string(str(e->emitting_structure_id())),
+                              std::string(str(e->category())),
+                              std::string(str(e->sub_category())),
+                              std::string(str(e->title())),
+                              std::string(str(e->description()))};
+    }
+    case fb::Payload_TicketSubmitted: {
+      const auto* e = body.payload_as_TicketSubmitted();
+      return TicketSubmitted{std::string(str(e->ticket_id())), std::string(str(e->number()))};
+    }
+    default:
+      return fail(errc::corruption,
+                  "unknown payload type " + std::to_string(static_cast<int>(body.payload_type())));
+  }
+}
+
+// Structure checks shared by decode() and peek(): returns the body, or null when malformed.
+const fb::EventBody* checked_body(std::string_view bytes, const fb::StoredEvent** stored_out) {
+  flatbuffers::Verifier outer(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  if (!fb::VerifyStoredEventBuffer(outer)) return nullptr;
+  const auto* stored = fb::GetStoredEvent(bytes.data());
+  const auto* body_bytes = stored->body();
+  if (body_bytes == nullptr || stored->hash() == nullptr) return nullptr;
+  flatbuffers::Verifier inner(body_bytes->data(), body_bytes->size());
+  if (!inner.VerifyBuffer<fb::EventBody>(nullptr)) return nullptr;
+  const auto* body = flatbuffers::GetRoot<fb::EventBody>(body_bytes->data());
+  if (body->stream_id() == nullptr) return nullptr;
+  *stored_out = stored;
+  return body;
+}
+
+}  // namespace
+
+const char* type_name(const Payload& payload) noexcept {
+  return std::visit(Overloaded{
+                        [](const TicketDraftSaved&) { return "TicketDraftSaved"; },
+                        [](const TicketSubmitted&) { return "TicketSubmitted"; },
+                    },
+                    payload);
+}
+
+Hash sha256(std::string_view bytes) noexcept {
+  Hash out{};
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out.data());
+  return out;
+}
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xF]);
+  }
+  return out;
+}
+
+EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Hash& prev_hash,
+                    const NewEvent& event) {
+  // The body is its own buffer so that its bytes, exactly as hashed, are what is stored.
+  flatbuffers::FlatBufferBuilder body_fbb(512);
+  fb::Payload type = fb::Payload_NONE;
+  std::uint16_t schema_version = 0;
+  auto payload = build_payload(body_fbb, event.payload, type, schema_version);
+  const auto& m = event.meta;
+  auto actor = fb::CreateActorDirect(body_fbb, m.actor.user_id.c_str(), m.actor.role.c_str(),
+                                     m.actor.on_behalf_of.c_str());
+  auto body = fb::CreateEventBody(
+      body_fbb, body_fbb.CreateVector(m.event_id.data(), m.event_id.size()),
+      body_fbb.CreateString(stream_id.data(), stream_id.size()), version, schema_version,
+      m.occurred_at_us, actor, body_fbb.CreateString(m.correlation_id),
+      body_fbb.CreateString(m.causation_id), body_fbb.CreateVector(prev_hash.data(), prev_hash.size()),
+      type, payload);
+  body_fbb.Finish(body);
+  std::string_view body_view(reinterpret_cast<const char*>(body_fbb.GetBufferPointer()),
+                             body_fbb.GetSize());
+  EncodedEvent out;
+  out.hash = sha256(body_view);
+
+  flatbuffers::FlatBufferBuilder fbb(body_fbb.GetSize() + 96);
+  auto body_vec = fbb.CreateVector(body_fbb.GetBufferPointer(), body_fbb.GetSize());
+  auto hash_vec = fbb.CreateVector(out.hash.data(), out.hash.size());
+  fbb.Finish(fb::CreateStoredEvent(fbb, body_vec, hash_vec));
+  out.bytes.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  return out;
+}
+
+Result<EventCoordinates> peek(std::string_view bytes) {
+  const fb::StoredEvent* stored = nullptr;
+  const fb::EventBody* body = checked_body(bytes, &stored);
+  EventCoordinates c;
+  if (body == nullptr || !copy_fixed(stored->hash(), c.hash) ||
+      !copy_fixed(body->prev_hash(), c.prev_hash) || !copy_fixed(body->event_id(), c.event_id)) {
+    return fail(errc::corruption, "stored event is not a valid StoredEvent FlatBuffer");
+  }
+  c.stream_id = std::string(str(body->stream_id()));
+  c.version = body->version();
+  return c;
+}
+
+Result<Event> decode(std::string_view bytes) {
+  const fb::StoredEvent* stored = nullptr;
+  const fb::EventBody* body = checked_body(bytes, &stored);
+  Event e;
+  if (body == nullptr || !copy_fixed(stored->hash(), e.hash) ||
+      !copy_fixed(body->prev_hash(), e.prev_hash) ||
+      !copy_fixed(body->event_id(), e.meta.event_id)) {
+    return fail(errc::corruption, "stored event is not a valid StoredEvent FlatBuffer");
+  }
+  e.stream_id = std::string(str(body->stream_id()));
+  e.version = body->version();
+  const auto* body_bytes = stored->body();
+  Hash actual = sha256(
+      std::string_view(reinterpret_cast<const char*>(body_bytes->data()), body_bytes->size()));
+  if (actual != e.hash) {
+    return fail(errc::corruption, "event " + e.stream_id + " v" + std::to_string(e.version) +
+                                      ": stored hash " + to_hex(e.hash) +
+                                      " does not match its body (" + to_hex(actual) + ")");
+  }
+  e.schema_version = body->schema_version();
+  e.meta.occurred_at_us = body->occurred_at_us();
+  if (const auto* a = body->actor()) {
+    e.meta.actor = Actor{std::string(str(a->user_id())), std::string(str(a->role())),
+                         std::string(str(a->on_behalf_of()))};
+  }
+  e.meta.correlation_id = std::string(str(body->correlation_id()));
+  e.meta.causation_id = std::string(str(body->causation_id()));
+  auto payload = read_payload(*body);
+  if (!payload) return std::unexpected(payload.error());
+  e.payload = std::move(*payload);
+  return e;
+}
+
+}  // namespace chorus::events

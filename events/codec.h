@@ -1,0 +1,44 @@
+#pragma once
+// The only door to the stored format (schema/event.fbs). Everything FlatBuffers is in
+// codec.cpp, so that the generated header is compiled in one translation unit.
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "events/errc.h"
+#include "events/event.h"
+
+namespace chorus::events {
+
+// What an encoded event is, before the log stores it.
+struct EncodedEvent {
+  std::string bytes;  // a StoredEvent FlatBuffer
+  Hash hash{};        // SHA-256 of the body; the next event of the stream chains to it
+};
+
+// Encodes `event` as the version-th event of `stream_id`, chained to `prev_hash`.
+// Pure and thread-safe; never fails (sizes are bounded by the caller's checks).
+[[nodiscard]] EncodedEvent encode(std::string_view stream_id, std::uint64_t version,
+                                  const Hash& prev_hash, const NewEvent& event);
+
+// Decodes stored bytes. Fails with corruption when the bytes are not a valid StoredEvent,
+// or when the stored hash does not match the body (one flipped byte is caught here).
+// Thread-safe.
+[[nodiscard]] Result<Event> decode(std::string_view bytes);
+
+// Reads only the coordinates (stream, version, hash) without decoding the payload; checks the
+// FlatBuffer structure but not the hash (use decode() to verify). Thread-safe.
+struct EventCoordinates {
+  std::string stream_id;
+  std::uint64_t version = 0;
+  EventId event_id{};
+  Hash prev_hash{};
+  Hash hash{};
+};
+[[nodiscard]] Result<EventCoordinates> peek(std::string_view bytes);
+
+[[nodiscard]] Hash sha256(std::string_view bytes) noexcept;
+[[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
+
+}  // namespace chorus::events

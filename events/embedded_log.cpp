@@ -1,0 +1,257 @@
+#include "events/embedded_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "events/group_commit.h"
+#include "events/invariant.h"
+
+namespace chorus::events {
+namespace {
+
+std::string be64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return out;
+}
+
+std::uint64_t from_be64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+
+std::string stream_key(std::string_view stream_id, std::uint64_t version) {
+  std::string key(stream_id);
+  key.push_back('\0');
+  key += be64(version);
+  return key;
+}
+
+Error io(const rocksdb::Status& s, std::string_view what) {
+  return Error{errc::io_error, std::string(what) + ": " + s.ToString()};
+}
+
+// Shared by the log and its cursors, so that a cursor never outlives the database.
+struct Core {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, log, streams, heads
+  rocksdb::ColumnFamilyHandle* log_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
+  rocksdb::WriteOptions write_options;
+
+  std::atomic<std::uint64_t> end{0};  // offset of the next event; everything before is durable
+  std::mutex end_mu;
+  std::condition_variable end_cv;  // signalled when `end` moves
+
+  ~Core() {
+    for (auto* h : handles) {
+      if (db) db->DestroyColumnFamilyHandle(h);
+    }
+    if (db) db->Close();
+  }
+
+  Result<std::string> read_event(std::uint64_t offset) const {
+    std::string value;
+    auto s = db->Get(rocksdb::ReadOptions(), log_cf, be64(offset), &value);
+    if (!s.ok()) return std::unexpected(io(s, "reading event at offset " + std::to_string(offset)));
+    return value;
+  }
+};
+
+class EmbeddedCursor final : public LogCursor {
+ public:
+  EmbeddedCursor(std::shared_ptr<Core> core, std::uint64_t next)
+      : core_(std::move(core)), position_{{next}} {}
+
+  Result<std::size_t> poll(std::vector<RecordedEvent>& out, std::size_t max,
+                           std::chrono::milliseconds wait) override {
+    std::uint64_t next = position_.next[0];
+    std::uint64_t end = core_->end.load(std::memory_order_acquire);
+    if (end <= next && wait.count() > 0) {
+      std::unique_lock lock(core_->end_mu);
+      core_->end_cv.wait_for(lock, wait, [&] { return core_->end.load() > next; });
+      end = core_->end.load(std::memory_order_acquire);
+    }
+    if (end <= next || max == 0) return 0;
+
+    const std::string lower = be64(next);
+    const std::uint64_t last = std::min<std::uint64_t>(end, next + max);
+    const std::string upper = be64(last);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(core_->db->NewIterator(ro, core_->log_cf));
+    const std::size_t before = out.size();
+    std::uint64_t offset = next;
+    for (it->Seek(lower); it->Valid(); it->Next(), ++offset) {
+      CHORUS_INVARIANT(from_be64(it->key().ToStringView()) == offset, "gap in the embedded log");
+      auto coords = peek(it->value().ToStringView());
+      if (!coords) {
+        out.resize(before);
+        return fail(errc::corruption,
+                    "event at offset " + std::to_string(offset) + ": " + coords.error().message);
+      }
+      out.push_back(RecordedEvent{{0, offset}, std::move(coords->stream_id), coords->version,
+                                  it->value().ToString()});
+    }
+    if (!it->status().ok()) {
+      out.resize(before);
+      return std::unexpected(io(it->status(), "reading the log"));
+    }
+    CHORUS_INVARIANT(offset == last, "gap at the end of the embedded log");
+    position_.next[0] = offset;
+    return out.size() - before;
+  }
+
+  const LogPosition& position() const override { return position_; }
+
+ private:
+  std::shared_ptr<Core> core_;
+  LogPosition position_;
+};
+
+class EmbeddedLog final : public EventLog {
+ public:
+  explicit EmbeddedLog(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+  Result<AppendResult> append(std::span<const StreamAppend> batch) override {
+    if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
+    return group_commit_.append(batch, [this](std::vector<AppendRequest*>& group) {
+      write_group(group);
+    });
+  }
+
+  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+                                                 std::uint64_t from_version,
+                                                 std::size_t max) override {
+    std::vector<RecordedEvent> out;
+    const std::string prefix = std::string(stream_id) + '\0';
+    std::unique_ptr<rocksdb::Iterator> it(
+        core_->db->NewIterator(rocksdb::ReadOptions(), core_->streams_cf));
+    std::uint64_t version = std::max<std::uint64_t>(from_version, 1);
+    for (it->Seek(stream_key(stream_id, version));
+         it->Valid() && out.size() < max && it->key().starts_with(prefix); it->Next(), ++version) {
+      CHORUS_INVARIANT(from_be64(it->key().ToStringView().substr(prefix.size())) == version,
+                       "gap in a stream's versions");
+      const std::uint64_t offset = from_be64(it->value().ToStringView());
+      auto bytes = core_->read_event(offset);
+      if (!bytes) return std::unexpected(bytes.error());
+      out.push_back(RecordedEvent{{0, offset}, std::string(stream_id), version, std::move(*bytes)});
+    }
+    if (!it->status().ok()) return std::unexpected(io(it->status(), "reading a stream"));
+    return out;
+  }
+
+  Result<std::uint64_t> stream_version(std::string_view stream_id) override {
+    auto head = lookup_head(std::string(stream_id));
+    if (!head) return std::unexpected(head.error());
+    return head->version;
+  }
+
+  Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) override {
+    if (from.next.size() > 1) {
+      return fail(errc::invalid_argument, "the embedded log has one partition; position " +
+                                              from.to_token() + " names " +
+                                              std::to_string(from.next.size()));
+    }
+    const std::uint64_t start = from.next.empty() ? 0 : from.next[0];
+    return std::make_unique<EmbeddedCursor>(core_, start);
+  }
+
+  Result<LogPosition> end() override { return LogPosition{{core_->end.load()}}; }
+  std::uint32_t partition_count() const noexcept override { return 1; }
+  std::string_view kind() const noexcept override { return "embedded"; }
+
+ private:
+  Result<StreamHead> lookup_head(const std::string& stream_id) const {
+    std::string value;
+    auto s = core_->db->Get(rocksdb::ReadOptions(), core_->heads_cf, stream_id, &value);
+    if (s.IsNotFound()) return StreamHead{};
+    if (!s.ok()) return std::unexpected(io(s, "reading the head of stream " + stream_id));
+    CHORUS_INVARIANT(value.size() == 8 + 32, "malformed stream head");
+    StreamHead head{from_be64(value), {}};
+    std::copy(value.begin() + 8, value.end(), head.hash.begin());
+    return head;
+  }
+
+  // Runs on the group-commit leader only, one group at a time.
+  void write_group(std::vector<AppendRequest*>& group) {
+    std::vector<PlannedEvent> planned;
+    std::unordered_map<std::string, StreamHead> staged;
+    plan_group(
+        group, [this](const std::string& id) { return lookup_head(id); }, 1, planned, staged);
+    if (planned.empty()) return;
+
+    rocksdb::WriteBatch wb;
+    std::uint64_t offset = core_->end.load();
+    for (auto& p : planned) {
+      p.address = LogAddress{0, offset};
+      const std::string key = be64(offset);
+      wb.Put(core_->log_cf, key, p.encoded.bytes);
+      wb.Put(core_->streams_cf, stream_key(*p.stream_id, p.version), key);
+      ++offset;
+    }
+    for (const auto& [stream_id, head] : staged) {
+      std::string value = be64(head.version);
+      value.append(reinterpret_cast<const char*>(head.hash.data()), head.hash.size());
+      wb.Put(core_->heads_cf, stream_id, value);
+    }
+    auto s = core_->db->Write(core_->write_options, &wb);
+    if (!s.ok()) {
+      fail_group(group, io(s, "writing a batch of " + std::to_string(planned.size()) + " events"));
+      return;
+    }
+    complete_group(group, planned);
+    {
+      std::lock_guard lock(core_->end_mu);
+      core_->end.store(offset, std::memory_order_release);
+    }
+    core_->end_cv.notify_all();
+  }
+
+  std::shared_ptr<Core> core_;
+  GroupCommit group_commit_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // Concurrent writers are grouped by GroupCommit already; RocksDB's own pipelining adds
+  // nothing for one writer thread.
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {"log", cf_options},
+      {"streams", cf_options},
+      {"heads", cf_options}};
+  auto core = std::make_shared<Core>();
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &core->handles, &raw);
+  if (!s.ok()) return std::unexpected(io(s, "opening the embedded log in " + options.dir));
+  core->db.reset(raw);
+  core->log_cf = core->handles[1];
+  core->streams_cf = core->handles[2];
+  core->heads_cf = core->handles[3];
+  core->write_options.sync = options.sync;
+
+  std::unique_ptr<rocksdb::Iterator> it(core->db->NewIterator(rocksdb::ReadOptions(), core->log_cf));
+  it->SeekToLast();
+  if (it->Valid()) core->end = from_be64(it->key().ToStringView()) + 1;
+  if (!it->status().ok()) return std::unexpected(io(it->status(), "finding the end of the log"));
+  return std::make_unique<EmbeddedLog>(std::move(core));
+}
+
+}  // namespace chorus::events

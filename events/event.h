@@ -1,0 +1,80 @@
+#pragma once
+// Plain C++ forms of events: what the domain produces and what readers decode into.
+// No FlatBuffers here: the stored layout lives in schema/event.fbs and codec.cpp only,
+// so that code including this header compiles fast.
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace chorus::events {
+
+using EventId = std::array<std::uint8_t, 16>;
+using Hash = std::array<std::uint8_t, 32>;
+
+struct Actor {
+  std::string user_id;
+  std::string role;          // the role the actor acted in ("emitter", "support_n1", ...)
+  std::string on_behalf_of;  // empty unless support acts for someone
+  bool operator==(const Actor&) const = default;
+};
+
+// --- Payloads: one struct per table of the `Payload` union in schema/event.fbs -------------
+
+// "Brouillon": the emitter saved a draft.
+struct TicketDraftSaved {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  std::string emitter_user_id;
+  std::string emitting_structure_id;
+  std::string category;
+  std::string sub_category;
+  std::string title;
+  std::string description;
+  bool operator==(const TicketDraftSaved&) const = default;
+};
+
+// "Ouvert": the emitter submitted the ticket, which got its number.
+struct TicketSubmitted {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  std::string number;
+  bool operator==(const TicketSubmitted&) const = default;
+};
+
+using Payload = std::variant<TicketDraftSaved, TicketSubmitted>;
+
+// The event type's stable name, as shown to auditors and used in metric labels.
+[[nodiscard]] const char* type_name(const Payload& payload) noexcept;
+
+// --- Envelope ------------------------------------------------------------------------------
+
+// What the command side decides; the log adds the stream position and the hashes.
+struct EventMeta {
+  EventId event_id{};
+  std::int64_t occurred_at_us = 0;
+  Actor actor;
+  std::string correlation_id;
+  std::string causation_id;  // the command id
+  bool operator==(const EventMeta&) const = default;
+};
+
+struct NewEvent {
+  EventMeta meta;
+  Payload payload;
+};
+
+// A decoded stored event.
+struct Event {
+  EventMeta meta;
+  std::string stream_id;
+  std::uint64_t version = 0;
+  std::uint16_t schema_version = 0;
+  Hash prev_hash{};
+  Hash hash{};
+  Payload payload;
+};
+
+}  // namespace chorus::events

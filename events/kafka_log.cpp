@@ -1,0 +1,614 @@
+#include "events/kafka_log.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "events/group_commit.h"
+#include "events/invariant.h"
+
+namespace chorus::events {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int ms_left(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return static_cast<int>(std::max<std::int64_t>(left.count(), 0));
+}
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+
+struct ErrorDeleter {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
+using KafkaError = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+std::string describe(const rd_kafka_error_t* e) {
+  return std::string(rd_kafka_error_name(e)) + ": " + rd_kafka_error_string(e);
+}
+
+// Builds a handle from settings; `type` PRODUCER or CONSUMER.
+Result<KafkaHandle> make_handle(rd_kafka_type_t type,
+                                const std::vector<std::pair<std::string, std::string>>& settings,
+                                void (*dr_cb)(rd_kafka_t*, const rd_kafka_message_t*, void*) =
+                                    nullptr) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return fail(errc::invalid_argument, "Kafka setting " + name + ": " + errstr);
+    }
+  }
+  if (dr_cb != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return fail(errc::invalid_argument, std::string("creating a Kafka client: ") + errstr);
+  }
+  if (type == RD_KAFKA_CONSUMER) rd_kafka_poll_set_consumer(rk);
+  return KafkaHandle(rk);
+}
+
+// Per-stream state learnt from the log: the head and where each version lives.
+struct StreamState {
+  StreamHead head;
+  std::vector<std::uint64_t> offsets;  // offsets[v - 1] = offset of version v
+};
+
+// The delivery report of one produced event.
+struct Delivery {
+  PlannedEvent* event;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  bool reported = false;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  auto* d = static_cast<Delivery*>(m->_private);
+  d->reported = true;
+  d->err = m->err;
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    d->event->address = LogAddress{static_cast<std::uint32_t>(m->partition),
+                                   static_cast<std::uint64_t>(m->offset)};
+  }
+}
+
+class KafkaCursor final : public LogCursor {
+ public:
+  KafkaCursor(KafkaHandle consumer, LogPosition start)
+      : consumer_(std::move(consumer)), position_(std::move(start)) {}
+  ~KafkaCursor() override { rd_kafka_consumer_close(consumer_.get()); }
+
+  Result<std::size_t> poll(std::vector<RecordedEvent>& out, std::size_t max,
+                           std::chrono::milliseconds wait) override {
+    const std::size_t before = out.size();
+    const auto deadline = Clock::now() + wait;
+    while (out.size() - before < max) {
+      // Block only while nothing was gathered; then drain what is already fetched.
+      const int timeout = out.size() == before ? ms_left(deadline) : 0;
+      Message m(rd_kafka_consumer_poll(consumer_.get(), timeout));
+      if (!m) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // At the end (the last stable offset, read_committed): skip the commit markers too.
+        auto& next = position_.next[static_cast<std::size_t>(m->partition)];
+        next = std::max<std::uint64_t>(next, static_cast<std::uint64_t>(m->offset));
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Broker and transport errors are retried by librdkafka itself; report only when
+        // nothing else came back.
+        if (out.size() == before && ms_left(deadline) == 0) {
+          return fail(errc::unavailable, std::string("reading the log: ") + rd_kafka_message_errstr(m.get()));
+        }
+        continue;
+      }
+      std::string_view bytes(static_cast<const char*>(m->payload), m->len);
+      auto coords = peek(bytes);
+      const LogAddress address{static_cast<std::uint32_t>(m->partition),
+                               static_cast<std::uint64_t>(m->offset)};
+      if (!coords) {
+        out.resize(before);
+        return fail(errc::corruption, "event at partition " + std::to_string(address.partition) +
+                                          " offset " + std::to_string(address.offset) + ": " +
+                                          coords.error().message);
+      }
+      out.push_back(RecordedEvent{address, std::move(coords->stream_id), coords->version,
+                                  std::string(bytes)});
+      position_.advance_past(address);
+    }
+    return out.size() - before;
+  }
+
+  const LogPosition& position() const override { return position_; }
+
+ private:
+  KafkaHandle consumer_;
+  LogPosition position_;
+};
+
+class KafkaLog final : public EventLog {
+ public:
+  explicit KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
+
+  ~KafkaLog() override {
+    if (producer_) rd_kafka_flush(producer_.get(), 1000);
+  }
+
+  Result<void> open() {
+    const auto deadline = Clock::now() + options_.append_timeout;
+    if (auto ok = ensure_topic(deadline); !ok) return ok;
+    end_.assign(partitions_, 0);
+    return take_ownership(deadline);
+  }
+
+  Result<AppendResult> append(std::span<const StreamAppend> batch) override {
+    if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
+    return group_commit_.append(batch, [this](std::vector<AppendRequest*>& group) {
+      write_group(group);
+    });
+  }
+
+  Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
+                                                 std::uint64_t from_version,
+                                                 std::size_t max) override {
+    std::vector<std::uint64_t> offsets;
+    {
+      std::shared_lock lock(state_mu_);
+      auto it = streams_.find(std::string(stream_id));
+      if (it == streams_.end()) return std::vector<RecordedEvent>{};
+      const auto& all = it->second.offsets;
+      const std::size_t first = std::max<std::uint64_t>(from_version, 1) - 1;
+      for (std::size_t i = first; i < all.size() && offsets.size() < max; ++i) {
+        offsets.push_back(all[i]);
+      }
+    }
+    std::vector<RecordedEvent> out;
+    if (offsets.empty()) return out;
+    const auto partition = static_cast<std::int32_t>(partition_of(stream_id, partitions_));
+    std::lock_guard lock(reader_mu_);
+    if (!reader_) {
+      auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
+      if (!consumer) return std::unexpected(consumer.error());
+      reader_ = std::move(*consumer);
+    }
+    PartitionList list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), partition)->offset =
+        static_cast<std::int64_t>(offsets.front());
+    if (auto err = rd_kafka_assign(reader_.get(), list.get()); err) {
+      return fail(errc::unavailable, std::string("assigning a partition: ") + rd_kafka_err2str(err));
+    }
+    const auto deadline = Clock::now() + options_.append_timeout;
+    std::size_t want = 0;
+    while (want < offsets.size()) {
+      Message m(rd_kafka_consumer_poll(reader_.get(), std::min(ms_left(deadline), 200)));
+      if (!m) {
+        if (ms_left(deadline) == 0) return fail(errc::unavailable, "timed out reading a stream");
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      const auto offset = static_cast<std::uint64_t>(m->offset);
+      if (offset < offsets[want]) continue;
+      CHORUS_INVARIANT(offset == offsets[want], "a stream's event is missing from its partition");
+      std::string bytes(static_cast<const char*>(m->payload), m->len);
+      const std::uint64_t version = std::max<std::uint64_t>(from_version, 1) + want;
+      out.push_back(RecordedEvent{{static_cast<std::uint32_t>(partition), offset},
+                                  std::string(stream_id), version, std::move(bytes)});
+      ++want;
+    }
+    return out;
+  }
+
+  Result<std::uint64_t> stream_version(std::string_view stream_id) override {
+    std::shared_lock lock(state_mu_);
+    auto it = streams_.find(std::string(stream_id));
+    return it == streams_.end() ? 0 : it->second.head.version;
+  }
+
+  Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) override {
+    if (!from.next.empty() && from.next.size() != partitions_) {
+      return fail(errc::invalid_argument, "position " + from.to_token() + " names " +
+                                              std::to_string(from.next.size()) +
+                                              " partitions; the topic has " +
+                                              std::to_string(partitions_));
+    }
+    LogPosition start = from;
+    start.next.resize(partitions_, 0);
+    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
+    if (!consumer) return std::unexpected(consumer.error());
+    if (auto ok = assign_all(consumer->get(), start); !ok) return std::unexpected(ok.error());
+    return std::make_unique<KafkaCursor>(std::move(*consumer), std::move(start));
+  }
+
+  Result<LogPosition> end() override {
+    LogPosition pos;
+    for (std::uint32_t p = 0; p < partitions_; ++p) {
+      std::int64_t low = 0, high = 0;
+      auto err = rd_kafka_query_watermark_offsets(admin_.get(), options_.topic.c_str(),
+                                                  static_cast<std::int32_t>(p), &low, &high, 5000);
+      if (err) return fail(errc::unavailable, std::string("asking the log's end: ") + rd_kafka_err2str(err));
+      pos.next.push_back(static_cast<std::uint64_t>(high));
+    }
+    return pos;
+  }
+
+  std::uint32_t partition_count() const noexcept override { return partitions_; }
+  std::string_view kind() const noexcept override { return "kafka"; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> common_settings() const {
+    std::vector<std::pair<std::string, std::string>> s{{"bootstrap.servers", options_.brokers},
+                                                       {"client.id", "chorus"}};
+    s.insert(s.end(), options_.extra_config.begin(), options_.extra_config.end());
+    return s;
+  }
+
+  std::vector<std::pair<std::string, std::string>> consumer_settings() const {
+    auto s = common_settings();
+    s.insert(s.end(), {{"group.id", "chorus-reader"},  // never joined: partitions are assigned
+                       {"enable.auto.commit", "false"},
+                       {"enable.auto.offset.store", "false"},
+                       {"isolation.level", "read_committed"},
+                       {"enable.partition.eof", "true"},
+                       {"auto.offset.reset", "earliest"},
+                       // Bounded prefetch: a slow reader holds at most this much in memory.
+                       {"queued.max.messages.kbytes", "16384"},
+                       {"fetch.wait.max.ms", "10"}});
+    return s;
+  }
+
+  Result<void> assign_all(rd_kafka_t* consumer, const LogPosition& from) const {
+    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_)));
+    for (std::uint32_t p = 0; p < partitions_; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(),
+                                        static_cast<std::int32_t>(p))
+          ->offset = static_cast<std::int64_t>(from.next[p]);
+    }
+    if (auto err = rd_kafka_assign(consumer, list.get()); err) {
+      return fail(errc::unavailable, std::string("assigning partitions: ") + rd_kafka_err2str(err));
+    }
+    return {};
+  }
+
+  // Creates the topic when missing and learns its partition count.
+  Result<void> ensure_topic(Clock::time_point deadline) {
+    auto admin = make_handle(RD_KAFKA_PRODUCER, common_settings());
+    if (!admin) return std::unexpected(admin.error());
+    admin_ = std::move(*admin);
+    char errstr[512];
+    if (options_.create_topic) {
+      rd_kafka_NewTopic_t* topic =
+          rd_kafka_NewTopic_new(options_.topic.c_str(), static_cast<int>(options_.partitions),
+                                options_.replication_factor, errstr, sizeof errstr);
+      if (topic == nullptr) return fail(errc::invalid_argument, std::string("topic: ") + errstr);
+      rd_kafka_NewTopic_set_config(topic, "retention.ms", "-1");
+      rd_kafka_NewTopic_set_config(topic, "retention.bytes", "-1");
+      rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "delete");
+      rd_kafka_NewTopic_set_config(
+          topic, "min.insync.replicas",
+          std::to_string(std::min(2, std::max(1, options_.replication_factor - 1))).c_str());
+      rd_kafka_queue_t* queue = rd_kafka_queue_new(admin_.get());
+      rd_kafka_AdminOptions_t* admin_options =
+          rd_kafka_AdminOptions_new(admin_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+      rd_kafka_AdminOptions_set_operation_timeout(admin_options, ms_left(deadline), errstr,
+                                                  sizeof errstr);
+      rd_kafka_CreateTopics(admin_.get(), &topic, 1, admin_options, queue);
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, ms_left(deadline) + 1000);
+      std::string problem;
+      if (ev == nullptr) {
+        problem = "no answer from the brokers at " + options_.brokers;
+      } else if (rd_kafka_event_error(ev)) {
+        problem = rd_kafka_event_error_string(ev);
+      } else {
+        std::size_t n = 0;
+        const rd_kafka_topic_result_t** results =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        for (std::size_t i = 0; i < n; ++i) {
+          auto err = rd_kafka_topic_result_error(results[i]);
+          if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            problem = rd_kafka_topic_result_error_string(results[i]);
+          }
+        }
+      }
+      if (ev) rd_kafka_event_destroy(ev);
+      rd_kafka_AdminOptions_destroy(admin_options);
+      rd_kafka_NewTopic_destroy(topic);
+      rd_kafka_queue_destroy(queue);
+      if (!problem.empty()) return fail(errc::unavailable, "creating topic " + options_.topic + ": " + problem);
+    }
+    // Metadata may lag the creation by a moment.
+    while (true) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(admin_.get(), options_.topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      auto err = rd_kafka_metadata(admin_.get(), 0, rkt, &md, std::max(ms_left(deadline), 1));
+      int count = 0;
+      bool leaders = true;
+      if (!err && md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        count = md->topics[0].partition_cnt;
+        for (int p = 0; p < count; ++p) leaders = leaders && md->topics[0].partitions[p].leader >= 0;
+      }
+      if (md) rd_kafka_metadata_destroy(md);
+      rd_kafka_topic_destroy(rkt);
+      if (count > 0 && leaders) {
+        partitions_ = static_cast<std::uint32_t>(count);
+        return {};
+      }
+      if (ms_left(deadline) == 0) {
+        return fail(errc::unavailable, "topic " + options_.topic + " not available at " + options_.brokers);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  // A fresh transactional producer; init_transactions fences every earlier producer with the
+  // same transactional.id and settles its open transaction. Then reads to the end.
+  Result<void> take_ownership(Clock::time_point deadline) {
+    producer_.reset();
+    auto settings = common_settings();
+    settings.insert(settings.end(),
+                    {{"transactional.id", "chorus-" + options_.topic + "-" + options_.writer_id},
+                     {"enable.idempotence", "true"},
+                     {"acks", "all"},
+                     {"linger.ms", "0"},
+                     {"transaction.timeout.ms", "60000"},
+                     {"message.timeout.ms", "60000"}});
+    auto producer = make_handle(RD_KAFKA_PRODUCER, settings, &on_delivery);
+    if (!producer) return std::unexpected(producer.error());
+    KafkaError e(rd_kafka_init_transactions(producer->get(), std::max(ms_left(deadline), 1)));
+    if (e) {
+      if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__FENCED ||
+          rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED) {
+        fenced_ = true;
+        return fail(errc::fenced, "another writer owns the partitions: " + describe(e.get()));
+      }
+      return fail(errc::unavailable, "taking ownership of the log: " + describe(e.get()));
+    }
+    producer_ = std::move(*producer);
+    return catch_up(deadline);
+  }
+
+  // Reads every partition from end_ to its last stable offset, learning heads and offsets.
+  Result<void> catch_up(Clock::time_point deadline) {
+    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
+    if (!consumer) return std::unexpected(consumer.error());
+    LogPosition from{end_};
+    if (auto ok = assign_all(consumer->get(), from); !ok) return ok;
+    std::vector<bool> at_end(partitions_, false);
+    std::size_t remaining = partitions_;
+    std::vector<std::uint64_t> next = end_;
+    std::unordered_map<std::string, StreamState> learnt;  // applied at the end, all or nothing
+    auto state_of = [&](const std::string& id) -> StreamState& {
+      auto it = learnt.find(id);
+      if (it != learnt.end()) return it->second;
+      std::shared_lock lock(state_mu_);
+      auto known = streams_.find(id);
+      return learnt.emplace(id, known == streams_.end() ? StreamState{} : known->second)
+          .first->second;
+    };
+    while (remaining > 0) {
+      Message m(rd_kafka_consumer_poll(consumer->get(), std::min(ms_left(deadline), 200)));
+      if (!m) {
+        if (ms_left(deadline) == 0) {
+          rd_kafka_consumer_close(consumer->get());
+          return fail(errc::unavailable, "timed out reading the log to its end");
+        }
+        continue;
+      }
+      const auto p = static_cast<std::size_t>(m->partition);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        next[p] = std::max<std::uint64_t>(next[p], static_cast<std::uint64_t>(m->offset));
+        if (!at_end[p]) {
+          at_end[p] = true;
+          --remaining;
+        }
+        continue;
+      }
+      if (m->err) continue;  // transient; librdkafka retries
+      auto coords = peek(std::string_view(static_cast<const char*>(m->payload), m->len));
+      CHORUS_INVARIANT(coords.has_value(), "undecodable event in the Kafka log");
+      StreamState& s = state_of(coords->stream_id);
+      CHORUS_INVARIANT(coords->version == s.head.version + 1 && coords->prev_hash == s.head.hash,
+                       "a stream's chain is broken in the Kafka log");
+      s.head = StreamHead{coords->version, coords->hash};
+      s.offsets.push_back(static_cast<std::uint64_t>(m->offset));
+      next[p] = static_cast<std::uint64_t>(m->offset) + 1;
+    }
+    rd_kafka_consumer_close(consumer->get());
+    std::unique_lock lock(state_mu_);
+    for (auto& [id, s] : learnt) streams_[id] = std::move(s);
+    end_ = std::move(next);
+    return {};
+  }
+
+  Result<StreamHead> head_of(const std::string& stream_id) {
+    std::shared_lock lock(state_mu_);
+    auto it = streams_.find(stream_id);
+    return it == streams_.end() ? StreamHead{} : it->second.head;
+  }
+
+  // After an indefinite outcome: re-take ownership (which settles the open transaction), read
+  // to the end, and answer each request from what the log holds.
+  // Settling gets its own time budget: an append may take up to twice append_timeout.
+  void settle(std::vector<AppendRequest*>& group, std::vector<PlannedEvent>& planned,
+              const std::string& why) {
+    const auto deadline = Clock::now() + options_.append_timeout;
+    needs_recovery_ = true;
+    Result<void> recovered = fail(errc::unavailable, why);
+    while (true) {
+      recovered = take_ownership(deadline);
+      if (recovered || fenced_ || ms_left(deadline) == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (!recovered) {
+      if (fenced_) {
+        // The newer owner settled our transaction; we may still read, but not append. Report
+        // what the log says when it can be read, else the outcome is unknown.
+        fail_group(group, Error{errc::indeterminate,
+                                why + "; then fenced by another writer before the outcome was "
+                                      "known: " + recovered.error().message});
+      } else {
+        fail_group(group, Error{errc::indeterminate,
+                                why + "; the log stayed unreachable, so the outcome is unknown: " +
+                                    recovered.error().message});
+      }
+      return;
+    }
+    needs_recovery_ = false;
+    std::shared_lock lock(state_mu_);
+    for (auto* request : group) {
+      if (!request->planned) continue;
+      // All or nothing: the transaction held every event of the group.
+      bool written = false;
+      for (std::size_t i = request->first; i < request->first + request->count; ++i) {
+        auto& p = planned[i];
+        auto it = streams_.find(*p.stream_id);
+        const bool present = it != streams_.end() && it->second.head.version >= p.version &&
+                             it->second.offsets.size() >= p.version;
+        if (i == request->first) written = present;
+        CHORUS_INVARIANT(present == written, "a transaction was half-applied");
+        if (present) {
+          p.address = LogAddress{p.partition, it->second.offsets[p.version - 1]};
+        }
+      }
+      if (written) {
+        // The head must be our last event: we are the only writer.
+        const auto& last = planned[request->first + request->count - 1];
+        CHORUS_INVARIANT(streams_.at(*last.stream_id).head.version == last.version ||
+                             streams_.at(*last.stream_id).offsets.size() >= last.version,
+                         "an event of ours was overwritten");
+        AppendResult r;
+        for (std::size_t i = request->first; i < request->first + request->count; ++i) {
+          r.addresses.push_back(planned[i].address);
+          r.position.advance_past(planned[i].address);
+        }
+        request->result = std::move(r);
+      } else {
+        request->result = fail(errc::unavailable, why + "; the log shows nothing was written");
+      }
+    }
+  }
+
+  // Runs on the group-commit leader only, one group at a time.
+  void write_group(std::vector<AppendRequest*>& group) {
+    const auto deadline = Clock::now() + options_.append_timeout;
+    auto fail_all = [&](const Error& error) {
+      for (auto* r : group) r->result = std::unexpected(error);
+    };
+    if (fenced_) {
+      return fail_all(Error{errc::fenced, "another writer owns the partitions of " + options_.topic});
+    }
+    if (needs_recovery_) {
+      if (auto ok = take_ownership(deadline); !ok) return fail_all(ok.error());
+      needs_recovery_ = false;
+    }
+    std::vector<PlannedEvent> planned;
+    std::unordered_map<std::string, StreamHead> staged;
+    plan_group(
+        group, [this](const std::string& id) { return head_of(id); }, partitions_, planned,
+        staged);
+    if (planned.empty()) return;
+
+    if (KafkaError e(rd_kafka_begin_transaction(producer_.get())); e) {
+      needs_recovery_ = true;
+      return fail_group(group, Error{errc::unavailable, "beginning a transaction: " + describe(e.get())});
+    }
+    std::vector<Delivery> deliveries;
+    deliveries.reserve(planned.size());
+    for (auto& p : planned) {
+      deliveries.push_back(Delivery{&p});
+      auto err = rd_kafka_producev(
+          producer_.get(), RD_KAFKA_V_TOPIC(options_.topic.c_str()),
+          RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(p.partition)),
+          RD_KAFKA_V_KEY(p.stream_id->data(), p.stream_id->size()),
+          RD_KAFKA_V_VALUE(p.encoded.bytes.data(), p.encoded.bytes.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&deliveries.back()),
+          RD_KAFKA_V_END);
+      if (err) {
+        // Nothing of this transaction is committed: abort it (or settle if even that fails).
+        const std::string why = std::string("producing an event: ") + rd_kafka_err2str(err);
+        KafkaError abort_error(rd_kafka_abort_transaction(producer_.get(), ms_left(deadline)));
+        rd_kafka_poll(producer_.get(), 0);
+        if (abort_error) return settle(group, planned, why);
+        return fail_group(group, Error{errc::unavailable, why + "; nothing written"});
+      }
+    }
+
+    while (true) {
+      KafkaError e(rd_kafka_commit_transaction(producer_.get(), std::max(ms_left(deadline), 1)));
+      if (!e) break;
+      const std::string why = "committing a transaction: " + describe(e.get());
+      if (rd_kafka_error_txn_requires_abort(e.get())) {
+        KafkaError abort_error(rd_kafka_abort_transaction(producer_.get(), ms_left(deadline)));
+        if (abort_error) return settle(group, planned, why);
+        return fail_group(group, Error{errc::unavailable, why + "; aborted, nothing written"});
+      }
+      if (rd_kafka_error_is_retriable(e.get()) && ms_left(deadline) > 0) continue;
+      // Fatal, fenced, or out of time: the outcome is not known here. Do not guess.
+      return settle(group, planned, why);
+    }
+
+    for (const auto& d : deliveries) {
+      CHORUS_INVARIANT(d.reported && d.err == RD_KAFKA_RESP_ERR_NO_ERROR,
+                       "a committed transaction lacks a delivery report");
+    }
+    {
+      std::unique_lock lock(state_mu_);
+      for (const auto& p : planned) {
+        StreamState& s = streams_[*p.stream_id];
+        CHORUS_INVARIANT(s.head.version + 1 == p.version, "stream head moved under the writer");
+        s.head = StreamHead{p.version, p.encoded.hash};
+        s.offsets.push_back(p.address.offset);
+        end_[p.partition] = std::max(end_[p.partition], p.address.offset + 1);
+      }
+    }
+    complete_group(group, planned);
+  }
+
+  KafkaLogOptions options_;
+  std::uint32_t partitions_ = 0;
+  KafkaHandle admin_;     // metadata and watermarks
+  KafkaHandle producer_;  // transactional; leader only
+  bool fenced_ = false;            // leader only
+  bool needs_recovery_ = false;    // leader only
+  GroupCommit group_commit_;
+
+  std::shared_mutex state_mu_;  // guards streams_ and end_
+  std::unordered_map<std::string, StreamState> streams_;
+  std::vector<std::uint64_t> end_;  // next offset to read per partition, as far as we know
+
+  std::mutex reader_mu_;  // guards reader_
+  KafkaHandle reader_;    // for read_stream
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventLog>> open_kafka_log(const KafkaLogOptions& options) {
+  if (options.brokers.empty()) return fail(errc::invalid_argument, "no Kafka brokers given");
+  if (auto ok = check_stream_id(options.topic); !ok) {
+    return fail(errc::invalid_argument, "bad topic name " + options.topic);
+  }
+  auto log = std::make_unique<KafkaLog>(options);
+  if (auto ok = log->open(); !ok) return std::unexpected(ok.error());
+  return log;
+}
+
+}  // namespace chorus::events

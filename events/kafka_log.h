@@ -1,0 +1,38 @@
+#pragma once
+// The Kafka event log, with librdkafka: for deployments that outgrow one machine.
+// The model (single writer per partition, transactions, fencing, what happens after an
+// indefinite outcome) is written down in events/KAFKA_MODEL.md.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "events/event_log.h"
+
+namespace chorus::events {
+
+struct KafkaLogOptions {
+  std::string brokers;                // "host:port,host:port"
+  std::string topic = "chorus.events";
+  std::uint32_t partitions = 6;       // when the topic is created; an existing topic keeps its own
+  int replication_factor = 1;         // when the topic is created (3 on a real cluster)
+  bool create_topic = true;           // create the topic when it is missing
+  // The ownership this writer takes: transactional.id = "chorus-" + topic + "-" + writer_id.
+  // A second writer with the same id fences the first. Today one writer owns every partition.
+  std::string writer_id = "all";
+  // How long an append may wait for the brokers. Finding out the outcome of an indefinite
+  // commit gets as long again, so an append answers within twice this.
+  std::chrono::milliseconds append_timeout{30'000};
+  // Extra librdkafka settings ("name=value"), e.g. security settings of the user's cluster.
+  std::vector<std::pair<std::string, std::string>> extra_config;
+};
+
+// Connects, creates the topic if asked and missing, takes ownership of every partition
+// (init_transactions fences any previous writer with the same writer_id and aborts its open
+// transaction), then reads every partition to its end to learn each stream's head.
+// Fails with unavailable when the brokers do not answer within append_timeout, with
+// invalid_argument on a bad setting, with fenced when a newer writer took over meanwhile.
+// Reading to the end costs one pass over the topic at start (see KAFKA_MODEL.md).
+[[nodiscard]] Result<std::unique_ptr<EventLog>> open_kafka_log(const KafkaLogOptions& options);
+
+}  // namespace chorus::events

@@ -1,0 +1,10 @@
+#include "events/log_factory.h"
+
+namespace chorus::events {
+
+Result<std::unique_ptr<EventLog>> open_log(const LogConfig& config) {
+  if (!config.kafka.brokers.empty()) return open_kafka_log(config.kafka);
+  return open_embedded_log(EmbeddedLogOptions{config.data_dir + "/log", true});
+}
+
+}  // namespace chorus::events
