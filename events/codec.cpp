@@ -29,25 +29,28 @@ bool copy_fixed(const flatbuffers::Vector<std::uint8_t>* v, std::array<std::uint
 
 flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, const Payload& p,
                                         fb::Payload& type, std::uint16_t& schema_version) {
-  return std::visit(
-      Overloaded{
-          [&](const TicketDraftSaved& e) -> flatbuffers::Offset<void> {
-            type = fb::Payload_TicketDraftSaved;
-            schema_version = TicketDraftSaved::kSchemaVersion;
-            return fb::CreateTicketDraftSavedDirect(
-                       fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
-                       e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
-                       e.title.c_str(), e.description.c_str())
-                .Union();
-          },
-          [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
-            type = fb::Payload_TicketSubmitted;
-            schema_version = TicketSubmitted::kSchemaVersion;
-            return fb::CreateTicketSubmittedDirect(fbb, e.ticket_id.c_str(), e.number.c_str())
-                .Union();
-          },
-      },
-      p);
+  return std::visit(Overloaded{
+                        [&](const TicketDraftSaved& e) -> flatbuffers::Offset<void> {
+                          type = fb::Payload_TicketDraftSaved;
+                          schema_version = TicketDraftSaved::kSchemaVersion;
+                          return fb::CreateTicketDraftSavedDirect(
+                                     fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
+                                     e.emitting_structure_id.c_str(), e.category.c_str(),
+                                     e.sub_category.c_str(), e.title.c_str(), e.description.c_str())
+                              .Union();
+                        },
+                        [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
+                          type = fb::Payload_TicketSubmitted;
+                          schema_version = TicketSubmitted::kSchemaVersion;
+                          return fb::CreateTicketSubmittedDirect(
+                                     fbb, e.ticket_id.c_str(), e.number.c_str(),
+                                     e.emitter_user_id.c_str(), e.emitting_structure_id.c_str(),
+                                     e.category.c_str(), e.sub_category.c_str(), e.title.c_str(),
+                                     e.description.c_str())
+                              .Union();
+                        },
+                    },
+                    p);
 }
 
 Result<Payload> read_payload(const fb::EventBody& body) {
@@ -64,7 +67,14 @@ Result<Payload> read_payload(const fb::EventBody& body) {
     }
     case fb::Payload_TicketSubmitted: {
       const auto* e = body.payload_as_TicketSubmitted();
-      return TicketSubmitted{std::string(str(e->ticket_id())), std::string(str(e->number()))};
+      return TicketSubmitted{std::string(str(e->ticket_id())),
+                             std::string(str(e->number())),
+                             std::string(str(e->emitter_user_id())),
+                             std::string(str(e->emitting_structure_id())),
+                             std::string(str(e->category())),
+                             std::string(str(e->sub_category())),
+                             std::string(str(e->title())),
+                             std::string(str(e->description()))};
     }
     default:
       return fail(errc::corruption,
@@ -117,7 +127,11 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
 EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Hash& prev_hash,
                     const NewEvent& event) {
   // The body is its own buffer so that its bytes, exactly as hashed, are what is stored.
-  flatbuffers::FlatBufferBuilder body_fbb(512);
+  // Builders are reused per thread: encoding sits on the append path.
+  thread_local flatbuffers::FlatBufferBuilder body_fbb(1024);
+  thread_local flatbuffers::FlatBufferBuilder fbb(1024);
+  body_fbb.Clear();
+  fbb.Clear();
   fb::Payload type = fb::Payload_NONE;
   std::uint16_t schema_version = 0;
   auto payload = build_payload(body_fbb, event.payload, type, schema_version);
@@ -128,15 +142,14 @@ EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Has
       body_fbb, body_fbb.CreateVector(m.event_id.data(), m.event_id.size()),
       body_fbb.CreateString(stream_id.data(), stream_id.size()), version, schema_version,
       m.occurred_at_us, actor, body_fbb.CreateString(m.correlation_id),
-      body_fbb.CreateString(m.causation_id), body_fbb.CreateVector(prev_hash.data(), prev_hash.size()),
-      type, payload);
+      body_fbb.CreateString(m.causation_id),
+      body_fbb.CreateVector(prev_hash.data(), prev_hash.size()), type, payload);
   body_fbb.Finish(body);
   std::string_view body_view(reinterpret_cast<const char*>(body_fbb.GetBufferPointer()),
                              body_fbb.GetSize());
   EncodedEvent out;
   out.hash = sha256(body_view);
 
-  flatbuffers::FlatBufferBuilder fbb(body_fbb.GetSize() + 96);
   auto body_vec = fbb.CreateVector(body_fbb.GetBufferPointer(), body_fbb.GetSize());
   auto hash_vec = fbb.CreateVector(out.hash.data(), out.hash.size());
   fbb.Finish(fb::CreateStoredEvent(fbb, body_vec, hash_vec));

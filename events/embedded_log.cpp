@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 
 #include "events/group_commit.h"
@@ -101,8 +102,8 @@ class EmbeddedCursor final : public LogCursor {
         return fail(errc::corruption,
                     "event at offset " + std::to_string(offset) + ": " + coords.error().message);
       }
-      out.push_back(RecordedEvent{{0, offset}, std::move(coords->stream_id), coords->version,
-                                  it->value().ToString()});
+      out.push_back(RecordedEvent{
+          {0, offset}, std::move(coords->stream_id), coords->version, it->value().ToString()});
     }
     if (!it->status().ok()) {
       out.resize(before);
@@ -126,9 +127,8 @@ class EmbeddedLog final : public EventLog {
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
     if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
-    return group_commit_.append(batch, [this](std::vector<AppendRequest*>& group) {
-      write_group(group);
-    });
+    return group_commit_.append(batch,
+                                [this](std::vector<AppendRequest*>& group) { write_group(group); });
   }
 
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
@@ -232,11 +232,13 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   // Concurrent writers are grouped by GroupCommit already; RocksDB's own pipelining adds
   // nothing for one writer thread.
   rocksdb::ColumnFamilyOptions cf_options;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
-      {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {"log", cf_options},
-      {"streams", cf_options},
-      {"heads", cf_options}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{{rocksdb::kDefaultColumnFamilyName, cf_options},
+                                                   {"log", cf_options},
+                                                   {"streams", cf_options},
+                                                   {"heads", cf_options}};
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return fail(errc::io_error, "creating " + options.dir + ": " + ec.message());
   auto core = std::make_shared<Core>();
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &core->handles, &raw);
@@ -247,7 +249,8 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   core->heads_cf = core->handles[3];
   core->write_options.sync = options.sync;
 
-  std::unique_ptr<rocksdb::Iterator> it(core->db->NewIterator(rocksdb::ReadOptions(), core->log_cf));
+  std::unique_ptr<rocksdb::Iterator> it(
+      core->db->NewIterator(rocksdb::ReadOptions(), core->log_cf));
   it->SeekToLast();
   if (it->Valid()) core->end = from_be64(it->key().ToStringView()) + 1;
   if (!it->status().ok()) return std::unexpected(io(it->status(), "finding the end of the log"));

@@ -27,6 +27,7 @@ struct EmbeddedLogOptions {
 // open it (missing permissions, another process holds its lock). A gap in the offsets, found
 // by a cursor, stops the process (events/invariant.h). One process at a time may open a
 // directory.
-[[nodiscard]] Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& options);
+[[nodiscard]] Result<std::unique_ptr<EventLog>> open_embedded_log(
+    const EmbeddedLogOptions& options);
 
 }  // namespace chorus::events

@@ -36,11 +36,18 @@ struct TicketDraftSaved {
   bool operator==(const TicketDraftSaved&) const = default;
 };
 
-// "Ouvert": the emitter submitted the ticket, which got its number.
+// "Ouvert": the emitter submitted the ticket ("Soumettre"), which got its number. Carries the
+// form as submitted, whether or not a draft came first.
 struct TicketSubmitted {
   static constexpr std::uint16_t kSchemaVersion = 1;
   std::string ticket_id;
   std::string number;
+  std::string emitter_user_id;
+  std::string emitting_structure_id;
+  std::string category;
+  std::string sub_category;
+  std::string title;
+  std::string description;
   bool operator==(const TicketSubmitted&) const = default;
 };
 

@@ -10,14 +10,22 @@ namespace chorus::events {
 
 std::string_view to_string(errc code) noexcept {
   switch (code) {
-    case errc::version_conflict: return "version_conflict";
-    case errc::invalid_argument: return "invalid_argument";
-    case errc::io_error: return "io_error";
-    case errc::corruption: return "corruption";
-    case errc::unavailable: return "unavailable";
-    case errc::fenced: return "fenced";
-    case errc::indeterminate: return "indeterminate";
-    case errc::closed: return "closed";
+    case errc::version_conflict:
+      return "version_conflict";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::io_error:
+      return "io_error";
+    case errc::corruption:
+      return "corruption";
+    case errc::unavailable:
+      return "unavailable";
+    case errc::fenced:
+      return "fenced";
+    case errc::indeterminate:
+      return "indeterminate";
+    case errc::closed:
+      return "closed";
   }
   return "unknown";
 }
@@ -103,8 +111,8 @@ Result<Hash> verify_chain(std::span<const RecordedEvent> events, const Hash& pre
   std::uint64_t expected_version = 0;
   for (const auto& re : events) {
     auto where = [&] {
-      return "stream " + re.stream_id + " version " + std::to_string(re.version) +
-             " (partition " + std::to_string(re.address.partition) + ", offset " +
+      return "stream " + re.stream_id + " version " + std::to_string(re.version) + " (partition " +
+             std::to_string(re.address.partition) + ", offset " +
              std::to_string(re.address.offset) + ")";
     };
     auto ev = decode(re.bytes);

@@ -41,10 +41,10 @@ void plan_group(std::vector<AppendRequest*>& group, const HeadLookup& lookup,
         break;
       }
       if (head.version != s.expected_version) {
-        request->result = fail(errc::version_conflict,
-                               "stream " + s.stream_id + " is at version " +
-                                   std::to_string(head.version) + ", expected version " +
-                                   std::to_string(s.expected_version));
+        request->result =
+            fail(errc::version_conflict, "stream " + s.stream_id + " is at version " +
+                                             std::to_string(head.version) + ", expected version " +
+                                             std::to_string(s.expected_version));
         ok = false;
         break;
       }
@@ -60,8 +60,11 @@ void plan_group(std::vector<AppendRequest*>& group, const HeadLookup& lookup,
       const std::uint32_t partition = partition_of(s.stream_id, partition_count);
       for (const auto& event : s.events) {
         ++head.version;
-        PlannedEvent p{&s.stream_id, head.version, partition,
-                       encode(s.stream_id, head.version, head.hash, event), {}};
+        PlannedEvent p{&s.stream_id,
+                       head.version,
+                       partition,
+                       encode(s.stream_id, head.version, head.hash, event),
+                       {}};
         head.hash = p.encoded.hash;
         planned.push_back(std::move(p));
       }

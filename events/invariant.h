@@ -9,13 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CHORUS_INVARIANT(cond, what)                                                       \
-  do {                                                                                     \
-    if (!(cond)) [[unlikely]] {                                                            \
+#define CHORUS_INVARIANT(cond, what)                                                          \
+  do {                                                                                        \
+    if (!(cond)) [[unlikely]] {                                                               \
       std::fprintf(stderr, "FATAL %s:%d log invariant broken: %s (%s)\n", __FILE__, __LINE__, \
-                   (what), #cond);                                                         \
-      std::abort();                                                                        \
-    }                                                                                      \
+                   (what), #cond);                                                            \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (0)
 
 #ifdef NDEBUG

@@ -49,8 +49,8 @@ std::string describe(const rd_kafka_error_t* e) {
 // Builds a handle from settings; `type` PRODUCER or CONSUMER.
 Result<KafkaHandle> make_handle(rd_kafka_type_t type,
                                 const std::vector<std::pair<std::string, std::string>>& settings,
-                                void (*dr_cb)(rd_kafka_t*, const rd_kafka_message_t*, void*) =
-                                    nullptr) {
+                                void (*dr_cb)(rd_kafka_t*, const rd_kafka_message_t*,
+                                              void*) = nullptr) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [name, value] : settings) {
@@ -88,8 +88,8 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   d->reported = true;
   d->err = m->err;
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    d->event->address = LogAddress{static_cast<std::uint32_t>(m->partition),
-                                   static_cast<std::uint64_t>(m->offset)};
+    d->event->address =
+        LogAddress{static_cast<std::uint32_t>(m->partition), static_cast<std::uint64_t>(m->offset)};
   }
 }
 
@@ -118,7 +118,8 @@ class KafkaCursor final : public LogCursor {
         // Broker and transport errors are retried by librdkafka itself; report only when
         // nothing else came back.
         if (out.size() == before && ms_left(deadline) == 0) {
-          return fail(errc::unavailable, std::string("reading the log: ") + rd_kafka_message_errstr(m.get()));
+          return fail(errc::unavailable,
+                      std::string("reading the log: ") + rd_kafka_message_errstr(m.get()));
         }
         continue;
       }
@@ -163,9 +164,8 @@ class KafkaLog final : public EventLog {
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
     if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
-    return group_commit_.append(batch, [this](std::vector<AppendRequest*>& group) {
-      write_group(group);
-    });
+    return group_commit_.append(batch,
+                                [this](std::vector<AppendRequest*>& group) { write_group(group); });
   }
 
   Result<std::vector<RecordedEvent>> read_stream(std::string_view stream_id,
@@ -195,7 +195,8 @@ class KafkaLog final : public EventLog {
     rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), partition)->offset =
         static_cast<std::int64_t>(offsets.front());
     if (auto err = rd_kafka_assign(reader_.get(), list.get()); err) {
-      return fail(errc::unavailable, std::string("assigning a partition: ") + rd_kafka_err2str(err));
+      return fail(errc::unavailable,
+                  std::string("assigning a partition: ") + rd_kafka_err2str(err));
     }
     const auto deadline = Clock::now() + options_.append_timeout;
     std::size_t want = 0;
@@ -212,7 +213,9 @@ class KafkaLog final : public EventLog {
       std::string bytes(static_cast<const char*>(m->payload), m->len);
       const std::uint64_t version = std::max<std::uint64_t>(from_version, 1) + want;
       out.push_back(RecordedEvent{{static_cast<std::uint32_t>(partition), offset},
-                                  std::string(stream_id), version, std::move(bytes)});
+                                  std::string(stream_id),
+                                  version,
+                                  std::move(bytes)});
       ++want;
     }
     return out;
@@ -226,10 +229,9 @@ class KafkaLog final : public EventLog {
 
   Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) override {
     if (!from.next.empty() && from.next.size() != partitions_) {
-      return fail(errc::invalid_argument, "position " + from.to_token() + " names " +
-                                              std::to_string(from.next.size()) +
-                                              " partitions; the topic has " +
-                                              std::to_string(partitions_));
+      return fail(errc::invalid_argument,
+                  "position " + from.to_token() + " names " + std::to_string(from.next.size()) +
+                      " partitions; the topic has " + std::to_string(partitions_));
     }
     LogPosition start = from;
     start.next.resize(partitions_, 0);
@@ -245,7 +247,9 @@ class KafkaLog final : public EventLog {
       std::int64_t low = 0, high = 0;
       auto err = rd_kafka_query_watermark_offsets(admin_.get(), options_.topic.c_str(),
                                                   static_cast<std::int32_t>(p), &low, &high, 5000);
-      if (err) return fail(errc::unavailable, std::string("asking the log's end: ") + rd_kafka_err2str(err));
+      if (err)
+        return fail(errc::unavailable,
+                    std::string("asking the log's end: ") + rd_kafka_err2str(err));
       pos.next.push_back(static_cast<std::uint64_t>(high));
     }
     return pos;
@@ -333,7 +337,8 @@ class KafkaLog final : public EventLog {
       rd_kafka_AdminOptions_destroy(admin_options);
       rd_kafka_NewTopic_destroy(topic);
       rd_kafka_queue_destroy(queue);
-      if (!problem.empty()) return fail(errc::unavailable, "creating topic " + options_.topic + ": " + problem);
+      if (!problem.empty())
+        return fail(errc::unavailable, "creating topic " + options_.topic + ": " + problem);
     }
     // Metadata may lag the creation by a moment.
     while (true) {
@@ -344,7 +349,8 @@ class KafkaLog final : public EventLog {
       bool leaders = true;
       if (!err && md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         count = md->topics[0].partition_cnt;
-        for (int p = 0; p < count; ++p) leaders = leaders && md->topics[0].partitions[p].leader >= 0;
+        for (int p = 0; p < count; ++p)
+          leaders = leaders && md->topics[0].partitions[p].leader >= 0;
       }
       if (md) rd_kafka_metadata_destroy(md);
       rd_kafka_topic_destroy(rkt);
@@ -353,7 +359,8 @@ class KafkaLog final : public EventLog {
         return {};
       }
       if (ms_left(deadline) == 0) {
-        return fail(errc::unavailable, "topic " + options_.topic + " not available at " + options_.brokers);
+        return fail(errc::unavailable,
+                    "topic " + options_.topic + " not available at " + options_.brokers);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -463,8 +470,10 @@ class KafkaLog final : public EventLog {
         // The newer owner settled our transaction; we may still read, but not append. Report
         // what the log says when it can be read, else the outcome is unknown.
         fail_group(group, Error{errc::indeterminate,
-                                why + "; then fenced by another writer before the outcome was "
-                                      "known: " + recovered.error().message});
+                                why +
+                                    "; then fenced by another writer before the outcome was "
+                                    "known: " +
+                                    recovered.error().message});
       } else {
         fail_group(group, Error{errc::indeterminate,
                                 why + "; the log stayed unreachable, so the outcome is unknown: " +
@@ -514,7 +523,8 @@ class KafkaLog final : public EventLog {
       for (auto* r : group) r->result = std::unexpected(error);
     };
     if (fenced_) {
-      return fail_all(Error{errc::fenced, "another writer owns the partitions of " + options_.topic});
+      return fail_all(
+          Error{errc::fenced, "another writer owns the partitions of " + options_.topic});
     }
     if (needs_recovery_) {
       if (auto ok = take_ownership(deadline); !ok) return fail_all(ok.error());
@@ -523,25 +533,24 @@ class KafkaLog final : public EventLog {
     std::vector<PlannedEvent> planned;
     std::unordered_map<std::string, StreamHead> staged;
     plan_group(
-        group, [this](const std::string& id) { return head_of(id); }, partitions_, planned,
-        staged);
+        group, [this](const std::string& id) { return head_of(id); }, partitions_, planned, staged);
     if (planned.empty()) return;
 
     if (KafkaError e(rd_kafka_begin_transaction(producer_.get())); e) {
       needs_recovery_ = true;
-      return fail_group(group, Error{errc::unavailable, "beginning a transaction: " + describe(e.get())});
+      return fail_group(group,
+                        Error{errc::unavailable, "beginning a transaction: " + describe(e.get())});
     }
     std::vector<Delivery> deliveries;
     deliveries.reserve(planned.size());
     for (auto& p : planned) {
       deliveries.push_back(Delivery{&p});
-      auto err = rd_kafka_producev(
-          producer_.get(), RD_KAFKA_V_TOPIC(options_.topic.c_str()),
-          RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(p.partition)),
-          RD_KAFKA_V_KEY(p.stream_id->data(), p.stream_id->size()),
-          RD_KAFKA_V_VALUE(p.encoded.bytes.data(), p.encoded.bytes.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&deliveries.back()),
-          RD_KAFKA_V_END);
+      auto err = rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(options_.topic.c_str()),
+                                   RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(p.partition)),
+                                   RD_KAFKA_V_KEY(p.stream_id->data(), p.stream_id->size()),
+                                   RD_KAFKA_V_VALUE(p.encoded.bytes.data(), p.encoded.bytes.size()),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_OPAQUE(&deliveries.back()), RD_KAFKA_V_END);
       if (err) {
         // Nothing of this transaction is committed: abort it (or settle if even that fails).
         const std::string why = std::string("producing an event: ") + rd_kafka_err2str(err);
@@ -585,10 +594,10 @@ class KafkaLog final : public EventLog {
 
   KafkaLogOptions options_;
   std::uint32_t partitions_ = 0;
-  KafkaHandle admin_;     // metadata and watermarks
-  KafkaHandle producer_;  // transactional; leader only
-  bool fenced_ = false;            // leader only
-  bool needs_recovery_ = false;    // leader only
+  KafkaHandle admin_;            // metadata and watermarks
+  KafkaHandle producer_;         // transactional; leader only
+  bool fenced_ = false;          // leader only
+  bool needs_recovery_ = false;  // leader only
   GroupCommit group_commit_;
 
   std::shared_mutex state_mu_;  // guards streams_ and end_

@@ -12,11 +12,11 @@
 namespace chorus::events {
 
 struct KafkaLogOptions {
-  std::string brokers;                // "host:port,host:port"
+  std::string brokers;  // "host:port,host:port"
   std::string topic = "chorus.events";
-  std::uint32_t partitions = 6;       // when the topic is created; an existing topic keeps its own
-  int replication_factor = 1;         // when the topic is created (3 on a real cluster)
-  bool create_topic = true;           // create the topic when it is missing
+  std::uint32_t partitions = 6;  // when the topic is created; an existing topic keeps its own
+  int replication_factor = 1;    // when the topic is created (3 on a real cluster)
+  bool create_topic = true;      // create the topic when it is missing
   // The ownership this writer takes: transactional.id = "chorus-" + topic + "-" + writer_id.
   // A second writer with the same id fences the first. Today one writer owns every partition.
   std::string writer_id = "all";

@@ -194,7 +194,8 @@ TEST_P(EventLogConformance, MultiStreamBatchIsAllOrNothingAcrossPartitions) {
   auto end_before = log_->end();
 
   std::vector<StreamAppend> batch;
-  for (int i = 0; i < kStreams; ++i) batch.push_back(append_to("structure-" + std::to_string(i), 1, 2));
+  for (int i = 0; i < kStreams; ++i)
+    batch.push_back(append_to("structure-" + std::to_string(i), 1, 2));
   batch.back().expected_version = 0;  // stale: the whole batch must fail
   auto r = log_->append(batch);
   ASSERT_FALSE(r);
@@ -277,7 +278,8 @@ TEST_P(EventLogConformance, ReadsTheWholeLogFromAnyPositionInStreamOrder) {
   std::size_t expected = 0;
   for (const auto& e : all) {
     if (!middle.covers(LogPosition{std::vector<std::uint64_t>(e.address.partition + 1, 0)}) ||
-        e.address.offset >= (e.address.partition < middle.next.size() ? middle.next[e.address.partition] : 0)) {
+        e.address.offset >=
+            (e.address.partition < middle.next.size() ? middle.next[e.address.partition] : 0)) {
       ++expected;
     }
   }
@@ -355,7 +357,8 @@ TEST_P(EventLogConformance, WriterKilledMidAppendLosesNothingAcknowledged) {
     }
     for (const auto& [key, id] : acked) {
       if (key.first == stream) {
-        EXPECT_LE(key.second, events->size()) << "acknowledged " << stream << " v" << key.second << " lost";
+        EXPECT_LE(key.second, events->size())
+            << "acknowledged " << stream << " v" << key.second << " lost";
       }
     }
   }
@@ -482,9 +485,12 @@ class PerLogCounter : public ::testing::EmptyTestEventListener {
     if (log.empty()) return;
     auto* r = info.result();
     auto& c = counts_[log];
-    if (r->Skipped()) ++c[2];
-    else if (r->Passed()) ++c[0];
-    else ++c[1];
+    if (r->Skipped())
+      ++c[2];
+    else if (r->Passed())
+      ++c[0];
+    else
+      ++c[1];
   }
   void OnTestProgramEnd(const ::testing::UnitTest&) override {
     for (const auto& [log, c] : counts_) {

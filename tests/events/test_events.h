@@ -23,8 +23,13 @@ inline NewEvent draft_event(const std::string& ticket_id, std::size_t payload_by
   e.meta.actor = Actor{"user-1", "emitter", ""};
   e.meta.correlation_id = "corr-1";
   e.meta.causation_id = "cmd-1";
-  e.payload = TicketDraftSaved{ticket_id, "user-1", "structure-1", "Technique", "Connexion",
-                               "Titre", std::string(payload_bytes, 'x')};
+  e.payload = TicketDraftSaved{ticket_id,
+                               "user-1",
+                               "structure-1",
+                               "Technique",
+                               "Connexion",
+                               "Titre",
+                               std::string(payload_bytes, 'x')};
   return e;
 }
 

@@ -1,0 +1,241 @@
+// The only translation unit that includes Beast: it is the slow one to compile.
+#include "api/http_server.h"
+
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange unqualified-included
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <thread>
+#include <vector>
+
+#include "api/http.h"
+#include "api/metrics.h"
+#include "api/router.h"
+
+namespace chorus::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+Request to_request(const http::request<http::string_body>& in) {
+  Request r;
+  r.method = std::string(in.method_string());
+  std::string_view target(in.target().data(), in.target().size());
+  const auto q = target.find('?');
+  r.path = percent_decode(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      auto eq = pair.find('=');
+      r.query.emplace_back(percent_decode(pair.substr(0, eq)),
+                           eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1)));
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+  }
+  auto header = [&](std::string_view name) {
+    auto it = in.find(beast::string_view(name.data(), name.size()));
+    return it == in.end() ? std::string() : std::string(it->value());
+  };
+  r.authorization = header("Authorization");
+  r.idempotency_key = header("Idempotency-Key");
+  r.consistency_token = header("X-Consistency-Token");
+  r.content_type = header("Content-Type");
+  r.body = in.body();
+  return r;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const ServerOptions& options, Router& router, Metrics& metrics,
+          std::atomic<int>& open)
+      : stream_(std::move(socket)),
+        timer_(stream_.get_executor()),
+        options_(options),
+        router_(router),
+        metrics_(metrics),
+        open_(open) {
+    metrics_.set_open_connections(++open_);
+  }
+  ~Session() { metrics_.set_open_connections(--open_); }
+
+  void start() { wait_for_request(); }
+
+ private:
+  // Idle between requests: wait for the first byte without a 408 (a silent close is right).
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read_request();
+    arm(options_.idle_timeout, /*answer_408=*/false);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->timer_.cancel();
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
+  }
+
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    parser_->body_limit(options_.max_body_bytes);
+    arm(options_.request_timeout, /*answer_408=*/true);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->timer_.cancel();
+                       self->on_read(ec);
+                     });
+  }
+
+  void arm(std::chrono::milliseconds timeout, bool answer_408) {
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this(), answer_408](beast::error_code ec) {
+      if (ec) return;  // cancelled: the read finished in time
+      self->timed_out_ = answer_408;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+      if (!answer_408) self->stream_.socket().close(ignored);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (timed_out_) {
+      return answer_error(Problem{408, "request.timeout", "", "Requête trop lente."});
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) return close();
+    if (ec == http::error::body_limit) {
+      return answer_error(Problem{413, "request.body_too_large", "",
+                                  "Corps de requête trop volumineux (maximum " +
+                                      std::to_string(options_.max_body_bytes) + " octets)."});
+    }
+    if (ec == http::error::header_limit) {
+      return answer_error(Problem{431, "request.headers_too_large", "",
+                                  "En-têtes de requête trop volumineux."});
+    }
+    if (ec) {
+      return answer_error(Problem{400, "request.malformed", "", "Requête HTTP mal formée."});
+    }
+    auto request = parser_->release();
+    Response response = router_.handle(to_request(request));
+    send(std::move(response), request.version(), request.keep_alive());
+  }
+
+  // An error found before a complete request was read: answer it and close, since the rest of
+  // the byte stream cannot be trusted.
+  void answer_error(const Problem& problem) {
+    send(problem.to_response(), 11, /*keep_alive=*/false);
+  }
+
+  void send(Response response, unsigned version, bool keep_alive) {
+    auto out = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), version);
+    out->set(http::field::server, "chorus");
+    out->set(http::field::content_type, response.content_type);
+    out->set(http::field::cache_control, "no-store");  // answers depend on the caller
+    for (const auto& [name, value] : response.headers) out->set(name, value);
+    out->body() = std::move(response.body);
+    out->keep_alive(keep_alive);
+    out->prepare_payload();
+    arm(options_.request_timeout, /*answer_408=*/false);
+    http::async_write(stream_, *out,
+                      [self = shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
+                        self->timer_.cancel();
+                        if (ec || !keep_alive) return self->close();
+                        self->wait_for_request();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const ServerOptions& options_;
+  Router& router_;
+  Metrics& metrics_;
+  std::atomic<int>& open_;
+  bool timed_out_ = false;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  Router& router;
+  Metrics& metrics;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::atomic<int> open{0};
+
+  Impl(const ServerOptions& o, Router& r, Metrics& m) : options(o), router(r), metrics(m) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), options, router, metrics, open)->start();
+      }
+      accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(const ServerOptions& options, Router& router, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(options, router, metrics)) {
+  tcp::endpoint endpoint(asio::ip::make_address(options.address), options.port);
+  impl_->acceptor.open(endpoint.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(endpoint);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  impl_->accept();
+}
+
+HttpServer::~HttpServer() = default;
+
+std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::run() {
+  std::vector<std::thread> threads;
+  for (int i = 1; i < impl_->options.threads; ++i) threads.emplace_back([this] { impl_->io.run(); });
+  impl_->io.run();
+  for (auto& t : threads) t.join();
+}
+
+void HttpServer::stop() {
+  asio::post(impl_->io, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->io.stop();
+  });
+}
+
+}  // namespace chorus::api

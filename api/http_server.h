@@ -1,0 +1,44 @@
+#pragma once
+// The HTTP/1.1 server (Boost.Beast), keep-alive, with limits: header and body sizes (431, 413),
+// an idle timeout between requests (the connection is closed) and a deadline to receive a
+// started request (408). Every request is answered by Router::handle; nothing is cached, so two
+// users on one connection each get only their own answers.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace chorus::api {
+
+class Router;
+class Metrics;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see HttpServer::port())
+  int threads = 4;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds request_timeout{10'000};
+};
+
+class HttpServer {
+ public:
+  // Binds and listens. Throws std::system_error when the address cannot be bound.
+  HttpServer(const ServerOptions& options, Router& router, Metrics& metrics);
+  ~HttpServer();
+  // The bound port (useful with port 0).
+  [[nodiscard]] std::uint16_t port() const;
+  // Serves on options.threads threads until stop(). Blocks.
+  void run();
+  // Stops accepting and ends run(). Thread-safe; callable from a signal-handling thread.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chorus::api

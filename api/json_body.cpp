@@ -1,0 +1,39 @@
+#include "api/json_body.h"
+
+namespace chorus::api {
+
+JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
+  try {
+    json_ = nlohmann::json::parse(body);
+  } catch (const nlohmann::json::parse_error& e) {
+    // Error 316 is nlohmann's invalid UTF-8.
+    const bool utf8 = e.id == 316;
+    throw Problem{400, utf8 ? "request.utf8" : "request.json", "",
+                  utf8 ? "Le corps de la requête n'est pas de l'UTF-8 valide."
+                       : "Le corps de la requête n'est pas du JSON valide."};
+  }
+  if (!json_.is_object()) {
+    throw Problem{400, "request.json_object", "", "Le corps de la requête doit être un objet JSON."};
+  }
+  for (const auto& [name, value] : json_.items()) {
+    if (!allowed.contains(name)) {
+      throw Problem{400, "request.unknown_field", name,
+                    "Champ inconnu : « " + name + " »."};
+    }
+  }
+}
+
+std::optional<std::string> JsonBody::optional_string(const std::string& name) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) {
+    throw Problem{400, "request.type", name, "Le champ « " + name + " » doit être une chaîne."};
+  }
+  return it->get<std::string>();
+}
+
+std::string JsonBody::string_or_empty(const std::string& name) const {
+  return optional_string(name).value_or("");
+}
+
+}  // namespace chorus::api

@@ -1,0 +1,30 @@
+#pragma once
+// Strict reading of JSON request bodies: an object, only known fields, each of the right
+// type. Anything else throws a 400/422 Problem naming the field. nlohmann::json rejects
+// invalid UTF-8 while parsing.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "api/http.h"
+
+namespace chorus::api {
+
+class JsonBody {
+ public:
+  // Parses `body` as an object whose fields are all in `allowed`. Throws Problem.
+  JsonBody(const std::string& body, std::set<std::string> allowed);
+
+  // The string field `name`, or nullopt when absent. Throws Problem on a non-string.
+  [[nodiscard]] std::optional<std::string> optional_string(const std::string& name) const;
+  // The string field `name`, "" when absent.
+  [[nodiscard]] std::string string_or_empty(const std::string& name) const;
+  [[nodiscard]] bool has(const std::string& name) const { return json_.contains(name); }
+
+ private:
+  nlohmann::json json_;
+};
+
+}  // namespace chorus::api

@@ -1,0 +1,165 @@
+// chorusd: the Chorus Pro support and account-management backend.
+//   chorusd [serve] [flags]     serve the HTTP API (embedded log by default, Kafka with
+//                               --kafka-brokers)
+//   chorusd mint-token ...      print a signed bearer token (development and tests)
+// Every flag also reads an environment variable (CHORUS_...); --help lists them.
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "api/auth.h"
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/router.h"
+#include "events/log_factory.h"
+#include "projections/runner.h"
+#include "projections/ticket_views.h"
+
+namespace {
+
+std::string read_key(const std::string& key, const std::string& key_file) {
+  if (!key.empty()) return key;
+  if (key_file.empty()) return "";
+  std::ifstream in(key_file, std::ios::binary);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"chorusd: event-sourced backend of Chorus Pro's support and account management"};
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+
+  chorus::events::LogConfig log_config;
+  chorus::api::ServerOptions server;
+  chorus::api::RouterOptions router_options;
+  std::string token_key, token_key_file;
+  int kafka_partitions = 6;
+  long consistency_wait_ms = 2000, idle_ms = 60000, request_ms = 10000;
+
+  app.add_option("--listen", server.address, "address to listen on")
+      ->envname("CHORUS_LISTEN")->capture_default_str();
+  app.add_option("--port", server.port, "port to listen on (0: any free port, printed at start)")
+      ->envname("CHORUS_PORT")->capture_default_str();
+  app.add_option("--threads", server.threads, "HTTP worker threads")
+      ->envname("CHORUS_THREADS")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--data-dir", log_config.data_dir,
+                 "directory of the embedded log (data-dir/log) and of the views (data-dir/views)")
+      ->envname("CHORUS_DATA_DIR")->capture_default_str();
+  app.add_option("--kafka-brokers", log_config.kafka.brokers,
+                 "Kafka bootstrap servers (host:port,...); when set, the log is on Kafka instead "
+                 "of the embedded default")
+      ->envname("CHORUS_KAFKA_BROKERS");
+  app.add_option("--kafka-topic", log_config.kafka.topic, "Kafka topic of the events")
+      ->envname("CHORUS_KAFKA_TOPIC")->capture_default_str();
+  app.add_option("--kafka-partitions", kafka_partitions, "partitions when the topic is created")
+      ->envname("CHORUS_KAFKA_PARTITIONS")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--kafka-replication", log_config.kafka.replication_factor,
+                 "replication factor when the topic is created (3 on a real cluster)")
+      ->envname("CHORUS_KAFKA_REPLICATION")->capture_default_str();
+  app.add_option("--token-key", token_key, "HS256 key verifying bearer tokens (prefer the file)")
+      ->envname("CHORUS_TOKEN_KEY");
+  app.add_option("--token-key-file", token_key_file, "file holding the HS256 token key")
+      ->envname("CHORUS_TOKEN_KEY_FILE");
+  app.add_option("--max-body-bytes", server.max_body_bytes, "largest request body (413 above)")
+      ->envname("CHORUS_MAX_BODY_BYTES")->capture_default_str();
+  app.add_option("--max-header-bytes", server.max_header_bytes, "largest request header (431 above)")
+      ->envname("CHORUS_MAX_HEADER_BYTES")->capture_default_str();
+  app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
+      ->envname("CHORUS_IDLE_TIMEOUT_MS")->capture_default_str();
+  app.add_option("--request-timeout-ms", request_ms, "answer 408 to a request not received in this time")
+      ->envname("CHORUS_REQUEST_TIMEOUT_MS")->capture_default_str();
+  app.add_option("--consistency-wait-ms", consistency_wait_ms,
+                 "how long a query with X-Consistency-Token may wait for the views (503 after)")
+      ->envname("CHORUS_CONSISTENCY_WAIT_MS")->capture_default_str();
+
+  auto* mint = app.add_subcommand("mint-token", "print a signed bearer token for a user");
+  std::string mint_user;
+  std::vector<std::string> mint_roles;
+  long mint_ttl_s = 3600;
+  mint->add_option("--user", mint_user, "user id (the token's subject)")->required();
+  mint->add_option("--role", mint_roles, "global role: support_n1, support_n2, auditor, operator");
+  mint->add_option("--ttl", mint_ttl_s, "validity in seconds")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_logger_mt("chorusd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l component=%n %v", spdlog::pattern_time_type::utc);
+
+  const std::string key = read_key(token_key, token_key_file);
+  if (key.size() < 32) {
+    logger->error("msg=\"a token key of at least 32 bytes is required (--token-key-file or CHORUS_TOKEN_KEY)\"");
+    return 2;
+  }
+  chorus::api::TokenVerifier tokens(key);
+  if (*mint) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    std::cout << tokens.mint(mint_user, mint_roles,
+                             std::chrono::duration_cast<std::chrono::seconds>(now).count() + mint_ttl_s)
+              << "\n";
+    return 0;
+  }
+
+  log_config.kafka.partitions = static_cast<std::uint32_t>(kafka_partitions);
+  server.idle_timeout = std::chrono::milliseconds(idle_ms);
+  server.request_timeout = std::chrono::milliseconds(request_ms);
+  router_options.consistency_wait = std::chrono::milliseconds(consistency_wait_ms);
+
+  // Signals are handled by one thread, so every other thread runs undisturbed.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto log = chorus::events::open_log(log_config);
+  if (!log) {
+    logger->error("msg=\"cannot open the event log\" error=\"{}\"", log.error().message);
+    return 1;
+  }
+  chorus::projections::TicketViews ticket_views;
+  auto runner = chorus::projections::Runner::open(**log, log_config.data_dir, {&ticket_views});
+  if (!runner) {
+    logger->error("msg=\"cannot open the views\" error=\"{}\"", runner.error().message);
+    return 1;
+  }
+  std::jthread projection_thread([&](std::stop_token stop) { (*runner)->run(stop); });
+
+  chorus::api::Metrics metrics;
+  chorus::api::Router router(**log, **runner, tokens, metrics, router_options);
+  std::unique_ptr<chorus::api::HttpServer> http;
+  try {
+    http = std::make_unique<chorus::api::HttpServer>(server, router, metrics);
+  } catch (const std::exception& e) {
+    logger->error("msg=\"cannot listen\" address={} port={} error=\"{}\"", server.address,
+                  server.port, e.what());
+    return 1;
+  }
+  logger->info("msg=\"listening\" address={} port={} log={}", server.address, http->port(),
+               (*log)->kind());
+  // A machine-readable line for scripts and tests that start the server on port 0.
+  std::cout << "LISTENING " << http->port() << std::endl;
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    logger->info("msg=\"stopping\" signal={}", sig);
+    http->stop();
+  });
+  http->run();
+  projection_thread.request_stop();
+  projection_thread.join();
+  signal_thread.detach();
+  logger->info("msg=\"stopped\"");
+  return 0;
+}

@@ -1,0 +1,357 @@
+#include "api/router.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "api/json_body.h"
+#include "api/metrics.h"
+#include "domain/ticket.h"
+#include "events/codec.h"
+#include "projections/ticket_views.h"
+
+namespace chorus::api {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+Response json_response(int status, const json& body) {
+  return Response{status, "application/json", body.dump(), {}};
+}
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Splits "/v1/tickets/abc/submit" into segments.
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+// Matches `path` against a pattern like "/v1/tickets/{ticket_id}/submit"; fills `params`.
+bool match(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
+  auto p = segments(pattern);
+  auto s = segments(path);
+  if (p.size() != s.size()) return false;
+  std::vector<std::string> found;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i].starts_with('{')) {
+      if (s[i].empty()) return false;
+      found.emplace_back(s[i]);
+    } else if (p[i] != s[i]) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
+
+// Ticket ids are UUIDs: checking the shape keeps garbage out of stream ids and keys.
+void check_ticket_id(const std::string& id) {
+  bool ok = id.size() == 36;
+  for (std::size_t i = 0; ok && i < id.size(); ++i) {
+    const char c = id[i];
+    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-'
+                                                   : (std::isxdigit(static_cast<unsigned char>(c)) != 0);
+  }
+  if (!ok) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
+}
+
+// Human-readable, stable and unique without coordination between writers: derived from the
+// ticket id (50 bits of its SHA-256, in Crockford base32).
+std::string ticket_number(const std::string& ticket_id) {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  auto digest = events::sha256(ticket_id);
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits = (bits << 8) | digest[i];
+  std::string out = "SOL-";
+  for (int i = 0; i < 10; ++i) {
+    out.push_back(kAlphabet[bits & 31]);
+    bits >>= 5;
+  }
+  return out;
+}
+
+domain::ticket::Form read_form(const JsonBody& body) {
+  return domain::ticket::Form{body.string_or_empty("emitting_structure_id"),
+                              body.string_or_empty("category"), body.string_or_empty("sub_category"),
+                              body.string_or_empty("title"), body.string_or_empty("description")};
+}
+
+const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category", "title",
+                                        "description"};
+
+std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
+                           std::size_t max) {
+  const std::string* v = r.query_param(name);
+  if (v == nullptr) return fallback;
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc{} || ptr != v->data() + v->size() || n == 0 || n > max) {
+    throw Problem{400, "request.query", name,
+                  std::string("Le paramètre « ") + name + " » doit être un entier entre 1 et " +
+                      std::to_string(max) + "."};
+  }
+  return n;
+}
+
+}  // namespace
+
+Response Problem::to_response() const {
+  json body{{"type", "about:blank"}, {"title", rule}, {"status", status}, {"detail", detail},
+            {"rule", rule}};
+  if (!field.empty()) body["field"] = field;
+  Response r{status, "application/problem+json", body.dump(), {}};
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+const std::vector<RouteInfo>& Router::routes() {
+  static const std::vector<RouteInfo> kRoutes{
+      {"GET", "/healthz"},
+      {"GET", "/readyz"},
+      {"GET", "/metrics"},
+      {"POST", "/v1/tickets"},
+      {"POST", "/v1/tickets/drafts"},
+      {"PUT", "/v1/tickets/{ticket_id}/draft"},
+      {"POST", "/v1/tickets/{ticket_id}/submit"},
+      {"GET", "/v1/tickets/{ticket_id}"},
+      {"GET", "/v1/me/tickets"},
+      {"GET", "/v1/me/tickets/counts"},
+  };
+  return kRoutes;
+}
+
+Router::Router(events::EventLog& log, projections::Runner& runner, const TokenVerifier& tokens,
+               Metrics& metrics, RouterOptions options)
+    : log_(log),
+      runner_(runner),
+      tokens_(tokens),
+      metrics_(metrics),
+      options_(options),
+      commands_(log) {}
+
+Response Router::handle(const Request& request) noexcept {
+  const auto start = Clock::now();
+  std::string route = "unmatched";
+  Response response;
+  try {
+    response = dispatch(request, route);
+  } catch (const Problem& p) {
+    response = p.to_response();
+  } catch (const std::exception&) {
+    response = Problem{500, "internal", "", "Erreur interne."}.to_response();
+  }
+  try {
+    metrics_.observe_request(route, response.status,
+                             std::chrono::duration<double>(Clock::now() - start).count());
+  } catch (...) {
+  }
+  return response;
+}
+
+Response Router::dispatch(const Request& request, std::string& route_label) {
+  std::vector<std::string> params;
+  const RouteInfo* route = nullptr;
+  bool path_known = false;
+  for (const auto& r : routes()) {
+    if (match(r.pattern, request.path, params)) {
+      path_known = true;
+      if (request.method == r.method) {
+        route = &r;
+        break;
+      }
+    }
+  }
+  if (route == nullptr) {
+    if (path_known) throw Problem{405, "request.method", "", "Méthode non permise."};
+    throw Problem{404, "request.route", "", "Ressource inconnue."};
+  }
+  route_label = route->pattern;
+  const std::string_view pattern = route->pattern;
+
+  // --- Unauthenticated operational endpoints -------------------------------------------
+  if (pattern == "/healthz") return Response{200, "text/plain", "ok\n", {}};
+  if (pattern == "/readyz") {
+    auto end = log_.end();
+    if (!end) throw Problem{503, "ready.log", "", "Journal injoignable : " + end.error().message};
+    auto applied = runner_.applied();
+    std::uint64_t lag = 0;
+    for (std::size_t p = 0; p < end->next.size(); ++p) {
+      const std::uint64_t a = p < applied.next.size() ? applied.next[p] : 0;
+      if (end->next[p] > a) lag += end->next[p] - a;
+    }
+    if (lag > options_.ready_max_lag) {
+      throw Problem{503, "ready.views", "", "Vues en retard de " + std::to_string(lag) + " événements."};
+    }
+    return json_response(200, json{{"log", log_.kind()}, {"view_lag_events", lag}});
+  }
+  if (pattern == "/metrics") {
+    auto end = log_.end();
+    auto applied = runner_.applied();
+    auto stats = runner_.stats();
+    double lag = 0;
+    if (end) {
+      for (std::size_t p = 0; p < end->next.size(); ++p) {
+        const std::uint64_t a = p < applied.next.size() ? applied.next[p] : 0;
+        if (end->next[p] > a) lag += static_cast<double>(end->next[p] - a);
+      }
+    }
+    metrics_.set_view_state(static_cast<double>(stats.events_applied), lag,
+                            static_cast<double>(stats.events_set_aside));
+    return Response{200, "text/plain; version=0.0.4", metrics_.scrape(), {}};
+  }
+
+  // --- Everything else needs a verified identity ---------------------------------------
+  auto caller = tokens_.verify(request.authorization, now_s());
+  if (!caller) throw Problem{401, "auth.token", "Authorization", "Authentification requise : " + caller.error()};
+
+  auto wait_for_views = [&] {
+    if (request.consistency_token.empty()) return;
+    auto position = events::LogPosition::from_token(request.consistency_token);
+    if (!position) {
+      throw Problem{400, "request.consistency_token", "X-Consistency-Token",
+                    "Jeton de cohérence mal formé."};
+    }
+    if (auto ok = runner_.wait_for(*position, options_.consistency_wait); !ok) {
+      throw Problem{503, "views.behind", "X-Consistency-Token",
+                    "Les vues n'ont pas encore rattrapé cette écriture ; réessayez."};
+    }
+  };
+
+  auto run_ticket_command = [&](const std::string& ticket_id, const char* type,
+                                std::function<domain::ticket::Command(const domain::ticket::State&)>
+                                    make_command) {
+    const auto started = Clock::now();
+    CommandMeta meta{*caller, "emitter",
+                     CommandHandler::command_id(caller->user_id,
+                                                std::string(request.method) + " " + request.path,
+                                                request.idempotency_key),
+                     random_uuid()};
+    try {
+      auto outcome = commands_.run(
+          domain::ticket::stream_id(ticket_id), meta,
+          [&](const std::vector<events::Event>& history) {
+            domain::ticket::State state;
+            state.ticket_id = ticket_id;
+            for (const auto& e : history) state = domain::ticket::evolve(std::move(state), e.payload);
+            // The access view of structures arrives with the structures issue; until then any
+            // emitting structure is accepted.
+            domain::ticket::Context context{true};
+            return domain::ticket::decide(state, make_command(state), *caller, context);
+          });
+      metrics_.observe_command(type, "accepted",
+                               std::chrono::duration<double>(Clock::now() - started).count());
+      Response r = json_response(outcome.replayed ? 200 : 201,
+                                 json{{"ticket_id", ticket_id},
+                                      {"version", outcome.version},
+                                      {"consistency_token", outcome.consistency_token}});
+      r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+      return r;
+    } catch (const Problem& p) {
+      metrics_.observe_command(type, p.rule,
+                               std::chrono::duration<double>(Clock::now() - started).count());
+      throw;
+    }
+  };
+
+  if (pattern == "/v1/tickets/drafts" || pattern == "/v1/tickets") {
+    JsonBody body(request.body, kFormFields);
+    const domain::ticket::Form form = read_form(body);
+    // With an Idempotency-Key the ticket id is derived from it, so a retry finds its ticket.
+    const std::string ticket_id =
+        request.idempotency_key.empty()
+            ? random_uuid()
+            : CommandHandler::command_id(caller->user_id, pattern, request.idempotency_key);
+    if (pattern == "/v1/tickets/drafts") {
+      return run_ticket_command(ticket_id, "ticket.save_draft", [&](const auto&) {
+        return domain::ticket::Command{domain::ticket::SaveDraft{form}};
+      });
+    }
+    return run_ticket_command(ticket_id, "ticket.submit", [&](const auto&) {
+      return domain::ticket::Command{domain::ticket::Submit{form, ticket_number(ticket_id)}};
+    });
+  }
+  if (pattern == "/v1/tickets/{ticket_id}/draft") {
+    check_ticket_id(params[0]);
+    JsonBody body(request.body, kFormFields);
+    const domain::ticket::Form form = read_form(body);
+    return run_ticket_command(params[0], "ticket.save_draft", [&](const auto&) {
+      return domain::ticket::Command{domain::ticket::SaveDraft{form}};
+    });
+  }
+  if (pattern == "/v1/tickets/{ticket_id}/submit") {
+    check_ticket_id(params[0]);
+    std::optional<domain::ticket::Form> form;
+    if (!request.body.empty()) {
+      JsonBody body(request.body, kFormFields);
+      if (!body.has("emitting_structure_id") && !body.has("title") && !body.has("category") &&
+          !body.has("sub_category") && !body.has("description")) {
+        form = std::nullopt;
+      } else {
+        form = read_form(body);
+      }
+    }
+    return run_ticket_command(params[0], "ticket.submit", [&](const auto&) {
+      return domain::ticket::Command{domain::ticket::Submit{form, ticket_number(params[0])}};
+    });
+  }
+
+  // --- Queries -------------------------------------------------------------------------
+  wait_for_views();
+  auto store = runner_.store();
+  auto or_503 = [](auto result) {
+    if (!result) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+    return std::move(*result);
+  };
+  if (pattern == "/v1/tickets/{ticket_id}") {
+    check_ticket_id(params[0]);
+    auto row = or_503(projections::ticket_detail(*store, params[0]));
+    // Someone else's ticket answers exactly like a missing one: existence must not leak.
+    if (!row) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
+    json t = json::parse(*row);
+    if (t.value("emitter_user_id", "") != caller->user_id) {
+      throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
+    }
+    return json_response(200, t);
+  }
+  if (pattern == "/v1/me/tickets") {
+    const std::string* tab = request.query_param("tab");
+    const std::string tab_name = tab ? *tab : "tous";
+    const std::size_t page = positive_param(request, "page", 1, 1'000'000);
+    const std::size_t page_size = positive_param(request, "page_size", 20, 200);
+    auto result = projections::list_emitted_tickets(*store, caller->user_id, tab_name, page, page_size);
+    if (!result && result.error().code == projections::errc::invalid_argument) {
+      throw Problem{400, "request.query", "tab", "Onglet inconnu : « " + tab_name + " »."};
+    }
+    auto listed = or_503(std::move(result));
+    json rows = json::array();
+    for (const auto& row : listed.rows) rows.push_back(json::parse(row));
+    return json_response(200, json{{"tab", tab_name},
+                                   {"page", page},
+                                   {"page_size", page_size},
+                                   {"total", listed.total},
+                                   {"items", rows}});
+  }
+  if (pattern == "/v1/me/tickets/counts") {
+    json counts = json::object();
+    for (const char* tab : projections::kTicketTabs) {
+      counts[tab] = or_503(projections::list_emitted_tickets(*store, caller->user_id, tab, 1, 1)).total;
+    }
+    return json_response(200, counts);
+  }
+  throw Problem{404, "request.route", "", "Ressource inconnue."};
+}
+
+}  // namespace chorus::api

@@ -1,0 +1,29 @@
+#pragma once
+// The one error type at the boundary of projections/.
+
+#include <expected>
+#include <string>
+
+namespace chorus::projections {
+
+enum class errc {
+  io_error = 1,  // the view store failed
+  log_error,     // reading the event log failed
+  poison,        // an event cannot be decoded or applied (it is set aside, the rest goes on)
+  timeout,       // the views did not reach a position in time
+  invalid_argument,
+};
+
+struct Error {
+  errc code;
+  std::string message;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+[[nodiscard]] inline std::unexpected<Error> fail(errc code, std::string message) {
+  return std::unexpected<Error>(Error{code, std::move(message)});
+}
+
+}  // namespace chorus::projections

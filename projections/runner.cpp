@@ -1,0 +1,222 @@
+#include "projections/runner.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "events/codec.h"
+
+namespace chorus::projections {
+
+struct Runner::Generation {
+  std::shared_ptr<ViewStore> store;
+  std::unique_ptr<events::LogCursor> cursor;
+  std::vector<events::RecordedEvent> buffer;
+};
+
+namespace {
+
+std::string generation_dir(const std::string& data_dir, std::uint64_t n) {
+  return data_dir + "/views/" + std::to_string(n);
+}
+
+Result<void> write_current(const std::string& data_dir, std::uint64_t n) {
+  const std::string tmp = data_dir + "/views/CURRENT.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << n << "\n";
+    out.flush();
+    if (!out) return fail(errc::io_error, "writing " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, data_dir + "/views/CURRENT", ec);
+  if (ec) return fail(errc::io_error, "renaming " + tmp + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+Runner::Runner(events::EventLog& log, std::string data_dir, std::vector<Projector*> projectors)
+    : log_(log), data_dir_(std::move(data_dir)), projectors_(std::move(projectors)) {}
+
+Runner::~Runner() = default;
+
+Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::EventLog& log,
+                                                                    const std::string& dir) {
+  auto store = ViewStore::open(dir);
+  if (!store) return std::unexpected(store.error());
+  auto token = (*store)->position();
+  if (!token) return std::unexpected(token.error());
+  events::LogPosition from;
+  if (!token->empty()) {
+    auto parsed = events::LogPosition::from_token(*token);
+    if (!parsed) return fail(errc::io_error, "stored view position is malformed: " + *token);
+    from = *parsed;
+  }
+  auto cursor = log.follow(from);
+  if (!cursor) return fail(errc::log_error, cursor.error().message);
+  auto g = std::make_unique<Generation>();
+  g->store = std::move(*store);
+  g->cursor = std::move(*cursor);
+  return g;
+}
+
+Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string data_dir,
+                                             std::vector<Projector*> projectors) {
+  std::unique_ptr<Runner> runner(new Runner(log, data_dir, std::move(projectors)));
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir + "/views", ec);
+  if (ec) return fail(errc::io_error, "creating " + data_dir + "/views: " + ec.message());
+  std::uint64_t n = 1;
+  if (std::ifstream in(data_dir + "/views/CURRENT"); in) {
+    in >> n;
+  } else if (auto ok = write_current(data_dir, n); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto g = open_generation(log, generation_dir(data_dir, n));
+  if (!g) return std::unexpected(g.error());
+  runner->generation_number_ = n;
+  runner->applied_ = (*g)->cursor->position();
+  runner->live_store_ = (*g)->store;
+  runner->live_ = std::move(*g);
+  return runner;
+}
+
+Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::milliseconds wait) {
+  g.buffer.clear();
+  auto polled = g.cursor->poll(g.buffer, max_batch, wait);
+  if (!polled) return fail(errc::log_error, polled.error().message);
+  if (g.buffer.empty()) return 0;
+
+  ViewBatch batch(*g.store);
+  events::LogPosition position = g.cursor->position();
+  std::uint64_t set_aside = 0;
+  for (const auto& recorded : g.buffer) {
+    batch.set_save_point();
+    auto event = events::decode(recorded.bytes);
+    std::string reason;
+    if (!event) {
+      reason = event.error().message;
+    } else {
+      for (auto* p : projectors_) {
+        if (auto ok = p->apply(*event, recorded.address, batch); !ok) {
+          reason = ok.error().message;
+          break;
+        }
+      }
+    }
+    if (!reason.empty()) {
+      // A poison event: its changes go, a record of it stays; the log goes on.
+      batch.rollback_to_save_point();
+      const events::LogPosition at{{recorded.address.partition, recorded.address.offset}};
+      batch.put(std::string(kSetAsidePrefix) + std::to_string(recorded.address.partition) + ":" +
+                    std::to_string(recorded.address.offset),
+                recorded.stream_id + " v" + std::to_string(recorded.version) + ": " + reason);
+      ++set_aside;
+    }
+  }
+  batch.put(kPositionKey, position.to_token());
+  rocksdb::WriteOptions wo;
+  // The log is the durable truth: after a machine crash the views replay from their last
+  // persisted position, so they need no sync of their own.
+  wo.sync = false;
+  auto s = g.store->db()->Write(wo, batch.raw().GetWriteBatch());
+  if (!s.ok()) return fail(errc::io_error, "writing views: " + s.ToString());
+  set_aside_count_ += set_aside;
+  return g.buffer.size();
+}
+
+Result<std::size_t> Runner::step(std::chrono::milliseconds wait) {
+  std::lock_guard lock(mu_);
+  auto n = step_generation(*live_, wait);
+  if (n && *n > 0) {
+    applied_count_ += *n;
+    ++batches_;
+    {
+      std::lock_guard applied_lock(applied_mu_);
+      applied_ = live_->cursor->position();
+    }
+    applied_cv_.notify_all();
+  }
+  return n;
+}
+
+void Runner::run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    auto n = step(std::chrono::milliseconds(100));
+    if (!n) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+Result<void> Runner::wait_for(const events::LogPosition& position,
+                              std::chrono::milliseconds timeout) {
+  std::unique_lock lock(applied_mu_);
+  if (applied_cv_.wait_for(lock, timeout, [&] { return applied_.covers(position); })) return {};
+  return fail(errc::timeout, "views at " + applied_.to_token() + " have not reached " +
+                                 position.to_token() + " yet");
+}
+
+Result<void> Runner::rebuild() {
+  std::uint64_t next_number;
+  {
+    std::lock_guard lock(mu_);
+    next_number = generation_number_ + 1;
+  }
+  // Only one rebuild at a time.
+  static std::mutex rebuild_mu;
+  std::unique_lock rebuilding(rebuild_mu, std::try_to_lock);
+  if (!rebuilding) return fail(errc::invalid_argument, "a rebuild is already running");
+  const std::string dir = generation_dir(data_dir_, next_number);
+  std::filesystem::remove_all(dir);
+  auto fresh = open_generation(log_, dir);
+  if (!fresh) return std::unexpected(fresh.error());
+  // Catch up without the lock: the live generation keeps applying and serving meanwhile.
+  while (!(*fresh)->cursor->position().covers(applied())) {
+    auto n = step_generation(**fresh, std::chrono::milliseconds(100));
+    if (!n) return std::unexpected(n.error());
+  }
+  std::unique_ptr<Generation> old;
+  {
+    std::lock_guard lock(mu_);
+    // The live runner is paused: finish the last stretch, then swap.
+    while (!(*fresh)->cursor->position().covers(live_->cursor->position())) {
+      auto n = step_generation(**fresh, std::chrono::milliseconds(0));
+      if (!n) return std::unexpected(n.error());
+    }
+    if (auto ok = write_current(data_dir_, next_number); !ok) return ok;
+    old = std::move(live_);
+    live_ = std::move(*fresh);
+    std::lock_guard store_lock(store_mu_);
+    live_store_ = live_->store;
+    generation_number_ = next_number;
+  }
+  const std::string old_dir = old->store->dir();
+  old->cursor.reset();
+  std::weak_ptr<ViewStore> old_store = old->store;
+  old.reset();
+  // Queries may still hold the old store for a moment; its files go once they let go.
+  for (int i = 0; i < 100 && !old_store.expired(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (old_store.expired()) std::filesystem::remove_all(old_dir);
+  return {};
+}
+
+std::shared_ptr<const ViewStore> Runner::store() const {
+  std::lock_guard lock(store_mu_);
+  return live_store_;
+}
+
+events::LogPosition Runner::applied() const {
+  std::lock_guard lock(applied_mu_);
+  return applied_;
+}
+
+RunnerStats Runner::stats() const {
+  return RunnerStats{applied_count_.load(), set_aside_count_.load(), batches_.load()};
+}
+
+}  // namespace chorus::projections

@@ -1,0 +1,91 @@
+#pragma once
+// The projection runner: follows the log and applies each event to the views. The view
+// changes of a batch of events and the runner's log position are one RocksDB WriteBatch, so a
+// crash at any point neither applies an event twice nor skips one.
+//
+// Views live in data_dir/views/<generation>; data_dir/views/CURRENT names the live one.
+// rebuild() fills a fresh generation from position zero while the live one keeps serving,
+// then swaps it in.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "events/event_log.h"
+#include "projections/projector.h"
+#include "projections/view_store.h"
+
+namespace chorus::projections {
+
+struct RunnerStats {
+  std::uint64_t events_applied = 0;
+  std::uint64_t events_set_aside = 0;  // poison events
+  std::uint64_t batches = 0;
+};
+
+class Runner {
+ public:
+  // Opens the live generation under data_dir/views (creating generation 1 when none).
+  // `projectors` must outlive the runner. Fails with io_error or log_error.
+  [[nodiscard]] static Result<std::unique_ptr<Runner>> open(events::EventLog& log,
+                                                            std::string data_dir,
+                                                            std::vector<Projector*> projectors);
+  ~Runner();
+
+  // Polls the log once (waiting up to `wait` when nothing is new), applies up to max_batch
+  // events and commits them with the new position. Returns how many events were consumed
+  // (applied or set aside). On failure nothing of the batch is committed. Thread-safe, but
+  // meant for one runner thread.
+  [[nodiscard]] Result<std::size_t> step(std::chrono::milliseconds wait);
+
+  // Runs step() until `stop` is requested; failures are retried after a pause.
+  void run(std::stop_token stop);
+
+  // Waits until the views cover `position` (a consistency token). Fails with timeout.
+  // Thread-safe.
+  [[nodiscard]] Result<void> wait_for(const events::LogPosition& position,
+                                      std::chrono::milliseconds timeout);
+
+  // Rebuilds every view from position zero into a new generation while the live one serves,
+  // then swaps it in and drops the old one. Thread-safe (runs beside run()).
+  [[nodiscard]] Result<void> rebuild();
+
+  // The live store; hold the pointer for the duration of one query. Thread-safe.
+  [[nodiscard]] std::shared_ptr<const ViewStore> store() const;
+  [[nodiscard]] events::LogPosition applied() const;
+  [[nodiscard]] RunnerStats stats() const;
+
+  std::size_t max_batch = 2000;
+
+ private:
+  Runner(events::EventLog& log, std::string data_dir, std::vector<Projector*> projectors);
+  struct Generation;
+  [[nodiscard]] static Result<std::unique_ptr<Generation>> open_generation(
+      events::EventLog& log, const std::string& dir);
+  [[nodiscard]] Result<std::size_t> step_generation(Generation& g, std::chrono::milliseconds wait);
+
+  events::EventLog& log_;
+  std::string data_dir_;
+  std::vector<Projector*> projectors_;
+
+  std::mutex mu_;  // serializes steps and the swap of live_
+  std::unique_ptr<Generation> live_;
+  mutable std::mutex store_mu_;  // guards live_store_; never held while polling the log
+  std::shared_ptr<const ViewStore> live_store_;
+  std::uint64_t generation_number_ = 0;
+
+  mutable std::mutex applied_mu_;
+  std::condition_variable applied_cv_;
+  events::LogPosition applied_;
+
+  std::atomic<std::uint64_t> applied_count_{0};
+  std::atomic<std::uint64_t> set_aside_count_{0};
+  std::atomic<std::uint64_t> batches_{0};
+};
+
+}  // namespace chorus::projections

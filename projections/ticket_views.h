@@ -1,0 +1,44 @@
+#pragma once
+// Ticket views: "Tickets émis" per user with its tabs and counts, and the ticket detail.
+//
+// Key layout (every list page is one bounded range scan):
+//   t\0<ticket_id>                                   -> ticket detail row (JSON)
+//   e\0<user>\0<tab>\0<opened_at be64><ticket_id>    -> list row (JSON), newest last
+//   c\0<user>\0<tab>                                 -> count (be64)
+// Tabs: "actions_requises" ("Actions requises": En attente d'informations, Résolu),
+// "en_cours" ("En cours": Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés":
+// Fermé), "brouillons" ("Brouillons").
+
+#include <string>
+#include <vector>
+
+#include "projections/projector.h"
+
+namespace chorus::projections {
+
+inline constexpr const char* kTicketTabs[] = {"actions_requises", "en_cours", "tous", "clotures",
+                                              "brouillons"};
+
+class TicketViews final : public Projector {
+ public:
+  Result<void> apply(const events::Event& event, const events::LogAddress& at,
+                     ViewBatch& batch) override;
+};
+
+struct TicketPage {
+  std::vector<std::string> rows;  // JSON objects
+  std::uint64_t total = 0;        // rows in the tab
+};
+
+// A page of `user_id`'s tickets in `tab`, newest first. page starts at 1. Fails with
+// invalid_argument for an unknown tab. Thread-safe.
+[[nodiscard]] Result<TicketPage> list_emitted_tickets(const ViewStore& store,
+                                                      const std::string& user_id,
+                                                      const std::string& tab, std::size_t page,
+                                                      std::size_t page_size);
+
+// The detail row of a ticket (JSON), nullopt when unknown. The caller checks who may see it.
+[[nodiscard]] Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
+                                                               const std::string& ticket_id);
+
+}  // namespace chorus::projections

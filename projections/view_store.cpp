@@ -1,0 +1,127 @@
+#include "projections/view_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <filesystem>
+
+namespace chorus::projections {
+namespace {
+
+Error io(const rocksdb::Status& s, std::string_view what) {
+  return Error{errc::io_error, std::string(what) + ": " + s.ToString()};
+}
+
+}  // namespace
+
+std::string be64(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return out;
+}
+
+std::uint64_t from_be64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+
+Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(errc::io_error, "creating " + dir + ": " + ec.message());
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, dir, &raw);
+  if (!s.ok()) return std::unexpected(io(s, "opening views in " + dir));
+  std::shared_ptr<ViewStore> store(new ViewStore());
+  store->dir_ = dir;
+  store->db_.reset(raw);
+  return store;
+}
+
+ViewStore::~ViewStore() {
+  if (db_) db_->Close();
+}
+
+Result<std::optional<std::string>> ViewStore::get(std::string_view key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return std::unexpected(io(s, "reading a view"));
+  return std::optional<std::string>{std::move(value)};
+}
+
+Result<void> ViewStore::scan(
+    std::string_view prefix, std::string_view start, bool reverse,
+    const std::function<bool(std::string_view, std::string_view)>& visit) const {
+  // Bounds keep RocksDB from stepping outside the prefix (and over tombstones beyond it).
+  std::string lower(prefix);
+  std::string upper(prefix);
+  while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xFF) upper.pop_back();
+  if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  if (reverse) {
+    if (start.empty()) {
+      it->SeekToLast();
+    } else {
+      it->SeekForPrev(rocksdb::Slice(start.data(), start.size()));
+    }
+  } else {
+    it->Seek(start.empty() ? lower_slice : rocksdb::Slice(start.data(), start.size()));
+  }
+  for (; it->Valid(); reverse ? it->Prev() : it->Next()) {
+    if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  if (!it->status().ok()) return std::unexpected(io(it->status(), "scanning a view"));
+  return {};
+}
+
+Result<std::string> ViewStore::position() const {
+  auto v = get(kPositionKey);
+  if (!v) return std::unexpected(v.error());
+  return v->value_or("");
+}
+
+ViewBatch::ViewBatch(const ViewStore& store)
+    : store_(store),
+      batch_(std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
+                                                            /*overwrite_key=*/true)) {}
+ViewBatch::~ViewBatch() = default;
+
+Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
+  std::string value;
+  auto s = batch_->GetFromBatchAndDB(store_.db(), rocksdb::ReadOptions(),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return std::unexpected(io(s, "reading a view"));
+  return std::optional<std::string>{std::move(value)};
+}
+
+void ViewBatch::put(std::string_view key, std::string_view value) {
+  batch_->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+}
+
+void ViewBatch::del(std::string_view key) { batch_->Delete(rocksdb::Slice(key.data(), key.size())); }
+
+Result<void> ViewBatch::add(std::string_view key, std::int64_t delta) {
+  auto current = get(key);
+  if (!current) return std::unexpected(current.error());
+  const auto value = static_cast<std::int64_t>(current->has_value() ? from_be64(**current) : 0);
+  put(key, be64(static_cast<std::uint64_t>(value + delta)));
+  return {};
+}
+
+void ViewBatch::set_save_point() { batch_->SetSavePoint(); }
+void ViewBatch::rollback_to_save_point() { (void)batch_->RollbackToSavePoint(); }
+std::size_t ViewBatch::count() const { return batch_->GetWriteBatch()->Count(); }
+
+}  // namespace chorus::projections

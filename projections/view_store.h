@@ -1,0 +1,77 @@
+#pragma once
+// The RocksDB database that holds every view, and the batch a projector writes into.
+// Keys are laid out by each view's own header (ticket_views.h, ...); this file knows none.
+// Reserved prefix: "\x00" (the store's own rows: applied position, set-aside events).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "projections/errc.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatchWithIndex;
+}  // namespace rocksdb
+
+namespace chorus::projections {
+
+class ViewStore {
+ public:
+  // Opens or creates the store in `dir`. Fails with io_error.
+  [[nodiscard]] static Result<std::shared_ptr<ViewStore>> open(const std::string& dir);
+  ~ViewStore();
+
+  // Point read. nullopt when absent. Thread-safe.
+  [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
+
+  // Visits rows whose key starts with `prefix`, from `start` (a full key; empty: the first or,
+  // when reverse, the last row of the prefix), in key order or reverse key order, until
+  // `visit` returns false. Thread-safe; sees one consistent snapshot.
+  [[nodiscard]] Result<void> scan(
+      std::string_view prefix, std::string_view start, bool reverse,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+
+  // The applied log position (a consistency token), empty before the first event.
+  [[nodiscard]] Result<std::string> position() const;
+
+  const std::string& dir() const { return dir_; }
+  rocksdb::DB* db() const { return db_.get(); }
+
+ private:
+  ViewStore() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+// The changes of one batch of events, with read-your-writes: get() sees earlier puts of the
+// same batch. Not thread-safe; one per runner.
+class ViewBatch {
+ public:
+  explicit ViewBatch(const ViewStore& store);
+  ~ViewBatch();
+  [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
+  void put(std::string_view key, std::string_view value);
+  void del(std::string_view key);
+  // Adds `delta` to a counter row (8-byte big-endian, absent = 0).
+  [[nodiscard]] Result<void> add(std::string_view key, std::int64_t delta);
+  void set_save_point();
+  void rollback_to_save_point();
+  std::size_t count() const;
+  rocksdb::WriteBatchWithIndex& raw() { return *batch_; }
+
+ private:
+  const ViewStore& store_;
+  std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
+};
+
+// Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.
+[[nodiscard]] std::string be64(std::uint64_t v);
+[[nodiscard]] std::uint64_t from_be64(std::string_view s);
+inline constexpr std::string_view kPositionKey{"\x00position", 9};
+inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
+
+}  // namespace chorus::projections
