@@ -6,8 +6,8 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
   try {
     json_ = nlohmann::json::parse(body);
   } catch (const nlohmann::json::parse_error& e) {
-    // Error 316 is nlohmann's invalid UTF-8.
-    const bool utf8 = e.id == 316;
+    // nlohmann validates UTF-8 while lexing strings and says so in its message.
+    const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
     throw Problem{400, utf8 ? "request.utf8" : "request.json", "",
                   utf8 ? "Le corps de la requête n'est pas de l'UTF-8 valide."
                        : "Le corps de la requête n'est pas du JSON valide."};

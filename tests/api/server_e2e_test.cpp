@@ -1,0 +1,262 @@
+// End to end, across the process boundary: the real chorusd binary on a free loopback port,
+// driven over HTTP, once on the embedded log and once on Kafka (a real broker).
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/server_process.h"
+
+namespace chorus {
+namespace {
+
+using nlohmann::json;
+using testing::HttpClient;
+using testing::ServerProcess;
+using namespace std::chrono_literals;
+
+const char* env_or_null(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+std::string unique_name(const std::string& prefix) {
+  static std::atomic<int> n{0};
+  return prefix + std::to_string(getpid()) + "-" + std::to_string(n++) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+}
+
+const std::string kForm =
+    R"({"emitting_structure_id":"structure-1","category":"Technique","sub_category":"Connexion",)"
+    R"("title":"Connexion impossible","description":"Le portail refuse mon mot de passe."})";
+
+class ServerEndToEnd : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    data_dir_ = std::filesystem::temp_directory_path() / unique_name("chorus-e2e-");
+    args_ = {"--data-dir", data_dir_.string(), "--request-timeout-ms", "1000"};
+    if (GetParam() == "kafka") {
+      const char* brokers = env_or_null("CHORUS_TEST_KAFKA_BROKERS");
+      if (brokers == nullptr) {
+        ASSERT_EQ(env_or_null("CI"), nullptr) << "CHORUS_TEST_KAFKA_BROKERS is not set in CI";
+        GTEST_SKIP() << "CHORUS_TEST_KAFKA_BROKERS not set";
+      }
+      args_.insert(args_.end(), {"--kafka-brokers", brokers, "--kafka-topic",
+                                 unique_name("e2e-"), "--kafka-partitions", "3"});
+    }
+    server_ = std::make_unique<ServerProcess>(args_);
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(data_dir_);
+  }
+
+  testing::HttpResponse call(HttpClient& c, const std::string& method, const std::string& target,
+                             const std::string& user, const std::string& body = "",
+                             std::map<std::string, std::string> headers = {}) {
+    if (!user.empty()) headers["Authorization"] = ServerProcess::token(user);
+    auto r = c.request(method, target, body, headers);
+    EXPECT_TRUE(r.has_value()) << method << " " << target << ": no answer";
+    return r.value_or(testing::HttpResponse{});
+  }
+
+  std::filesystem::path data_dir_;
+  std::vector<std::string> args_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_P(ServerEndToEnd, DraftSubmittedShowsInEnCoursForItsEmitterOnly) {
+  auto c = server_->connect();
+  auto created = call(*c, "POST", "/v1/tickets/drafts", "alice", kForm);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const json draft = json::parse(created.body);
+  const std::string id = draft["ticket_id"];
+
+  // The draft is in "Brouillons", readable right after the write thanks to the token.
+  auto drafts = call(*c, "GET", "/v1/me/tickets?tab=brouillons", "alice", "",
+                     {{"X-Consistency-Token", draft["consistency_token"]}});
+  ASSERT_EQ(drafts.status, 200) << drafts.body;
+  EXPECT_EQ(json::parse(drafts.body)["total"], 1);
+
+  auto submitted = call(*c, "POST", "/v1/tickets/" + id + "/submit", "alice");
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string token = json::parse(submitted.body)["consistency_token"];
+  EXPECT_EQ(submitted.headers["x-consistency-token"], token);
+
+  auto en_cours = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "alice", "",
+                       {{"X-Consistency-Token", token}});
+  ASSERT_EQ(en_cours.status, 200) << en_cours.body;
+  const json list = json::parse(en_cours.body);
+  ASSERT_EQ(list["total"], 1);
+  EXPECT_EQ(list["items"][0]["ticket_id"], id);
+  EXPECT_EQ(list["items"][0]["status"], "Ouvert");
+  EXPECT_TRUE(list["items"][0]["number"].get<std::string>().starts_with("SOL-"));
+  EXPECT_EQ(json::parse(call(*c, "GET", "/v1/me/tickets?tab=brouillons", "alice").body)["total"], 0);
+
+  // Another user sees neither the list row nor the ticket: 404, as if it did not exist.
+  auto other = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "bob", "", {{"X-Consistency-Token", token}});
+  EXPECT_EQ(json::parse(other.body)["total"], 0);
+  EXPECT_EQ(call(*c, "GET", "/v1/tickets/" + id, "bob").status, 404);
+  EXPECT_EQ(call(*c, "POST", "/v1/tickets/" + id + "/submit", "bob").status, 404);
+  auto detail = call(*c, "GET", "/v1/tickets/" + id, "alice");
+  ASSERT_EQ(detail.status, 200);
+  EXPECT_EQ(json::parse(detail.body)["history"].size(), 2u);
+
+  // Submitting twice breaks the status table: 409 naming the rule, nothing written.
+  auto again = call(*c, "POST", "/v1/tickets/" + id + "/submit", "alice");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(json::parse(again.body)["rule"], "ticket.submit.status");
+  EXPECT_EQ(again.headers["content-type"], "application/problem+json");
+}
+
+TEST_P(ServerEndToEnd, TwoUsersOnOneKeepAliveConnectionEachSeeTheirOwn) {
+  auto c = server_->connect();
+  std::string token;
+  for (const char* user : {"alice", "bob", "alice"}) {
+    auto r = call(*c, "POST", "/v1/tickets", user, kForm);
+    ASSERT_EQ(r.status, 201) << r.body;
+    token = json::parse(r.body)["consistency_token"];
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto [user, expected] : {std::pair{"alice", 2}, std::pair{"bob", 1}}) {
+      auto r = call(*c, "GET", "/v1/me/tickets?tab=en_cours", user, "", {{"X-Consistency-Token", token}});
+      ASSERT_EQ(r.status, 200);
+      EXPECT_EQ(json::parse(r.body)["total"], expected) << user;
+      EXPECT_EQ(r.headers["cache-control"], "no-store");
+    }
+  }
+}
+
+TEST_P(ServerEndToEnd, RetriedCommandWithIdempotencyKeyWritesOnce) {
+  auto c = server_->connect();
+  auto first = call(*c, "POST", "/v1/tickets", "alice", kForm, {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto retry = call(*c, "POST", "/v1/tickets", "alice", kForm, {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(retry.status, 200) << retry.body;
+  EXPECT_EQ(json::parse(retry.body)["ticket_id"], json::parse(first.body)["ticket_id"]);
+  EXPECT_EQ(json::parse(retry.body)["consistency_token"], json::parse(first.body)["consistency_token"]);
+  // Another user with the same key is another command.
+  auto other = call(*c, "POST", "/v1/tickets", "bob", kForm, {{"Idempotency-Key", "k-1"}});
+  EXPECT_EQ(other.status, 201);
+  EXPECT_NE(json::parse(other.body)["ticket_id"], json::parse(first.body)["ticket_id"]);
+  auto list = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "alice", "",
+                   {{"X-Consistency-Token", json::parse(other.body)["consistency_token"]}});
+  EXPECT_EQ(json::parse(list.body)["total"], 1);
+}
+
+TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
+  auto c = server_->connect();
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "").status, 401);
+  std::string good = ServerProcess::token("alice");
+  std::string tampered = good;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  const std::string payload_swapped =
+      good.substr(0, good.find('.') + 1) + "eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo5OTk5OTk5OTk5fQ" +
+      good.substr(good.rfind('.'));
+  const std::string alg_none =
+      "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6OTk5OTk5OTk5OX0.";
+  const std::string other_key =
+      "Bearer " + api::TokenVerifier("another-key-another-key-another-key!!").mint("alice", {}, 9999999999);
+  for (const auto& auth : {tampered, payload_swapped, alg_none, other_key,
+                           ServerProcess::token("alice", {}, -10), std::string("Basic abc"),
+                           std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
+    auto r = c->request("GET", "/v1/me/tickets", "", {{"Authorization", auth}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << auth;
+    EXPECT_EQ(r->headers["www-authenticate"], "Bearer");
+  }
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice").status, 200);
+  EXPECT_EQ(call(*c, "GET", "/healthz", "").status, 200);
+}
+
+TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string rule;
+  };
+  const std::vector<Case> cases{
+      {"{not json", 400, "request.json"},
+      {"[1,2]", 400, "request.json_object"},
+      {R"({"title":"x","colour":"red"})", 400, "request.unknown_field"},
+      {R"({"title":42})", 400, "request.type"},
+      {"{\"title\":\"\xc3\x28\"}", 400, "request.utf8"},
+      {R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":""})", 422,
+       "ticket.submit.required"},
+      {R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":")" +
+           std::string(300, 'x') + R"(","description":"d"})",
+       422, "ticket.submit.too_long"},
+  };
+  auto c = server_->connect();
+  for (const auto& k : cases) {
+    auto r = call(*c, "POST", "/v1/tickets", "alice", k.body);
+    EXPECT_EQ(r.status, k.status) << k.body << " -> " << r.body;
+    if (r.status >= 400 && r.status != 413) {
+      auto problem = json::parse(r.body, nullptr, false);
+      ASSERT_FALSE(problem.is_discarded()) << r.body;
+      EXPECT_EQ(problem["rule"], k.rule) << r.body;
+    }
+  }
+  // Oversized body: 413, and the connection is closed.
+  {
+    auto big = server_->connect();
+    auto r = big->request("POST", "/v1/tickets", std::string(2 * 1024 * 1024, 'x'),
+                          {{"Authorization", ServerProcess::token("alice")}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+  }
+  // Oversized headers: 431.
+  {
+    auto big = server_->connect();
+    auto r = big->request("GET", "/v1/me/tickets", "", {{"X-Filler", std::string(20'000, 'y')}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 431);
+  }
+  // A request that never finishes: 408 after the request timeout.
+  {
+    auto slow = server_->connect();
+    slow->send_raw("POST /v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ti");
+    auto r = slow->read_response(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 408);
+  }
+  // Garbage: 400.
+  {
+    auto garbage = server_->connect();
+    garbage->send_raw("\x16\x03\x01 not http at all\r\n\r\n");
+    auto r = garbage->read_response(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+  }
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets/counts", "alice").body,
+            R"({"actions_requises":0,"brouillons":0,"clotures":0,"en_cours":0,"tous":0})");
+  EXPECT_EQ(call(*c, "GET", "/v1/tickets/not-a-uuid", "alice").status, 404);
+  EXPECT_EQ(call(*c, "DELETE", "/v1/me/tickets", "alice").status, 405);
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?page=0", "alice").status, 400);
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?tab=nope", "alice").status, 400);
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status, 400);
+}
+
+TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {
+  auto c = server_->connect();
+  EXPECT_EQ(call(*c, "GET", "/healthz", "").status, 200);
+  auto ready = call(*c, "GET", "/readyz", "");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(json::parse(ready.body)["log"], GetParam());
+  ASSERT_EQ(call(*c, "POST", "/v1/tickets", "alice", kForm).status, 201);
+  auto metrics = call(*c, "GET", "/metrics", "");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find(R"(chorus_commands_total{outcome="accepted",type="ticket.submit"} 1)"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_EQ(metrics.body.find("alice"), std::string::npos) << "a user id leaked into metrics";
+}
+
+INSTANTIATE_TEST_SUITE_P(Logs, ServerEndToEnd, ::testing::Values("embedded", "kafka"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace chorus
