@@ -1,0 +1,161 @@
+#include "projections/runner.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "events/embedded_log.h"
+#include "projections/ticket_views.h"
+#include "tests/events/test_events.h"
+#include "tests/projections/view_compare.h"
+
+namespace chorus::projections {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("chorus-runner-" + std::to_string(getpid()) + "-" + std::to_string(counter_++))) {}
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+events::NewEvent submitted(const std::string& ticket_id, const std::string& user) {
+  auto e = events::testing::draft_event(ticket_id);
+  e.meta.occurred_at_us += static_cast<std::int64_t>(std::hash<std::string>{}(ticket_id) % 1000000);
+  e.payload = events::TicketSubmitted{ticket_id, "SOL-" + ticket_id, user, "s1", "Technique",
+                                      "Connexion", "Titre " + ticket_id, "Description"};
+  return e;
+}
+
+void fill(events::EventLog& log, int tickets, int first = 0) {
+  for (int i = first; i < first + tickets; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    auto draft = events::testing::draft_event(id);
+    std::get<events::TicketDraftSaved>(draft.payload).emitter_user_id = "user-" + std::to_string(i % 7);
+    std::vector<events::StreamAppend> batch{
+        {"ticket-" + id, 0, {draft, submitted(id, "user-" + std::to_string(i % 7))}}};
+    ASSERT_TRUE(log.append(batch));
+  }
+}
+
+// Fails on one chosen ticket, as a projector meeting an event it cannot apply would.
+class FailingOn final : public Projector {
+ public:
+  explicit FailingOn(std::string ticket) : ticket_(std::move(ticket)) {}
+  Result<void> apply(const events::Event& e, const events::LogAddress&, ViewBatch& batch) override {
+    batch.put(std::string("probe\0", 6) + e.stream_id, "seen");
+    if (e.stream_id == "ticket-" + ticket_) return fail(errc::poison, "cannot apply " + e.stream_id);
+    return {};
+  }
+
+ private:
+  std::string ticket_;
+};
+
+TEST(Runner, AppliesEveryEventOnceAndRestartsFromItsPosition) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 50);
+  TicketViews views;
+  {
+    auto runner = Runner::open(**log, dir.str(), {&views});
+    ASSERT_TRUE(runner);
+    (*runner)->max_batch = 7;  // several batches, each committed with its position
+    while (*(*runner)->step(0ms) > 0) {
+    }
+    EXPECT_EQ((*runner)->stats().events_applied, 100u);
+    auto page = list_emitted_tickets(*(*runner)->store(), "user-1", "en_cours", 1, 100);
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->total, 7u);
+    EXPECT_EQ(page->rows.size(), 7u);
+  }
+  fill(**log, 10, 50);
+  auto reopened = Runner::open(**log, dir.str(), {&views});
+  ASSERT_TRUE(reopened);
+  std::size_t more = 0;
+  while (auto n = (*reopened)->step(0ms)) {
+    if (*n == 0) break;
+    more += *n;
+  }
+  EXPECT_EQ(more, 20u) << "a restarted runner goes on from its stored position";
+  EXPECT_EQ(list_emitted_tickets(*(*reopened)->store(), "user-1", "tous", 1, 100)->total, 9u);
+}
+
+TEST(Runner, PoisonEventIsSetAsideAndTheRestGoesOn) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 5);
+  FailingOn failing("t2");
+  auto runner = Runner::open(**log, dir.str(), {&failing});
+  ASSERT_TRUE(runner);
+  while (*(*runner)->step(0ms) > 0) {
+  }
+  EXPECT_EQ((*runner)->stats().events_set_aside, 2u);  // both events of ticket t2
+  auto store = (*runner)->store();
+  EXPECT_FALSE(store->get(std::string("probe\0ticket-t2", 15))->has_value()) << "rolled back";
+  EXPECT_TRUE(store->get(std::string("probe\0ticket-t3", 15))->has_value());
+  int set_aside_rows = 0;
+  ASSERT_TRUE(store->scan(kSetAsidePrefix, "", false, [&](std::string_view, std::string_view v) {
+    EXPECT_NE(v.find("cannot apply ticket-t2"), std::string_view::npos);
+    ++set_aside_rows;
+    return true;
+  }));
+  EXPECT_EQ(set_aside_rows, 2);
+}
+
+TEST(Runner, WaitForAConsistencyTokenAndTimeOut) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  TicketViews views;
+  auto runner = Runner::open(**log, dir.str(), {&views});
+  std::vector<events::StreamAppend> batch{{"ticket-x", 0, {submitted("x", "u")}}};
+  auto appended = (*log)->append(batch);
+  ASSERT_TRUE(appended);
+  auto timed_out = (*runner)->wait_for(appended->position, 20ms);
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error().code, errc::timeout);
+  std::jthread thread([&](std::stop_token stop) { (*runner)->run(stop); });
+  EXPECT_TRUE((*runner)->wait_for(appended->position, 5s));
+}
+
+TEST(Runner, RebuildWhileServingGivesTheSameViews) {
+  TempDir dir, fresh_dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  fill(**log, 300);
+  TicketViews views;
+  auto runner = Runner::open(**log, dir.str(), {&views});
+  std::jthread thread([&](std::stop_token stop) { (*runner)->run(stop); });
+  // Writes keep coming during the rebuild.
+  std::jthread writer([&] { fill(**log, 100, 300); });
+  auto old_store = (*runner)->store();
+  ASSERT_TRUE((*runner)->rebuild());
+  writer.join();
+  auto end = (*log)->end();
+  ASSERT_TRUE((*runner)->wait_for(*end, 10s));
+  EXPECT_NE((*runner)->store()->dir(), old_store->dir());
+  // The old generation still answers whoever holds it.
+  EXPECT_TRUE(list_emitted_tickets(*old_store, "user-1", "tous", 1, 10));
+  old_store.reset();
+
+  auto reference = Runner::open(**log, fresh_dir.str(), {&views});
+  while (*(*reference)->step(0ms) > 0) {
+  }
+  thread.request_stop();
+  thread.join();
+  EXPECT_EQ(testing::differences(*(*runner)->store(), *(*reference)->store()), "");
+}
+
+}  // namespace
+}  // namespace chorus::projections

@@ -1,0 +1,44 @@
+#pragma once
+// Compares two view stores row by row: how tests prove "equal to a fresh rebuild".
+
+#include <map>
+#include <string>
+
+#include "projections/view_store.h"
+
+namespace chorus::projections::testing {
+
+// Empty when every row is equal; else a description of the first differences (at most 10).
+inline std::string differences(const ViewStore& a, const ViewStore& b) {
+  std::map<std::string, std::string> rows_a, rows_b;
+  auto collect = [](const ViewStore& s, std::map<std::string, std::string>& out) {
+    (void)s.scan("", "", false, [&](std::string_view k, std::string_view v) {
+      out.emplace(k, v);
+      return true;
+    });
+  };
+  collect(a, rows_a);
+  collect(b, rows_b);
+  std::string report;
+  int shown = 0;
+  auto printable = [](const std::string& k) {
+    std::string out;
+    for (char c : k) out += (c == '\0') ? '|' : c;
+    return out;
+  };
+  for (const auto& [k, v] : rows_a) {
+    auto it = rows_b.find(k);
+    if ((it == rows_b.end() || it->second != v) && shown++ < 10) {
+      report += (it == rows_b.end() ? "only in first: " : "differs: ") + printable(k) + "\n";
+    }
+  }
+  for (const auto& [k, v] : rows_b) {
+    if (!rows_a.contains(k) && shown++ < 10) report += "only in second: " + printable(k) + "\n";
+  }
+  if (rows_a.size() != rows_b.size()) {
+    report += "row counts " + std::to_string(rows_a.size()) + " vs " + std::to_string(rows_b.size()) + "\n";
+  }
+  return report;
+}
+
+}  // namespace chorus::projections::testing
