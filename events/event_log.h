@@ -108,9 +108,10 @@ class EventLog {
   // The current version of a stream (0 when it does not exist). Thread-safe.
   [[nodiscard]] virtual Result<std::uint64_t> stream_version(std::string_view stream_id) = 0;
 
-  // Opens a cursor at `from` (an empty position means the beginning of the log). The cursor
-  // sees events appended later too. Fails with invalid_argument when `from` has the wrong
-  // number of partitions. Thread-safe.
+  // Opens a cursor at `from`; partitions that `from` does not name start at offset 0 (an empty
+  // position is the beginning of the log, and an append's position works as is). The cursor
+  // sees events appended later too. Fails with invalid_argument when `from` names more
+  // partitions than the log has. Thread-safe.
   [[nodiscard]] virtual Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) = 0;
 
   // The position just past the last durable event. Thread-safe.

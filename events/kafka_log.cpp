@@ -42,6 +42,11 @@ struct MessageDeleter {
 };
 using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
+bool is_fencing(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
 std::string describe(const rd_kafka_error_t* e) {
   return std::string(rd_kafka_error_name(e)) + ": " + rd_kafka_error_string(e);
 }
@@ -228,7 +233,7 @@ class KafkaLog final : public EventLog {
   }
 
   Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) override {
-    if (!from.next.empty() && from.next.size() != partitions_) {
+    if (from.next.size() > partitions_) {
       return fail(errc::invalid_argument,
                   "position " + from.to_token() + " names " + std::to_string(from.next.size()) +
                       " partitions; the topic has " + std::to_string(partitions_));
@@ -382,8 +387,7 @@ class KafkaLog final : public EventLog {
     if (!producer) return std::unexpected(producer.error());
     KafkaError e(rd_kafka_init_transactions(producer->get(), std::max(ms_left(deadline), 1)));
     if (e) {
-      if (rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR__FENCED ||
-          rd_kafka_error_code(e.get()) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED) {
+      if (is_fencing(rd_kafka_error_code(e.get()))) {
         fenced_ = true;
         return fail(errc::fenced, "another writer owns the partitions: " + describe(e.get()));
       }
@@ -516,6 +520,19 @@ class KafkaLog final : public EventLog {
     }
   }
 
+  // True when this producer was fenced: by the error itself, or by a fatal error it recorded.
+  bool is_fenced(const rd_kafka_error_t* e) const {
+    if (e != nullptr && is_fencing(rd_kafka_error_code(e))) return true;
+    char reason[256];
+    return is_fencing(rd_kafka_fatal_error(producer_.get(), reason, sizeof reason));
+  }
+
+  void fail_fenced(std::vector<AppendRequest*>& group, const std::string& why) {
+    fenced_ = true;
+    fail_group(group, Error{errc::fenced, "another writer owns the partitions of " +
+                                              options_.topic + "; nothing written (" + why + ")"});
+  }
+
   // Runs on the group-commit leader only, one group at a time.
   void write_group(std::vector<AppendRequest*>& group) {
     const auto deadline = Clock::now() + options_.append_timeout;
@@ -537,6 +554,7 @@ class KafkaLog final : public EventLog {
     if (planned.empty()) return;
 
     if (KafkaError e(rd_kafka_begin_transaction(producer_.get())); e) {
+      if (is_fenced(e.get())) return fail_fenced(group, describe(e.get()));
       needs_recovery_ = true;
       return fail_group(group,
                         Error{errc::unavailable, "beginning a transaction: " + describe(e.get())});
@@ -554,6 +572,7 @@ class KafkaLog final : public EventLog {
       if (err) {
         // Nothing of this transaction is committed: abort it (or settle if even that fails).
         const std::string why = std::string("producing an event: ") + rd_kafka_err2str(err);
+        if (is_fenced(nullptr)) return fail_fenced(group, why);
         KafkaError abort_error(rd_kafka_abort_transaction(producer_.get(), ms_left(deadline)));
         rd_kafka_poll(producer_.get(), 0);
         if (abort_error) return settle(group, planned, why);
@@ -565,6 +584,9 @@ class KafkaLog final : public EventLog {
       KafkaError e(rd_kafka_commit_transaction(producer_.get(), std::max(ms_left(deadline), 1)));
       if (!e) break;
       const std::string why = "committing a transaction: " + describe(e.get());
+      // Fenced: the newer owner's init_transactions aborted this open transaction, so nothing
+      // of it is written. Never re-take ownership here: that would fence the newer owner.
+      if (is_fenced(e.get())) return fail_fenced(group, why);
       if (rd_kafka_error_txn_requires_abort(e.get())) {
         KafkaError abort_error(rd_kafka_abort_transaction(producer_.get(), ms_left(deadline)));
         if (abort_error) return settle(group, planned, why);
