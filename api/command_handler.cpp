@@ -43,10 +43,18 @@ std::string CommandHandler::command_id(const std::string& user_id, std::string_v
 Problem to_problem(const domain::Rejection& r) {
   int status = 422;
   switch (r.code) {
-    case domain::errc::invalid_field: status = 422; break;
-    case domain::errc::forbidden: status = 403; break;
-    case domain::errc::not_found: status = 404; break;
-    case domain::errc::wrong_status: status = 409; break;
+    case domain::errc::invalid_field:
+      status = 422;
+      break;
+    case domain::errc::forbidden:
+      status = 403;
+      break;
+    case domain::errc::not_found:
+      status = 404;
+      break;
+    case domain::errc::wrong_status:
+      status = 409;
+      break;
   }
   return Problem{status, r.rule, r.field, r.message};
 }
@@ -56,7 +64,8 @@ CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMe
   for (int attempt = 1;; ++attempt) {
     auto recorded = log_.read_stream(stream_id, 1, std::numeric_limits<std::size_t>::max());
     if (!recorded) {
-      throw Problem{503, "log.unavailable", "", "Journal indisponible : " + recorded.error().message};
+      throw Problem{503, "log.unavailable", "",
+                    "Journal indisponible : " + recorded.error().message};
     }
     std::vector<events::Event> history;
     history.reserve(recorded->size());
@@ -95,8 +104,8 @@ CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMe
     std::vector<events::StreamAppend> batch{std::move(append)};
     auto result = log_.append(batch);
     if (result) {
-      return CommandOutcome{history.size() + batch[0].events.size(),
-                            result->position.to_token(), false};
+      return CommandOutcome{history.size() + batch[0].events.size(), result->position.to_token(),
+                            false};
     }
     switch (result.error().code) {
       case events::errc::version_conflict:

@@ -10,8 +10,8 @@
 namespace chorus::api {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query string
+  std::string method;                                      // "GET", "POST", ...
+  std::string path;                                        // without the query string
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   std::string authorization;
   std::string idempotency_key;

@@ -1,11 +1,10 @@
 // The only translation unit that includes Beast: it is the slow one to compile.
 #include "api/http_server.h"
 
-#include <utility>  // before Asio: Boost 1.74 uses std::exchange unqualified-included
-
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <thread>
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange unqualified-included
 #include <vector>
 
 #include "api/http.h"
@@ -132,8 +131,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                       std::to_string(options_.max_body_bytes) + " octets)."});
     }
     if (ec == http::error::header_limit) {
-      return answer_error(Problem{431, "request.headers_too_large", "",
-                                  "En-têtes de requête trop volumineux."});
+      return answer_error(
+          Problem{431, "request.headers_too_large", "", "En-têtes de requête trop volumineux."});
     }
     if (ec) {
       return answer_error(Problem{400, "request.malformed", "", "Requête HTTP mal formée."});
@@ -160,12 +159,13 @@ class Session : public std::enable_shared_from_this<Session> {
     out->keep_alive(keep_alive);
     out->prepare_payload();
     arm(options_.request_timeout, /*answer_408=*/false);
-    http::async_write(stream_, *out,
-                      [self = shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
-                        self->timer_.cancel();
-                        if (ec || !keep_alive) return self->close();
-                        self->wait_for_request();
-                      });
+    http::async_write(
+        stream_, *out,
+        [self = shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
+          self->timer_.cancel();
+          if (ec || !keep_alive) return self->close();
+          self->wait_for_request();
+        });
   }
 
   void close() {
@@ -225,7 +225,8 @@ std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint()
 
 void HttpServer::run() {
   std::vector<std::thread> threads;
-  for (int i = 1; i < impl_->options.threads; ++i) threads.emplace_back([this] { impl_->io.run(); });
+  for (int i = 1; i < impl_->options.threads; ++i)
+    threads.emplace_back([this] { impl_->io.run(); });
   impl_->io.run();
   for (auto& t : threads) t.join();
 }

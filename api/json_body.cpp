@@ -13,12 +13,12 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
                        : "Le corps de la requête n'est pas du JSON valide."};
   }
   if (!json_.is_object()) {
-    throw Problem{400, "request.json_object", "", "Le corps de la requête doit être un objet JSON."};
+    throw Problem{400, "request.json_object", "",
+                  "Le corps de la requête doit être un objet JSON."};
   }
   for (const auto& [name, value] : json_.items()) {
     if (!allowed.contains(name)) {
-      throw Problem{400, "request.unknown_field", name,
-                    "Champ inconnu : « " + name + " »."};
+      throw Problem{400, "request.unknown_field", name, "Champ inconnu : « " + name + " »."};
     }
   }
 }

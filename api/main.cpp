@@ -48,40 +48,56 @@ int main(int argc, char** argv) {
   long consistency_wait_ms = 2000, idle_ms = 60000, request_ms = 10000;
 
   app.add_option("--listen", server.address, "address to listen on")
-      ->envname("CHORUS_LISTEN")->capture_default_str();
+      ->envname("CHORUS_LISTEN")
+      ->capture_default_str();
   app.add_option("--port", server.port, "port to listen on (0: any free port, printed at start)")
-      ->envname("CHORUS_PORT")->capture_default_str();
+      ->envname("CHORUS_PORT")
+      ->capture_default_str();
   app.add_option("--threads", server.threads, "HTTP worker threads")
-      ->envname("CHORUS_THREADS")->capture_default_str()->check(CLI::Range(1, 256));
+      ->envname("CHORUS_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_option("--data-dir", log_config.data_dir,
                  "directory of the embedded log (data-dir/log) and of the views (data-dir/views)")
-      ->envname("CHORUS_DATA_DIR")->capture_default_str();
+      ->envname("CHORUS_DATA_DIR")
+      ->capture_default_str();
   app.add_option("--kafka-brokers", log_config.kafka.brokers,
                  "Kafka bootstrap servers (host:port,...); when set, the log is on Kafka instead "
                  "of the embedded default")
       ->envname("CHORUS_KAFKA_BROKERS");
   app.add_option("--kafka-topic", log_config.kafka.topic, "Kafka topic of the events")
-      ->envname("CHORUS_KAFKA_TOPIC")->capture_default_str();
+      ->envname("CHORUS_KAFKA_TOPIC")
+      ->capture_default_str();
   app.add_option("--kafka-partitions", kafka_partitions, "partitions when the topic is created")
-      ->envname("CHORUS_KAFKA_PARTITIONS")->capture_default_str()->check(CLI::Range(1, 1024));
+      ->envname("CHORUS_KAFKA_PARTITIONS")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   app.add_option("--kafka-replication", log_config.kafka.replication_factor,
                  "replication factor when the topic is created (3 on a real cluster)")
-      ->envname("CHORUS_KAFKA_REPLICATION")->capture_default_str();
+      ->envname("CHORUS_KAFKA_REPLICATION")
+      ->capture_default_str();
   app.add_option("--token-key", token_key, "HS256 key verifying bearer tokens (prefer the file)")
       ->envname("CHORUS_TOKEN_KEY");
   app.add_option("--token-key-file", token_key_file, "file holding the HS256 token key")
       ->envname("CHORUS_TOKEN_KEY_FILE");
   app.add_option("--max-body-bytes", server.max_body_bytes, "largest request body (413 above)")
-      ->envname("CHORUS_MAX_BODY_BYTES")->capture_default_str();
-  app.add_option("--max-header-bytes", server.max_header_bytes, "largest request header (431 above)")
-      ->envname("CHORUS_MAX_HEADER_BYTES")->capture_default_str();
+      ->envname("CHORUS_MAX_BODY_BYTES")
+      ->capture_default_str();
+  app.add_option("--max-header-bytes", server.max_header_bytes,
+                 "largest request header (431 above)")
+      ->envname("CHORUS_MAX_HEADER_BYTES")
+      ->capture_default_str();
   app.add_option("--idle-timeout-ms", idle_ms, "close a keep-alive connection idle this long")
-      ->envname("CHORUS_IDLE_TIMEOUT_MS")->capture_default_str();
-  app.add_option("--request-timeout-ms", request_ms, "answer 408 to a request not received in this time")
-      ->envname("CHORUS_REQUEST_TIMEOUT_MS")->capture_default_str();
+      ->envname("CHORUS_IDLE_TIMEOUT_MS")
+      ->capture_default_str();
+  app.add_option("--request-timeout-ms", request_ms,
+                 "answer 408 to a request not received in this time")
+      ->envname("CHORUS_REQUEST_TIMEOUT_MS")
+      ->capture_default_str();
   app.add_option("--consistency-wait-ms", consistency_wait_ms,
                  "how long a query with X-Consistency-Token may wait for the views (503 after)")
-      ->envname("CHORUS_CONSISTENCY_WAIT_MS")->capture_default_str();
+      ->envname("CHORUS_CONSISTENCY_WAIT_MS")
+      ->capture_default_str();
 
   auto* mint = app.add_subcommand("mint-token", "print a signed bearer token for a user");
   std::string mint_user;
@@ -94,18 +110,22 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_logger_mt("chorusd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l component=%n %v", spdlog::pattern_time_type::utc);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l component=%n %v",
+                      spdlog::pattern_time_type::utc);
 
   const std::string key = read_key(token_key, token_key_file);
   if (key.size() < 32) {
-    logger->error("msg=\"a token key of at least 32 bytes is required (--token-key-file or CHORUS_TOKEN_KEY)\"");
+    logger->error(
+        "msg=\"a token key of at least 32 bytes is required (--token-key-file or "
+        "CHORUS_TOKEN_KEY)\"");
     return 2;
   }
   chorus::api::TokenVerifier tokens(key);
   if (*mint) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    std::cout << tokens.mint(mint_user, mint_roles,
-                             std::chrono::duration_cast<std::chrono::seconds>(now).count() + mint_ttl_s)
+    std::cout << tokens.mint(
+                     mint_user, mint_roles,
+                     std::chrono::duration_cast<std::chrono::seconds>(now).count() + mint_ttl_s)
               << "\n";
     return 0;
   }

@@ -57,8 +57,7 @@ void Metrics::observe_request(const std::string& route, int status, double secon
   impl_->request_seconds.Add({{"route", route}}, Impl::buckets()).Observe(seconds);
 }
 
-void Metrics::observe_command(const std::string& type, const std::string& outcome,
-                              double seconds) {
+void Metrics::observe_command(const std::string& type, const std::string& outcome, double seconds) {
   impl_->commands.Add({{"type", type}, {"outcome", outcome}}).Increment();
   impl_->command_seconds.Add({{"type", type}}, Impl::buckets()).Observe(seconds);
 }

@@ -61,8 +61,9 @@ void check_ticket_id(const std::string& id) {
   bool ok = id.size() == 36;
   for (std::size_t i = 0; ok && i < id.size(); ++i) {
     const char c = id[i];
-    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? c == '-'
-                                                   : (std::isxdigit(static_cast<unsigned char>(c)) != 0);
+    ok = (i == 8 || i == 13 || i == 18 || i == 23)
+             ? c == '-'
+             : (std::isxdigit(static_cast<unsigned char>(c)) != 0);
   }
   if (!ok) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
 }
@@ -84,12 +85,13 @@ std::string ticket_number(const std::string& ticket_id) {
 
 domain::ticket::Form read_form(const JsonBody& body) {
   return domain::ticket::Form{body.string_or_empty("emitting_structure_id"),
-                              body.string_or_empty("category"), body.string_or_empty("sub_category"),
-                              body.string_or_empty("title"), body.string_or_empty("description")};
+                              body.string_or_empty("category"),
+                              body.string_or_empty("sub_category"), body.string_or_empty("title"),
+                              body.string_or_empty("description")};
 }
 
-const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category", "title",
-                                        "description"};
+const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category",
+                                        "title", "description"};
 
 std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
                            std::size_t max) {
@@ -108,7 +110,10 @@ std::size_t positive_param(const Request& r, const char* name, std::size_t fallb
 }  // namespace
 
 Response Problem::to_response() const {
-  json body{{"type", "about:blank"}, {"title", rule}, {"status", status}, {"detail", detail},
+  json body{{"type", "about:blank"},
+            {"title", rule},
+            {"status", status},
+            {"detail", detail},
             {"rule", rule}};
   if (!field.empty()) body["field"] = field;
   Response r{status, "application/problem+json", body.dump(), {}};
@@ -193,7 +198,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       if (end->next[p] > a) lag += end->next[p] - a;
     }
     if (lag > options_.ready_max_lag) {
-      throw Problem{503, "ready.views", "", "Vues en retard de " + std::to_string(lag) + " événements."};
+      throw Problem{503, "ready.views", "",
+                    "Vues en retard de " + std::to_string(lag) + " événements."};
     }
     return json_response(200, json{{"log", log_.kind()}, {"view_lag_events", lag}});
   }
@@ -215,7 +221,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
 
   // --- Everything else needs a verified identity ---------------------------------------
   auto caller = tokens_.verify(request.authorization, now_s());
-  if (!caller) throw Problem{401, "auth.token", "Authorization", "Authentification requise : " + caller.error()};
+  if (!caller)
+    throw Problem{401, "auth.token", "Authorization",
+                  "Authentification requise : " + caller.error()};
 
   auto wait_for_views = [&] {
     if (request.consistency_token.empty()) return;
@@ -230,41 +238,42 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
   };
 
-  auto run_ticket_command = [&](const std::string& ticket_id, const char* type,
-                                std::function<domain::ticket::Command(const domain::ticket::State&)>
-                                    make_command) {
-    const auto started = Clock::now();
-    CommandMeta meta{*caller, "emitter",
-                     CommandHandler::command_id(caller->user_id,
-                                                std::string(request.method) + " " + request.path,
-                                                request.idempotency_key),
-                     random_uuid()};
-    try {
-      auto outcome = commands_.run(
-          domain::ticket::stream_id(ticket_id), meta,
-          [&](const std::vector<events::Event>& history) {
-            domain::ticket::State state;
-            state.ticket_id = ticket_id;
-            for (const auto& e : history) state = domain::ticket::evolve(std::move(state), e.payload);
-            // The access view of structures arrives with the structures issue; until then any
-            // emitting structure is accepted.
-            domain::ticket::Context context{true};
-            return domain::ticket::decide(state, make_command(state), *caller, context);
-          });
-      metrics_.observe_command(type, "accepted",
-                               std::chrono::duration<double>(Clock::now() - started).count());
-      Response r = json_response(outcome.replayed ? 200 : 201,
-                                 json{{"ticket_id", ticket_id},
-                                      {"version", outcome.version},
-                                      {"consistency_token", outcome.consistency_token}});
-      r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
-      return r;
-    } catch (const Problem& p) {
-      metrics_.observe_command(type, p.rule,
-                               std::chrono::duration<double>(Clock::now() - started).count());
-      throw;
-    }
-  };
+  auto run_ticket_command =
+      [&](const std::string& ticket_id, const char* type,
+          std::function<domain::ticket::Command(const domain::ticket::State&)> make_command) {
+        const auto started = Clock::now();
+        CommandMeta meta{*caller, "emitter",
+                         CommandHandler::command_id(
+                             caller->user_id, std::string(request.method) + " " + request.path,
+                             request.idempotency_key),
+                         random_uuid()};
+        try {
+          auto outcome = commands_.run(
+              domain::ticket::stream_id(ticket_id), meta,
+              [&](const std::vector<events::Event>& history) {
+                domain::ticket::State state;
+                state.ticket_id = ticket_id;
+                for (const auto& e : history)
+                  state = domain::ticket::evolve(std::move(state), e.payload);
+                // The access view of structures arrives with the structures issue; until then any
+                // emitting structure is accepted.
+                domain::ticket::Context context{true};
+                return domain::ticket::decide(state, make_command(state), *caller, context);
+              });
+          metrics_.observe_command(type, "accepted",
+                                   std::chrono::duration<double>(Clock::now() - started).count());
+          Response r = json_response(outcome.replayed ? 200 : 201,
+                                     json{{"ticket_id", ticket_id},
+                                          {"version", outcome.version},
+                                          {"consistency_token", outcome.consistency_token}});
+          r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+          return r;
+        } catch (const Problem& p) {
+          metrics_.observe_command(type, p.rule,
+                                   std::chrono::duration<double>(Clock::now() - started).count());
+          throw;
+        }
+      };
 
   if (pattern == "/v1/tickets/drafts" || pattern == "/v1/tickets") {
     JsonBody body(request.body, kFormFields);
@@ -331,7 +340,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::string tab_name = tab ? *tab : "tous";
     const std::size_t page = positive_param(request, "page", 1, 1'000'000);
     const std::size_t page_size = positive_param(request, "page_size", 20, 200);
-    auto result = projections::list_emitted_tickets(*store, caller->user_id, tab_name, page, page_size);
+    auto result =
+        projections::list_emitted_tickets(*store, caller->user_id, tab_name, page, page_size);
     if (!result && result.error().code == projections::errc::invalid_argument) {
       throw Problem{400, "request.query", "tab", "Onglet inconnu : « " + tab_name + " »."};
     }
@@ -347,7 +357,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   if (pattern == "/v1/me/tickets/counts") {
     json counts = json::object();
     for (const char* tab : projections::kTicketTabs) {
-      counts[tab] = or_503(projections::list_emitted_tickets(*store, caller->user_id, tab, 1, 1)).total;
+      counts[tab] =
+          or_503(projections::list_emitted_tickets(*store, caller->user_id, tab, 1, 1)).total;
     }
     return json_response(200, counts);
   }

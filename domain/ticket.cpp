@@ -15,9 +15,9 @@ Decision<void> check_text(const std::string& value, std::string_view field, std:
                   "Le champ « " + std::string(label) + " » est obligatoire.");
   }
   if (value.size() > max) {
-    return reject(errc::invalid_field, std::string(rule) + ".too_long", std::string(field),
-                  "Le champ « " + std::string(label) + " » dépasse " + std::to_string(max) +
-                      " caractères.");
+    return reject(
+        errc::invalid_field, std::string(rule) + ".too_long", std::string(field),
+        "Le champ « " + std::string(label) + " » dépasse " + std::to_string(max) + " caractères.");
   }
   return {};
 }
@@ -60,11 +60,16 @@ Decision<void> check_emitter(const State& state, const Caller& caller, std::stri
 
 const char* to_string(Status status) noexcept {
   switch (status) {
-    case Status::none: return "none";
-    case Status::draft: return "Brouillon";
-    case Status::open: return "Ouvert";
-    case Status::closed: return "Fermé";
-    case Status::deleted: return "Supprimé";
+    case Status::none:
+      return "none";
+    case Status::draft:
+      return "Brouillon";
+    case Status::open:
+      return "Ouvert";
+    case Status::closed:
+      return "Fermé";
+    case Status::deleted:
+      return "Supprimé";
   }
   return "?";
 }
@@ -77,11 +82,13 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
       Overloaded{
           [&](const SaveDraft& c) -> Decision<std::vector<events::Payload>> {
             constexpr std::string_view rule = "ticket.save_draft";
-            if (auto ok = check_emitter(state, caller, rule); !ok) return std::unexpected(ok.error());
+            if (auto ok = check_emitter(state, caller, rule); !ok)
+              return std::unexpected(ok.error());
             if (state.status != Status::none && state.status != Status::draft) {
-              return reject(errc::wrong_status, "ticket.save_draft.status", "status",
-                            "Seul un ticket au statut Brouillon peut être modifié (statut actuel : " +
-                                std::string(to_string(state.status)) + ").");
+              return reject(
+                  errc::wrong_status, "ticket.save_draft.status", "status",
+                  "Seul un ticket au statut Brouillon peut être modifié (statut actuel : " +
+                      std::string(to_string(state.status)) + ").");
             }
             if (auto ok = check_form(c.form, context, false, rule); !ok) {
               return std::unexpected(ok.error());
@@ -92,7 +99,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const Submit& c) -> Decision<std::vector<events::Payload>> {
             constexpr std::string_view rule = "ticket.submit";
-            if (auto ok = check_emitter(state, caller, rule); !ok) return std::unexpected(ok.error());
+            if (auto ok = check_emitter(state, caller, rule); !ok)
+              return std::unexpected(ok.error());
             if (state.status != Status::none && state.status != Status::draft) {
               return reject(errc::wrong_status, "ticket.submit.status", "status",
                             "Ce ticket a déjà été soumis (statut actuel : " +

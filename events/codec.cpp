@@ -67,14 +67,11 @@ Result<Payload> read_payload(const fb::EventBody& body) {
     }
     case fb::Payload_TicketSubmitted: {
       const auto* e = body.payload_as_TicketSubmitted();
-      return TicketSubmitted{std::string(str(e->ticket_id())),
-                             std::string(str(e->number())),
-                             std::string(str(e->emitter_user_id())),
-                             std::string(str(e->emitting_structure_id())),
-                             std::string(str(e->category())),
-                             std::string(str(e->sub_category())),
-                             std::string(str(e->title())),
-                             std::string(str(e->description()))};
+      return TicketSubmitted{
+          std::string(str(e->ticket_id())),       std::string(str(e->number())),
+          std::string(str(e->emitter_user_id())), std::string(str(e->emitting_structure_id())),
+          std::string(str(e->category())),        std::string(str(e->sub_category())),
+          std::string(str(e->title())),           std::string(str(e->description()))};
     }
     default:
       return fail(errc::corruption,

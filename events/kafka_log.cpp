@@ -626,12 +626,12 @@ class KafkaLog final : public EventLog {
 
   KafkaLogOptions options_;
   std::uint32_t partitions_ = 0;
-  KafkaHandle admin_;            // metadata and watermarks
-  KafkaHandle producer_;         // transactional; leader only
+  KafkaHandle admin_;     // metadata and watermarks
+  KafkaHandle producer_;  // transactional; leader only
   static constexpr auto kMarkerPause = std::chrono::microseconds(2000);
   Clock::time_point last_commit_{};  // leader only
-  bool fenced_ = false;          // leader only
-  bool needs_recovery_ = false;  // leader only
+  bool fenced_ = false;              // leader only
+  bool needs_recovery_ = false;      // leader only
   GroupCommit group_commit_;
 
   std::shared_mutex state_mu_;  // guards streams_ and end_

@@ -65,8 +65,8 @@ class Runner {
  private:
   Runner(events::EventLog& log, std::string data_dir, std::vector<Projector*> projectors);
   struct Generation;
-  [[nodiscard]] static Result<std::unique_ptr<Generation>> open_generation(
-      events::EventLog& log, const std::string& dir);
+  [[nodiscard]] static Result<std::unique_ptr<Generation>> open_generation(events::EventLog& log,
+                                                                           const std::string& dir);
   [[nodiscard]] Result<std::size_t> step_generation(Generation& g, std::chrono::milliseconds wait);
 
   events::EventLog& log_;

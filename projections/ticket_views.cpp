@@ -1,8 +1,7 @@
 #include "projections/ticket_views.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace chorus::projections {
 namespace {
@@ -35,15 +34,19 @@ std::string count_key(std::string_view user, std::string_view tab) {
 std::vector<std::string_view> tabs_of(std::string_view status) {
   if (status == "Brouillon") return {"brouillons"};
   if (status == "Ouvert") return {"en_cours", "tous"};
-  if (status == "En attente d'informations" || status == "Résolu") return {"actions_requises", "tous"};
+  if (status == "En attente d'informations" || status == "Résolu")
+    return {"actions_requises", "tous"};
   if (status == "Fermé") return {"clotures"};
   return {};
 }
 
 json summary_of(const json& t) {
-  return json{{"ticket_id", t["ticket_id"]},   {"number", t["number"]},
-              {"title", t["title"]},           {"category", t["category"]},
-              {"sub_category", t["sub_category"]}, {"status", t["status"]},
+  return json{{"ticket_id", t["ticket_id"]},
+              {"number", t["number"]},
+              {"title", t["title"]},
+              {"category", t["category"]},
+              {"sub_category", t["sub_category"]},
+              {"status", t["status"]},
               {"opened_at_us", t["opened_at_us"]}};
 }
 
@@ -82,8 +85,8 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     t["title"] = e.title;
     t["description"] = e.description;
   };
-  const std::string* ticket_id = std::visit(
-      [](const auto& e) -> const std::string* { return &e.ticket_id; }, event.payload);
+  const std::string* ticket_id =
+      std::visit([](const auto& e) -> const std::string* { return &e.ticket_id; }, event.payload);
   auto current = batch.get(detail_key(*ticket_id));
   if (!current) return std::unexpected(current.error());
   json t = current->has_value() ? json::parse(**current, nullptr, false) : json::object();

@@ -25,7 +25,8 @@ std::string be64(std::uint64_t v) {
 
 std::uint64_t from_be64(std::string_view s) {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  for (std::size_t i = 0; i < 8 && i < s.size(); ++i)
+    v = (v << 8) | static_cast<unsigned char>(s[i]);
   return v;
 }
 
@@ -110,7 +111,9 @@ void ViewBatch::put(std::string_view key, std::string_view value) {
   batch_->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
 }
 
-void ViewBatch::del(std::string_view key) { batch_->Delete(rocksdb::Slice(key.data(), key.size())); }
+void ViewBatch::del(std::string_view key) {
+  batch_->Delete(rocksdb::Slice(key.data(), key.size()));
+}
 
 Result<void> ViewBatch::add(std::string_view key, std::int64_t delta) {
   auto current = get(key);

@@ -31,7 +31,8 @@ double applied_events(testing::HttpClient& c) {
 }
 
 TEST(ProjectionCrash, KilledMidRunRestartsToViewsEqualToAFreshRebuild) {
-  const auto root = std::filesystem::temp_directory_path() / ("chorus-crash-" + std::to_string(getpid()));
+  const auto root =
+      std::filesystem::temp_directory_path() / ("chorus-crash-" + std::to_string(getpid()));
   const std::string data_dir = (root / "server").string();
   constexpr int kTickets = 40'000;  // 80,000 events
   {

@@ -44,8 +44,8 @@ class ServerEndToEnd : public ::testing::TestWithParam<std::string> {
         ASSERT_EQ(env_or_null("CI"), nullptr) << "CHORUS_TEST_KAFKA_BROKERS is not set in CI";
         GTEST_SKIP() << "CHORUS_TEST_KAFKA_BROKERS not set";
       }
-      args_.insert(args_.end(), {"--kafka-brokers", brokers, "--kafka-topic",
-                                 unique_name("e2e-"), "--kafka-partitions", "3"});
+      args_.insert(args_.end(), {"--kafka-brokers", brokers, "--kafka-topic", unique_name("e2e-"),
+                                 "--kafka-partitions", "3"});
     }
     server_ = std::make_unique<ServerProcess>(args_);
   }
@@ -86,18 +86,20 @@ TEST_P(ServerEndToEnd, DraftSubmittedShowsInEnCoursForItsEmitterOnly) {
   const std::string token = json::parse(submitted.body)["consistency_token"];
   EXPECT_EQ(submitted.headers["x-consistency-token"], token);
 
-  auto en_cours = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "alice", "",
-                       {{"X-Consistency-Token", token}});
+  auto en_cours =
+      call(*c, "GET", "/v1/me/tickets?tab=en_cours", "alice", "", {{"X-Consistency-Token", token}});
   ASSERT_EQ(en_cours.status, 200) << en_cours.body;
   const json list = json::parse(en_cours.body);
   ASSERT_EQ(list["total"], 1);
   EXPECT_EQ(list["items"][0]["ticket_id"], id);
   EXPECT_EQ(list["items"][0]["status"], "Ouvert");
   EXPECT_TRUE(list["items"][0]["number"].get<std::string>().starts_with("SOL-"));
-  EXPECT_EQ(json::parse(call(*c, "GET", "/v1/me/tickets?tab=brouillons", "alice").body)["total"], 0);
+  EXPECT_EQ(json::parse(call(*c, "GET", "/v1/me/tickets?tab=brouillons", "alice").body)["total"],
+            0);
 
   // Another user sees neither the list row nor the ticket: 404, as if it did not exist.
-  auto other = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "bob", "", {{"X-Consistency-Token", token}});
+  auto other =
+      call(*c, "GET", "/v1/me/tickets?tab=en_cours", "bob", "", {{"X-Consistency-Token", token}});
   EXPECT_EQ(json::parse(other.body)["total"], 0);
   EXPECT_EQ(call(*c, "GET", "/v1/tickets/" + id, "bob").status, 404);
   EXPECT_EQ(call(*c, "POST", "/v1/tickets/" + id + "/submit", "bob").status, 404);
@@ -122,7 +124,8 @@ TEST_P(ServerEndToEnd, TwoUsersOnOneKeepAliveConnectionEachSeeTheirOwn) {
   }
   for (int round = 0; round < 3; ++round) {
     for (auto [user, expected] : {std::pair{"alice", 2}, std::pair{"bob", 1}}) {
-      auto r = call(*c, "GET", "/v1/me/tickets?tab=en_cours", user, "", {{"X-Consistency-Token", token}});
+      auto r = call(*c, "GET", "/v1/me/tickets?tab=en_cours", user, "",
+                    {{"X-Consistency-Token", token}});
       ASSERT_EQ(r.status, 200);
       EXPECT_EQ(json::parse(r.body)["total"], expected) << user;
       EXPECT_EQ(r.headers["cache-control"], "no-store");
@@ -137,7 +140,8 @@ TEST_P(ServerEndToEnd, RetriedCommandWithIdempotencyKeyWritesOnce) {
   auto retry = call(*c, "POST", "/v1/tickets", "alice", kForm, {{"Idempotency-Key", "k-1"}});
   ASSERT_EQ(retry.status, 200) << retry.body;
   EXPECT_EQ(json::parse(retry.body)["ticket_id"], json::parse(first.body)["ticket_id"]);
-  EXPECT_EQ(json::parse(retry.body)["consistency_token"], json::parse(first.body)["consistency_token"]);
+  EXPECT_EQ(json::parse(retry.body)["consistency_token"],
+            json::parse(first.body)["consistency_token"]);
   // Another user with the same key is another command.
   auto other = call(*c, "POST", "/v1/tickets", "bob", kForm, {{"Idempotency-Key", "k-1"}});
   EXPECT_EQ(other.status, 201);
@@ -153,16 +157,17 @@ TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
   std::string good = ServerProcess::token("alice");
   std::string tampered = good;
   tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
-  const std::string payload_swapped =
-      good.substr(0, good.find('.') + 1) + "eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo5OTk5OTk5OTk5fQ" +
-      good.substr(good.rfind('.'));
+  const std::string payload_swapped = good.substr(0, good.find('.') + 1) +
+                                      "eyJzdWIiOiJtYWxsb3J5IiwiZXhwIjo5OTk5OTk5OTk5fQ" +
+                                      good.substr(good.rfind('.'));
   const std::string alg_none =
       "Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6OTk5OTk5OTk5OX0.";
   const std::string other_key =
-      "Bearer " + api::TokenVerifier("another-key-another-key-another-key!!").mint("alice", {}, 9999999999);
-  for (const auto& auth : {tampered, payload_swapped, alg_none, other_key,
-                           ServerProcess::token("alice", {}, -10), std::string("Basic abc"),
-                           std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
+      "Bearer " +
+      api::TokenVerifier("another-key-another-key-another-key!!").mint("alice", {}, 9999999999);
+  for (const auto& auth :
+       {tampered, payload_swapped, alg_none, other_key, ServerProcess::token("alice", {}, -10),
+        std::string("Basic abc"), std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
     auto r = c->request("GET", "/v1/me/tickets", "", {{"Authorization", auth}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401) << auth;
@@ -237,7 +242,8 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
   EXPECT_EQ(call(*c, "DELETE", "/v1/me/tickets", "alice").status, 405);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?page=0", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?tab=nope", "alice").status, 400);
-  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status, 400);
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status,
+            400);
 }
 
 TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {
@@ -249,8 +255,9 @@ TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {
   ASSERT_EQ(call(*c, "POST", "/v1/tickets", "alice", kForm).status, 201);
   auto metrics = call(*c, "GET", "/metrics", "");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find(R"(chorus_commands_total{outcome="accepted",type="ticket.submit"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.body.find(R"(chorus_commands_total{outcome="accepted",type="ticket.submit"} 1)"),
+      std::string::npos)
       << metrics.body;
   EXPECT_EQ(metrics.body.find("alice"), std::string::npos) << "a user id leaked into metrics";
 }

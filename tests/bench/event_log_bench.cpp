@@ -10,11 +10,11 @@
 //
 // Usage: event_log_bench [--seconds S] [--kafka-brokers HOST:PORT] [--dir DIR]
 
-#include <CLI/CLI.hpp>
 #include <librdkafka/rdkafka.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -62,7 +62,8 @@ Figures measure(int threads, std::size_t batch, double seconds, const AppendFn& 
           failed = true;
           return;
         }
-        latencies[t].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        latencies[t].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
         events += batch;
       }
     });
@@ -84,9 +85,12 @@ Figures measure(int threads, std::size_t batch, double seconds, const AppendFn& 
 
 void report(const char* log, int threads, std::size_t batch, const Figures& ours,
             const Figures& raw) {
-  std::printf("%-9s %3d x %-4zu | %12.0f ev/s p50 %9.1f us p99 %9.1f us | raw %12.0f ev/s p50 %9.1f us p99 %9.1f us | %5.1f%% of raw\n",
-              log, threads, batch, ours.events_per_s, ours.p50_us, ours.p99_us, raw.events_per_s,
-              raw.p50_us, raw.p99_us, raw.events_per_s > 0 ? 100.0 * ours.events_per_s / raw.events_per_s : 0.0);
+  std::printf(
+      "%-9s %3d x %-4zu | %12.0f ev/s p50 %9.1f us p99 %9.1f us | raw %12.0f ev/s p50 %9.1f us p99 "
+      "%9.1f us | %5.1f%% of raw\n",
+      log, threads, batch, ours.events_per_s, ours.p50_us, ours.p99_us, raw.events_per_s,
+      raw.p50_us, raw.p99_us,
+      raw.events_per_s > 0 ? 100.0 * ours.events_per_s / raw.events_per_s : 0.0);
   std::fflush(stdout);
 }
 
@@ -129,9 +133,10 @@ void bench_embedded(const std::string& dir, double seconds) {
         return;
       }
       std::vector<Appender> appenders(shape.threads);
-      ours = measure(shape.threads, shape.batch, seconds, [&](int t, std::size_t n, Clock::time_point& t0) {
-        return append_ours(**log, appenders[t], t, n, t0);
-      });
+      ours = measure(shape.threads, shape.batch, seconds,
+                     [&](int t, std::size_t n, Clock::time_point& t0) {
+                       return append_ours(**log, appenders[t], t, n, t0);
+                     });
     }
     {
       rocksdb::Options options;
@@ -142,15 +147,16 @@ void bench_embedded(const std::string& dir, double seconds) {
       wo.sync = true;
       std::atomic<std::uint64_t> key{0};
       const std::string value(kPayload, 'x');
-      raw = measure(shape.threads, shape.batch, seconds, [&](int, std::size_t n, Clock::time_point& t0) {
-        t0 = Clock::now();
-        rocksdb::WriteBatch wb;
-        for (std::size_t i = 0; i < n; ++i) {
-          std::uint64_t k = __builtin_bswap64(key++);
-          wb.Put(rocksdb::Slice(reinterpret_cast<const char*>(&k), 8), value);
-        }
-        return db->Write(wo, &wb).ok();
-      });
+      raw = measure(shape.threads, shape.batch, seconds,
+                    [&](int, std::size_t n, Clock::time_point& t0) {
+                      t0 = Clock::now();
+                      rocksdb::WriteBatch wb;
+                      for (std::size_t i = 0; i < n; ++i) {
+                        std::uint64_t k = __builtin_bswap64(key++);
+                        wb.Put(rocksdb::Slice(reinterpret_cast<const char*>(&k), 8), value);
+                      }
+                      return db->Write(wo, &wb).ok();
+                    });
       delete db;
     }
     report("embedded", shape.threads, shape.batch, ours, raw);
@@ -171,7 +177,9 @@ struct RawProducer {
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     for (auto [k, v] : {std::pair{"bootstrap.servers", brokers.c_str()},
-                        {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "0"}}) {
+                        {"enable.idempotence", "true"},
+                        {"acks", "all"},
+                        {"linger.ms", "0"}}) {
       rd_kafka_conf_set(conf, k, v, err, sizeof err);
     }
     rd_kafka_conf_set_dr_msg_cb(conf, &on_delivery);
@@ -199,8 +207,8 @@ struct RawProducer {
 void bench_kafka(const std::string& brokers, double seconds) {
   const std::string suffix = std::to_string(::getpid());
   for (const auto& shape : kShapes) {
-    const std::string topic = "bench-" + suffix + "-" + std::to_string(shape.threads) + "x" +
-                              std::to_string(shape.batch);
+    const std::string topic =
+        "bench-" + suffix + "-" + std::to_string(shape.threads) + "x" + std::to_string(shape.batch);
     Figures ours, raw;
     {
       chorus::events::KafkaLogOptions o;
@@ -213,9 +221,10 @@ void bench_kafka(const std::string& brokers, double seconds) {
         return;
       }
       std::vector<Appender> appenders(shape.threads);
-      ours = measure(shape.threads, shape.batch, seconds, [&](int t, std::size_t n, Clock::time_point& t0) {
-        return append_ours(**log, appenders[t], t, n, t0);
-      });
+      ours = measure(shape.threads, shape.batch, seconds,
+                     [&](int t, std::size_t n, Clock::time_point& t0) {
+                       return append_ours(**log, appenders[t], t, n, t0);
+                     });
     }
     {
       // The raw producer writes to the same topic (created above), one producer per thread as
@@ -225,10 +234,11 @@ void bench_kafka(const std::string& brokers, double seconds) {
         producers.push_back(std::make_unique<RawProducer>(brokers, topic));
       }
       const std::string value(kPayload, 'x');
-      raw = measure(shape.threads, shape.batch, seconds, [&](int t, std::size_t n, Clock::time_point& t0) {
-        t0 = Clock::now();
-        return producers[t]->send(t % 3, n, value);
-      });
+      raw = measure(shape.threads, shape.batch, seconds,
+                    [&](int t, std::size_t n, Clock::time_point& t0) {
+                      t0 = Clock::now();
+                      return producers[t]->send(t % 3, n, value);
+                    });
     }
     report("kafka", shape.threads, shape.batch, ours, raw);
   }
@@ -242,12 +252,15 @@ int main(int argc, char** argv) {
   std::string brokers;
   std::string dir = (std::filesystem::temp_directory_path() / "chorus-log-bench").string();
   app.add_option("--seconds", seconds, "duration of each measurement");
-  app.add_option("--kafka-brokers", brokers, "Kafka bootstrap servers; Kafka rows are skipped without")
+  app.add_option("--kafka-brokers", brokers,
+                 "Kafka bootstrap servers; Kafka rows are skipped without")
       ->envname("CHORUS_KAFKA_BROKERS");
   app.add_option("--dir", dir, "scratch directory for the RocksDB runs");
   CLI11_PARSE(app, argc, argv);
 
-  std::printf("log       thr x batch | ours                                            | raw baseline, same durability                     | ratio\n");
+  std::printf(
+      "log       thr x batch | ours                                            | raw baseline, "
+      "same durability                     | ratio\n");
   bench_embedded(dir, seconds);
   if (!brokers.empty()) bench_kafka(brokers, seconds);
   return 0;

@@ -32,8 +32,9 @@ class TempDir {
 events::NewEvent submitted(const std::string& ticket_id, const std::string& user) {
   auto e = events::testing::draft_event(ticket_id);
   e.meta.occurred_at_us += static_cast<std::int64_t>(std::hash<std::string>{}(ticket_id) % 1000000);
-  e.payload = events::TicketSubmitted{ticket_id, "SOL-" + ticket_id, user, "s1", "Technique",
-                                      "Connexion", "Titre " + ticket_id, "Description"};
+  e.payload =
+      events::TicketSubmitted{ticket_id,   "SOL-" + ticket_id,   user,         "s1", "Technique",
+                              "Connexion", "Titre " + ticket_id, "Description"};
   return e;
 }
 
@@ -41,7 +42,8 @@ void fill(events::EventLog& log, int tickets, int first = 0) {
   for (int i = first; i < first + tickets; ++i) {
     const std::string id = "t" + std::to_string(i);
     auto draft = events::testing::draft_event(id);
-    std::get<events::TicketDraftSaved>(draft.payload).emitter_user_id = "user-" + std::to_string(i % 7);
+    std::get<events::TicketDraftSaved>(draft.payload).emitter_user_id =
+        "user-" + std::to_string(i % 7);
     std::vector<events::StreamAppend> batch{
         {"ticket-" + id, 0, {draft, submitted(id, "user-" + std::to_string(i % 7))}}};
     ASSERT_TRUE(log.append(batch));
@@ -54,7 +56,8 @@ class FailingOn final : public Projector {
   explicit FailingOn(std::string ticket) : ticket_(std::move(ticket)) {}
   Result<void> apply(const events::Event& e, const events::LogAddress&, ViewBatch& batch) override {
     batch.put(std::string("probe\0", 6) + e.stream_id, "seen");
-    if (e.stream_id == "ticket-" + ticket_) return fail(errc::poison, "cannot apply " + e.stream_id);
+    if (e.stream_id == "ticket-" + ticket_)
+      return fail(errc::poison, "cannot apply " + e.stream_id);
     return {};
   }
 

@@ -36,7 +36,8 @@ inline std::string differences(const ViewStore& a, const ViewStore& b) {
     if (!rows_a.contains(k) && shown++ < 10) report += "only in second: " + printable(k) + "\n";
   }
   if (rows_a.size() != rows_b.size()) {
-    report += "row counts " + std::to_string(rows_a.size()) + " vs " + std::to_string(rows_b.size()) + "\n";
+    report += "row counts " + std::to_string(rows_a.size()) + " vs " +
+              std::to_string(rows_b.size()) + "\n";
   }
   return report;
 }

@@ -78,7 +78,8 @@ std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds 
     }
     pos = end + 2;
   }
-  std::size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+  std::size_t length =
+      r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
   const std::size_t body_start = header_end + 4;
   while (buffer_.size() < body_start + length) {
     if (!fill(deadline)) return std::nullopt;
@@ -89,14 +90,14 @@ std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds 
 }
 
 std::optional<HttpResponse> HttpClient::request(const std::string& method,
-                                                const std::string& target,
-                                                const std::string& body,
+                                                const std::string& target, const std::string& body,
                                                 const std::map<std::string, std::string>& headers,
                                                 std::chrono::milliseconds timeout) {
   std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST" || method == "PUT") {
-    out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    out +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   out += "\r\n" + body;
   send_raw(out);
