@@ -1,10 +1,12 @@
 // The only translation unit that includes Beast: it is the slow one to compile.
 #include "api/http_server.h"
 
+// clang-format off
+#include <utility>  // first: Boost 1.74's Asio uses std::exchange without including it
+// clang-format on
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <thread>
-#include <utility>  // before Asio: Boost 1.74 uses std::exchange unqualified-included
 #include <vector>
 
 #include "api/http.h"
