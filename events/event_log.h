@@ -114,7 +114,8 @@ class EventLog {
   // partitions than the log has. Thread-safe.
   [[nodiscard]] virtual Result<std::unique_ptr<LogCursor>> follow(const LogPosition& from) = 0;
 
-  // The position just past the last durable event. Thread-safe.
+  // The position just past the last durable event this log knows of (Kafka: every event this
+  // writer committed or read; commit markers may sit beyond it). Thread-safe.
   [[nodiscard]] virtual Result<LogPosition> end() = 0;
 
   [[nodiscard]] virtual std::uint32_t partition_count() const noexcept = 0;

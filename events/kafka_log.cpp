@@ -246,18 +246,13 @@ class KafkaLog final : public EventLog {
     return std::make_unique<KafkaCursor>(std::move(*consumer), std::move(start));
   }
 
+  // The writer's own knowledge: past every event it committed or read. Asking the brokers
+  // would be wrong twice: a read_committed ListOffsets answers the last stable offset, which
+  // trails a just-committed transaction until its markers are written, and commit markers
+  // move the high watermark after the append has returned.
   Result<LogPosition> end() override {
-    LogPosition pos;
-    for (std::uint32_t p = 0; p < partitions_; ++p) {
-      std::int64_t low = 0, high = 0;
-      auto err = rd_kafka_query_watermark_offsets(admin_.get(), options_.topic.c_str(),
-                                                  static_cast<std::int32_t>(p), &low, &high, 5000);
-      if (err)
-        return fail(errc::unavailable,
-                    std::string("asking the log's end: ") + rd_kafka_err2str(err));
-      pos.next.push_back(static_cast<std::uint64_t>(high));
-    }
-    return pos;
+    std::shared_lock lock(state_mu_);
+    return LogPosition{end_};
   }
 
   std::uint32_t partition_count() const noexcept override { return partitions_; }
