@@ -3,8 +3,10 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "event_generated.h"
 
@@ -79,7 +81,19 @@ Result<Payload> read_payload(const fb::EventBody& body) {
   }
 }
 
+// FlatBuffers reads scalars in place, so a buffer must be 8-aligned; bytes straight from
+// RocksDB or Kafka may not be. Misaligned input is copied to a per-thread aligned buffer, valid
+// until the next call on the thread.
+std::string_view aligned(std::string_view bytes) {
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 == 0) return bytes;
+  thread_local std::vector<std::uint64_t> storage;
+  storage.resize(bytes.size() / 8 + 1);
+  std::memcpy(storage.data(), bytes.data(), bytes.size());
+  return {reinterpret_cast<const char*>(storage.data()), bytes.size()};
+}
+
 // Structure checks shared by decode() and peek(): returns the body, or null when malformed.
+// `bytes` must be aligned (see aligned()).
 const fb::EventBody* checked_body(std::string_view bytes, const fb::StoredEvent** stored_out) {
   flatbuffers::Verifier outer(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   if (!fb::VerifyStoredEventBuffer(outer)) return nullptr;
@@ -147,6 +161,8 @@ EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Has
   EncodedEvent out;
   out.hash = sha256(body_view);
 
+  // The body is a FlatBuffer of its own: keep it 8-aligned inside the stored one.
+  fbb.ForceVectorAlignment(body_fbb.GetSize(), 1, 8);
   auto body_vec = fbb.CreateVector(body_fbb.GetBufferPointer(), body_fbb.GetSize());
   auto hash_vec = fbb.CreateVector(out.hash.data(), out.hash.size());
   fbb.Finish(fb::CreateStoredEvent(fbb, body_vec, hash_vec));
@@ -155,6 +171,7 @@ EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Has
 }
 
 Result<EventCoordinates> peek(std::string_view bytes) {
+  bytes = aligned(bytes);
   const fb::StoredEvent* stored = nullptr;
   const fb::EventBody* body = checked_body(bytes, &stored);
   EventCoordinates c;
@@ -168,6 +185,7 @@ Result<EventCoordinates> peek(std::string_view bytes) {
 }
 
 Result<Event> decode(std::string_view bytes) {
+  bytes = aligned(bytes);
   const fb::StoredEvent* stored = nullptr;
   const fb::EventBody* body = checked_body(bytes, &stored);
   Event e;
