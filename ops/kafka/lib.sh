@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by broker.sh and cluster.sh: one KRaft node (broker and controller in one process)
 # living in its own folder DIR:
 #   DIR/server.properties, DIR/log4j.properties   written by node_write_config
@@ -124,7 +125,8 @@ node_start() {
     return 0
   fi
   node_ports_free "$dir" || exit 1
-  [ -f "$dir/server.log" ] && mv -f "$dir/server.log" "$dir/server.log.1"
+  rm -f "$dir/pid"
+  if [ -f "$dir/server.log" ]; then mv -f "$dir/server.log" "$dir/server.log.1"; fi
   : > "$dir/server.log"
   # The inner shell writes its own pid and execs java, so DIR/pid is the java process
   # whatever setsid does about forking.
