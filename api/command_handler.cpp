@@ -59,68 +59,98 @@ Problem to_problem(const domain::Rejection& r) {
   return Problem{status, r.rule, r.field, r.message};
 }
 
-CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMeta& meta,
-                                   const DecideFn& decide) {
-  for (int attempt = 1;; ++attempt) {
-    auto recorded = log_.read_stream(stream_id, 1, std::numeric_limits<std::size_t>::max());
-    if (!recorded) {
+void CommandHandler::Snapshot::remember(const std::string& command_id, std::uint64_t at_version,
+                                        std::string token) {
+  // A command may write several events: the last one gives its answer.
+  for (auto& r : recent) {
+    if (r.command_id == command_id) {
+      r.version = at_version;
+      r.consistency_token = std::move(token);
+      return;
+    }
+  }
+  if (recent.size() == kRecentCommands) recent.erase(recent.begin());
+  recent.push_back(RecentCommand{command_id, at_version, std::move(token)});
+}
+
+const CommandHandler::RecentCommand* CommandHandler::Snapshot::find(
+    const std::string& command_id) const {
+  for (const auto& r : recent) {
+    if (r.command_id == command_id) return &r;
+  }
+  return nullptr;
+}
+
+CommandHandler::Snapshot CommandHandler::load_snapshot(const std::string& stream_id) {
+  std::lock_guard lock(snapshots_mu_);
+  auto it = snapshots_.find(stream_id);
+  if (it == snapshots_.end()) return Snapshot{};
+  lru_.splice(lru_.begin(), lru_, it->second.second);
+  return it->second.first;
+}
+
+void CommandHandler::store_snapshot(const std::string& stream_id, Snapshot snapshot) {
+  std::lock_guard lock(snapshots_mu_);
+  auto it = snapshots_.find(stream_id);
+  if (it != snapshots_.end()) {
+    // A concurrent command may have stored a newer one: keep the newest.
+    if (it->second.first.version <= snapshot.version) it->second.first = std::move(snapshot);
+    lru_.splice(lru_.begin(), lru_, it->second.second);
+    return;
+  }
+  lru_.push_front(stream_id);
+  snapshots_.emplace(stream_id, std::pair{std::move(snapshot), lru_.begin()});
+  if (snapshots_.size() > capacity_) {
+    snapshots_.erase(lru_.back());
+    lru_.pop_back();
+  }
+}
+
+std::vector<CommandHandler::RecordedStep> CommandHandler::read_after(const std::string& stream_id,
+                                                                     std::uint64_t version) {
+  auto recorded = log_.read_stream(stream_id, version + 1, std::numeric_limits<std::size_t>::max());
+  if (!recorded) {
+    throw Problem{503, "log.unavailable", "", "Journal indisponible : " + recorded.error().message};
+  }
+  std::vector<RecordedStep> out;
+  out.reserve(recorded->size());
+  for (const auto& r : *recorded) {
+    auto e = events::decode(r.bytes);
+    if (!e) throw Problem{500, "log.corruption", "", e.error().message};
+    out.push_back(RecordedStep{std::move(*e), r.address});
+  }
+  return out;
+}
+
+std::optional<events::AppendResult> CommandHandler::append(
+    const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
+    const std::vector<events::Payload>& payloads) {
+  events::StreamAppend append{stream_id, expected_version, {}};
+  const std::int64_t at = now_us();
+  for (const auto& payload : payloads) {
+    events::NewEvent e;
+    e.meta.event_id = random_id();
+    e.meta.occurred_at_us = at;
+    e.meta.actor = events::Actor{meta.caller.user_id, meta.actor_role, ""};
+    e.meta.correlation_id = meta.correlation_id;
+    e.meta.causation_id = meta.command_id;
+    e.payload = payload;
+    append.events.push_back(std::move(e));
+  }
+  std::vector<events::StreamAppend> batch{std::move(append)};
+  auto result = log_.append(batch);
+  if (result) return std::move(*result);
+  switch (result.error().code) {
+    case events::errc::version_conflict:
+      return std::nullopt;
+    case events::errc::invalid_argument:
+      throw Problem{400, "command.invalid", "", result.error().message};
+    case events::errc::indeterminate:
+      throw Problem{500, "log.indeterminate", "",
+                    "Issue inconnue ; relisez avant de réessayer (même Idempotency-Key)."};
+    default:
       throw Problem{503, "log.unavailable", "",
-                    "Journal indisponible : " + recorded.error().message};
-    }
-    std::vector<events::Event> history;
-    history.reserve(recorded->size());
-    CommandOutcome replay;
-    events::LogPosition replay_position;
-    for (const auto& r : *recorded) {
-      auto e = events::decode(r.bytes);
-      if (!e) throw Problem{500, "log.corruption", "", e.error().message};
-      if (e->meta.causation_id == meta.command_id) {
-        replay.replayed = true;
-        replay.version = e->version;
-        replay_position.advance_past(r.address);
-      }
-      history.push_back(std::move(*e));
-    }
-    if (replay.replayed) {
-      replay.consistency_token = replay_position.to_token();
-      return replay;
-    }
-
-    auto decided = decide(history);
-    if (!decided) throw to_problem(decided.error());
-
-    events::StreamAppend append{stream_id, history.size(), {}};
-    const std::int64_t at = now_us();
-    for (auto& payload : *decided) {
-      events::NewEvent e;
-      e.meta.event_id = random_id();
-      e.meta.occurred_at_us = at;
-      e.meta.actor = events::Actor{meta.caller.user_id, meta.actor_role, ""};
-      e.meta.correlation_id = meta.correlation_id;
-      e.meta.causation_id = meta.command_id;
-      e.payload = std::move(payload);
-      append.events.push_back(std::move(e));
-    }
-    std::vector<events::StreamAppend> batch{std::move(append)};
-    auto result = log_.append(batch);
-    if (result) {
-      return CommandOutcome{history.size() + batch[0].events.size(), result->position.to_token(),
-                            false};
-    }
-    switch (result.error().code) {
-      case events::errc::version_conflict:
-        if (attempt < kMaxAttempts) continue;
-        throw Problem{409, "command.concurrent_update", "",
-                      "Modification concurrente : réessayez."};
-      case events::errc::invalid_argument:
-        throw Problem{400, "command.invalid", "", result.error().message};
-      case events::errc::indeterminate:
-        throw Problem{500, "log.indeterminate", "",
-                      "Issue inconnue ; relisez avant de réessayer (même Idempotency-Key)."};
-      default:
-        throw Problem{503, "log.unavailable", "",
-                      "Journal indisponible, rien n'a été écrit : " + result.error().message};
-    }
+                    "Journal indisponible, rien n'a été écrit : " + result.error().message};
   }
 }
 

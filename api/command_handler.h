@@ -1,12 +1,17 @@
 #pragma once
-// The write side: loads an aggregate from its stream, decides, appends with the expected
-// version, and retries on a version conflict (a bounded number of times). Idempotent: a command
-// whose id (derived from the Idempotency-Key) already caused events gets the answer of its
-// first run and writes nothing.
+// The write side: loads an aggregate (from an in-memory snapshot plus the events after it),
+// decides, appends with the expected version, and on a version conflict reloads and decides
+// again, a bounded number of times. Idempotent: a command whose id (derived from the
+// Idempotency-Key) already caused events gets the answer of its first run and writes nothing.
 
+#include <any>
 #include <chrono>
 #include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/http.h"
@@ -29,31 +34,71 @@ struct CommandMeta {
   std::string correlation_id;
 };
 
-// Decides on the events of the stream so far (decoded, in order); returns the payloads to
-// append or a Rejection.
-using DecideFn = std::function<domain::Decision<std::vector<events::Payload>>(
-    const std::vector<events::Event>& history)>;
+// An aggregate type as the handler sees it: where to start, how to fold, how to decide.
+template <class State>
+struct Aggregate {
+  State initial;
+  std::function<State(State, const events::Payload&)> evolve;
+  std::function<domain::Decision<std::vector<events::Payload>>(const State&)> decide;
+};
 
 class CommandHandler {
  public:
-  explicit CommandHandler(events::EventLog& log) : log_(log) {}
+  // `snapshot_capacity`: how many aggregates' folded states are kept in memory (least recently
+  // used first out). A missing snapshot costs one read of the whole stream.
+  explicit CommandHandler(events::EventLog& log, std::size_t snapshot_capacity = 100'000)
+      : log_(log), capacity_(snapshot_capacity) {}
 
   // Runs one command on `stream_id`. On success the events are durable. Throws Problem:
   // 4xx for a rejection (nothing written), 409 when conflicts persist after the retries,
   // 503 when the log is unavailable (nothing written), 500 for an indeterminate outcome.
   // Thread-safe.
+  template <class State>
   [[nodiscard]] CommandOutcome run(const std::string& stream_id, const CommandMeta& meta,
-                                   const DecideFn& decide);
+                                   const Aggregate<State>& aggregate);
 
-  // The command id for a request: derived from the caller and the Idempotency-Key when there
-  // is one (so that a retry is recognised), else random.
+  // The command id for a request: derived from the caller, the route and the Idempotency-Key
+  // when there is one (so that a retry is recognised), else random.
   [[nodiscard]] static std::string command_id(const std::string& user_id, std::string_view route,
                                               const std::string& idempotency_key);
 
   static constexpr int kMaxAttempts = 5;
+  // Commands remembered per stream for idempotent replays (older ones decide again).
+  static constexpr std::size_t kRecentCommands = 16;
 
  private:
+  struct RecentCommand {
+    std::string command_id;
+    std::uint64_t version;
+    std::string consistency_token;
+  };
+  struct Snapshot {
+    std::any state;  // empty: nothing folded yet
+    std::uint64_t version = 0;
+    std::vector<RecentCommand> recent;
+    void remember(const std::string& command_id, std::uint64_t version, std::string token);
+    [[nodiscard]] const RecentCommand* find(const std::string& command_id) const;
+  };
+  struct RecordedStep {
+    events::Event event;
+    events::LogAddress address;
+  };
+
+  [[nodiscard]] Snapshot load_snapshot(const std::string& stream_id);
+  void store_snapshot(const std::string& stream_id, Snapshot snapshot);
+  // The decoded events of the stream after `version`. Throws Problem.
+  [[nodiscard]] std::vector<RecordedStep> read_after(const std::string& stream_id,
+                                                     std::uint64_t version);
+  // Appends; nullopt on a version conflict. Throws Problem on any other failure.
+  [[nodiscard]] std::optional<events::AppendResult> append(
+      const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
+      const std::vector<events::Payload>& payloads);
+
   events::EventLog& log_;
+  std::size_t capacity_;
+  std::mutex snapshots_mu_;
+  std::list<std::string> lru_;  // most recent first
+  std::unordered_map<std::string, std::pair<Snapshot, std::list<std::string>::iterator>> snapshots_;
 };
 
 // Maps a domain rejection to its HTTP problem.
@@ -61,5 +106,46 @@ class CommandHandler {
 
 // A fresh random identifier (UUID v4 text).
 [[nodiscard]] std::string random_uuid();
+
+template <class State>
+CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMeta& meta,
+                                   const Aggregate<State>& aggregate) {
+  for (int attempt = 1;; ++attempt) {
+    Snapshot snapshot = load_snapshot(stream_id);
+    State state = snapshot.state.has_value() ? std::any_cast<State>(std::move(snapshot.state))
+                                             : aggregate.initial;
+    for (auto& step : read_after(stream_id, snapshot.version)) {
+      state = aggregate.evolve(std::move(state), step.event.payload);
+      snapshot.version = step.event.version;
+      events::LogPosition at;
+      at.advance_past(step.address);
+      snapshot.remember(step.event.meta.causation_id, step.event.version, at.to_token());
+    }
+    if (const RecentCommand* earlier = snapshot.find(meta.command_id)) {
+      CommandOutcome replay{earlier->version, earlier->consistency_token, true};
+      snapshot.state = std::move(state);
+      store_snapshot(stream_id, std::move(snapshot));
+      return replay;
+    }
+
+    auto decided = aggregate.decide(state);
+    if (!decided) throw to_problem(decided.error());
+    State after = state;
+    for (const auto& payload : *decided) after = aggregate.evolve(std::move(after), payload);
+
+    auto appended = append(stream_id, snapshot.version, meta, *decided);
+    if (!appended) {
+      if (attempt < kMaxAttempts) continue;
+      throw Problem{409, "command.concurrent_update", "", "Modification concurrente : réessayez."};
+    }
+    snapshot.state = std::move(after);
+    snapshot.version += decided->size();
+    const std::string token = appended->position.to_token();
+    snapshot.remember(meta.command_id, snapshot.version, token);
+    const std::uint64_t version = snapshot.version;
+    store_snapshot(stream_id, std::move(snapshot));
+    return CommandOutcome{version, token, false};
+  }
+}
 
 }  // namespace chorus::api

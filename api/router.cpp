@@ -248,18 +248,19 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                              request.idempotency_key),
                          random_uuid()};
         try {
+          domain::ticket::State initial;
+          initial.ticket_id = ticket_id;
           auto outcome = commands_.run(
               domain::ticket::stream_id(ticket_id), meta,
-              [&](const std::vector<events::Event>& history) {
-                domain::ticket::State state;
-                state.ticket_id = ticket_id;
-                for (const auto& e : history)
-                  state = domain::ticket::evolve(std::move(state), e.payload);
-                // The access view of structures arrives with the structures issue; until then any
-                // emitting structure is accepted.
-                domain::ticket::Context context{true};
-                return domain::ticket::decide(state, make_command(state), *caller, context);
-              });
+              Aggregate<domain::ticket::State>{std::move(initial), &domain::ticket::evolve,
+                                               [&](const domain::ticket::State& state) {
+                                                 // The access view of structures arrives with the
+                                                 // structures issue; until then any emitting
+                                                 // structure is accepted.
+                                                 domain::ticket::Context context{true};
+                                                 return domain::ticket::decide(
+                                                     state, make_command(state), *caller, context);
+                                               }});
           metrics_.observe_command(type, "accepted",
                                    std::chrono::duration<double>(Clock::now() - started).count());
           Response r = json_response(outcome.replayed ? 200 : 201,

@@ -125,6 +125,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
   wo.sync = false;
   auto s = g.store->db()->Write(wo, batch.raw().GetWriteBatch());
   if (!s.ok()) return fail(errc::io_error, "writing views: " + s.ToString());
+  if (batch_observer) batch_observer(batch.raw().GetWriteBatch()->Data());
   set_aside_count_ += set_aside;
   return g.buffer.size();
 }

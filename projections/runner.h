@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -60,7 +61,12 @@ class Runner {
   [[nodiscard]] events::LogPosition applied() const;
   [[nodiscard]] RunnerStats stats() const;
 
-  std::size_t max_batch = 2000;
+  std::size_t max_batch = 1000;
+
+  // Called with the bytes of every WriteBatch the live runner commits (rocksdb::WriteBatch's
+  // representation), so a benchmark can replay exactly the same writes as its raw baseline.
+  // Set before stepping; not thread-safe.
+  std::function<void(std::string_view)> batch_observer;
 
  private:
   Runner(events::EventLog& log, std::string data_dir, std::vector<Projector*> projectors);

@@ -23,7 +23,9 @@ std::string key_of(std::initializer_list<std::string_view> parts) {
   return key;
 }
 
-std::string detail_key(std::string_view ticket_id) { return key_of({"t", ticket_id}); }
+std::string state_key(std::string_view id) { return key_of({"s", id}); }
+std::string detail_key(std::string_view id) { return key_of({"t", id}); }
+std::string history_prefix(std::string_view id) { return key_of({"h", id}) + '\0'; }
 std::string tab_prefix(std::string_view user, std::string_view tab) {
   return key_of({"e", user, tab}) + '\0';
 }
@@ -31,93 +33,118 @@ std::string count_key(std::string_view user, std::string_view tab) {
   return key_of({"c", user, tab});
 }
 
-std::vector<std::string_view> tabs_of(std::string_view status) {
-  if (status == "Brouillon") return {"brouillons"};
-  if (status == "Ouvert") return {"en_cours", "tous"};
-  if (status == "En attente d'informations" || status == "Résolu")
-    return {"actions_requises", "tous"};
-  if (status == "Fermé") return {"clotures"};
-  return {};
-}
-
-json summary_of(const json& t) {
-  return json{{"ticket_id", t["ticket_id"]},
-              {"number", t["number"]},
-              {"title", t["title"]},
-              {"category", t["category"]},
-              {"sub_category", t["sub_category"]},
-              {"status", t["status"]},
-              {"opened_at_us", t["opened_at_us"]}};
-}
-
-// Removes the ticket's list rows and counts as they are (before a change).
-Result<void> unlist(const json& t, ViewBatch& batch) {
-  const std::string user = t["emitter_user_id"];
-  const std::string id = t["ticket_id"];
-  for (auto tab : tabs_of(t["status"].get<std::string>())) {
-    batch.del(tab_prefix(user, tab) + be64(t["opened_at_us"].get<std::uint64_t>()) + id);
-    if (auto ok = batch.add(count_key(user, tab), -1); !ok) return ok;
+// Statuses as users see them, and their one-byte codes in the state row.
+struct StatusInfo {
+  char code;
+  const char* label;
+  std::vector<std::string_view> tabs;
+};
+const StatusInfo kStatuses[] = {
+    {'B', "Brouillon", {"brouillons"}},
+    {'O', "Ouvert", {"en_cours", "tous"}},
+    {'W', "En attente d'informations", {"actions_requises", "tous"}},
+    {'R', "Résolu", {"actions_requises", "tous"}},
+    {'F', "Fermé", {"clotures"}},
+};
+const StatusInfo& status_of(char code) {
+  for (const auto& s : kStatuses) {
+    if (s.code == code) return s;
   }
-  return {};
+  return kStatuses[0];
 }
 
-Result<void> list(const json& t, ViewBatch& batch) {
-  const std::string user = t["emitter_user_id"];
-  const std::string id = t["ticket_id"];
-  const std::string row = summary_of(t).dump();
-  for (auto tab : tabs_of(t["status"].get<std::string>())) {
-    batch.put(tab_prefix(user, tab) + be64(t["opened_at_us"].get<std::uint64_t>()) + id, row);
-    if (auto ok = batch.add(count_key(user, tab), 1); !ok) return ok;
+// What applying an event needs to know of the ticket so far: enough to find its list rows.
+struct TicketState {
+  char status = 0;
+  std::uint64_t opened_at_us = 0;
+  std::string emitter;
+
+  std::string encode() const { return std::string(1, status) + be64(opened_at_us) + emitter; }
+  static std::optional<TicketState> decode(std::string_view v) {
+    if (v.size() < 9) return std::nullopt;
+    return TicketState{v[0], from_be64(v.substr(1, 8)), std::string(v.substr(9))};
   }
-  return {};
+};
+
+std::string list_key(const TicketState& s, std::string_view tab, std::string_view id) {
+  return tab_prefix(s.emitter, tab) + be64(s.opened_at_us) + std::string(id);
 }
 
 }  // namespace
 
 Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,
                                 ViewBatch& batch) {
-  auto fill_form = [](json& t, const auto& e) {
-    t["ticket_id"] = e.ticket_id;
-    t["emitter_user_id"] = e.emitter_user_id;
-    t["emitting_structure_id"] = e.emitting_structure_id;
-    t["category"] = e.category;
-    t["sub_category"] = e.sub_category;
-    t["title"] = e.title;
-    t["description"] = e.description;
-  };
-  const std::string* ticket_id =
-      std::visit([](const auto& e) -> const std::string* { return &e.ticket_id; }, event.payload);
-  auto current = batch.get(detail_key(*ticket_id));
-  if (!current) return std::unexpected(current.error());
-  json t = current->has_value() ? json::parse(**current, nullptr, false) : json::object();
-  if (t.is_discarded()) return fail(errc::poison, "ticket row is not JSON");
-  if (!t.empty()) {
-    if (auto ok = unlist(t, batch); !ok) return ok;
+  const std::string& id =
+      std::visit([](const auto& e) -> const std::string& { return e.ticket_id; }, event.payload);
+  auto stored = batch.get(state_key(id));
+  if (!stored) return std::unexpected(stored.error());
+  std::optional<TicketState> before;
+  if (stored->has_value()) {
+    before = TicketState::decode(**stored);
+    if (!before) return fail(errc::poison, "ticket state row is malformed");
+    for (auto tab : status_of(before->status).tabs) {
+      batch.del(list_key(*before, tab, id));
+      batch.add(count_key(before->emitter, tab), -1);
+    }
   }
+
+  TicketState after;
+  json detail;
+  auto form = [&](const auto& e) {
+    after.emitter = e.emitter_user_id;
+    detail = json{{"ticket_id", e.ticket_id},
+                  {"emitter_user_id", e.emitter_user_id},
+                  {"emitting_structure_id", e.emitting_structure_id},
+                  {"category", e.category},
+                  {"sub_category", e.sub_category},
+                  {"title", e.title},
+                  {"description", e.description}};
+  };
   std::visit(Overloaded{
                  [&](const events::TicketDraftSaved& e) {
-                   fill_form(t, e);
-                   t["status"] = "Brouillon";
-                   t["number"] = "";
-                   if (!t.contains("opened_at_us")) t["opened_at_us"] = event.meta.occurred_at_us;
+                   form(e);
+                   after.status = 'B';
+                   after.opened_at_us = before
+                                            ? before->opened_at_us
+                                            : static_cast<std::uint64_t>(event.meta.occurred_at_us);
+                   detail["number"] = "";
                  },
                  [&](const events::TicketSubmitted& e) {
-                   fill_form(t, e);
-                   t["status"] = "Ouvert";
-                   t["number"] = e.number;
-                   t["opened_at_us"] = event.meta.occurred_at_us;  // "Ouvert le"
+                   form(e);
+                   after.status = 'O';
+                   after.opened_at_us = static_cast<std::uint64_t>(event.meta.occurred_at_us);
+                   detail["number"] = e.number;  // "Ouvert le": the submission
                  },
              },
              event.payload);
-  t["version"] = event.version;
-  t["updated_at_us"] = event.meta.occurred_at_us;
-  json& history = t["history"];
-  if (!history.is_array()) history = json::array();
-  history.push_back(json{{"action", events::type_name(event.payload)},
-                         {"author", event.meta.actor.user_id},
-                         {"at_us", event.meta.occurred_at_us}});
-  batch.put(detail_key(*ticket_id), t.dump());
-  return list(t, batch);
+  const StatusInfo& status = status_of(after.status);
+  detail["status"] = status.label;
+  detail["opened_at_us"] = after.opened_at_us;
+  detail["updated_at_us"] = event.meta.occurred_at_us;
+  detail["version"] = event.version;
+
+  const std::string summary = json{
+      {"ticket_id", id},
+      {"number", detail["number"]},
+      {"title", detail["title"]},
+      {"category", detail["category"]},
+      {"sub_category", detail["sub_category"]},
+      {"status", status.label},
+      {"opened_at_us",
+       after.opened_at_us}}.dump();
+  for (auto tab : status.tabs) {
+    batch.put(list_key(after, tab, id), summary);
+    batch.add(count_key(after.emitter, tab), 1);
+  }
+  batch.put(state_key(id), after.encode());
+  batch.put(detail_key(id), detail.dump());
+  batch.put(history_prefix(id) + be64(event.version),
+            json{{"action", events::type_name(event.payload)},
+                 {"author", event.meta.actor.user_id},
+                 {"on_behalf_of", event.meta.actor.on_behalf_of},
+                 {"at_us", event.meta.occurred_at_us}}
+                .dump());
+  return {};
 }
 
 Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::string& user_id,
@@ -147,7 +174,19 @@ Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::strin
 
 Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                  const std::string& ticket_id) {
-  return store.get(detail_key(ticket_id));
+  auto row = store.get(detail_key(ticket_id));
+  if (!row || !row->has_value()) return row;
+  json detail = json::parse(**row, nullptr, false);
+  if (detail.is_discarded()) return fail(errc::io_error, "ticket detail row is not JSON");
+  json history = json::array();
+  auto ok = store.scan(history_prefix(ticket_id), "", false,
+                       [&](std::string_view, std::string_view value) {
+                         history.push_back(json::parse(value, nullptr, false));
+                         return true;
+                       });
+  if (!ok) return std::unexpected(ok.error());
+  detail["history"] = std::move(history);
+  return std::optional<std::string>{detail.dump()};
 }
 
 }  // namespace chorus::projections

@@ -1,10 +1,12 @@
 #pragma once
 // Ticket views: "Tickets émis" per user with its tabs and counts, and the ticket detail.
 //
-// Key layout (every list page is one bounded range scan):
+// Key layout (every list page is one bounded range scan; applying an event reads one row):
+//   s\0<ticket_id>                                   -> state: status code, opened_at be64, emitter
 //   t\0<ticket_id>                                   -> ticket detail row (JSON)
+//   h\0<ticket_id>\0<version be64>                   -> one activity-history entry (JSON)
 //   e\0<user>\0<tab>\0<opened_at be64><ticket_id>    -> list row (JSON), newest last
-//   c\0<user>\0<tab>                                 -> count (be64)
+//   c\0<user>\0<tab>                                 -> count (be64, merged)
 // Tabs: "actions_requises" ("Actions requises": En attente d'informations, Résolu),
 // "en_cours" ("En cours": Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés":
 // Fermé), "brouillons" ("Brouillons").
@@ -37,7 +39,8 @@ struct TicketPage {
                                                       const std::string& tab, std::size_t page,
                                                       std::size_t page_size);
 
-// The detail row of a ticket (JSON), nullopt when unknown. The caller checks who may see it.
+// The detail of a ticket (JSON, with its "history" in version order), nullopt when unknown.
+// The caller checks who may see it.
 [[nodiscard]] Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                                const std::string& ticket_id);
 

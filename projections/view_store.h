@@ -56,8 +56,8 @@ class ViewBatch {
   [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
-  // Adds `delta` to a counter row (8-byte big-endian, absent = 0).
-  [[nodiscard]] Result<void> add(std::string_view key, std::int64_t delta);
+  // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it.
+  void add(std::string_view key, std::int64_t delta);
   void set_save_point();
   void rollback_to_save_point();
   std::size_t count() const;

@@ -1,0 +1,88 @@
+#include "domain/ticket.h"
+
+#include <gtest/gtest.h>
+
+namespace chorus::domain::ticket {
+namespace {
+
+const Caller kAlice{"alice", {}};
+const Caller kBob{"bob", {}};
+const Form kForm{"s1", "Technique", "Connexion", "Titre", "Description"};
+
+State fold(State s, const std::vector<events::Payload>& payloads) {
+  for (const auto& p : payloads) s = evolve(std::move(s), p);
+  return s;
+}
+
+State fresh() {
+  State s;
+  s.ticket_id = "t1";
+  return s;
+}
+
+TEST(Ticket, DraftThenSubmitMovesBrouillonToOuvert) {
+  auto saved = decide(fresh(), SaveDraft{{"s1", "Technique", "Connexion", "", ""}}, kAlice, {true});
+  ASSERT_TRUE(saved) << saved.error().message;
+  State s = fold(fresh(), *saved);
+  EXPECT_EQ(s.status, Status::draft);
+  EXPECT_EQ(s.emitter_user_id, "alice");
+
+  // Submitting the draft as saved lacks a title: the rule and the field say so.
+  auto incomplete = decide(s, Submit{std::nullopt, "SOL-1"}, kAlice, {true});
+  ASSERT_FALSE(incomplete);
+  EXPECT_EQ(incomplete.error().rule, "ticket.submit.required");
+  EXPECT_EQ(incomplete.error().field, "title");
+
+  auto submitted = decide(s, Submit{kForm, "SOL-1"}, kAlice, {true});
+  ASSERT_TRUE(submitted);
+  s = fold(s, *submitted);
+  EXPECT_EQ(s.status, Status::open);
+  EXPECT_EQ(s.number, "SOL-1");
+  EXPECT_EQ(s.version, 2u);
+}
+
+TEST(Ticket, OuvertCannotBeEditedOrSubmittedAgain) {
+  State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
+  auto edit = decide(s, SaveDraft{kForm}, kAlice, {true});
+  ASSERT_FALSE(edit);
+  EXPECT_EQ(edit.error().code, errc::wrong_status);
+  EXPECT_EQ(edit.error().rule, "ticket.save_draft.status");
+  auto again = decide(s, Submit{kForm, "SOL-2"}, kAlice, {true});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().rule, "ticket.submit.status");
+}
+
+TEST(Ticket, SomeoneElsesDraftDoesNotExistForThem) {
+  State s = fold(fresh(), *decide(fresh(), SaveDraft{kForm}, kAlice, {true}));
+  auto r = decide(s, Submit{kForm, "SOL-1"}, kBob, {true});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::not_found);
+}
+
+TEST(Ticket, EmitterMustBeAttachedToTheEmittingStructure) {
+  auto r = decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {false});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::forbidden);
+  EXPECT_EQ(r.error().field, "emitting_structure_id");
+}
+
+TEST(Ticket, AuditorsReadButDoNotWrite) {
+  auto r = decide(fresh(), SaveDraft{kForm}, Caller{"audrey", {.auditor = true}}, {true});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::forbidden);
+}
+
+TEST(Ticket, FieldLimits) {
+  Form long_title = kForm;
+  long_title.title = std::string(kTitleMax + 1, 'x');
+  auto r = decide(fresh(), Submit{long_title, "SOL-1"}, kAlice, {true});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().rule, "ticket.submit.too_long");
+  Form no_category = kForm;
+  no_category.category.clear();
+  EXPECT_EQ(decide(fresh(), SaveDraft{no_category}, kAlice, {true}).error().field, "category");
+  EXPECT_EQ(decide(fresh(), Submit{std::nullopt, "SOL-1"}, kAlice, {true}).error().field, "form");
+}
+
+}  // namespace
+}  // namespace chorus::domain::ticket
