@@ -131,6 +131,14 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/tickets/drafts"},
       {"PUT", "/v1/tickets/{ticket_id}/draft"},
       {"POST", "/v1/tickets/{ticket_id}/submit"},
+      {"DELETE", "/v1/tickets/{ticket_id}/draft"},
+      {"POST", "/v1/tickets/{ticket_id}/information-requests"},
+      {"POST", "/v1/tickets/{ticket_id}/information"},
+      {"POST", "/v1/tickets/{ticket_id}/solution"},
+      {"POST", "/v1/tickets/{ticket_id}/solution/accept"},
+      {"POST", "/v1/tickets/{ticket_id}/solution/refuse"},
+      {"POST", "/v1/tickets/{ticket_id}/close"},
+      {"POST", "/v1/tickets/{ticket_id}/comments"},
       {"GET", "/v1/tickets/{ticket_id}"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
@@ -242,7 +250,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       [&](const std::string& ticket_id, const char* type,
           std::function<domain::ticket::Command(const domain::ticket::State&)> make_command) {
         const auto started = Clock::now();
-        CommandMeta meta{*caller, "emitter",
+        // The role recorded in the events: support acts as such, anyone else as a user.
+        const char* role = caller->roles.support_level2   ? "support_n2"
+                           : caller->roles.support_level1 ? "support_n1"
+                                                          : "user";
+        CommandMeta meta{*caller, role,
                          CommandHandler::command_id(
                              caller->user_id, std::string(request.method) + " " + request.path,
                              request.idempotency_key),
@@ -257,7 +269,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                                                  // The access view of structures arrives with the
                                                  // structures issue; until then any emitting
                                                  // structure is accepted.
-                                                 domain::ticket::Context context{true};
+                                                 domain::ticket::Context context{true, false};
                                                  return domain::ticket::decide(
                                                      state, make_command(state), *caller, context);
                                                }});
@@ -293,7 +305,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       return domain::ticket::Command{domain::ticket::Submit{form, ticket_number(ticket_id)}};
     });
   }
-  if (pattern == "/v1/tickets/{ticket_id}/draft") {
+  if (pattern == "/v1/tickets/{ticket_id}/draft" && request.method == "PUT") {
     check_ticket_id(params[0]);
     JsonBody body(request.body, kFormFields);
     const domain::ticket::Form form = read_form(body);
@@ -318,6 +330,58 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     });
   }
 
+  // The status table after submission: each route is one command; `field` names the body's
+  // text field ("" when the command takes none).
+  struct Action {
+    const char* pattern;
+    const char* type;
+    const char* field;
+    domain::ticket::Command (*make)(std::string);
+  };
+  static const Action kActions[] = {
+      {"/v1/tickets/{ticket_id}/draft", "ticket.delete_draft", "",
+       [](std::string) -> domain::ticket::Command { return domain::ticket::DeleteDraft{}; }},
+      {"/v1/tickets/{ticket_id}/information-requests", "ticket.request_information", "text",
+       [](std::string t) -> domain::ticket::Command {
+         return domain::ticket::RequestInformation{std::move(t)};
+       }},
+      {"/v1/tickets/{ticket_id}/information", "ticket.provide_information", "text",
+       [](std::string t) -> domain::ticket::Command {
+         return domain::ticket::ProvideInformation{std::move(t)};
+       }},
+      {"/v1/tickets/{ticket_id}/solution", "ticket.propose_solution", "text",
+       [](std::string t) -> domain::ticket::Command {
+         return domain::ticket::ProposeSolution{std::move(t)};
+       }},
+      {"/v1/tickets/{ticket_id}/solution/accept", "ticket.accept_solution", "",
+       [](std::string) -> domain::ticket::Command { return domain::ticket::AcceptSolution{}; }},
+      {"/v1/tickets/{ticket_id}/solution/refuse", "ticket.refuse_solution", "reason",
+       [](std::string r) -> domain::ticket::Command {
+         return domain::ticket::RefuseSolution{std::move(r)};
+       }},
+      {"/v1/tickets/{ticket_id}/close", "ticket.close", "reason",
+       [](std::string r) -> domain::ticket::Command {
+         return domain::ticket::Close{std::move(r)};
+       }},
+      {"/v1/tickets/{ticket_id}/comments", "ticket.comment", "text",
+       [](std::string t) -> domain::ticket::Command {
+         return domain::ticket::AddComment{std::move(t)};
+       }},
+  };
+  for (const auto& action : kActions) {
+    if (pattern != action.pattern) continue;
+    check_ticket_id(params[0]);
+    std::string text;
+    if (*action.field != '\0') {
+      JsonBody body(request.body.empty() ? "{}" : request.body, {action.field});
+      text = body.string_or_empty(action.field);
+    } else if (!request.body.empty()) {
+      JsonBody body(request.body, {});  // no field is accepted
+    }
+    return run_ticket_command(params[0], action.type,
+                              [&](const auto&) { return action.make(std::move(text)); });
+  }
+
   // --- Queries -------------------------------------------------------------------------
   wait_for_views();
   auto store = runner_.store();
@@ -331,7 +395,12 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     // Someone else's ticket answers exactly like a missing one: existence must not leak.
     if (!row) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     json t = json::parse(*row);
-    if (t.value("emitter_user_id", "") != caller->user_id) {
+    domain::ticket::State seen;
+    seen.sub_category = t.value("sub_category", "");
+    const bool emitter = t.value("emitter_user_id", "") == caller->user_id;
+    const bool recipient = t.value("status", "") != "Brouillon" &&
+                           domain::ticket::is_recipient(seen, *caller, {true, false});
+    if (!emitter && !recipient) {
       throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     }
     return json_response(200, t);

@@ -43,9 +43,26 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
   return {};
 }
 
-Decision<void> check_emitter(const State& state, const Caller& caller, std::string_view rule) {
-  if (state.status != Status::none && state.emitter_user_id != caller.user_id) {
-    // Someone else's draft: its existence must not leak.
+Decision<void> status_is(const State& state, std::initializer_list<Status> allowed,
+                         std::string_view rule, std::string_view what) {
+  for (Status st : allowed) {
+    if (state.status == st) return {};
+  }
+  return reject(errc::wrong_status, std::string(rule) + ".status", "status",
+                std::string(what) + " (statut actuel : " + to_string(state.status) + ").");
+}
+
+enum class Side { emitter, recipient, either };
+
+// Who may act: someone who may not see the ticket gets not_found (its existence must not
+// leak); someone who sees it but is on the wrong side gets forbidden.
+Decision<void> check_actor(const State& state, const Caller& caller, const Context& context,
+                           Side side, std::string_view rule) {
+  const bool emitter = state.status == Status::none || state.emitter_user_id == caller.user_id;
+  // Recipients never see drafts.
+  const bool recipient = state.status != Status::none && state.status != Status::draft &&
+                         is_recipient(state, caller, context);
+  if (!emitter && !recipient) {
     return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
                   "Ticket introuvable.");
   }
@@ -53,10 +70,27 @@ Decision<void> check_emitter(const State& state, const Caller& caller, std::stri
     return reject(errc::forbidden, std::string(rule) + ".read_only", "",
                   "Un auditeur consulte sans modifier.");
   }
+  if (side == Side::emitter && !emitter) {
+    return reject(errc::forbidden, std::string(rule) + ".emitter_only", "",
+                  "Action réservée à l'émetteur du ticket.");
+  }
+  if (side == Side::recipient && !recipient) {
+    return reject(errc::forbidden, std::string(rule) + ".recipient_only", "",
+                  "Action réservée au destinataire du ticket.");
+  }
   return {};
 }
 
 }  // namespace
+
+bool is_business(const std::string& sub_category) noexcept {
+  return sub_category.starts_with("M-") || sub_category.starts_with("M -");
+}
+
+bool is_recipient(const State& state, const Caller& caller, const Context& context) noexcept {
+  if (is_business(state.sub_category)) return context.business_recipient;
+  return caller.roles.support_level1 || caller.roles.support_level2;
+}
 
 const char* to_string(Status status) noexcept {
   switch (status) {
@@ -66,6 +100,10 @@ const char* to_string(Status status) noexcept {
       return "Brouillon";
     case Status::open:
       return "Ouvert";
+    case Status::waiting_for_information:
+      return "En attente d'informations";
+    case Status::resolved:
+      return "Résolu";
     case Status::closed:
       return "Fermé";
     case Status::deleted:
@@ -78,33 +116,40 @@ std::string stream_id(const std::string& ticket_id) { return "ticket-" + ticket_
 
 Decision<std::vector<events::Payload>> decide(const State& state, const Command& command,
                                               const Caller& caller, const Context& context) {
+  using Events = Decision<std::vector<events::Payload>>;
+  auto one = [](events::Payload p) -> Events { return std::vector<events::Payload>{std::move(p)}; };
+  auto guard = [&](Side side, std::string_view rule, std::initializer_list<Status> allowed,
+                   std::string_view what) -> Decision<void> {
+    if (auto ok = check_actor(state, caller, context, side, rule); !ok) return ok;
+    return status_is(state, allowed, rule, what);
+  };
+  auto text = [](const std::string& value, std::string_view field, std::string_view label,
+                 std::string_view rule, bool required) {
+    return check_text(value, field, kTextMax, required, label, rule);
+  };
+  const auto& id = state.ticket_id;
   return std::visit(
       Overloaded{
-          [&](const SaveDraft& c) -> Decision<std::vector<events::Payload>> {
+          [&](const SaveDraft& c) -> Events {
             constexpr std::string_view rule = "ticket.save_draft";
-            if (auto ok = check_emitter(state, caller, rule); !ok)
+            if (auto ok = guard(Side::emitter, rule, {Status::none, Status::draft},
+                                "Seul un ticket au statut Brouillon peut être modifié");
+                !ok) {
               return std::unexpected(ok.error());
-            if (state.status != Status::none && state.status != Status::draft) {
-              return reject(
-                  errc::wrong_status, "ticket.save_draft.status", "status",
-                  "Seul un ticket au statut Brouillon peut être modifié (statut actuel : " +
-                      std::string(to_string(state.status)) + ").");
             }
             if (auto ok = check_form(c.form, context, false, rule); !ok) {
               return std::unexpected(ok.error());
             }
-            return std::vector<events::Payload>{events::TicketDraftSaved{
-                state.ticket_id, caller.user_id, c.form.emitting_structure_id, c.form.category,
-                c.form.sub_category, c.form.title, c.form.description}};
+            return one(events::TicketDraftSaved{id, caller.user_id, c.form.emitting_structure_id,
+                                                c.form.category, c.form.sub_category, c.form.title,
+                                                c.form.description});
           },
-          [&](const Submit& c) -> Decision<std::vector<events::Payload>> {
+          [&](const Submit& c) -> Events {
             constexpr std::string_view rule = "ticket.submit";
-            if (auto ok = check_emitter(state, caller, rule); !ok)
+            if (auto ok = guard(Side::emitter, rule, {Status::none, Status::draft},
+                                "Ce ticket a déjà été soumis");
+                !ok) {
               return std::unexpected(ok.error());
-            if (state.status != Status::none && state.status != Status::draft) {
-              return reject(errc::wrong_status, "ticket.submit.status", "status",
-                            "Ce ticket a déjà été soumis (statut actuel : " +
-                                std::string(to_string(state.status)) + ").");
             }
             if (!c.form && state.status == Status::none) {
               return reject(errc::invalid_field, "ticket.submit.form", "form",
@@ -120,9 +165,99 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.submit.number", "number",
                             "Numéro de ticket manquant.");
             }
-            return std::vector<events::Payload>{events::TicketSubmitted{
-                state.ticket_id, c.number, caller.user_id, form.emitting_structure_id,
-                form.category, form.sub_category, form.title, form.description}};
+            return one(events::TicketSubmitted{id, c.number, caller.user_id,
+                                               form.emitting_structure_id, form.category,
+                                               form.sub_category, form.title, form.description});
+          },
+          [&](const DeleteDraft&) -> Events {
+            if (auto ok = guard(Side::emitter, "ticket.delete_draft", {Status::draft},
+                                "Seul un brouillon peut être supprimé");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::TicketDraftDeleted{id});
+          },
+          [&](const RequestInformation& c) -> Events {
+            constexpr std::string_view rule = "ticket.request_information";
+            if (auto ok = guard(Side::recipient, rule, {Status::open},
+                                "Une demande d'informations se fait sur un ticket Ouvert");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.text, "text", "Demande d'informations", rule, true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::InformationRequested{id, c.text});
+          },
+          [&](const ProvideInformation& c) -> Events {
+            constexpr std::string_view rule = "ticket.provide_information";
+            if (auto ok = guard(Side::emitter, rule, {Status::waiting_for_information},
+                                "Aucune information n'est demandée sur ce ticket");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.text, "text", "Réponse", rule, true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::InformationProvided{id, c.text});
+          },
+          [&](const ProposeSolution& c) -> Events {
+            constexpr std::string_view rule = "ticket.propose_solution";
+            if (auto ok = guard(Side::recipient, rule, {Status::open},
+                                "Une solution se propose sur un ticket Ouvert");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.text, "text", "Solution", rule, true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::SolutionProposed{id, c.text});
+          },
+          [&](const AcceptSolution&) -> Events {
+            if (auto ok = guard(Side::emitter, "ticket.accept_solution", {Status::resolved},
+                                "Aucune solution n'est proposée sur ce ticket");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::SolutionAccepted{id});
+          },
+          [&](const RefuseSolution& c) -> Events {
+            constexpr std::string_view rule = "ticket.refuse_solution";
+            if (auto ok = guard(Side::emitter, rule, {Status::resolved},
+                                "Aucune solution n'est proposée sur ce ticket");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.reason, "reason", "Motif du refus", rule, true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::SolutionRefused{id, c.reason});
+          },
+          [&](const Close& c) -> Events {
+            constexpr std::string_view rule = "ticket.close";
+            if (auto ok =
+                    guard(Side::emitter, rule, {Status::open, Status::waiting_for_information},
+                          "Seul un ticket Ouvert ou En attente d'informations se clôture");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.reason, "reason", "Motif", rule, false); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::TicketClosed{id, c.reason});
+          },
+          [&](const AddComment& c) -> Events {
+            constexpr std::string_view rule = "ticket.comment";
+            if (auto ok = guard(Side::either, rule,
+                                {Status::open, Status::waiting_for_information, Status::resolved},
+                                "Un ticket se commente après sa soumission et jusqu'à sa clôture");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (auto ok = text(c.text, "text", "Commentaire", rule, true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::CommentAdded{id, c.text});
           },
       },
       command);
@@ -152,6 +287,16 @@ State evolve(State state, const events::Payload& payload) {
                    state.title = e.title;
                    state.description = e.description;
                  },
+                 [&](const events::TicketDraftDeleted&) { state.status = Status::deleted; },
+                 [&](const events::InformationRequested&) {
+                   state.status = Status::waiting_for_information;
+                 },
+                 [&](const events::InformationProvided&) { state.status = Status::open; },
+                 [&](const events::SolutionProposed&) { state.status = Status::resolved; },
+                 [&](const events::SolutionAccepted&) { state.status = Status::closed; },
+                 [&](const events::SolutionRefused&) { state.status = Status::open; },
+                 [&](const events::TicketClosed&) { state.status = Status::closed; },
+                 [&](const events::CommentAdded&) {},
              },
              payload);
   return state;

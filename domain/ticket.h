@@ -15,11 +15,13 @@
 namespace chorus::domain::ticket {
 
 enum class Status {
-  none,     // never saved
-  draft,    // "Brouillon"
-  open,     // "Ouvert"
-  closed,   // "Fermé"
-  deleted,  // a deleted draft: gone from every view
+  none,                     // never saved
+  draft,                    // "Brouillon"
+  open,                     // "Ouvert"
+  waiting_for_information,  // "En attente d'informations"
+  resolved,                 // "Résolu"
+  closed,                   // "Fermé": final
+  deleted,                  // a deleted draft: gone from every view
 };
 
 [[nodiscard]] const char* to_string(Status status) noexcept;
@@ -59,17 +61,59 @@ struct Submit {
   std::string number;  // chosen by the command side (see api/ticket_numbers.h)
 };
 
-using Command = std::variant<SaveDraft, Submit>;
+// "Quitter sans enregistrer" on a saved draft.
+struct DeleteDraft {};
+// The recipient asks the emitter for information.
+struct RequestInformation {
+  std::string text;
+};
+// The emitter answers the information request.
+struct ProvideInformation {
+  std::string text;
+};
+// The recipient answers / proposes a solution.
+struct ProposeSolution {
+  std::string text;
+};
+// The emitter accepts the solution.
+struct AcceptSolution {};
+// The emitter refuses the solution; the reason is required.
+struct RefuseSolution {
+  std::string reason;
+};
+// The emitter closes a ticket no longer needed.
+struct Close {
+  std::string reason;
+};
+// Either side comments, until "Fermé".
+struct AddComment {
+  std::string text;
+};
+
+using Command = std::variant<SaveDraft, Submit, DeleteDraft, RequestInformation, ProvideInformation,
+                             ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment>;
 
 // What the command side knows that the rules need, passed in so that decide() stays pure.
 struct Context {
   bool attached_to_emitting_structure = false;  // from the access view
+  // The caller holds "Sollicitations reçues" with write access on the destination of a
+  // business ("M-") ticket: from the access view (structures issue); false until then.
+  bool business_recipient = false;
 };
+
+// "M-" sub-categories go to a business service; all others to technical support.
+[[nodiscard]] bool is_business(const std::string& sub_category) noexcept;
+
+// Whether `caller` is a recipient of the ticket: support (level 1 or 2) for a technical
+// ticket, the destination's entitled users for a business one.
+[[nodiscard]] bool is_recipient(const State& state, const Caller& caller,
+                                const Context& context) noexcept;
 
 // Limits of the form, shared with the API's validation messages.
 inline constexpr std::size_t kTitleMax = 200;
 inline constexpr std::size_t kDescriptionMax = 20'000;
 inline constexpr std::size_t kCodeMax = 100;
+inline constexpr std::size_t kTextMax = 20'000;
 
 // Decides `command` on `state` for `caller`. On success, the payloads to append (never empty).
 // On rejection, names the rule and field. Pure and thread-safe.

@@ -29,30 +29,66 @@ bool copy_fixed(const flatbuffers::Vector<std::uint8_t>* v, std::array<std::uint
   return true;
 }
 
+// The (ticket id, text) events share one shape; `create` is the table's generated builder.
+template <class Table>
+flatbuffers::Offset<void> text_event(
+    flatbuffers::FlatBufferBuilder& fbb,
+    flatbuffers::Offset<Table> (*create)(flatbuffers::FlatBufferBuilder&, const char*, const char*),
+    const std::string& ticket_id, const std::string& text, fb::Payload& type) {
+  type = fb::PayloadTraits<Table>::enum_value;
+  return create(fbb, ticket_id.c_str(), text.c_str()).Union();
+}
+
 flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, const Payload& p,
-                                        fb::Payload& type, std::uint16_t& schema_version) {
-  return std::visit(Overloaded{
-                        [&](const TicketDraftSaved& e) -> flatbuffers::Offset<void> {
-                          type = fb::Payload_TicketDraftSaved;
-                          schema_version = TicketDraftSaved::kSchemaVersion;
-                          return fb::CreateTicketDraftSavedDirect(
-                                     fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
-                                     e.emitting_structure_id.c_str(), e.category.c_str(),
-                                     e.sub_category.c_str(), e.title.c_str(), e.description.c_str())
-                              .Union();
-                        },
-                        [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
-                          type = fb::Payload_TicketSubmitted;
-                          schema_version = TicketSubmitted::kSchemaVersion;
-                          return fb::CreateTicketSubmittedDirect(
-                                     fbb, e.ticket_id.c_str(), e.number.c_str(),
-                                     e.emitter_user_id.c_str(), e.emitting_structure_id.c_str(),
-                                     e.category.c_str(), e.sub_category.c_str(), e.title.c_str(),
-                                     e.description.c_str())
-                              .Union();
-                        },
-                    },
-                    p);
+                                        fb::Payload& type) {
+  return std::visit(
+      Overloaded{
+          [&](const TicketDraftSaved& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketDraftSaved;
+            return fb::CreateTicketDraftSavedDirect(
+                       fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
+                       e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
+                       e.title.c_str(), e.description.c_str())
+                .Union();
+          },
+          [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketSubmitted;
+            return fb::CreateTicketSubmittedDirect(
+                       fbb, e.ticket_id.c_str(), e.number.c_str(), e.emitter_user_id.c_str(),
+                       e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
+                       e.title.c_str(), e.description.c_str())
+                .Union();
+          },
+          [&](const TicketDraftDeleted& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketDraftDeleted;
+            return fb::CreateTicketDraftDeletedDirect(fbb, e.ticket_id.c_str()).Union();
+          },
+          [&](const SolutionAccepted& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_SolutionAccepted;
+            return fb::CreateSolutionAcceptedDirect(fbb, e.ticket_id.c_str()).Union();
+          },
+          // The text events share one shape: ticket id and one text.
+          [&](const InformationRequested& e) {
+            return text_event(fbb, &fb::CreateInformationRequestedDirect, e.ticket_id, e.text,
+                              type);
+          },
+          [&](const InformationProvided& e) {
+            return text_event(fbb, &fb::CreateInformationProvidedDirect, e.ticket_id, e.text, type);
+          },
+          [&](const SolutionProposed& e) {
+            return text_event(fbb, &fb::CreateSolutionProposedDirect, e.ticket_id, e.text, type);
+          },
+          [&](const SolutionRefused& e) {
+            return text_event(fbb, &fb::CreateSolutionRefusedDirect, e.ticket_id, e.reason, type);
+          },
+          [&](const TicketClosed& e) {
+            return text_event(fbb, &fb::CreateTicketClosedDirect, e.ticket_id, e.reason, type);
+          },
+          [&](const CommentAdded& e) {
+            return text_event(fbb, &fb::CreateCommentAddedDirect, e.ticket_id, e.text, type);
+          },
+      },
+      p);
 }
 
 Result<Payload> read_payload(const fb::EventBody& body) {
@@ -74,6 +110,35 @@ Result<Payload> read_payload(const fb::EventBody& body) {
           std::string(str(e->emitter_user_id())), std::string(str(e->emitting_structure_id())),
           std::string(str(e->category())),        std::string(str(e->sub_category())),
           std::string(str(e->title())),           std::string(str(e->description()))};
+    }
+    case fb::Payload_TicketDraftDeleted:
+      return TicketDraftDeleted{
+          std::string(str(body.payload_as_TicketDraftDeleted()->ticket_id()))};
+    case fb::Payload_SolutionAccepted:
+      return SolutionAccepted{std::string(str(body.payload_as_SolutionAccepted()->ticket_id()))};
+    case fb::Payload_InformationRequested: {
+      const auto* t = body.payload_as_InformationRequested();
+      return InformationRequested{std::string(str(t->ticket_id())), std::string(str(t->text()))};
+    }
+    case fb::Payload_InformationProvided: {
+      const auto* t = body.payload_as_InformationProvided();
+      return InformationProvided{std::string(str(t->ticket_id())), std::string(str(t->text()))};
+    }
+    case fb::Payload_SolutionProposed: {
+      const auto* t = body.payload_as_SolutionProposed();
+      return SolutionProposed{std::string(str(t->ticket_id())), std::string(str(t->text()))};
+    }
+    case fb::Payload_SolutionRefused: {
+      const auto* t = body.payload_as_SolutionRefused();
+      return SolutionRefused{std::string(str(t->ticket_id())), std::string(str(t->reason()))};
+    }
+    case fb::Payload_TicketClosed: {
+      const auto* t = body.payload_as_TicketClosed();
+      return TicketClosed{std::string(str(t->ticket_id())), std::string(str(t->reason()))};
+    }
+    case fb::Payload_CommentAdded: {
+      const auto* t = body.payload_as_CommentAdded();
+      return CommentAdded{std::string(str(t->ticket_id())), std::string(str(t->text()))};
     }
     default:
       return fail(errc::corruption,
@@ -114,6 +179,14 @@ const char* type_name(const Payload& payload) noexcept {
   return std::visit(Overloaded{
                         [](const TicketDraftSaved&) { return "TicketDraftSaved"; },
                         [](const TicketSubmitted&) { return "TicketSubmitted"; },
+                        [](const TicketDraftDeleted&) { return "TicketDraftDeleted"; },
+                        [](const InformationRequested&) { return "InformationRequested"; },
+                        [](const InformationProvided&) { return "InformationProvided"; },
+                        [](const SolutionProposed&) { return "SolutionProposed"; },
+                        [](const SolutionAccepted&) { return "SolutionAccepted"; },
+                        [](const SolutionRefused&) { return "SolutionRefused"; },
+                        [](const TicketClosed&) { return "TicketClosed"; },
+                        [](const CommentAdded&) { return "CommentAdded"; },
                     },
                     payload);
 }
@@ -144,8 +217,9 @@ EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Has
   body_fbb.Clear();
   fbb.Clear();
   fb::Payload type = fb::Payload_NONE;
-  std::uint16_t schema_version = 0;
-  auto payload = build_payload(body_fbb, event.payload, type, schema_version);
+  auto payload = build_payload(body_fbb, event.payload, type);
+  const std::uint16_t schema_version = std::visit(
+      [](const auto& e) { return std::decay_t<decltype(e)>::kSchemaVersion; }, event.payload);
   const auto& m = event.meta;
   auto actor = fb::CreateActorDirect(body_fbb, m.actor.user_id.c_str(), m.actor.role.c_str(),
                                      m.actor.on_behalf_of.c_str());

@@ -51,7 +51,40 @@ struct TicketSubmitted {
   bool operator==(const TicketSubmitted&) const = default;
 };
 
-using Payload = std::variant<TicketDraftSaved, TicketSubmitted>;
+// Actions of the status table after submission; each names its ticket and, where the portal
+// asks for one, the text the actor wrote.
+#define CHORUS_TICKET_TEXT_EVENT(Name, field)          \
+  struct Name {                                        \
+    static constexpr std::uint16_t kSchemaVersion = 1; \
+    std::string ticket_id;                             \
+    std::string field;                                 \
+    bool operator==(const Name&) const = default;      \
+  };
+CHORUS_TICKET_TEXT_EVENT(InformationRequested, text)  // "En attente d'informations"
+CHORUS_TICKET_TEXT_EVENT(InformationProvided, text)   // back to "Ouvert"
+CHORUS_TICKET_TEXT_EVENT(SolutionProposed, text)      // "Résolu"
+CHORUS_TICKET_TEXT_EVENT(SolutionRefused, reason)     // back to "Ouvert"
+CHORUS_TICKET_TEXT_EVENT(TicketClosed, reason)        // "Fermé", no longer needed
+CHORUS_TICKET_TEXT_EVENT(CommentAdded, text)          // either side, until "Fermé"
+#undef CHORUS_TICKET_TEXT_EVENT
+
+// A saved draft deleted ("Quitter sans enregistrer"): gone from every view.
+struct TicketDraftDeleted {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  bool operator==(const TicketDraftDeleted&) const = default;
+};
+
+// The emitter accepts the proposed solution: "Fermé".
+struct SolutionAccepted {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  bool operator==(const SolutionAccepted&) const = default;
+};
+
+using Payload = std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted,
+                             InformationRequested, InformationProvided, SolutionProposed,
+                             SolutionAccepted, SolutionRefused, TicketClosed, CommentAdded>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -88,6 +88,14 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     }
   }
 
+  // A deleted draft leaves no row behind.
+  if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
+    batch.del(state_key(id));
+    batch.del(detail_key(id));
+    for (std::uint64_t v = 1; v < event.version; ++v) batch.del(history_prefix(id) + be64(v));
+    return {};
+  }
+
   TicketState after;
   json detail;
   auto form = [&](const auto& e) {
@@ -100,23 +108,66 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                   {"title", e.title},
                   {"description", e.description}};
   };
-  std::visit(Overloaded{
-                 [&](const events::TicketDraftSaved& e) {
-                   form(e);
-                   after.status = 'B';
-                   after.opened_at_us = before
-                                            ? before->opened_at_us
-                                            : static_cast<std::uint64_t>(event.meta.occurred_at_us);
-                   detail["number"] = "";
-                 },
-                 [&](const events::TicketSubmitted& e) {
-                   form(e);
-                   after.status = 'O';
-                   after.opened_at_us = static_cast<std::uint64_t>(event.meta.occurred_at_us);
-                   detail["number"] = e.number;  // "Ouvert le": the submission
-                 },
-             },
-             event.payload);
+  // Events after submission change the status only: the rest comes from the stored rows.
+  auto moved_to = [&](char status) -> Result<void> {
+    if (!before) return fail(errc::poison, "action on a ticket that was never submitted");
+    auto row = batch.get(detail_key(id));
+    if (!row) return std::unexpected(row.error());
+    if (!row->has_value()) return fail(errc::poison, "ticket detail row is missing");
+    detail = json::parse(**row, nullptr, false);
+    if (detail.is_discarded()) return fail(errc::poison, "ticket detail row is not JSON");
+    after = *before;
+    if (status != 0) after.status = status;
+    return {};
+  };
+  std::string text;
+  Result<void> ok = std::visit(
+      Overloaded{
+          [&](const events::TicketDraftSaved& e) -> Result<void> {
+            form(e);
+            after.status = 'B';
+            after.opened_at_us = before ? before->opened_at_us
+                                        : static_cast<std::uint64_t>(event.meta.occurred_at_us);
+            detail["number"] = "";
+            return {};
+          },
+          [&](const events::TicketSubmitted& e) -> Result<void> {
+            form(e);
+            after.status = 'O';
+            after.opened_at_us = static_cast<std::uint64_t>(event.meta.occurred_at_us);
+            detail["number"] = e.number;  // "Ouvert le": the submission
+            return {};
+          },
+          [&](const events::TicketDraftDeleted&) -> Result<void> { return {}; },
+          [&](const events::InformationRequested& e) {
+            text = e.text;
+            return moved_to('W');
+          },
+          [&](const events::InformationProvided& e) {
+            text = e.text;
+            return moved_to('O');
+          },
+          [&](const events::SolutionProposed& e) {
+            text = e.text;
+            return moved_to('R');
+          },
+          [&](const events::SolutionAccepted&) { return moved_to('F'); },
+          [&](const events::SolutionRefused& e) {
+            text = e.reason;
+            return moved_to('O');
+          },
+          [&](const events::TicketClosed& e) {
+            text = e.reason;
+            return moved_to('F');
+          },
+          [&](const events::CommentAdded& e) {
+            text = e.text;
+            return moved_to(0);
+          },
+      },
+      event.payload);
+  if (!ok) return ok;
+
   const StatusInfo& status = status_of(after.status);
   detail["status"] = status.label;
   detail["opened_at_us"] = after.opened_at_us;
@@ -138,12 +189,13 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   }
   batch.put(state_key(id), after.encode());
   batch.put(detail_key(id), detail.dump());
-  batch.put(history_prefix(id) + be64(event.version),
-            json{{"action", events::type_name(event.payload)},
-                 {"author", event.meta.actor.user_id},
-                 {"on_behalf_of", event.meta.actor.on_behalf_of},
-                 {"at_us", event.meta.occurred_at_us}}
-                .dump());
+  json entry{{"action", events::type_name(event.payload)},
+             {"author", event.meta.actor.user_id},
+             {"role", event.meta.actor.role},
+             {"at_us", event.meta.occurred_at_us}};
+  if (!event.meta.actor.on_behalf_of.empty()) entry["on_behalf_of"] = event.meta.actor.on_behalf_of;
+  if (!text.empty()) entry["text"] = text;
+  batch.put(history_prefix(id) + be64(event.version), entry.dump());
   return {};
 }
 

@@ -1,0 +1,213 @@
+// Every row of the ticket status table (DOMAIN.md, "Tickets"), allowed and refused, through the
+// HTTP API of the real server: the emitter, a level-1 support agent (the recipient of a
+// technical ticket) and an outsider.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/server_process.h"
+
+namespace chorus {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+const std::string kForm =
+    R"({"emitting_structure_id":"structure-1","category":"Technique","sub_category":"Connexion",)"
+    R"("title":"Connexion impossible","description":"Mot de passe refusé."})";
+
+struct Answer {
+  int status = 0;
+  json body;
+};
+
+class TicketLifecycle : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("chorus-lifecycle-" + std::to_string(getpid()));
+    server_ = new ServerProcess({"--data-dir", dir_.string()});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    std::filesystem::remove_all(dir_);
+  }
+  void SetUp() override { client_ = server_->connect(); }
+
+  // Sends as `user` ("sn1" is a level-1 support agent); waits for the views of the last write.
+  Answer act(const std::string& user, const std::string& method, const std::string& target,
+             const std::string& body = "") {
+    std::vector<std::string> roles;
+    if (user == "sn1") roles = {"support_n1"};
+    std::map<std::string, std::string> headers{
+        {"Authorization", ServerProcess::token(user, roles)}};
+    if (!token_.empty()) headers["X-Consistency-Token"] = token_;
+    auto r = client_->request(method, target, body, headers);
+    if (!r) return {};
+    Answer a{r->status, json::parse(r->body, nullptr, false)};
+    if (a.body.is_object() && a.body.contains("consistency_token")) {
+      token_ = a.body["consistency_token"];
+    }
+    return a;
+  }
+  std::string status_of(const std::string& id) {
+    return act("alice", "GET", "/v1/tickets/" + id).body.value("status", "?");
+  }
+  std::string open_ticket() {
+    auto a = act("alice", "POST", "/v1/tickets", kForm);
+    EXPECT_EQ(a.status, 201) << a.body;
+    return a.body.value("ticket_id", "");
+  }
+  std::string draft() {
+    auto a = act("alice", "POST", "/v1/tickets/drafts", kForm);
+    EXPECT_EQ(a.status, 201) << a.body;
+    return a.body.value("ticket_id", "");
+  }
+  // Expects a refusal: `status`, and the rule when given. Nothing changes.
+  void refused(const Answer& a, int status, const std::string& rule = "") {
+    EXPECT_EQ(a.status, status) << a.body;
+    if (!rule.empty()) {
+      EXPECT_EQ(a.body.value("rule", ""), rule) << a.body;
+    }
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline ServerProcess* server_ = nullptr;
+  std::unique_ptr<testing::HttpClient> client_;
+  std::string token_;
+};
+
+TEST_F(TicketLifecycle, SaveEditAndDeleteADraft) {
+  const std::string id = draft();
+  EXPECT_EQ(status_of(id), "Brouillon");
+  EXPECT_EQ(act("alice", "PUT", "/v1/tickets/" + id + "/draft", kForm).status, 201);
+  refused(act("bob", "PUT", "/v1/tickets/" + id + "/draft", kForm), 404);
+  refused(act("sn1", "GET", "/v1/tickets/" + id), 404, "ticket.not_found");  // drafts are private
+  refused(act("sn1", "DELETE", "/v1/tickets/" + id + "/draft"), 404);
+  EXPECT_EQ(act("alice", "DELETE", "/v1/tickets/" + id + "/draft").status, 201);
+  refused(act("alice", "GET", "/v1/tickets/" + id), 404);
+  EXPECT_EQ(act("alice", "GET", "/v1/me/tickets/counts").body["brouillons"], 0);
+  refused(act("alice", "DELETE", "/v1/tickets/" + id + "/draft"), 409,
+          "ticket.delete_draft.status");
+}
+
+TEST_F(TicketLifecycle, SubmitADraftOrANewTicketOnce) {
+  const std::string id = draft();
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + id + "/submit").status, 201);
+  EXPECT_EQ(status_of(id), "Ouvert");
+  refused(act("alice", "POST", "/v1/tickets/" + id + "/submit"), 409, "ticket.submit.status");
+  refused(act("alice", "PUT", "/v1/tickets/" + id + "/draft", kForm), 409,
+          "ticket.save_draft.status");
+  refused(act("alice", "DELETE", "/v1/tickets/" + id + "/draft"), 409,
+          "ticket.delete_draft.status");
+  EXPECT_EQ(status_of(open_ticket()), "Ouvert");
+}
+
+TEST_F(TicketLifecycle, InformationRequestedAndAnswered) {
+  const std::string id = open_ticket();
+  const std::string ask = "/v1/tickets/" + id + "/information-requests";
+  const std::string answer = "/v1/tickets/" + id + "/information";
+  refused(act("alice", "POST", ask, R"({"text":"?"})"), 403,
+          "ticket.request_information.recipient_only");
+  refused(act("bob", "POST", ask, R"({"text":"?"})"), 404);
+  refused(act("sn1", "POST", ask, R"({"text":""})"), 422, "ticket.request_information.required");
+  refused(act("alice", "POST", answer, R"({"text":"voici"})"), 409,
+          "ticket.provide_information.status");
+
+  EXPECT_EQ(act("sn1", "POST", ask, R"({"text":"Quel navigateur ?"})").status, 201);
+  EXPECT_EQ(status_of(id), "En attente d'informations");
+  EXPECT_EQ(act("alice", "GET", "/v1/me/tickets?tab=actions_requises").body["total"], 1);
+  refused(act("sn1", "POST", ask, R"({"text":"encore ?"})"), 409,
+          "ticket.request_information.status");
+  refused(act("sn1", "POST", answer, R"({"text":"moi"})"), 403,
+          "ticket.provide_information.emitter_only");
+
+  EXPECT_EQ(act("alice", "POST", answer, R"({"text":"Firefox"})").status, 201);
+  EXPECT_EQ(status_of(id), "Ouvert");
+  auto detail = act("alice", "GET", "/v1/tickets/" + id).body;
+  EXPECT_EQ(detail["history"][1]["action"], "InformationRequested");
+  EXPECT_EQ(detail["history"][1]["author"], "sn1");
+  EXPECT_EQ(detail["history"][1]["role"], "support_n1");
+  EXPECT_EQ(detail["history"][2]["text"], "Firefox");
+  // The support agent sees the technical ticket it handles.
+  EXPECT_EQ(act("sn1", "GET", "/v1/tickets/" + id).status, 200);
+  act("alice", "POST", "/v1/tickets/" + id + "/close");
+}
+
+TEST_F(TicketLifecycle, SolutionProposedThenAcceptedOrRefused) {
+  const std::string id = open_ticket();
+  const std::string solve = "/v1/tickets/" + id + "/solution";
+  refused(act("alice", "POST", solve, R"({"text":"x"})"), 403,
+          "ticket.propose_solution.recipient_only");
+  refused(act("alice", "POST", solve + "/accept"), 409, "ticket.accept_solution.status");
+  refused(act("alice", "POST", solve + "/refuse", R"({"reason":"non"})"), 409,
+          "ticket.refuse_solution.status");
+
+  EXPECT_EQ(act("sn1", "POST", solve, R"({"text":"Videz le cache."})").status, 201);
+  EXPECT_EQ(status_of(id), "Résolu");
+  refused(act("sn1", "POST", solve, R"({"text":"bis"})"), 409, "ticket.propose_solution.status");
+  refused(act("alice", "POST", "/v1/tickets/" + id + "/close"), 409, "ticket.close.status");
+  refused(act("sn1", "POST", solve + "/accept"), 403, "ticket.accept_solution.emitter_only");
+  refused(act("alice", "POST", solve + "/refuse", R"({"reason":""})"), 422,
+          "ticket.refuse_solution.required");
+  auto missing = act("alice", "POST", solve + "/refuse", "{}");
+  refused(missing, 422, "ticket.refuse_solution.required");
+  EXPECT_EQ(missing.body["field"], "reason");
+
+  EXPECT_EQ(act("alice", "POST", solve + "/refuse", R"({"reason":"Toujours bloqué"})").status, 201);
+  EXPECT_EQ(status_of(id), "Ouvert");
+  EXPECT_EQ(act("sn1", "POST", solve, R"({"text":"Réinitialisez le mot de passe."})").status, 201);
+  EXPECT_EQ(act("alice", "POST", solve + "/accept").status, 201);
+  EXPECT_EQ(status_of(id), "Fermé");
+}
+
+TEST_F(TicketLifecycle, ClosedFromOuvertOrEnAttenteAndFerméIsFinal) {
+  const int closed_before =
+      act("alice", "GET", "/v1/me/tickets/counts").body["clotures"].get<int>();
+  const std::string open = open_ticket();
+  refused(act("sn1", "POST", "/v1/tickets/" + open + "/close"), 403, "ticket.close.emitter_only");
+  EXPECT_EQ(
+      act("alice", "POST", "/v1/tickets/" + open + "/close", R"({"reason":"Plus utile"})").status,
+      201);
+  EXPECT_EQ(status_of(open), "Fermé");
+
+  const std::string waiting = open_ticket();
+  ASSERT_EQ(
+      act("sn1", "POST", "/v1/tickets/" + waiting + "/information-requests", R"({"text":"?"})")
+          .status,
+      201);
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + waiting + "/close").status, 201);
+  EXPECT_EQ(status_of(waiting), "Fermé");
+
+  // Fermé is final: every action is refused.
+  const std::string t = "/v1/tickets/" + open;
+  refused(act("alice", "POST", t + "/close"), 409, "ticket.close.status");
+  refused(act("alice", "POST", t + "/submit"), 409, "ticket.submit.status");
+  refused(act("alice", "PUT", t + "/draft", kForm), 409, "ticket.save_draft.status");
+  refused(act("sn1", "POST", t + "/information-requests", R"({"text":"?"})"), 409);
+  refused(act("sn1", "POST", t + "/solution", R"({"text":"?"})"), 409);
+  refused(act("alice", "POST", t + "/solution/accept"), 409);
+  refused(act("alice", "POST", t + "/comments", R"({"text":"?"})"), 409, "ticket.comment.status");
+  EXPECT_EQ(act("alice", "GET", "/v1/me/tickets?tab=clotures").body["total"].get<int>(),
+            closed_before + 2);
+}
+
+TEST_F(TicketLifecycle, EitherSideCommentsUntilFermé) {
+  const std::string id = open_ticket();
+  const std::string comments = "/v1/tickets/" + id + "/comments";
+  EXPECT_EQ(act("alice", "POST", comments, R"({"text":"Capture jointe"})").status, 201);
+  EXPECT_EQ(act("sn1", "POST", comments, R"({"text":"Bien reçu"})").status, 201);
+  refused(act("bob", "POST", comments, R"({"text":"moi aussi"})"), 404);
+  refused(act("alice", "POST", comments, R"({"text":""})"), 422, "ticket.comment.required");
+  refused(act("alice", "POST", comments, R"({"text":"x","extra":1})"), 400,
+          "request.unknown_field");
+  EXPECT_EQ(status_of(id), "Ouvert");
+  EXPECT_EQ(act("alice", "GET", "/v1/tickets/" + id).body["history"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace chorus
