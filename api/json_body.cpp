@@ -32,6 +32,15 @@ std::optional<std::string> JsonBody::optional_string(const std::string& name) co
   return it->get<std::string>();
 }
 
+std::optional<int> JsonBody::optional_int(const std::string& name) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() || *it > 1'000'000 || *it < -1'000'000) {
+    throw Problem{400, "request.type", name, "Le champ « " + name + " » doit être un entier."};
+  }
+  return it->get<int>();
+}
+
 std::string JsonBody::string_or_empty(const std::string& name) const {
   return optional_string(name).value_or("");
 }

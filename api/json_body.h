@@ -19,6 +19,8 @@ class JsonBody {
 
   // The string field `name`, or nullopt when absent. Throws Problem on a non-string.
   [[nodiscard]] std::optional<std::string> optional_string(const std::string& name) const;
+  // The integer field `name`, or nullopt when absent. Throws Problem on anything else.
+  [[nodiscard]] std::optional<int> optional_int(const std::string& name) const;
   // The string field `name`, "" when absent.
   [[nodiscard]] std::string string_or_empty(const std::string& name) const;
   [[nodiscard]] bool has(const std::string& name) const { return json_.contains(name); }

@@ -139,6 +139,11 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/tickets/{ticket_id}/solution/refuse"},
       {"POST", "/v1/tickets/{ticket_id}/close"},
       {"POST", "/v1/tickets/{ticket_id}/comments"},
+      {"POST", "/v1/tickets/{ticket_id}/take"},
+      {"POST", "/v1/tickets/{ticket_id}/release"},
+      {"POST", "/v1/tickets/{ticket_id}/reassign"},
+      {"POST", "/v1/tickets/{ticket_id}/escalate"},
+      {"PUT", "/v1/tickets/{ticket_id}/priority"},
       {"GET", "/v1/tickets/{ticket_id}"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
@@ -367,7 +372,26 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
        [](std::string t) -> domain::ticket::Command {
          return domain::ticket::AddComment{std::move(t)};
        }},
+      {"/v1/tickets/{ticket_id}/take", "ticket.take", "",
+       [](std::string) -> domain::ticket::Command { return domain::ticket::Take{}; }},
+      {"/v1/tickets/{ticket_id}/release", "ticket.release", "",
+       [](std::string) -> domain::ticket::Command { return domain::ticket::Release{}; }},
+      {"/v1/tickets/{ticket_id}/reassign", "ticket.reassign", "agent_user_id",
+       [](std::string a) -> domain::ticket::Command {
+         return domain::ticket::Reassign{std::move(a)};
+       }},
+      {"/v1/tickets/{ticket_id}/escalate", "ticket.escalate", "",
+       [](std::string) -> domain::ticket::Command { return domain::ticket::Escalate{}; }},
   };
+  if (pattern == "/v1/tickets/{ticket_id}/priority") {
+    check_ticket_id(params[0]);
+    JsonBody body(request.body, {"impact", "severity", "priority", "reason"});
+    domain::ticket::SetPriority command{
+        body.string_or_empty("impact"), body.string_or_empty("severity"),
+        body.optional_int("priority"), body.string_or_empty("reason")};
+    return run_ticket_command(params[0], "ticket.priority",
+                              [&](const auto&) { return domain::ticket::Command{command}; });
+  }
   for (const auto& action : kActions) {
     if (pattern != action.pattern) continue;
     check_ticket_id(params[0]);

@@ -1,5 +1,7 @@
 #include "domain/ticket.h"
 
+#include <algorithm>
+
 namespace chorus::domain::ticket {
 namespace {
 
@@ -83,6 +85,19 @@ Decision<void> check_actor(const State& state, const Caller& caller, const Conte
 
 }  // namespace
 
+int recommended_priority(std::string_view impact, std::string_view severity) noexcept {
+  auto rank = [](std::string_view v) {
+    return v == "major" ? 3 : v == "medium" ? 2 : v == "minor" ? 1 : 0;
+  };
+  const int a = rank(impact), b = rank(severity);
+  if (a == 0 || b == 0) return 0;
+  const int hi = std::max(a, b), lo = std::min(a, b);
+  if (hi == 3 && lo == 3) return 1;
+  if (hi == 3 && lo == 2) return 2;
+  if ((hi == 2 && lo == 2) || (hi == 3 && lo == 1)) return 3;
+  return 4;
+}
+
 bool is_business(const std::string& sub_category) noexcept {
   return sub_category.starts_with("M-") || sub_category.starts_with("M -");
 }
@@ -122,6 +137,25 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                    std::string_view what) -> Decision<void> {
     if (auto ok = check_actor(state, caller, context, side, rule); !ok) return ok;
     return status_is(state, allowed, rule, what);
+  };
+  // Support handling: a support agent who is a recipient, on a submitted ticket not closed;
+  // a level-2 ticket is handled by level 2.
+  auto support_guard = [&](std::string_view rule) -> Decision<void> {
+    if (auto ok = guard(Side::recipient, rule,
+                        {Status::open, Status::waiting_for_information, Status::resolved},
+                        "Seul un ticket soumis et non clôturé se traite");
+        !ok) {
+      return ok;
+    }
+    if (!caller.roles.support_level1 && !caller.roles.support_level2) {
+      return reject(errc::forbidden, std::string(rule) + ".support_only", "",
+                    "Action réservée au support.");
+    }
+    if (state.level == 2 && !caller.roles.support_level2) {
+      return reject(errc::forbidden, std::string(rule) + ".level2", "level",
+                    "Ce ticket a été envoyé au support de niveau 2.");
+    }
+    return {};
   };
   auto text = [](const std::string& value, std::string_view field, std::string_view label,
                  std::string_view rule, bool required) {
@@ -187,7 +221,13 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (auto ok = text(c.text, "text", "Demande d'informations", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
-            return one(events::InformationRequested{id, c.text});
+            // The agent who asks handles the ticket, and gets it back with the answer.
+            std::vector<events::Payload> out;
+            if (state.assignee != caller.user_id) {
+              out.push_back(events::TicketAssigned{id, caller.user_id});
+            }
+            out.push_back(events::InformationRequested{id, c.text});
+            return out;
           },
           [&](const ProvideInformation& c) -> Events {
             constexpr std::string_view rule = "ticket.provide_information";
@@ -199,7 +239,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (auto ok = text(c.text, "text", "Réponse", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
-            return one(events::InformationProvided{id, c.text});
+            std::vector<events::Payload> out{events::InformationProvided{id, c.text}};
+            if (!state.asked_by.empty() && state.assignee != state.asked_by) {
+              out.push_back(events::TicketAssigned{id, state.asked_by});
+            }
+            return out;
           },
           [&](const ProposeSolution& c) -> Events {
             constexpr std::string_view rule = "ticket.propose_solution";
@@ -259,6 +303,65 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             return one(events::CommentAdded{id, c.text});
           },
+          [&](const Take&) -> Events {
+            if (auto ok = support_guard("ticket.take"); !ok) return std::unexpected(ok.error());
+            if (state.assignee == caller.user_id) {
+              return reject(errc::wrong_status, "ticket.take.already_yours", "assignee",
+                            "Vous traitez déjà ce ticket.");
+            }
+            if (!state.assignee.empty()) {
+              return reject(errc::wrong_status, "ticket.take.assigned", "assignee",
+                            "Ce ticket est déjà en cours de traitement par un autre agent.");
+            }
+            return one(events::TicketAssigned{id, caller.user_id});
+          },
+          [&](const Release&) -> Events {
+            if (auto ok = support_guard("ticket.release"); !ok) return std::unexpected(ok.error());
+            if (state.assignee != caller.user_id) {
+              return reject(errc::forbidden, "ticket.release.not_yours", "assignee",
+                            "Seul l'agent qui traite le ticket peut le relâcher.");
+            }
+            return one(events::TicketAssigned{id, ""});
+          },
+          [&](const Reassign& c) -> Events {
+            if (auto ok = support_guard("ticket.reassign"); !ok) return std::unexpected(ok.error());
+            if (auto ok = check_text(c.agent_user_id, "agent_user_id", kCodeMax, true, "Agent",
+                                     "ticket.reassign");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            return one(events::TicketAssigned{id, c.agent_user_id});
+          },
+          [&](const Escalate&) -> Events {
+            if (auto ok = support_guard("ticket.escalate"); !ok) return std::unexpected(ok.error());
+            if (!caller.roles.support_level1 || state.level != 1) {
+              return reject(errc::forbidden, "ticket.escalate.level1_only", "level",
+                            "Seul le support de niveau 1 envoie un ticket au niveau 2.");
+            }
+            return one(events::TicketEscalated{id});
+          },
+          [&](const SetPriority& c) -> Events {
+            constexpr std::string_view rule = "ticket.priority";
+            if (auto ok = support_guard(rule); !ok) return std::unexpected(ok.error());
+            const int recommended = recommended_priority(c.impact, c.severity);
+            if (recommended == 0) {
+              return reject(errc::invalid_field, "ticket.priority.scale",
+                            recommended_priority(c.impact, "major") == 0 ? "impact" : "severity",
+                            "Impact et gravité valent major, medium ou minor.");
+            }
+            const int priority = c.priority.value_or(recommended);
+            if (priority < 1 || priority > 4) {
+              return reject(errc::invalid_field, "ticket.priority.range", "priority",
+                            "La priorité va de 1 (très haute) à 4 (basse).");
+            }
+            if (priority != recommended && c.reason.empty()) {
+              return reject(errc::invalid_field, "ticket.priority.reason", "reason",
+                            "Une priorité différente de la recommandation demande un motif.");
+            }
+            return one(events::PrioritySet{id, c.impact, c.severity,
+                                           static_cast<std::uint8_t>(recommended),
+                                           static_cast<std::uint8_t>(priority), c.reason});
+          },
       },
       command);
 }
@@ -290,8 +393,18 @@ State evolve(State state, const events::Payload& payload) {
                  [&](const events::TicketDraftDeleted&) { state.status = Status::deleted; },
                  [&](const events::InformationRequested&) {
                    state.status = Status::waiting_for_information;
+                   state.asked_by = state.assignee;
                  },
-                 [&](const events::InformationProvided&) { state.status = Status::open; },
+                 [&](const events::InformationProvided&) {
+                   state.status = Status::open;
+                   state.asked_by.clear();
+                 },
+                 [&](const events::TicketAssigned& e) { state.assignee = e.agent_user_id; },
+                 [&](const events::TicketEscalated&) {
+                   state.level = 2;
+                   state.assignee.clear();
+                 },
+                 [&](const events::PrioritySet& e) { state.priority = e.priority; },
                  [&](const events::SolutionProposed&) { state.status = Status::resolved; },
                  [&](const events::SolutionAccepted&) { state.status = Status::closed; },
                  [&](const events::SolutionRefused&) { state.status = Status::open; },

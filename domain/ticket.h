@@ -38,6 +38,11 @@ struct State {
   std::string sub_category;
   std::string title;
   std::string description;
+  // Support handling (service desk).
+  int level = 1;         // 1, or 2 once escalated ("Envoyé au support")
+  std::string assignee;  // the agent handling it ("En cours de traitement"); empty: nobody
+  std::string asked_by;  // the agent whose information request is pending
+  int priority = 0;      // 1 very high .. 4 low; 0 not set
 };
 
 // The form ("Informations générales", "Emetteur", "Problème rencontré").
@@ -90,8 +95,29 @@ struct AddComment {
   std::string text;
 };
 
+// Support handling: take the ticket, release it, give it to another agent, send it to level 2.
+struct Take {};
+struct Release {};
+struct Reassign {
+  std::string agent_user_id;
+};
+struct Escalate {};
+// Impact and severity give the recommended priority; `priority` overrides it (reason needed).
+struct SetPriority {
+  std::string impact;
+  std::string severity;
+  std::optional<int> priority;
+  std::string reason;
+};
+
 using Command = std::variant<SaveDraft, Submit, DeleteDraft, RequestInformation, ProvideInformation,
-                             ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment>;
+                             ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment,
+                             Take, Release, Reassign, Escalate, SetPriority>;
+
+// The priority recommended for impact x severity ("major", "medium", "minor"):
+// major+major 1; major+medium 2; medium+medium or major+minor 3; otherwise 4.
+// 0 when either value is not on the scale.
+[[nodiscard]] int recommended_priority(std::string_view impact, std::string_view severity) noexcept;
 
 // What the command side knows that the rules need, passed in so that decide() stays pure.
 struct Context {

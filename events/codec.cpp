@@ -87,6 +87,21 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
           [&](const CommentAdded& e) {
             return text_event(fbb, &fb::CreateCommentAddedDirect, e.ticket_id, e.text, type);
           },
+          [&](const TicketAssigned& e) {
+            return text_event(fbb, &fb::CreateTicketAssignedDirect, e.ticket_id, e.agent_user_id,
+                              type);
+          },
+          [&](const TicketEscalated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_TicketEscalated;
+            return fb::CreateTicketEscalatedDirect(fbb, e.ticket_id.c_str()).Union();
+          },
+          [&](const PrioritySet& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_PrioritySet;
+            return fb::CreatePrioritySetDirect(fbb, e.ticket_id.c_str(), e.impact.c_str(),
+                                               e.severity.c_str(), e.recommended, e.priority,
+                                               e.reason.c_str())
+                .Union();
+          },
       },
       p);
 }
@@ -140,6 +155,21 @@ Result<Payload> read_payload(const fb::EventBody& body) {
       const auto* t = body.payload_as_CommentAdded();
       return CommentAdded{std::string(str(t->ticket_id())), std::string(str(t->text()))};
     }
+    case fb::Payload_TicketAssigned: {
+      const auto* t = body.payload_as_TicketAssigned();
+      return TicketAssigned{std::string(str(t->ticket_id())), std::string(str(t->agent_user_id()))};
+    }
+    case fb::Payload_TicketEscalated:
+      return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};
+    case fb::Payload_PrioritySet: {
+      const auto* t = body.payload_as_PrioritySet();
+      return PrioritySet{std::string(str(t->ticket_id())),
+                         std::string(str(t->impact())),
+                         std::string(str(t->severity())),
+                         t->recommended(),
+                         t->priority(),
+                         std::string(str(t->reason()))};
+    }
     default:
       return fail(errc::corruption,
                   "unknown payload type " + std::to_string(static_cast<int>(body.payload_type())));
@@ -187,6 +217,9 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const SolutionRefused&) { return "SolutionRefused"; },
                         [](const TicketClosed&) { return "TicketClosed"; },
                         [](const CommentAdded&) { return "CommentAdded"; },
+                        [](const TicketAssigned&) { return "TicketAssigned"; },
+                        [](const TicketEscalated&) { return "TicketEscalated"; },
+                        [](const PrioritySet&) { return "PrioritySet"; },
                     },
                     payload);
 }

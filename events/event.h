@@ -68,6 +68,34 @@ CHORUS_TICKET_TEXT_EVENT(TicketClosed, reason)        // "Fermé", no longer nee
 CHORUS_TICKET_TEXT_EVENT(CommentAdded, text)          // either side, until "Fermé"
 #undef CHORUS_TICKET_TEXT_EVENT
 
+// Support handling (service desk, seed 001): an agent takes the ticket ("En cours de
+// traitement"), or another gets it; an empty agent means released.
+struct TicketAssigned {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  std::string agent_user_id;
+  bool operator==(const TicketAssigned&) const = default;
+};
+
+// Level 1 sends the ticket to level 2 ("Envoyé au support").
+struct TicketEscalated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  bool operator==(const TicketEscalated&) const = default;
+};
+
+// Priority from impact x severity (recommended), possibly overridden by an agent (reason).
+struct PrioritySet {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  std::string impact;    // "major", "medium", "minor"
+  std::string severity;  // same scale
+  std::uint8_t recommended = 0;
+  std::uint8_t priority = 0;  // 1 very high .. 4 low
+  std::string reason;         // why it differs from the recommendation
+  bool operator==(const PrioritySet&) const = default;
+};
+
 // A saved draft deleted ("Quitter sans enregistrer"): gone from every view.
 struct TicketDraftDeleted {
   static constexpr std::uint16_t kSchemaVersion = 1;
@@ -82,9 +110,10 @@ struct SolutionAccepted {
   bool operator==(const SolutionAccepted&) const = default;
 };
 
-using Payload = std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted,
-                             InformationRequested, InformationProvided, SolutionProposed,
-                             SolutionAccepted, SolutionRefused, TicketClosed, CommentAdded>;
+using Payload =
+    std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted, InformationRequested,
+                 InformationProvided, SolutionProposed, SolutionAccepted, SolutionRefused,
+                 TicketClosed, CommentAdded, TicketAssigned, TicketEscalated, PrioritySet>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -136,6 +136,8 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             after.status = 'O';
             after.opened_at_us = static_cast<std::uint64_t>(event.meta.occurred_at_us);
             detail["number"] = e.number;  // "Ouvert le": the submission
+            detail["support_level"] = 1;
+            detail["assignee"] = "";
             return {};
           },
           [&](const events::TicketDraftDeleted&) -> Result<void> { return {}; },
@@ -163,6 +165,26 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           [&](const events::CommentAdded& e) {
             text = e.text;
             return moved_to(0);
+          },
+          [&](const events::TicketAssigned& e) -> Result<void> {
+            if (auto r = moved_to(0); !r) return r;
+            detail["assignee"] = e.agent_user_id;  // "En cours de traitement" when not empty
+            return {};
+          },
+          [&](const events::TicketEscalated&) -> Result<void> {
+            if (auto r = moved_to(0); !r) return r;
+            detail["support_level"] = 2;  // "Envoyé au support"
+            detail["assignee"] = "";
+            return {};
+          },
+          [&](const events::PrioritySet& e) -> Result<void> {
+            if (auto r = moved_to(0); !r) return r;
+            detail["priority"] = e.priority;
+            detail["priority_recommended"] = e.recommended;
+            detail["impact"] = e.impact;
+            detail["severity"] = e.severity;
+            if (e.priority != e.recommended) text = e.reason;
+            return {};
           },
       },
       event.payload);

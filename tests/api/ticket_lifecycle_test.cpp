@@ -38,11 +38,13 @@ class TicketLifecycle : public ::testing::Test {
   }
   void SetUp() override { client_ = server_->connect(); }
 
-  // Sends as `user` ("sn1" is a level-1 support agent); waits for the views of the last write.
+  // Sends as `user` ("sn1..." are level-1 support agents, "sn2..." level 2); waits for the
+  // views of the last write.
   Answer act(const std::string& user, const std::string& method, const std::string& target,
              const std::string& body = "") {
     std::vector<std::string> roles;
-    if (user == "sn1") roles = {"support_n1"};
+    if (user.starts_with("sn1")) roles = {"support_n1"};
+    if (user.starts_with("sn2")) roles = {"support_n2"};
     std::map<std::string, std::string> headers{
         {"Authorization", ServerProcess::token(user, roles)}};
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
@@ -129,10 +131,13 @@ TEST_F(TicketLifecycle, InformationRequestedAndAnswered) {
   EXPECT_EQ(act("alice", "POST", answer, R"({"text":"Firefox"})").status, 201);
   EXPECT_EQ(status_of(id), "Ouvert");
   auto detail = act("alice", "GET", "/v1/tickets/" + id).body;
-  EXPECT_EQ(detail["history"][1]["action"], "InformationRequested");
-  EXPECT_EQ(detail["history"][1]["author"], "sn1");
-  EXPECT_EQ(detail["history"][1]["role"], "support_n1");
-  EXPECT_EQ(detail["history"][2]["text"], "Firefox");
+  // Submitted, taken by the agent who asks, the request, the answer.
+  EXPECT_EQ(detail["history"][1]["action"], "TicketAssigned");
+  EXPECT_EQ(detail["history"][2]["action"], "InformationRequested");
+  EXPECT_EQ(detail["history"][2]["author"], "sn1");
+  EXPECT_EQ(detail["history"][2]["role"], "support_n1");
+  EXPECT_EQ(detail["history"][2]["text"], "Quel navigateur ?");
+  EXPECT_EQ(detail["history"][3]["text"], "Firefox");
   // The support agent sees the technical ticket it handles.
   EXPECT_EQ(act("sn1", "GET", "/v1/tickets/" + id).status, 200);
   act("alice", "POST", "/v1/tickets/" + id + "/close");
@@ -207,6 +212,83 @@ TEST_F(TicketLifecycle, EitherSideCommentsUntilFermé) {
           "request.unknown_field");
   EXPECT_EQ(status_of(id), "Ouvert");
   EXPECT_EQ(act("alice", "GET", "/v1/tickets/" + id).body["history"].size(), 3u);
+}
+
+TEST_F(TicketLifecycle, SupportTakesReleasesReassignsAndEscalates) {
+  const std::string id = open_ticket();
+  const std::string t = "/v1/tickets/" + id;
+  auto assignee = [&] { return act("alice", "GET", t).body.value("assignee", "?"); };
+  EXPECT_EQ(assignee(), "");
+  refused(act("alice", "POST", t + "/take"), 403, "ticket.take.recipient_only");
+  EXPECT_EQ(act("sn1", "POST", t + "/take").status, 201);
+  EXPECT_EQ(assignee(), "sn1");  // "En cours de traitement", the agent shown
+  refused(act("sn1", "POST", t + "/take"), 409, "ticket.take.already_yours");
+  refused(act("sn1-other", "POST", t + "/take"), 409, "ticket.take.assigned");
+  refused(act("sn1-other", "POST", t + "/release"), 403, "ticket.release.not_yours");
+  EXPECT_EQ(act("sn1", "POST", t + "/release").status, 201);
+  EXPECT_EQ(assignee(), "");
+  refused(act("sn1", "POST", t + "/reassign", R"({"agent_user_id":""})"), 422,
+          "ticket.reassign.required");
+  EXPECT_EQ(act("sn1", "POST", t + "/reassign", R"({"agent_user_id":"sn1-other"})").status, 201);
+  EXPECT_EQ(assignee(), "sn1-other");
+
+  // Only level 1 escalates; then level 2 handles it.
+  refused(act("sn2", "POST", t + "/escalate"), 403, "ticket.escalate.level1_only");
+  EXPECT_EQ(act("sn1", "POST", t + "/escalate").status, 201);
+  auto detail = act("alice", "GET", t).body;
+  EXPECT_EQ(detail["support_level"], 2);
+  EXPECT_EQ(detail["assignee"], "");
+  refused(act("sn1", "POST", t + "/take"), 403, "ticket.take.level2");
+  refused(act("sn1", "POST", t + "/escalate"), 403);
+  EXPECT_EQ(act("sn2", "POST", t + "/take").status, 201);
+  EXPECT_EQ(assignee(), "sn2");
+}
+
+TEST_F(TicketLifecycle, TheAnswerGoesBackToTheAgentWhoAsked) {
+  const std::string id = open_ticket();
+  const std::string t = "/v1/tickets/" + id;
+  ASSERT_EQ(
+      act("sn1", "POST", t + "/information-requests", R"({"text":"Quel navigateur ?"})").status,
+      201);
+  EXPECT_EQ(act("alice", "GET", t).body["assignee"], "sn1");  // who asks handles it
+  ASSERT_EQ(act("sn1", "POST", t + "/reassign", R"({"agent_user_id":"sn1-other"})").status, 201);
+  ASSERT_EQ(act("alice", "POST", t + "/information", R"({"text":"Firefox"})").status, 201);
+  EXPECT_EQ(act("alice", "GET", t).body["assignee"], "sn1");
+}
+
+TEST_F(TicketLifecycle, PriorityFromImpactAndSeverityOverriddenWithAReason) {
+  const std::string id = open_ticket();
+  const std::string p = "/v1/tickets/" + id + "/priority";
+  auto priority = [&] {
+    return act("alice", "GET", "/v1/tickets/" + id).body.value("priority", 0);
+  };
+  EXPECT_EQ(act("sn1", "PUT", p, R"({"impact":"major","severity":"major"})").status, 201);
+  EXPECT_EQ(priority(), 1);
+  EXPECT_EQ(act("sn1", "PUT", p, R"({"impact":"major","severity":"medium"})").status, 201);
+  EXPECT_EQ(priority(), 2);
+  EXPECT_EQ(act("sn1", "PUT", p, R"({"impact":"minor","severity":"major"})").status, 201);
+  EXPECT_EQ(priority(), 3);
+  EXPECT_EQ(act("sn1", "PUT", p, R"({"impact":"medium","severity":"minor"})").status, 201);
+  EXPECT_EQ(priority(), 4);
+  refused(act("sn1", "PUT", p, R"({"impact":"huge","severity":"minor"})"), 422,
+          "ticket.priority.scale");
+  refused(act("sn1", "PUT", p, R"({"impact":"minor","severity":"minor","priority":1})"), 422,
+          "ticket.priority.reason");
+  refused(
+      act("sn1", "PUT", p, R"({"impact":"minor","severity":"minor","priority":9,"reason":"x"})"),
+      422, "ticket.priority.range");
+  refused(act("sn1", "PUT", p, R"({"impact":"minor","severity":"minor","priority":"1"})"), 400,
+          "request.type");
+  refused(act("alice", "PUT", p, R"({"impact":"major","severity":"major"})"), 403);
+  EXPECT_EQ(
+      act("sn1", "PUT", p,
+          R"({"impact":"minor","severity":"minor","priority":1,"reason":"Ministre en copie"})")
+          .status,
+      201);
+  auto detail = act("alice", "GET", "/v1/tickets/" + id).body;
+  EXPECT_EQ(detail["priority"], 1);
+  EXPECT_EQ(detail["priority_recommended"], 4);
+  EXPECT_EQ(detail["history"].back()["text"], "Ministre en copie");  // the override is recorded
 }
 
 }  // namespace

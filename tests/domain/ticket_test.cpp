@@ -84,5 +84,49 @@ TEST(Ticket, FieldLimits) {
   EXPECT_EQ(decide(fresh(), Submit{std::nullopt, "SOL-1"}, kAlice, {true}).error().field, "form");
 }
 
+TEST(Ticket, RecommendedPriorityIsImpactTimesSeverity) {
+  // DOMAIN.md: major+major 1; major+medium 2; medium+medium or major+minor 3; otherwise 4.
+  const struct {
+    const char* impact;
+    const char* severity;
+    int priority;
+  } table[] = {{"major", "major", 1},   {"major", "medium", 2}, {"medium", "major", 2},
+               {"medium", "medium", 3}, {"major", "minor", 3},  {"minor", "major", 3},
+               {"medium", "minor", 4},  {"minor", "medium", 4}, {"minor", "minor", 4},
+               {"huge", "minor", 0},    {"", "major", 0}};
+  for (const auto& row : table) {
+    EXPECT_EQ(recommended_priority(row.impact, row.severity), row.priority)
+        << row.impact << " x " << row.severity;
+  }
+}
+
+TEST(Ticket, FerméIsFinalForEveryCommand) {
+  State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
+  s = fold(s, *decide(s, Close{""}, kAlice, {true}));
+  ASSERT_EQ(s.status, Status::closed);
+  const Caller agent{"agent", {.support_level1 = true}};
+  const std::vector<std::pair<Command, Caller>> all{
+      {SaveDraft{kForm}, kAlice},
+      {Submit{kForm, "SOL-2"}, kAlice},
+      {DeleteDraft{}, kAlice},
+      {RequestInformation{"?"}, agent},
+      {ProvideInformation{"!"}, kAlice},
+      {ProposeSolution{"x"}, agent},
+      {AcceptSolution{}, kAlice},
+      {RefuseSolution{"non"}, kAlice},
+      {Close{""}, kAlice},
+      {AddComment{"x"}, kAlice},
+      {Take{}, agent},
+      {Release{}, agent},
+      {Reassign{"other"}, agent},
+      {Escalate{}, agent},
+      {SetPriority{"major", "major", std::nullopt, ""}, agent}};
+  for (const auto& [command, caller] : all) {
+    auto r = decide(s, command, caller, {true});
+    ASSERT_FALSE(r) << "command #" << command.index();
+    EXPECT_EQ(r.error().code, errc::wrong_status) << "command #" << command.index();
+  }
+}
+
 }  // namespace
 }  // namespace chorus::domain::ticket
