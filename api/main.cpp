@@ -20,7 +20,7 @@
 #include "api/router.h"
 #include "events/log_factory.h"
 #include "projections/runner.h"
-#include "projections/ticket_views.h"
+#include "projections/standard_views.h"
 
 namespace {
 
@@ -147,8 +147,8 @@ int main(int argc, char** argv) {
     logger->error("msg=\"cannot open the event log\" error=\"{}\"", log.error().message);
     return 1;
   }
-  chorus::projections::TicketViews ticket_views;
-  auto runner = chorus::projections::Runner::open(**log, log_config.data_dir, {&ticket_views});
+  chorus::projections::StandardViews views;
+  auto runner = chorus::projections::Runner::open(**log, log_config.data_dir, views.list());
   if (!runner) {
     logger->error("msg=\"cannot open the views\" error=\"{}\"", runner.error().message);
     return 1;

@@ -7,6 +7,7 @@
 #include "api/metrics.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
+#include "projections/outbox_views.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::api {
@@ -93,6 +94,13 @@ domain::ticket::Form read_form(const JsonBody& body) {
 const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category",
                                         "title", "description"};
 
+// The outbox is drained by the mailer, which runs with the operator role.
+void require_operator(const domain::Caller& caller) {
+  if (!caller.roles.operator_) {
+    throw Problem{403, "outbox.operator_only", "", "Réservé au service d'envoi (rôle operator)."};
+  }
+}
+
 std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
                            std::size_t max) {
   const std::string* v = r.query_param(name);
@@ -145,6 +153,8 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/tickets/{ticket_id}/escalate"},
       {"PUT", "/v1/tickets/{ticket_id}/priority"},
       {"GET", "/v1/tickets/{ticket_id}"},
+      {"GET", "/v1/outbox"},
+      {"POST", "/v1/outbox/{notification_id}/sent"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
   };
@@ -383,6 +393,39 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       {"/v1/tickets/{ticket_id}/escalate", "ticket.escalate", "",
        [](std::string) -> domain::ticket::Command { return domain::ticket::Escalate{}; }},
   };
+  if (pattern == "/v1/outbox/{notification_id}/sent") {
+    require_operator(*caller);
+    const std::string& id = params[0];
+    auto pending = projections::notification_pending(*runner_.store(), id);
+    if (!pending) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+    auto stream = events::check_stream_id("notification-" + id);
+    if (!stream)
+      throw Problem{404, "notification.not_found", "notification_id", "Notification inconnue."};
+    CommandMeta meta{*caller, "mailer",
+                     CommandHandler::command_id(caller->user_id, "POST " + request.path,
+                                                request.idempotency_key),
+                     random_uuid()};
+    auto outcome = commands_.run(
+        "notification-" + id, meta,
+        Aggregate<bool>{false, [](bool, const events::Payload&) { return true; },
+                        [&](bool sent) -> domain::Decision<std::vector<events::Payload>> {
+                          if (sent) {
+                            return domain::reject(domain::errc::wrong_status,
+                                                  "notification.sent.already", "notification_id",
+                                                  "Notification déjà marquée envoyée.");
+                          }
+                          if (!*pending) {
+                            return domain::reject(domain::errc::not_found, "notification.not_found",
+                                                  "notification_id", "Notification inconnue.");
+                          }
+                          return std::vector<events::Payload>{events::NotificationSent{id}};
+                        }});
+    Response r = json_response(
+        outcome.replayed ? 200 : 201,
+        json{{"notification_id", id}, {"consistency_token", outcome.consistency_token}});
+    r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+    return r;
+  }
   if (pattern == "/v1/tickets/{ticket_id}/priority") {
     check_ticket_id(params[0]);
     JsonBody body(request.body, {"impact", "severity", "priority", "reason"});
@@ -447,6 +490,15 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                                    {"page_size", page_size},
                                    {"total", listed.total},
                                    {"items", rows}});
+  }
+  if (pattern == "/v1/outbox") {
+    require_operator(*caller);
+    const std::size_t limit = positive_param(request, "limit", 100, 1000);
+    auto rows = or_503(projections::pending_notifications(*store, limit));
+    std::string body = "{\"items\":[";
+    for (std::size_t i = 0; i < rows.size(); ++i) body += (i ? "," : "") + rows[i];
+    body += "]}";
+    return Response{200, "application/json", std::move(body), {}};
   }
   if (pattern == "/v1/me/tickets/counts") {
     json counts = json::object();

@@ -405,6 +405,7 @@ State evolve(State state, const events::Payload& payload) {
                    state.assignee.clear();
                  },
                  [&](const events::PrioritySet& e) { state.priority = e.priority; },
+                 [&](const events::NotificationSent&) {},  // not a ticket event
                  [&](const events::SolutionProposed&) { state.status = Status::resolved; },
                  [&](const events::SolutionAccepted&) { state.status = Status::closed; },
                  [&](const events::SolutionRefused&) { state.status = Status::open; },

@@ -95,6 +95,10 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             type = fb::Payload_TicketEscalated;
             return fb::CreateTicketEscalatedDirect(fbb, e.ticket_id.c_str()).Union();
           },
+          [&](const NotificationSent& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_NotificationSent;
+            return fb::CreateNotificationSentDirect(fbb, e.notification_id.c_str()).Union();
+          },
           [&](const PrioritySet& e) -> flatbuffers::Offset<void> {
             type = fb::Payload_PrioritySet;
             return fb::CreatePrioritySetDirect(fbb, e.ticket_id.c_str(), e.impact.c_str(),
@@ -161,6 +165,9 @@ Result<Payload> read_payload(const fb::EventBody& body) {
     }
     case fb::Payload_TicketEscalated:
       return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};
+    case fb::Payload_NotificationSent:
+      return NotificationSent{
+          std::string(str(body.payload_as_NotificationSent()->notification_id()))};
     case fb::Payload_PrioritySet: {
       const auto* t = body.payload_as_PrioritySet();
       return PrioritySet{std::string(str(t->ticket_id())),
@@ -220,6 +227,7 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const TicketAssigned&) { return "TicketAssigned"; },
                         [](const TicketEscalated&) { return "TicketEscalated"; },
                         [](const PrioritySet&) { return "PrioritySet"; },
+                        [](const NotificationSent&) { return "NotificationSent"; },
                     },
                     payload);
 }

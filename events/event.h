@@ -96,6 +96,13 @@ struct PrioritySet {
   bool operator==(const PrioritySet&) const = default;
 };
 
+// The mailer sent a notification of the outbox; the stream is "notification-<id>".
+struct NotificationSent {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string notification_id;
+  bool operator==(const NotificationSent&) const = default;
+};
+
 // A saved draft deleted ("Quitter sans enregistrer"): gone from every view.
 struct TicketDraftDeleted {
   static constexpr std::uint16_t kSchemaVersion = 1;
@@ -110,10 +117,10 @@ struct SolutionAccepted {
   bool operator==(const SolutionAccepted&) const = default;
 };
 
-using Payload =
-    std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted, InformationRequested,
-                 InformationProvided, SolutionProposed, SolutionAccepted, SolutionRefused,
-                 TicketClosed, CommentAdded, TicketAssigned, TicketEscalated, PrioritySet>;
+using Payload = std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted,
+                             InformationRequested, InformationProvided, SolutionProposed,
+                             SolutionAccepted, SolutionRefused, TicketClosed, CommentAdded,
+                             TicketAssigned, TicketEscalated, PrioritySet, NotificationSent>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -72,10 +72,33 @@ std::string list_key(const TicketState& s, std::string_view tab, std::string_vie
 
 }  // namespace
 
+const std::string* ticket_id_of(const events::Payload& payload) noexcept {
+  return std::visit(
+      [](const auto& e) -> const std::string* {
+        if constexpr (requires { e.ticket_id; }) {
+          return &e.ticket_id;
+        } else {
+          return nullptr;
+        }
+      },
+      payload);
+}
+
+Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
+                                                  const std::string& ticket_id) {
+  auto stored = batch.get(state_key(ticket_id));
+  if (!stored) return std::unexpected(stored.error());
+  if (!stored->has_value()) return std::optional<std::string>{};
+  auto state = TicketState::decode(**stored);
+  if (!state) return fail(errc::poison, "ticket state row is malformed");
+  return std::optional<std::string>{state->emitter};
+}
+
 Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,
                                 ViewBatch& batch) {
-  const std::string& id =
-      std::visit([](const auto& e) -> const std::string& { return e.ticket_id; }, event.payload);
+  const std::string* ticket_id = ticket_id_of(event.payload);
+  if (ticket_id == nullptr) return {};  // not a ticket event
+  const std::string& id = *ticket_id;
   auto stored = batch.get(state_key(id));
   if (!stored) return std::unexpected(stored.error());
   std::optional<TicketState> before;
@@ -177,6 +200,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             detail["assignee"] = "";
             return {};
           },
+          [&](const events::NotificationSent&) -> Result<void> { return {}; },
           [&](const events::PrioritySet& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
             detail["priority"] = e.priority;

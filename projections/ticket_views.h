@@ -11,6 +11,7 @@
 // "en_cours" ("En cours": Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés":
 // Fermé), "brouillons" ("Brouillons").
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,14 @@ class TicketViews final : public Projector {
   Result<void> apply(const events::Event& event, const events::LogAddress& at,
                      ViewBatch& batch) override;
 };
+
+// The ticket an event belongs to, or null for events of other aggregates.
+[[nodiscard]] const std::string* ticket_id_of(const events::Payload& payload) noexcept;
+
+// The emitter of a ticket as the views know it (read-your-writes within `batch`), for other
+// projectors of the same runner placed after TicketViews. nullopt when unknown.
+[[nodiscard]] Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
+                                                                const std::string& ticket_id);
 
 struct TicketPage {
   std::vector<std::string> rows;  // JSON objects

@@ -12,7 +12,7 @@
 
 #include "events/embedded_log.h"
 #include "projections/runner.h"
-#include "projections/ticket_views.h"
+#include "projections/standard_views.h"
 #include "tests/events/test_events.h"
 #include "tests/projections/view_compare.h"
 #include "tests/support/server_process.h"
@@ -91,10 +91,10 @@ TEST(ProjectionCrash, KilledMidRunRestartsToViewsEqualToAFreshRebuild) {
 
   auto log = events::open_embedded_log({data_dir + "/log", true});
   ASSERT_TRUE(log);
-  projections::TicketViews views;
-  auto live = projections::Runner::open(**log, data_dir, {&views});
+  projections::StandardViews views;
+  auto live = projections::Runner::open(**log, data_dir, views.list());
   ASSERT_TRUE(live);
-  auto fresh = projections::Runner::open(**log, (root / "fresh").string(), {&views});
+  auto fresh = projections::Runner::open(**log, (root / "fresh").string(), views.list());
   ASSERT_TRUE(fresh);
   while (*(*fresh)->step(0ms) > 0) {
   }

@@ -45,6 +45,7 @@ class TicketLifecycle : public ::testing::Test {
     std::vector<std::string> roles;
     if (user.starts_with("sn1")) roles = {"support_n1"};
     if (user.starts_with("sn2")) roles = {"support_n2"};
+    if (user == "mailer") roles = {"operator"};
     std::map<std::string, std::string> headers{
         {"Authorization", ServerProcess::token(user, roles)}};
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
@@ -289,6 +290,43 @@ TEST_F(TicketLifecycle, PriorityFromImpactAndSeverityOverriddenWithAReason) {
   EXPECT_EQ(detail["priority"], 1);
   EXPECT_EQ(detail["priority_recommended"], 4);
   EXPECT_EQ(detail["history"].back()["text"], "Ministre en copie");  // the override is recorded
+}
+
+TEST_F(TicketLifecycle, NotificationsWaitInTheOutboxUntilMarkedSent) {
+  auto pending_for = [&](const std::string& ticket) {
+    std::vector<json> mine;
+    const Answer outbox = act("mailer", "GET", "/v1/outbox?limit=1000");
+    for (const auto& n : outbox.body["items"]) {
+      if (n["ticket_id"] == ticket) mine.push_back(n);
+    }
+    return mine;
+  };
+  const std::string id = open_ticket();
+  auto created = pending_for(id);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0]["kind"], "ticket_created");
+  EXPECT_EQ(created[0]["recipient_user_id"], "alice");
+  EXPECT_TRUE(created[0]["number"].get<std::string>().starts_with("SOL-"));
+
+  ASSERT_EQ(
+      act("sn1", "POST", "/v1/tickets/" + id + "/information-requests", R"({"text":"?"})").status,
+      201);
+  ASSERT_EQ(act("alice", "POST", "/v1/tickets/" + id + "/information", R"({"text":"!"})").status,
+            201);
+  ASSERT_EQ(act("sn1", "POST", "/v1/tickets/" + id + "/solution", R"({"text":"ok"})").status, 201);
+  auto all = pending_for(id);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1]["kind"], "information_requested");
+  EXPECT_EQ(all[2]["kind"], "solution_proposed");
+
+  refused(act("alice", "GET", "/v1/outbox"), 403, "outbox.operator_only");
+  const std::string sent =
+      "/v1/outbox/" + created[0]["notification_id"].get<std::string>() + "/sent";
+  refused(act("alice", "POST", sent), 403, "outbox.operator_only");
+  EXPECT_EQ(act("mailer", "POST", sent).status, 201);
+  EXPECT_EQ(pending_for(id).size(), 2u);
+  refused(act("mailer", "POST", sent), 409, "notification.sent.already");
+  refused(act("mailer", "POST", "/v1/outbox/nope/sent"), 404, "notification.not_found");
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+#pragma once
+// The notifications outbox: every event a user must hear of by e-mail becomes a pending row a
+// mailer drains (at least once), until a NotificationSent event marks it sent. Recipients are
+// user ids; the mailer resolves addresses from the accounts, so no address sits here.
+//
+// Key layout:
+//   o\0<occurred_at be64><notification_id>  -> notification (JSON), oldest first
+//   oi\0<notification_id>                    -> the key of its pending row
+// A notification id is the hex of the source event's id plus the kind: stable across rebuilds.
+//
+// Must be placed after TicketViews in a runner (it reads the ticket's emitter).
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "projections/projector.h"
+
+namespace chorus::projections {
+
+class OutboxViews final : public Projector {
+ public:
+  Result<void> apply(const events::Event& event, const events::LogAddress& at,
+                     ViewBatch& batch) override;
+};
+
+// Up to `limit` pending notifications (JSON), oldest first. Thread-safe.
+[[nodiscard]] Result<std::vector<std::string>> pending_notifications(const ViewStore& store,
+                                                                     std::size_t limit);
+
+// Whether `notification_id` is pending. Thread-safe.
+[[nodiscard]] Result<bool> notification_pending(const ViewStore& store,
+                                                const std::string& notification_id);
+
+}  // namespace chorus::projections

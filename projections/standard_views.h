@@ -1,0 +1,20 @@
+#pragma once
+// The views the product keeps, in the order a runner must apply them (later projectors may
+// read rows written by earlier ones in the same batch). The server, the tests and the tools
+// all use this one list, so that a "fresh rebuild" rebuilds exactly what the server keeps.
+
+#include <vector>
+
+#include "projections/outbox_views.h"
+#include "projections/ticket_views.h"
+
+namespace chorus::projections {
+
+struct StandardViews {
+  TicketViews tickets;
+  OutboxViews outbox;  // reads the tickets' emitters
+
+  [[nodiscard]] std::vector<Projector*> list() { return {&tickets, &outbox}; }
+};
+
+}  // namespace chorus::projections
