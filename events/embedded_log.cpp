@@ -9,26 +9,12 @@
 #include <filesystem>
 #include <mutex>
 
+#include "events/big_endian.h"
 #include "events/group_commit.h"
 #include "events/invariant.h"
 
 namespace chorus::events {
 namespace {
-
-std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(v & 0xFF);
-    v >>= 8;
-  }
-  return out;
-}
-
-std::uint64_t from_be64(std::string_view s) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
 
 std::string stream_key(std::string_view stream_id, std::uint64_t version) {
   std::string key(stream_id);

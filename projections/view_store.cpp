@@ -29,22 +29,6 @@ class CounterAdd final : public rocksdb::AssociativeMergeOperator {
 
 }  // namespace
 
-std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(v & 0xFF);
-    v >>= 8;
-  }
-  return out;
-}
-
-std::uint64_t from_be64(std::string_view s) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8 && i < s.size(); ++i)
-    v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
 Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

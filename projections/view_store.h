@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "events/big_endian.h"
 #include "projections/errc.h"
 
 namespace rocksdb {
@@ -69,8 +70,8 @@ class ViewBatch {
 };
 
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.
-[[nodiscard]] std::string be64(std::uint64_t v);
-[[nodiscard]] std::uint64_t from_be64(std::string_view s);
+using events::be64;
+using events::from_be64;
 inline constexpr std::string_view kPositionKey{"\x00position", 9};
 inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 
