@@ -138,8 +138,15 @@ std::optional<events::AppendResult> CommandHandler::append(
     append.events.push_back(std::move(e));
   }
   std::vector<events::StreamAppend> batch{std::move(append)};
+  const auto started = std::chrono::steady_clock::now();
   auto result = log_.append(batch);
-  if (result) return std::move(*result);
+  if (result) {
+    if (on_append) {
+      on_append(payloads,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    return std::move(*result);
+  }
   switch (result.error().code) {
     case events::errc::version_conflict:
       return std::nullopt;

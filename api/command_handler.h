@@ -62,6 +62,10 @@ class CommandHandler {
   [[nodiscard]] static std::string command_id(const std::string& user_id, std::string_view route,
                                               const std::string& idempotency_key);
 
+  // Called after every successful append with its payloads and how long the log took (for
+  // metrics). Set before use; not thread-safe to change.
+  std::function<void(const std::vector<events::Payload>&, double seconds)> on_append;
+
   static constexpr int kMaxAttempts = 5;
   // Commands remembered per stream for idempotent replays (older ones decide again).
   static constexpr std::size_t kRecentCommands = 16;

@@ -5,10 +5,18 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace chorus::api {
 
 struct Metrics::Impl {
+  static prometheus::Histogram::BucketBoundaries buckets() {
+    return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5};
+  }
+
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   prometheus::Family<prometheus::Counter>& requests =
       prometheus::BuildCounter()
@@ -35,18 +43,43 @@ struct Metrics::Impl {
                                        .Help("Open HTTP connections")
                                        .Register(*registry)
                                        .Add({});
-  prometheus::Family<prometheus::Gauge>& views =
-      prometheus::BuildGauge()
-          .Name("chorus_view_events")
-          .Help("Projection runner: events applied, lag behind the log, events set aside")
+  prometheus::Family<prometheus::Counter>& appended =
+      prometheus::BuildCounter()
+          .Name("chorus_events_appended_total")
+          .Help("Events appended to the log by the command side, by event type")
           .Register(*registry);
-  prometheus::Gauge& applied = views.Add({{"state", "applied"}});
-  prometheus::Gauge& lag = views.Add({{"state", "lag"}});
-  prometheus::Gauge& set_aside = views.Add({{"state", "set_aside"}});
-
-  static prometheus::Histogram::BucketBoundaries buckets() {
-    return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5};
+  prometheus::Histogram& append_seconds =
+      prometheus::BuildHistogram()
+          .Name("chorus_log_append_duration_seconds")
+          .Help("Time for the log to make one append durable (group commit included)")
+          .Register(*registry)
+          .Add({}, buckets());
+  prometheus::Gauge& gauge(const char* name, const char* help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(*registry).Add({});
   }
+  prometheus::Gauge& applied =
+      gauge("chorus_view_applied_events",
+            "Events the projection runner applied since the process started");
+  prometheus::Gauge& lag =
+      gauge("chorus_view_lag_events", "Events in the log not yet in the views");
+  prometheus::Gauge& lag_seconds = gauge(
+      "chorus_view_lag_seconds", "Age of the oldest event not yet in the views (0 when caught up)");
+  prometheus::Gauge& set_aside = gauge(
+      "chorus_view_set_aside_events", "Events the projection runner could not apply and set aside");
+  prometheus::Gauge& compaction = gauge("chorus_view_store_pending_compaction_bytes",
+                                        "RocksDB estimate of bytes the view store must compact");
+  prometheus::Gauge& stopped =
+      gauge("chorus_view_store_write_stopped", "1 while RocksDB stops writes to the view store");
+  prometheus::Gauge& memtable =
+      gauge("chorus_view_store_memtable_bytes", "Bytes in the view store's memtables");
+  prometheus::Gauge& resident =
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes");
+  prometheus::Counter& cpu = prometheus::BuildCounter()
+                                 .Name("process_cpu_seconds_total")
+                                 .Help("User and system CPU time in seconds")
+                                 .Register(*registry)
+                                 .Add({});
+  prometheus::Gauge& fds = gauge("process_open_fds", "Open file descriptors");
 };
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
@@ -62,15 +95,48 @@ void Metrics::observe_command(const std::string& type, const std::string& outcom
   impl_->command_seconds.Add({{"type", type}}, Impl::buckets()).Observe(seconds);
 }
 
+void Metrics::observe_append(const std::vector<const char*>& event_types, double seconds) {
+  for (const char* type : event_types) impl_->appended.Add({{"type", type}}).Increment();
+  impl_->append_seconds.Observe(seconds);
+}
+
 void Metrics::set_open_connections(double n) { impl_->connections.Set(n); }
 
-void Metrics::set_view_state(double applied_events, double lag_events, double set_aside) {
-  impl_->applied.Set(applied_events);
-  impl_->lag.Set(lag_events);
-  impl_->set_aside.Set(set_aside);
+void Metrics::set_view_state(const ViewState& v) {
+  impl_->applied.Set(v.applied_events);
+  impl_->lag.Set(v.lag_events);
+  impl_->lag_seconds.Set(v.lag_seconds);
+  impl_->set_aside.Set(v.set_aside_events);
+  impl_->compaction.Set(v.pending_compaction_bytes);
+  impl_->stopped.Set(v.write_stopped);
+  impl_->memtable.Set(v.memtable_bytes);
 }
 
 std::string Metrics::scrape() const {
+  // Process figures, from /proc/self, as the Prometheus client libraries name them.
+  if (std::ifstream stat("/proc/self/stat"); stat) {
+    std::string field;
+    double utime = 0, stime = 0, rss_pages = 0;
+    for (int i = 1; stat >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+      if (i == 24) {
+        rss_pages = std::stod(field);
+        break;
+      }
+    }
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double cpu = (utime + stime) / ticks;
+    if (cpu > impl_->cpu.Value()) impl_->cpu.Increment(cpu - impl_->cpu.Value());
+    impl_->resident.Set(rss_pages * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+  std::error_code ec;
+  double fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  impl_->fds.Set(fds);
   return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
 }
 

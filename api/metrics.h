@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace prometheus {
 class Registry;
@@ -19,9 +20,22 @@ class Metrics {
   void observe_request(const std::string& route, int status, double seconds);
   // Records one command outcome ("accepted" or the rejection rule). Thread-safe.
   void observe_command(const std::string& type, const std::string& outcome, double seconds);
+  // Records one append of the command side: events by type, and how long the log took.
+  // Thread-safe.
+  void observe_append(const std::vector<const char*>& event_types, double seconds);
   void set_open_connections(double n);
-  // Updates the gauges read from elsewhere (views, log) just before a scrape.
-  void set_view_state(double applied_events, double lag_events, double set_aside);
+
+  // What the projection runner and the view store say, read just before a scrape.
+  struct ViewState {
+    double applied_events = 0;  // since the process started
+    double lag_events = 0;      // behind the log's end
+    double lag_seconds = 0;     // age of the oldest event not yet applied (0 when caught up)
+    double set_aside_events = 0;
+    double pending_compaction_bytes = 0;
+    double write_stopped = 0;  // 1 while RocksDB stops writes
+    double memtable_bytes = 0;
+  };
+  void set_view_state(const ViewState& state);
   // The text exposition format. Thread-safe.
   [[nodiscard]] std::string scrape() const;
 

@@ -168,7 +168,14 @@ Router::Router(events::EventLog& log, projections::Runner& runner, const TokenVe
       tokens_(tokens),
       metrics_(metrics),
       options_(options),
-      commands_(log) {}
+      commands_(log) {
+  commands_.on_append = [this](const std::vector<events::Payload>& payloads, double seconds) {
+    std::vector<const char*> types;
+    types.reserve(payloads.size());
+    for (const auto& p : payloads) types.push_back(events::type_name(p));
+    metrics_.observe_append(types, seconds);
+  };
+}
 
 Response Router::handle(const Request& request) noexcept {
   const auto start = Clock::now();
@@ -237,8 +244,23 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
         if (end->next[p] > a) lag += static_cast<double>(end->next[p] - a);
       }
     }
-    metrics_.set_view_state(static_cast<double>(stats.events_applied), lag,
-                            static_cast<double>(stats.events_set_aside));
+    const auto store = runner_.store();
+    Metrics::ViewState state;
+    state.applied_events = static_cast<double>(stats.events_applied);
+    state.lag_events = lag;
+    if (lag > 0 && stats.last_applied_at_us > 0) {
+      const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      state.lag_seconds = static_cast<double>(now_us - stats.last_applied_at_us) / 1e6;
+    }
+    state.set_aside_events = static_cast<double>(stats.events_set_aside);
+    state.pending_compaction_bytes =
+        static_cast<double>(store->int_property("rocksdb.estimate-pending-compaction-bytes"));
+    state.write_stopped = static_cast<double>(store->int_property("rocksdb.is-write-stopped"));
+    state.memtable_bytes =
+        static_cast<double>(store->int_property("rocksdb.cur-size-all-mem-tables"));
+    metrics_.set_view_state(state);
     return Response{200, "text/plain; version=0.0.4", metrics_.scrape(), {}};
   }
 

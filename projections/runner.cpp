@@ -101,6 +101,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
     if (!event) {
       reason = event.error().message;
     } else {
+      last_applied_at_us_.store(event->meta.occurred_at_us, std::memory_order_relaxed);
       for (auto* p : projectors_) {
         if (auto ok = p->apply(*event, recorded.address, batch); !ok) {
           reason = ok.error().message;
@@ -217,7 +218,8 @@ events::LogPosition Runner::applied() const {
 }
 
 RunnerStats Runner::stats() const {
-  return RunnerStats{applied_count_.load(), set_aside_count_.load(), batches_.load()};
+  return RunnerStats{applied_count_.load(), set_aside_count_.load(), batches_.load(),
+                     last_applied_at_us_.load()};
 }
 
 }  // namespace chorus::projections

@@ -27,6 +27,7 @@ struct RunnerStats {
   std::uint64_t events_applied = 0;
   std::uint64_t events_set_aside = 0;  // poison events
   std::uint64_t batches = 0;
+  std::int64_t last_applied_at_us = 0;  // occurred-at time of the last event applied
 };
 
 class Runner {
@@ -92,6 +93,7 @@ class Runner {
   std::atomic<std::uint64_t> applied_count_{0};
   std::atomic<std::uint64_t> set_aside_count_{0};
   std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::int64_t> last_applied_at_us_{0};
 };
 
 }  // namespace chorus::projections

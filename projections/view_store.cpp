@@ -92,6 +92,11 @@ Result<void> ViewStore::scan(
   return {};
 }
 
+std::uint64_t ViewStore::int_property(const char* name) const {
+  std::uint64_t value = 0;
+  return db_->GetIntProperty(name, &value) ? value : 0;
+}
+
 Result<std::string> ViewStore::position() const {
   auto v = get(kPositionKey);
   if (!v) return std::unexpected(v.error());

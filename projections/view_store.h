@@ -39,6 +39,10 @@ class ViewStore {
   // The applied log position (a consistency token), empty before the first event.
   [[nodiscard]] Result<std::string> position() const;
 
+  // A RocksDB integer property of the store (e.g. "rocksdb.estimate-pending-compaction-bytes"),
+  // 0 when unknown. Thread-safe.
+  [[nodiscard]] std::uint64_t int_property(const char* name) const;
+
   const std::string& dir() const { return dir_; }
   rocksdb::DB* db() const { return db_.get(); }
 

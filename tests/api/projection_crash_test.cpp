@@ -22,12 +22,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The projection runner's gauge `state` ("applied" or "lag"), read from /metrics.
+// The projection runner's gauge chorus_view_<state>_events ("applied" or "lag"), from /metrics.
 double view_events(testing::HttpClient& c, const std::string& state) {
   auto r = c.request("GET", "/metrics");
   if (!r) return -1;
   std::smatch m;
-  const std::regex re("chorus_view_events\\{state=\"" + state + "\"\\} ([0-9.e+]+)");
+  const std::regex re("chorus_view_" + state + "_events ([0-9.e+]+)");
   return std::regex_search(r->body, m, re) ? std::stod(m[1]) : -1;
 }
 
