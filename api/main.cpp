@@ -107,11 +107,21 @@ int main(int argc, char** argv) {
   mint->add_option("--role", mint_roles, "global role: support_n1, support_n2, auditor, operator");
   mint->add_option("--ttl", mint_ttl_s, "validity in seconds")->capture_default_str();
 
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("CHORUS_LOG_LEVEL")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
   CLI11_PARSE(app, argc, argv);
 
+  // One-line structured logs on stderr: time, level, component, then key=value pairs. No
+  // personal data: ids and rule names only, never e-mails, names or ticket texts.
   auto logger = spdlog::stderr_logger_mt("chorusd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l component=%n %v",
+  auto api_logger = spdlog::stderr_logger_mt("api");
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l component=%n %v",
                       spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(log_level));
 
   const std::string key = read_key(token_key, token_key_file);
   if (key.size() < 32) {

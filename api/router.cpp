@@ -1,5 +1,7 @@
 #include "api/router.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -93,6 +95,19 @@ domain::ticket::Form read_form(const JsonBody& body) {
 
 const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category",
                                         "title", "description"};
+
+// One line per command: its type, outcome (accepted or the rule), correlation id and time.
+// Accepted commands at debug level, refusals at info. No user id, no text of the command.
+void log_command(const char* type, const std::string& outcome, const std::string& correlation_id,
+                 double seconds) {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::get("api");
+    return l ? l : spdlog::default_logger();
+  }();
+  logger->log(outcome == "accepted" ? spdlog::level::debug : spdlog::level::info,
+              "msg=\"command\" type={} outcome={} correlation_id={} duration_ms={:.3f}", type,
+              outcome, correlation_id, seconds * 1000);
+}
 
 // The outbox is drained by the mailer, which runs with the operator role.
 void require_operator(const domain::Caller& caller) {
@@ -310,8 +325,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                                                  return domain::ticket::decide(
                                                      state, make_command(state), *caller, context);
                                                }});
-          metrics_.observe_command(type, "accepted",
-                                   std::chrono::duration<double>(Clock::now() - started).count());
+          const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+          metrics_.observe_command(type, "accepted", seconds);
+          log_command(type, "accepted", meta.correlation_id, seconds);
           Response r = json_response(outcome.replayed ? 200 : 201,
                                      json{{"ticket_id", ticket_id},
                                           {"version", outcome.version},
@@ -319,8 +335,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
           r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
           return r;
         } catch (const Problem& p) {
-          metrics_.observe_command(type, p.rule,
-                                   std::chrono::duration<double>(Clock::now() - started).count());
+          const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+          metrics_.observe_command(type, p.rule, seconds);
+          log_command(type, p.rule, meta.correlation_id, seconds);
           throw;
         }
       };
