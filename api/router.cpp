@@ -237,11 +237,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     auto end = log_.end();
     if (!end) throw Problem{503, "ready.log", "", "Journal injoignable : " + end.error().message};
     auto applied = runner_.applied();
-    std::uint64_t lag = 0;
-    for (std::size_t p = 0; p < end->next.size(); ++p) {
-      const std::uint64_t a = p < applied.next.size() ? applied.next[p] : 0;
-      if (end->next[p] > a) lag += end->next[p] - a;
-    }
+    const std::uint64_t lag = applied.distance_to(*end);
     if (lag > options_.ready_max_lag) {
       throw Problem{503, "ready.views", "",
                     "Vues en retard de " + std::to_string(lag) + " événements."};
@@ -252,13 +248,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     auto end = log_.end();
     auto applied = runner_.applied();
     auto stats = runner_.stats();
-    double lag = 0;
-    if (end) {
-      for (std::size_t p = 0; p < end->next.size(); ++p) {
-        const std::uint64_t a = p < applied.next.size() ? applied.next[p] : 0;
-        if (end->next[p] > a) lag += static_cast<double>(end->next[p] - a);
-      }
-    }
+    const double lag = end ? static_cast<double>(applied.distance_to(*end)) : 0;
     const auto store = runner_.store();
     Metrics::ViewState state;
     state.applied_events = static_cast<double>(stats.events_applied);

@@ -38,6 +38,15 @@ bool LogPosition::covers(const LogPosition& other) const noexcept {
   return true;
 }
 
+std::uint64_t LogPosition::distance_to(const LogPosition& later) const noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t p = 0; p < later.next.size(); ++p) {
+    const std::uint64_t mine = p < next.size() ? next[p] : 0;
+    if (later.next[p] > mine) total += later.next[p] - mine;
+  }
+  return total;
+}
+
 void LogPosition::advance_past(const LogAddress& address) {
   if (next.size() <= address.partition) next.resize(address.partition + 1, 0);
   if (next[address.partition] <= address.offset) next[address.partition] = address.offset + 1;

@@ -33,6 +33,9 @@ struct LogPosition {
 
   // True when every event before `other` is also before this position.
   [[nodiscard]] bool covers(const LogPosition& other) const noexcept;
+  // How many offsets lie between this position and `later`, summed over partitions (0 where
+  // this one is ahead). Kafka's commit markers count too, so it is an upper bound of events.
+  [[nodiscard]] std::uint64_t distance_to(const LogPosition& later) const noexcept;
   // Moves this position past `address` (no-op if already past it).
   void advance_past(const LogAddress& address);
   // "12" or "3.0.17": one offset per partition, dot-separated. Used as the consistency token.

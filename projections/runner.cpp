@@ -162,15 +162,13 @@ Result<void> Runner::wait_for(const events::LogPosition& position,
 }
 
 Result<void> Runner::rebuild() {
+  std::unique_lock rebuilding(rebuild_mu_, std::try_to_lock);
+  if (!rebuilding) return fail(errc::invalid_argument, "a rebuild is already running");
   std::uint64_t next_number;
   {
     std::lock_guard lock(mu_);
     next_number = generation_number_ + 1;
   }
-  // Only one rebuild at a time.
-  static std::mutex rebuild_mu;
-  std::unique_lock rebuilding(rebuild_mu, std::try_to_lock);
-  if (!rebuilding) return fail(errc::invalid_argument, "a rebuild is already running");
   const std::string dir = generation_dir(data_dir_, next_number);
   std::filesystem::remove_all(dir);
   auto fresh = open_generation(log_, dir);

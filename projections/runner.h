@@ -80,7 +80,8 @@ class Runner {
   std::string data_dir_;
   std::vector<Projector*> projectors_;
 
-  std::mutex mu_;  // serializes steps and the swap of live_
+  std::mutex rebuild_mu_;  // one rebuild at a time
+  std::mutex mu_;          // serializes steps and the swap of live_
   std::unique_ptr<Generation> live_;
   mutable std::mutex store_mu_;  // guards live_store_; never held while polling the log
   std::shared_ptr<const ViewStore> live_store_;

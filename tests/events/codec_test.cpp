@@ -82,6 +82,8 @@ TEST(Position, TokenRoundTripAndCovers) {
   ASSERT_TRUE(parsed);
   EXPECT_EQ(*parsed, p);
   EXPECT_TRUE(p.covers(LogPosition{{3, 0, 10}}));
+  EXPECT_EQ(LogPosition{{1, 5}}.distance_to(p), 2u + 0u + 17u);
+  EXPECT_EQ(p.distance_to(LogPosition{{1}}), 0u);
   EXPECT_FALSE(p.covers(LogPosition{{4}}));
   for (const char* bad : {"", ".", "1..2", "x", "1.-2", "99999999999999999999999"}) {
     EXPECT_FALSE(LogPosition::from_token(bad)) << bad;
