@@ -41,7 +41,6 @@ class Router {
   [[nodiscard]] static const std::vector<RouteInfo>& routes();
 
  private:
-  struct Match;
   Response dispatch(const Request& request, std::string& route_label);
 
   events::EventLog& log_;

@@ -157,9 +157,17 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
     }
     return {};
   };
-  auto text = [](const std::string& value, std::string_view field, std::string_view label,
-                 std::string_view rule, bool required) {
-    return check_text(value, field, kTextMax, required, label, rule);
+  // Who may act and in which status (guard), then the command's text, when it carries one.
+  struct Text {
+    const std::string* value;
+    std::string_view field;
+    std::string_view label;
+    bool required;
+  };
+  auto check = [&](Side side, std::string_view rule, std::initializer_list<Status> allowed,
+                   std::string_view what, const Text& text) -> Decision<void> {
+    if (auto ok = guard(side, rule, allowed, what); !ok) return ok;
+    return check_text(*text.value, text.field, kTextMax, text.required, text.label, rule);
   };
   const auto& id = state.ticket_id;
   return std::visit(
@@ -213,12 +221,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const RequestInformation& c) -> Events {
             constexpr std::string_view rule = "ticket.request_information";
-            if (auto ok = guard(Side::recipient, rule, {Status::open},
-                                "Une demande d'informations se fait sur un ticket Ouvert");
+            if (auto ok = check(Side::recipient, rule, {Status::open},
+                                "Une demande d'informations se fait sur un ticket Ouvert",
+                                Text{&c.text, "text", "Demande d'informations", true});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.text, "text", "Demande d'informations", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
             // The agent who asks handles the ticket, and gets it back with the answer.
@@ -231,12 +237,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const ProvideInformation& c) -> Events {
             constexpr std::string_view rule = "ticket.provide_information";
-            if (auto ok = guard(Side::emitter, rule, {Status::waiting_for_information},
-                                "Aucune information n'est demandée sur ce ticket");
+            if (auto ok = check(Side::emitter, rule, {Status::waiting_for_information},
+                                "Aucune information n'est demandée sur ce ticket",
+                                Text{&c.text, "text", "Réponse", true});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.text, "text", "Réponse", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
             std::vector<events::Payload> out{events::InformationProvided{id, c.text}};
@@ -247,12 +251,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const ProposeSolution& c) -> Events {
             constexpr std::string_view rule = "ticket.propose_solution";
-            if (auto ok = guard(Side::recipient, rule, {Status::open},
-                                "Une solution se propose sur un ticket Ouvert");
+            if (auto ok = check(Side::recipient, rule, {Status::open},
+                                "Une solution se propose sur un ticket Ouvert",
+                                Text{&c.text, "text", "Solution", true});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.text, "text", "Solution", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
             return one(events::SolutionProposed{id, c.text});
@@ -267,12 +269,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const RefuseSolution& c) -> Events {
             constexpr std::string_view rule = "ticket.refuse_solution";
-            if (auto ok = guard(Side::emitter, rule, {Status::resolved},
-                                "Aucune solution n'est proposée sur ce ticket");
+            if (auto ok = check(Side::emitter, rule, {Status::resolved},
+                                "Aucune solution n'est proposée sur ce ticket",
+                                Text{&c.reason, "reason", "Motif du refus", true});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.reason, "reason", "Motif du refus", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
             return one(events::SolutionRefused{id, c.reason});
@@ -280,25 +280,21 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           [&](const Close& c) -> Events {
             constexpr std::string_view rule = "ticket.close";
             if (auto ok =
-                    guard(Side::emitter, rule, {Status::open, Status::waiting_for_information},
-                          "Seul un ticket Ouvert ou En attente d'informations se clôture");
+                    check(Side::emitter, rule, {Status::open, Status::waiting_for_information},
+                          "Seul un ticket Ouvert ou En attente d'informations se clôture",
+                          Text{&c.reason, "reason", "Motif", false});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.reason, "reason", "Motif", rule, false); !ok) {
               return std::unexpected(ok.error());
             }
             return one(events::TicketClosed{id, c.reason});
           },
           [&](const AddComment& c) -> Events {
             constexpr std::string_view rule = "ticket.comment";
-            if (auto ok = guard(Side::either, rule,
+            if (auto ok = check(Side::either, rule,
                                 {Status::open, Status::waiting_for_information, Status::resolved},
-                                "Un ticket se commente après sa soumission et jusqu'à sa clôture");
+                                "Un ticket se commente après sa soumission et jusqu'à sa clôture",
+                                Text{&c.text, "text", "Commentaire", true});
                 !ok) {
-              return std::unexpected(ok.error());
-            }
-            if (auto ok = text(c.text, "text", "Commentaire", rule, true); !ok) {
               return std::unexpected(ok.error());
             }
             return one(events::CommentAdded{id, c.text});

@@ -25,8 +25,6 @@ enum class errc {
   // writer tried to find out). The events may or may not be in the log; a retry must re-read
   // the stream first (the expected-version check then tells).
   indeterminate,
-  // The log object was closed.
-  closed,
 };
 
 [[nodiscard]] std::string_view to_string(errc code) noexcept;

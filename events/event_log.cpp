@@ -24,8 +24,6 @@ std::string_view to_string(errc code) noexcept {
       return "fenced";
     case errc::indeterminate:
       return "indeterminate";
-    case errc::closed:
-      return "closed";
   }
   return "unknown";
 }

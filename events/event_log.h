@@ -96,7 +96,7 @@ class EventLog {
   // Fails, writing nothing, with: version_conflict (names the stream, expected and actual
   // version), invalid_argument (empty batch, empty or duplicated stream, bad stream id),
   // io_error / unavailable (storage or broker failed), fenced (Kafka: another writer owns the
-  // partitions now; every later append fails too), closed.
+  // partitions now; every later append fails too).
   // Fails with indeterminate when the outcome could not be established (Kafka only, see
   // events/KAFKA_MODEL.md): the caller must re-read before deciding anything.
   // Thread-safe; concurrent appends are grouped into one durable write.

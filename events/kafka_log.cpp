@@ -471,8 +471,8 @@ class KafkaLog final : public EventLog {
     }
     if (!recovered) {
       if (fenced_) {
-        // The newer owner settled our transaction; we may still read, but not append. Report
-        // what the log says when it can be read, else the outcome is unknown.
+        // The newer owner settled our transaction, but a fenced writer may not read its way to
+        // the answer as the owner: the caller must re-read the stream through the new owner.
         fail_group(group, Error{errc::indeterminate,
                                 why +
                                     "; then fenced by another writer before the outcome was "

@@ -132,6 +132,5 @@ void ViewBatch::add(std::string_view key, std::int64_t delta) {
 
 void ViewBatch::set_save_point() { batch_->SetSavePoint(); }
 void ViewBatch::rollback_to_save_point() { (void)batch_->RollbackToSavePoint(); }
-std::size_t ViewBatch::count() const { return batch_->GetWriteBatch()->Count(); }
 
 }  // namespace chorus::projections

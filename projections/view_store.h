@@ -65,7 +65,6 @@ class ViewBatch {
   void add(std::string_view key, std::int64_t delta);
   void set_save_point();
   void rollback_to_save_point();
-  std::size_t count() const;
   rocksdb::WriteBatchWithIndex& raw() { return *batch_; }
 
  private:
