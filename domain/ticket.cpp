@@ -407,6 +407,12 @@ State evolve(State state, const events::Payload& payload) {
                  [&](const events::SolutionRefused&) { state.status = Status::open; },
                  [&](const events::TicketClosed&) { state.status = Status::closed; },
                  [&](const events::CommentAdded&) {},
+                 // Events of other aggregates (structures, accounts) never reach a ticket; a
+                 // ticket event without its own case above still fails to compile.
+                 [](const auto& e) {
+                   static_assert(
+                       !requires { e.ticket_id; }, "every ticket event needs its own case");
+                 },
              },
              payload);
   return state;

@@ -39,6 +39,59 @@ flatbuffers::Offset<void> text_event(
   return create(fbb, ticket_id.c_str(), text.c_str()).Union();
 }
 
+// Strings of a list field; `strings()` reads one back (absent: empty).
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> string_list(
+    flatbuffers::FlatBufferBuilder& fbb, const std::vector<std::string>& values) {
+  return fbb.CreateVectorOfStrings(values);
+}
+
+std::vector<std::string> strings(
+    const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+  std::vector<std::string> out;
+  if (v == nullptr) return out;
+  out.reserve(v->size());
+  for (const auto* s : *v) out.emplace_back(str(s));
+  return out;
+}
+
+flatbuffers::Offset<fb::StructureData> structure_data(flatbuffers::FlatBufferBuilder& fbb,
+                                                      const StructureData& d) {
+  return fb::CreateStructureDataDirect(
+      fbb, d.designation.c_str(), d.address_line1.c_str(), d.address_line2.c_str(),
+      d.postal_code.c_str(), d.city.c_str(), d.country.c_str(), d.payment_status_hidden,
+      d.service_code_required, d.commitment_required, d.commitment_or_service_required, d.moa_mode,
+      d.vat_number.c_str(), d.pacage_number.c_str(), d.social_regime.c_str(), d.billing_mandate);
+}
+
+StructureData read_structure_data(const fb::StructureData* d) {
+  if (d == nullptr) return {};
+  return StructureData{std::string(str(d->designation())),
+                       std::string(str(d->address_line1())),
+                       std::string(str(d->address_line2())),
+                       std::string(str(d->postal_code())),
+                       std::string(str(d->city())),
+                       std::string(str(d->country())),
+                       d->payment_status_hidden(),
+                       d->service_code_required(),
+                       d->commitment_required(),
+                       d->commitment_or_service_required(),
+                       d->moa_mode(),
+                       std::string(str(d->vat_number())),
+                       std::string(str(d->pacage_number())),
+                       std::string(str(d->social_regime())),
+                       d->billing_mandate()};
+}
+
+// The payloads that name nothing but their account share one shape.
+template <class Table>
+flatbuffers::Offset<void> id_event(
+    flatbuffers::FlatBufferBuilder& fbb,
+    flatbuffers::Offset<Table> (*create)(flatbuffers::FlatBufferBuilder&, const char*),
+    const std::string& id, fb::Payload& type) {
+  type = fb::PayloadTraits<Table>::enum_value;
+  return create(fbb, id.c_str()).Union();
+}
+
 flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, const Payload& p,
                                         fb::Payload& type) {
   return std::visit(
@@ -104,6 +157,145 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             return fb::CreatePrioritySetDirect(fbb, e.ticket_id.c_str(), e.impact.c_str(),
                                                e.severity.c_str(), e.recommended, e.priority,
                                                e.reason.c_str())
+                .Union();
+          },
+          [&](const StructureCreated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_StructureCreated;
+            auto data = structure_data(fbb, e.data);
+            return fb::CreateStructureCreatedDirect(
+                       fbb, e.structure_id.c_str(), e.identifier_type.c_str(),
+                       e.identifier_value.c_str(), e.is_public, e.is_state, e.pigp_managed,
+                       e.created_on.c_str(), e.origin_structure_id.c_str(), data)
+                .Union();
+          },
+          [&](const StructureDataChanged& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_StructureDataChanged;
+            auto data = structure_data(fbb, e.data);
+            return fb::CreateStructureDataChangedDirect(fbb, e.structure_id.c_str(), data).Union();
+          },
+          [&](const StructureDeactivated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_StructureDeactivated;
+            return fb::CreateStructureDeactivatedDirect(fbb, e.structure_id.c_str(),
+                                                        e.successor_structure_id.c_str(),
+                                                        e.reason.c_str())
+                .Union();
+          },
+          [&](const ServiceAdded& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_ServiceAdded;
+            return fb::CreateServiceAddedDirect(fbb, e.structure_id.c_str(), e.code.c_str(),
+                                                e.label.c_str(), e.description.c_str(),
+                                                e.valid_from.c_str(), e.valid_to.c_str(),
+                                                e.commitment_required)
+                .Union();
+          },
+          [&](const ServiceChanged& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_ServiceChanged;
+            return fb::CreateServiceChangedDirect(fbb, e.structure_id.c_str(), e.code.c_str(),
+                                                  e.label.c_str(), e.description.c_str(),
+                                                  e.valid_from.c_str(), e.valid_to.c_str(),
+                                                  e.commitment_required)
+                .Union();
+          },
+          [&](const ServiceRemoved& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_ServiceRemoved;
+            return fb::CreateServiceRemovedDirect(fbb, e.structure_id.c_str(), e.code.c_str())
+                .Union();
+          },
+          [&](const AccountCreated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AccountCreated;
+            return fb::CreateAccountCreatedDirect(fbb, e.user_id.c_str(), e.login_email.c_str(),
+                                                  e.first_name.c_str(), e.last_name.c_str(),
+                                                  e.origin.c_str(), e.technical)
+                .Union();
+          },
+          [&](const AccountActivated& e) {
+            return id_event(fbb, &fb::CreateAccountActivatedDirect, e.user_id, type);
+          },
+          [&](const ActivationResent& e) {
+            return id_event(fbb, &fb::CreateActivationResentDirect, e.user_id, type);
+          },
+          [&](const AccountReactivated& e) {
+            return id_event(fbb, &fb::CreateAccountReactivatedDirect, e.user_id, type);
+          },
+          [&](const AccountDeactivated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AccountDeactivated;
+            return fb::CreateAccountDeactivatedDirect(fbb, e.user_id.c_str(), e.at_us).Union();
+          },
+          [&](const PasswordResetRecorded& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_PasswordResetRecorded;
+            return fb::CreatePasswordResetRecordedDirect(fbb, e.structure_id.c_str(),
+                                                         e.user_id.c_str())
+                .Union();
+          },
+          [&](const AttachmentRequested& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AttachmentRequested;
+            return fb::CreateAttachmentRequestedDirect(fbb, e.structure_id.c_str(),
+                                                       e.request_id.c_str(), e.user_id.c_str(),
+                                                       e.service.c_str(), e.comment.c_str())
+                .Union();
+          },
+          [&](const AttachmentValidated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AttachmentValidated;
+            auto services = string_list(fbb, e.services);
+            return fb::CreateAttachmentValidated(
+                       fbb, fbb.CreateString(e.structure_id), fbb.CreateString(e.request_id),
+                       fbb.CreateString(e.user_id), fbb.CreateString(e.role), services,
+                       fbb.CreateString(e.comment))
+                .Union();
+          },
+          [&](const AttachmentRefused& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AttachmentRefused;
+            return fb::CreateAttachmentRefusedDirect(fbb, e.structure_id.c_str(),
+                                                     e.request_id.c_str(), e.user_id.c_str(),
+                                                     e.reason.c_str())
+                .Union();
+          },
+          [&](const UserAttached& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_UserAttached;
+            auto services = string_list(fbb, e.services);
+            return fb::CreateUserAttached(fbb, fbb.CreateString(e.structure_id),
+                                          fbb.CreateString(e.user_id), fbb.CreateString(e.role),
+                                          services, fbb.CreateString(e.start_date),
+                                          fbb.CreateString(e.comment), e.direct)
+                .Union();
+          },
+          [&](const AttachmentRemoved& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_AttachmentRemoved;
+            return fb::CreateAttachmentRemovedDirect(fbb, e.structure_id.c_str(), e.user_id.c_str())
+                .Union();
+          },
+          [&](const MainManagerTransferred& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_MainManagerTransferred;
+            return fb::CreateMainManagerTransferredDirect(fbb, e.structure_id.c_str(),
+                                                          e.from_user_id.c_str(),
+                                                          e.to_user_id.c_str(), e.by_support)
+                .Union();
+          },
+          [&](const EspaceEnabled& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_EspaceEnabled;
+            return fb::CreateEspaceEnabledDirect(fbb, e.structure_id.c_str(), e.espace.c_str(),
+                                                 e.service.c_str(), e.read, e.write)
+                .Union();
+          },
+          [&](const SubscriptionRequested& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_SubscriptionRequested;
+            return fb::CreateSubscriptionRequestedDirect(
+                       fbb, e.structure_id.c_str(), e.request_id.c_str(), e.user_id.c_str(),
+                       e.espace.c_str(), e.service.c_str(), e.read, e.write, e.comment.c_str())
+                .Union();
+          },
+          [&](const SubscriptionValidated& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_SubscriptionValidated;
+            return fb::CreateSubscriptionValidatedDirect(
+                       fbb, e.structure_id.c_str(), e.request_id.c_str(), e.user_id.c_str(),
+                       e.espace.c_str(), e.service.c_str(), e.read, e.write, e.comment.c_str())
+                .Union();
+          },
+          [&](const SubscriptionRefused& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_SubscriptionRefused;
+            return fb::CreateSubscriptionRefusedDirect(fbb, e.structure_id.c_str(),
+                                                       e.request_id.c_str(), e.user_id.c_str(),
+                                                       e.reason.c_str())
                 .Union();
           },
       },
@@ -177,6 +369,148 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                          t->priority(),
                          std::string(str(t->reason()))};
     }
+    case fb::Payload_StructureCreated: {
+      const auto* e = body.payload_as_StructureCreated();
+      return StructureCreated{std::string(str(e->structure_id())),
+                              std::string(str(e->identifier_type())),
+                              std::string(str(e->identifier_value())),
+                              e->is_public(),
+                              e->is_state(),
+                              e->pigp_managed(),
+                              std::string(str(e->created_on())),
+                              std::string(str(e->origin_structure_id())),
+                              read_structure_data(e->data())};
+    }
+    case fb::Payload_StructureDataChanged: {
+      const auto* e = body.payload_as_StructureDataChanged();
+      return StructureDataChanged{std::string(str(e->structure_id())),
+                                  read_structure_data(e->data())};
+    }
+    case fb::Payload_StructureDeactivated: {
+      const auto* e = body.payload_as_StructureDeactivated();
+      return StructureDeactivated{std::string(str(e->structure_id())),
+                                  std::string(str(e->successor_structure_id())),
+                                  std::string(str(e->reason()))};
+    }
+    case fb::Payload_ServiceAdded: {
+      const auto* e = body.payload_as_ServiceAdded();
+      return ServiceAdded{std::string(str(e->structure_id())),
+                          std::string(str(e->code())),
+                          std::string(str(e->label())),
+                          std::string(str(e->description())),
+                          std::string(str(e->valid_from())),
+                          std::string(str(e->valid_to())),
+                          e->commitment_required()};
+    }
+    case fb::Payload_ServiceChanged: {
+      const auto* e = body.payload_as_ServiceChanged();
+      return ServiceChanged{std::string(str(e->structure_id())),
+                            std::string(str(e->code())),
+                            std::string(str(e->label())),
+                            std::string(str(e->description())),
+                            std::string(str(e->valid_from())),
+                            std::string(str(e->valid_to())),
+                            e->commitment_required()};
+    }
+    case fb::Payload_ServiceRemoved: {
+      const auto* e = body.payload_as_ServiceRemoved();
+      return ServiceRemoved{std::string(str(e->structure_id())), std::string(str(e->code()))};
+    }
+    case fb::Payload_AccountCreated: {
+      const auto* e = body.payload_as_AccountCreated();
+      return AccountCreated{std::string(str(e->user_id())),    std::string(str(e->login_email())),
+                            std::string(str(e->first_name())), std::string(str(e->last_name())),
+                            std::string(str(e->origin())),     e->technical()};
+    }
+    case fb::Payload_AccountActivated:
+      return AccountActivated{std::string(str(body.payload_as_AccountActivated()->user_id()))};
+    case fb::Payload_ActivationResent:
+      return ActivationResent{std::string(str(body.payload_as_ActivationResent()->user_id()))};
+    case fb::Payload_AccountReactivated:
+      return AccountReactivated{std::string(str(body.payload_as_AccountReactivated()->user_id()))};
+    case fb::Payload_AccountDeactivated: {
+      const auto* e = body.payload_as_AccountDeactivated();
+      return AccountDeactivated{std::string(str(e->user_id())), e->at_us()};
+    }
+    case fb::Payload_PasswordResetRecorded: {
+      const auto* e = body.payload_as_PasswordResetRecorded();
+      return PasswordResetRecorded{std::string(str(e->structure_id())),
+                                   std::string(str(e->user_id()))};
+    }
+    case fb::Payload_AttachmentRequested: {
+      const auto* e = body.payload_as_AttachmentRequested();
+      return AttachmentRequested{std::string(str(e->structure_id())),
+                                 std::string(str(e->request_id())), std::string(str(e->user_id())),
+                                 std::string(str(e->service())), std::string(str(e->comment()))};
+    }
+    case fb::Payload_AttachmentValidated: {
+      const auto* e = body.payload_as_AttachmentValidated();
+      return AttachmentValidated{std::string(str(e->structure_id())),
+                                 std::string(str(e->request_id())),
+                                 std::string(str(e->user_id())),
+                                 std::string(str(e->role())),
+                                 strings(e->services()),
+                                 std::string(str(e->comment()))};
+    }
+    case fb::Payload_AttachmentRefused: {
+      const auto* e = body.payload_as_AttachmentRefused();
+      return AttachmentRefused{std::string(str(e->structure_id())),
+                               std::string(str(e->request_id())), std::string(str(e->user_id())),
+                               std::string(str(e->reason()))};
+    }
+    case fb::Payload_UserAttached: {
+      const auto* e = body.payload_as_UserAttached();
+      return UserAttached{std::string(str(e->structure_id())),
+                          std::string(str(e->user_id())),
+                          std::string(str(e->role())),
+                          strings(e->services()),
+                          std::string(str(e->start_date())),
+                          std::string(str(e->comment())),
+                          e->direct()};
+    }
+    case fb::Payload_AttachmentRemoved: {
+      const auto* e = body.payload_as_AttachmentRemoved();
+      return AttachmentRemoved{std::string(str(e->structure_id())), std::string(str(e->user_id()))};
+    }
+    case fb::Payload_MainManagerTransferred: {
+      const auto* e = body.payload_as_MainManagerTransferred();
+      return MainManagerTransferred{std::string(str(e->structure_id())),
+                                    std::string(str(e->from_user_id())),
+                                    std::string(str(e->to_user_id())), e->by_support()};
+    }
+    case fb::Payload_EspaceEnabled: {
+      const auto* e = body.payload_as_EspaceEnabled();
+      return EspaceEnabled{std::string(str(e->structure_id())), std::string(str(e->espace())),
+                           std::string(str(e->service())), e->read(), e->write()};
+    }
+    case fb::Payload_SubscriptionRequested: {
+      const auto* e = body.payload_as_SubscriptionRequested();
+      return SubscriptionRequested{std::string(str(e->structure_id())),
+                                   std::string(str(e->request_id())),
+                                   std::string(str(e->user_id())),
+                                   std::string(str(e->espace())),
+                                   std::string(str(e->service())),
+                                   e->read(),
+                                   e->write(),
+                                   std::string(str(e->comment()))};
+    }
+    case fb::Payload_SubscriptionValidated: {
+      const auto* e = body.payload_as_SubscriptionValidated();
+      return SubscriptionValidated{std::string(str(e->structure_id())),
+                                   std::string(str(e->request_id())),
+                                   std::string(str(e->user_id())),
+                                   std::string(str(e->espace())),
+                                   std::string(str(e->service())),
+                                   e->read(),
+                                   e->write(),
+                                   std::string(str(e->comment()))};
+    }
+    case fb::Payload_SubscriptionRefused: {
+      const auto* e = body.payload_as_SubscriptionRefused();
+      return SubscriptionRefused{std::string(str(e->structure_id())),
+                                 std::string(str(e->request_id())), std::string(str(e->user_id())),
+                                 std::string(str(e->reason()))};
+    }
     default:
       return fail(errc::corruption,
                   "unknown payload type " + std::to_string(static_cast<int>(body.payload_type())));
@@ -228,6 +562,28 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const TicketEscalated&) { return "TicketEscalated"; },
                         [](const PrioritySet&) { return "PrioritySet"; },
                         [](const NotificationSent&) { return "NotificationSent"; },
+                        [](const StructureCreated&) { return "StructureCreated"; },
+                        [](const StructureDataChanged&) { return "StructureDataChanged"; },
+                        [](const StructureDeactivated&) { return "StructureDeactivated"; },
+                        [](const ServiceAdded&) { return "ServiceAdded"; },
+                        [](const ServiceChanged&) { return "ServiceChanged"; },
+                        [](const ServiceRemoved&) { return "ServiceRemoved"; },
+                        [](const AccountCreated&) { return "AccountCreated"; },
+                        [](const AccountActivated&) { return "AccountActivated"; },
+                        [](const ActivationResent&) { return "ActivationResent"; },
+                        [](const AccountDeactivated&) { return "AccountDeactivated"; },
+                        [](const AccountReactivated&) { return "AccountReactivated"; },
+                        [](const PasswordResetRecorded&) { return "PasswordResetRecorded"; },
+                        [](const AttachmentRequested&) { return "AttachmentRequested"; },
+                        [](const AttachmentValidated&) { return "AttachmentValidated"; },
+                        [](const AttachmentRefused&) { return "AttachmentRefused"; },
+                        [](const UserAttached&) { return "UserAttached"; },
+                        [](const AttachmentRemoved&) { return "AttachmentRemoved"; },
+                        [](const MainManagerTransferred&) { return "MainManagerTransferred"; },
+                        [](const EspaceEnabled&) { return "EspaceEnabled"; },
+                        [](const SubscriptionRequested&) { return "SubscriptionRequested"; },
+                        [](const SubscriptionValidated&) { return "SubscriptionValidated"; },
+                        [](const SubscriptionRefused&) { return "SubscriptionRefused"; },
                     },
                     payload);
 }

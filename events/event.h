@@ -117,10 +117,240 @@ struct SolutionAccepted {
   bool operator==(const SolutionAccepted&) const = default;
 };
 
-using Payload = std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted,
-                             InformationRequested, InformationProvided, SolutionProposed,
-                             SolutionAccepted, SolutionRefused, TicketClosed, CommentAdded,
-                             TicketAssigned, TicketEscalated, PrioritySet, NotificationSent>;
+// --- Structures, accounts, attachments, espaces (issue 6, seed 003) ------------------------
+// Every payload names its aggregate: `structure_id` for "structure-<id>" (which also holds the
+// structure's roles, requests and espaces), `user_id` for "account-<id>". Roles are "gp", "gs"
+// or "user"; an empty service list means the whole structure; dates are YYYY-MM-DD.
+
+// The editable data of a structure ("fiche structure"), shared by creation and change.
+struct StructureData {
+  std::string designation;
+  std::string address_line1;
+  std::string address_line2;
+  std::string postal_code;
+  std::string city;
+  std::string country;
+  bool payment_status_hidden = false;  // "mise en paiement" not reported to suppliers
+  bool service_code_required = false;
+  bool commitment_required = false;  // "numéro d'engagement"
+  bool commitment_or_service_required = false;
+  std::uint8_t moa_mode = 0;  // 0 private, 1 sans MOA, 2 avec MOA, 3 exclusivement MOA
+  // Not copied by a SIRET change.
+  std::string vat_number;
+  std::string pacage_number;
+  std::string social_regime;
+  bool billing_mandate = false;
+  bool operator==(const StructureData&) const = default;
+};
+
+// Created by support, imported, or duplicated by a SIRET change (`origin_structure_id` set).
+// FACTURES_PUBLIQUES exists from this event on, valid from `created_on`.
+struct StructureCreated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string identifier_type;  // "SIRET", ...
+  std::string identifier_value;
+  bool is_public = false;
+  bool is_state = false;  // "Etat"
+  bool pigp_managed = false;
+  std::string created_on;
+  std::string origin_structure_id;
+  StructureData data;
+  bool operator==(const StructureCreated&) const = default;
+};
+
+struct StructureDataChanged {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  StructureData data;
+  bool operator==(const StructureDataChanged&) const = default;
+};
+
+// Inactive from now on (its tickets stay readable); `successor_structure_id` after a SIRET
+// change.
+struct StructureDeactivated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string successor_structure_id;
+  std::string reason;
+  bool operator==(const StructureDeactivated&) const = default;
+};
+
+// A service added or changed; `valid_to` empty: open-ended.
+#define CHORUS_SERVICE_EVENT(Name)                     \
+  struct Name {                                        \
+    static constexpr std::uint16_t kSchemaVersion = 1; \
+    std::string structure_id;                          \
+    std::string code;                                  \
+    std::string label;                                 \
+    std::string description;                           \
+    std::string valid_from;                            \
+    std::string valid_to;                              \
+    bool commitment_required = false;                  \
+    bool operator==(const Name&) const = default;      \
+  };
+CHORUS_SERVICE_EVENT(ServiceAdded)
+CHORUS_SERVICE_EVENT(ServiceChanged)
+#undef CHORUS_SERVICE_EVENT
+
+struct ServiceRemoved {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string code;
+  bool operator==(const ServiceRemoved&) const = default;
+};
+
+// "En cours d'activation". The only events that carry a login and names.
+struct AccountCreated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string user_id;
+  std::string login_email;
+  std::string first_name;
+  std::string last_name;
+  std::string origin;      // "portal" or "pigp"
+  bool technical = false;  // "utilisateur technique" (API access)
+  bool operator==(const AccountCreated&) const = default;
+};
+
+// Account lifecycle steps that carry nothing but the account.
+#define CHORUS_ACCOUNT_EVENT(Name)                     \
+  struct Name {                                        \
+    static constexpr std::uint16_t kSchemaVersion = 1; \
+    std::string user_id;                               \
+    bool operator==(const Name&) const = default;      \
+  };
+CHORUS_ACCOUNT_EVENT(AccountActivated)
+CHORUS_ACCOUNT_EVENT(ActivationResent)
+CHORUS_ACCOUNT_EVENT(AccountReactivated)
+#undef CHORUS_ACCOUNT_EVENT
+
+// Reactivable for 60 days after `at_us` (the domain has no clock: the time is in the event).
+struct AccountDeactivated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string user_id;
+  std::int64_t at_us = 0;
+  bool operator==(const AccountDeactivated&) const = default;
+};
+
+// The GP of `structure_id` reset the password of its technical account: recorded, never the
+// secret.
+struct PasswordResetRecorded {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string user_id;
+  bool operator==(const PasswordResetRecorded&) const = default;
+};
+
+// "En cours de validation": one request per service (empty service: the whole structure).
+struct AttachmentRequested {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string request_id;
+  std::string user_id;
+  std::string service;
+  std::string comment;
+  bool operator==(const AttachmentRequested&) const = default;
+};
+
+// "Validée": `services` is what the user holds afterwards.
+struct AttachmentValidated {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string request_id;
+  std::string user_id;
+  std::string role;
+  std::vector<std::string> services;
+  std::string comment;
+  bool operator==(const AttachmentValidated&) const = default;
+};
+
+// "Refusée" (attachment) and "Désactivée" (subscription): a request refused with a reason.
+#define CHORUS_REFUSAL_EVENT(Name)                     \
+  struct Name {                                        \
+    static constexpr std::uint16_t kSchemaVersion = 1; \
+    std::string structure_id;                          \
+    std::string request_id;                            \
+    std::string user_id;                               \
+    std::string reason;                                \
+    bool operator==(const Name&) const = default;      \
+  };
+CHORUS_REFUSAL_EVENT(AttachmentRefused)
+CHORUS_REFUSAL_EVENT(SubscriptionRefused)
+#undef CHORUS_REFUSAL_EVENT
+
+// Attached without a request (`direct`), or copied by a SIRET change; `services` is what the
+// user holds afterwards.
+struct UserAttached {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string user_id;
+  std::string role;
+  std::vector<std::string> services;
+  std::string start_date;
+  std::string comment;
+  bool direct = true;
+  bool operator==(const UserAttached&) const = default;
+};
+
+// "Supprimée", at structure level.
+struct AttachmentRemoved {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string user_id;
+  bool operator==(const AttachmentRemoved&) const = default;
+};
+
+// The GP role moves to `to_user_id` (attached if not yet); the former GP stays a simple user of
+// the whole structure. An empty `from_user_id` names the first GP. One event, so that the change
+// of GP and the attachments it implies cannot be split.
+struct MainManagerTransferred {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string from_user_id;
+  std::string to_user_id;
+  bool by_support = false;
+  bool operator==(const MainManagerTransferred&) const = default;
+};
+
+// An espace opened on the structure (empty service) or on one service.
+struct EspaceEnabled {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string structure_id;
+  std::string espace;
+  std::string service;
+  bool read = false;   // "Consultation"
+  bool write = false;  // "Modification"
+  bool operator==(const EspaceEnabled&) const = default;
+};
+
+// A subscription asked for, and validated with the rights as granted (adjustable).
+#define CHORUS_SUBSCRIPTION_EVENT(Name)                \
+  struct Name {                                        \
+    static constexpr std::uint16_t kSchemaVersion = 1; \
+    std::string structure_id;                          \
+    std::string request_id;                            \
+    std::string user_id;                               \
+    std::string espace;                                \
+    std::string service;                               \
+    bool read = false;                                 \
+    bool write = false;                                \
+    std::string comment;                               \
+    bool operator==(const Name&) const = default;      \
+  };
+CHORUS_SUBSCRIPTION_EVENT(SubscriptionRequested)
+CHORUS_SUBSCRIPTION_EVENT(SubscriptionValidated)
+#undef CHORUS_SUBSCRIPTION_EVENT
+
+using Payload =
+    std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted, InformationRequested,
+                 InformationProvided, SolutionProposed, SolutionAccepted, SolutionRefused,
+                 TicketClosed, CommentAdded, TicketAssigned, TicketEscalated, PrioritySet,
+                 NotificationSent, StructureCreated, StructureDataChanged, StructureDeactivated,
+                 ServiceAdded, ServiceChanged, ServiceRemoved, AccountCreated, AccountActivated,
+                 ActivationResent, AccountDeactivated, AccountReactivated, PasswordResetRecorded,
+                 AttachmentRequested, AttachmentValidated, AttachmentRefused, UserAttached,
+                 AttachmentRemoved, MainManagerTransferred, EspaceEnabled, SubscriptionRequested,
+                 SubscriptionValidated, SubscriptionRefused>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -201,6 +201,13 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             return {};
           },
           [&](const events::NotificationSent&) -> Result<void> { return {}; },
+          // Events of other aggregates (structures, accounts): apply() returned before. A
+          // ticket event without its own case fails here at compile time.
+          [&](const auto& e) -> Result<void> {
+            static_assert(
+                !requires { e.ticket_id; }, "every ticket event needs its own case");
+            return {};
+          },
           [&](const events::PrioritySet& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
             detail["priority"] = e.priority;
