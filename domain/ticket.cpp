@@ -362,6 +362,75 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
       command);
 }
 
+Decision<Status> transition(Status from, const events::Payload& payload) {
+  // The status table of DOMAIN.md as data: the statuses where each event may happen (a bit
+  // set) and the status it leads to (nullopt: the status stays).
+  struct Move {
+    unsigned from;
+    std::optional<Status> to;
+  };
+  constexpr auto bit = [](auto... s) { return ((1u << static_cast<unsigned>(s)) | ...); };
+  constexpr unsigned kNew = bit(Status::none, Status::draft);
+  constexpr unsigned kHandled =
+      bit(Status::open, Status::waiting_for_information, Status::resolved);
+  const auto move = std::visit(
+      Overloaded{
+          [&](const events::TicketDraftSaved&) -> std::optional<Move> {
+            return Move{kNew, Status::draft};
+          },
+          [&](const events::TicketSubmitted&) -> std::optional<Move> {
+            return Move{kNew, Status::open};
+          },
+          [&](const events::TicketDraftDeleted&) -> std::optional<Move> {
+            return Move{bit(Status::draft), Status::deleted};
+          },
+          [&](const events::InformationRequested&) -> std::optional<Move> {
+            return Move{bit(Status::open), Status::waiting_for_information};
+          },
+          [&](const events::InformationProvided&) -> std::optional<Move> {
+            return Move{bit(Status::waiting_for_information), Status::open};
+          },
+          [&](const events::SolutionProposed&) -> std::optional<Move> {
+            return Move{bit(Status::open), Status::resolved};
+          },
+          [&](const events::SolutionAccepted&) -> std::optional<Move> {
+            return Move{bit(Status::resolved), Status::closed};
+          },
+          [&](const events::SolutionRefused&) -> std::optional<Move> {
+            return Move{bit(Status::resolved), Status::open};
+          },
+          [&](const events::TicketClosed&) -> std::optional<Move> {
+            return Move{bit(Status::open, Status::waiting_for_information), Status::closed};
+          },
+          [&](const events::CommentAdded&) -> std::optional<Move> {
+            return Move{kHandled, std::nullopt};
+          },
+          [&](const events::TicketAssigned&) -> std::optional<Move> {
+            return Move{kHandled, std::nullopt};
+          },
+          [&](const events::TicketEscalated&) -> std::optional<Move> {
+            return Move{kHandled, std::nullopt};
+          },
+          [&](const events::PrioritySet&) -> std::optional<Move> {
+            return Move{kHandled, std::nullopt};
+          },
+          // Events of other aggregates (notifications, structures, ...).
+          [](const auto&) -> std::optional<Move> { return std::nullopt; },
+      },
+      payload);
+  if (!move) {
+    return reject(errc::invalid_field, "ticket.invariant.foreign_event", "type",
+                  std::string("Un événement ") + events::type_name(payload) +
+                      " n'appartient pas au flux d'un ticket.");
+  }
+  if ((move->from & bit(from)) == 0) {
+    return reject(errc::wrong_status, "ticket.invariant.transition", "status",
+                  std::string("Le tableau des statuts n'autorise pas ") +
+                      events::type_name(payload) + " au statut " + to_string(from) + ".");
+  }
+  return move->to.value_or(from);
+}
+
 State evolve(State state, const events::Payload& payload) {
   ++state.version;
   std::visit(Overloaded{

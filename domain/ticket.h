@@ -148,6 +148,14 @@ inline constexpr std::size_t kTextMax = 20'000;
                                                             const Caller& caller,
                                                             const Context& context);
 
+// Invariant 3 of DOMAIN.md, for auditors replaying a log: the status a ticket moves to when
+// `payload` follows a ticket in status `from`, as the status table allows (Fermé is final;
+// support handling and comments leave the status as is). Fails with wrong_status, rule
+// "ticket.invariant.transition", when the table does not allow the event in that status, and
+// with invalid_field, rule "ticket.invariant.foreign_event", for an event of another aggregate.
+// Checks statuses only: who acted is checked when commands are decided. Pure, thread-safe.
+[[nodiscard]] Decision<Status> transition(Status from, const events::Payload& payload);
+
 // Folds one event of this ticket's stream into the state. Pure.
 [[nodiscard]] State evolve(State state, const events::Payload& payload);
 

@@ -35,6 +35,7 @@ struct Core {
   rocksdb::ColumnFamilyHandle* streams_cf = nullptr;
   rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
   rocksdb::WriteOptions write_options;
+  bool read_only = false;
 
   std::atomic<std::uint64_t> end{0};  // offset of the next event; everything before is durable
   std::mutex end_mu;
@@ -113,6 +114,7 @@ class EmbeddedLog final : public EventLog {
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
     if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
+    if (core_->read_only) return fail(errc::invalid_argument, "the log is open read-only");
     return group_commit_.append(batch,
                                 [this](std::vector<AppendRequest*>& group) { write_group(group); });
   }
@@ -223,11 +225,20 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
                                                    {"streams", cf_options},
                                                    {"heads", cf_options}};
   std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) return fail(errc::io_error, "creating " + options.dir + ": " + ec.message());
+  if (options.read_only) {
+    if (!std::filesystem::is_directory(options.dir, ec)) {
+      return fail(errc::io_error, "no embedded log in " + options.dir);
+    }
+  } else {
+    std::filesystem::create_directories(options.dir, ec);
+    if (ec) return fail(errc::io_error, "creating " + options.dir + ": " + ec.message());
+  }
   auto core = std::make_shared<Core>();
+  core->read_only = options.read_only;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &core->handles, &raw);
+  auto s = options.read_only
+               ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, cfs, &core->handles, &raw)
+               : rocksdb::DB::Open(db_options, options.dir, cfs, &core->handles, &raw);
   if (!s.ok()) return std::unexpected(io(s, "opening the embedded log in " + options.dir));
   core->db.reset(raw);
   core->log_cf = core->handles[1];

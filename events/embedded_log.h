@@ -21,6 +21,10 @@ struct EmbeddedLogOptions {
   // false only for benchmarks of what the sync costs: appends then survive a process crash
   // but not a machine crash.
   bool sync = true;
+  // Opens an existing log without its lock, for auditors: a running server may hold the
+  // directory. Reads see the log as it stood when opened; append() fails with
+  // invalid_argument.
+  bool read_only = false;
 };
 
 // Opens (creating if needed) the log in options.dir. Fails with io_error when RocksDB cannot

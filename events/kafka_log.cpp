@@ -164,11 +164,13 @@ class KafkaLog final : public EventLog {
     const auto deadline = Clock::now() + options_.append_timeout;
     if (auto ok = ensure_topic(deadline); !ok) return ok;
     end_.assign(partitions_, 0);
+    if (options_.read_only) return catch_up(deadline);
     return take_ownership(deadline);
   }
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
     if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
+    if (options_.read_only) return fail(errc::invalid_argument, "the log is open read-only");
     return group_commit_.append(batch,
                                 [this](std::vector<AppendRequest*>& group) { write_group(group); });
   }
@@ -435,9 +437,13 @@ class KafkaLog final : public EventLog {
       }
       if (m->err) continue;  // transient; librdkafka retries
       auto coords = peek(std::string_view(static_cast<const char*>(m->payload), m->len));
+      // A writer must not build on a damaged log; a read-only auditor must be able to read it
+      // to say where it is damaged (replay/ verifies every event itself).
+      if (!coords && options_.read_only) continue;
       CHORUS_INVARIANT(coords.has_value(), "undecodable event in the Kafka log");
       StreamState& s = state_of(coords->stream_id);
-      CHORUS_INVARIANT(coords->version == s.head.version + 1 && coords->prev_hash == s.head.hash,
+      CHORUS_INVARIANT(options_.read_only || (coords->version == s.head.version + 1 &&
+                                               coords->prev_hash == s.head.hash),
                        "a stream's chain is broken in the Kafka log");
       s.head = StreamHead{coords->version, coords->hash};
       s.offsets.push_back(static_cast<std::uint64_t>(m->offset));

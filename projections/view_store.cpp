@@ -29,8 +29,11 @@ class CounterAdd final : public rocksdb::AssociativeMergeOperator {
 
 }  // namespace
 
-Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir) {
+Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir, OpenMode mode) {
   std::error_code ec;
+  if (mode == OpenMode::read_only && !std::filesystem::is_directory(dir, ec)) {
+    return fail(errc::io_error, "no views in " + dir);
+  }
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail(errc::io_error, "creating " + dir + ": " + ec.message());
   rocksdb::Options options;
@@ -43,7 +46,10 @@ Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir) {
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.write_buffer_size = 64 << 20;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(options, dir, &raw);
+  // A read-only instance takes no lock, so an auditor may open the views of a running server;
+  // it sees them as they were when opened.
+  auto s = mode == OpenMode::read_only ? rocksdb::DB::OpenForReadOnly(options, dir, &raw)
+                                       : rocksdb::DB::Open(options, dir, &raw);
   if (!s.ok()) return std::unexpected(io(s, "opening views in " + dir));
   std::shared_ptr<ViewStore> store(new ViewStore());
   store->dir_ = dir;

@@ -22,8 +22,12 @@ namespace chorus::projections {
 
 class ViewStore {
  public:
-  // Opens or creates the store in `dir`. Fails with io_error.
-  [[nodiscard]] static Result<std::shared_ptr<ViewStore>> open(const std::string& dir);
+  enum class OpenMode { read_write, read_only };
+  // Opens or creates the store in `dir`. read_only opens an existing store without taking its
+  // lock (a server may hold it), as it stands at that moment; writing to it then fails.
+  // Fails with io_error (missing store in read_only mode, locked or unreadable files).
+  [[nodiscard]] static Result<std::shared_ptr<ViewStore>> open(
+      const std::string& dir, OpenMode mode = OpenMode::read_write);
   ~ViewStore();
 
   // Point read. nullopt when absent. Thread-safe.

@@ -1,0 +1,89 @@
+#pragma once
+// Proving a log unaltered: verify() walks the whole log and checks every stream's hash chain
+// and the invariants of DOMAIN.md; write_extract() and verify_extract() make and check a
+// self-contained audit extract that can be verified later, away from the system.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/event_log.h"
+#include "replay/errc.h"
+
+namespace chorus::replay {
+
+// A stored event that does not chain: its bytes fail their hash, its version is not the next
+// one of its stream, or its prev_hash is not its predecessor's hash.
+struct BrokenLink {
+  std::string stream;
+  std::uint64_t version = 0;
+  std::string position;  // "partition:offset" in the log, or "line N" in an extract
+  std::string reason;
+};
+
+// A breach of an invariant of DOMAIN.md, with the interval of the log during which it held:
+// from the event that broke it to the one that mended it ("" when it still holds at the end).
+struct Breach {
+  int invariant = 0;  // its number in DOMAIN.md
+  std::string stream;
+  std::string description;
+  std::string from_position;
+  std::string to_position;
+};
+
+struct VerifyReport {
+  std::uint64_t events = 0;
+  std::uint64_t streams = 0;
+  std::vector<BrokenLink> broken;  // in log order; the first is the first broken link
+  std::vector<Breach> breaches;
+  std::string end_position;                        // the position the walk stopped at
+  static constexpr std::size_t kMaxListed = 1000;  // later findings are counted only
+  std::uint64_t unlisted = 0;
+  [[nodiscard]] bool intact() const { return broken.empty() && breaches.empty() && unlisted == 0; }
+};
+
+// Called now and then during long walks with the events done and the total expected.
+using Progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// Walks the whole log, from its beginning to its end when the walk started, and checks every
+// event's hash, every stream's chain (versions consecutive from 1, prev_hash links), and
+// invariant 3 (tickets move along the status table; Fermé is final). Problems go into the
+// report, not the error: on success the report says what was found (intact() when nothing).
+// Fails with log_error when the log cannot be read. Read-only; thread-safe if the log is.
+[[nodiscard]] Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress = {});
+
+// What an extract holds: one stream, or every event that occurred in [from_us, to_us].
+struct ExtractSelection {
+  std::string stream;  // when set, the whole stream
+  std::int64_t from_us = 0;
+  std::int64_t to_us = INT64_MAX;
+};
+
+struct ExtractSummary {
+  std::uint64_t events = 0;
+  std::uint64_t streams = 0;
+  std::string last_hash;  // hex hash of the last event written
+};
+
+// Writes `dir`/events.jsonl (one event a line: position, stream, version, type, time, actor,
+// fields, prev_hash, hash and the stored bytes in base64) and `dir`/manifest.json (counts, the
+// hash each stream's first event chains to, each stream's last hash, the last hash, and the
+// SHA-256 of events.jsonl). Every event is verified before it is written. Fails with
+// invalid_argument (empty selection, `dir` exists and is not empty), corruption (a selected
+// event fails its checks; the extract is then removed), log_error, io_error. Read-only on the
+// log; thread-safe if the log is.
+[[nodiscard]] Result<ExtractSummary> write_extract(events::EventLog& log,
+                                                   const ExtractSelection& selection,
+                                                   const std::string& dir,
+                                                   const Progress& progress = {});
+
+// Checks an extract alone: the file digest against the manifest, each line's stored bytes
+// against their hash and against the line's readable fields, each stream's chain from the hash
+// the manifest says it starts from, and the counts and last hashes of the manifest. Problems
+// go into the report (positions are "line N"). Fails with io_error or invalid_argument when
+// the extract cannot be read as one. Pure apart from reading `dir`.
+[[nodiscard]] Result<VerifyReport> verify_extract(const std::string& dir);
+
+}  // namespace chorus::replay

@@ -1,0 +1,377 @@
+// chorus-replay: the auditors' tool. Reads the event log (embedded or Kafka), never writes it.
+//   chorus-replay history STREAM      the timeline of a ticket (table, JSON lines or CSV)
+//   chorus-replay state STREAM        an aggregate's state at a moment, or what changed between two
+//   chorus-replay views               every view as it stood at a moment, compared with the live
+//   one chorus-replay verify              every hash chain and invariant of the whole log
+//   chorus-replay export              a self-contained audit extract of a stream or a time range
+//   chorus-replay verify-extract DIR  checks an extract again, away from the system
+// Exit codes: 0 intact / no difference; 1 damage or differences found; 2 bad usage;
+// 3 not found; 4 the log or a file could not be read or written.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "events/embedded_log.h"
+#include "events/kafka_log.h"
+#include "projections/view_store.h"
+#include "replay/audit.h"
+#include "replay/timeline.h"
+#include "replay/views_at.h"
+
+namespace {
+
+using chorus::replay::errc;
+using nlohmann::json;
+
+constexpr int kIntact = 0, kFindings = 1, kUsage = 2, kNotFound = 3, kUnreadable = 4;
+
+int exit_code(errc code) {
+  switch (code) {
+    case errc::invalid_argument:
+      return kUsage;
+    case errc::not_found:
+      return kNotFound;
+    case errc::corruption:
+      return kFindings;
+    case errc::log_error:
+    case errc::io_error:
+      return kUnreadable;
+  }
+  return kUnreadable;
+}
+
+int report_error(const chorus::replay::Error& e) {
+  std::cerr << "chorus-replay: " << e.message << "\n";
+  return exit_code(e.code);
+}
+
+// A progress line on stderr, only when a person watches it.
+chorus::replay::Progress progress_bar(const char* what) {
+  if (isatty(STDERR_FILENO) == 0) return {};
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [what, last](std::uint64_t done, std::uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - *last < std::chrono::milliseconds(250) && done < total) return;
+    *last = now;
+    const double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / total;
+    std::fprintf(stderr, "\r%s: %llu / %llu events (%.0f%%)%s", what,
+                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), pct,
+                 done >= total ? "\n" : "");
+  };
+}
+
+std::string csv_field(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string fields_text(const json& fields) {
+  std::string out;
+  for (const auto& [key, value] : fields.items()) {
+    if (!out.empty()) out += "; ";
+    out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return out;
+}
+
+void print_history(const std::vector<chorus::replay::HistoryEvent>& history,
+                   const std::string& format) {
+  static const char* kColumns[] = {"version", "position",     "occurred_at", "actor",
+                                   "role",    "on_behalf_of", "action",      "fields"};
+  auto cell = [](const json& row, const char* column) {
+    const json& v = row[column];
+    if (std::string_view(column) == "fields") return fields_text(v);
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  if (format == "jsonl") {
+    for (const auto& e : history) std::cout << chorus::replay::to_row(e).dump() << "\n";
+    return;
+  }
+  if (format == "csv") {
+    // As French spreadsheets open it: UTF-8 with a byte-order mark, ";" between quoted cells.
+    std::cout << "\xEF\xBB\xBF";
+    for (std::size_t i = 0; i < std::size(kColumns); ++i) {
+      std::cout << (i ? ";" : "") << csv_field(kColumns[i]);
+    }
+    std::cout << "\r\n";
+    for (const auto& e : history) {
+      const json row = chorus::replay::to_row(e);
+      for (std::size_t i = 0; i < std::size(kColumns); ++i) {
+        std::cout << (i ? ";" : "") << csv_field(cell(row, kColumns[i]));
+      }
+      std::cout << "\r\n";
+    }
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> width(std::size(kColumns));
+  rows.emplace_back(std::begin(kColumns), std::end(kColumns));
+  for (const auto& e : history) {
+    const json row = chorus::replay::to_row(e);
+    std::vector<std::string> cells;
+    for (const char* c : kColumns) cells.push_back(cell(row, c));
+    rows.push_back(std::move(cells));
+  }
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i + 1 < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      std::cout << r[i];
+      if (i + 1 < r.size()) std::cout << std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << "\n";
+  }
+}
+
+int print_report(const chorus::replay::VerifyReport& r, bool as_json) {
+  if (as_json) {
+    json out{{"intact", r.intact()},           {"events", r.events},     {"streams", r.streams},
+             {"end_position", r.end_position}, {"unlisted", r.unlisted}, {"broken", json::array()},
+             {"breaches", json::array()}};
+    for (const auto& b : r.broken) {
+      out["broken"].push_back(json{{"stream", b.stream},
+                                   {"version", b.version},
+                                   {"position", b.position},
+                                   {"reason", b.reason}});
+    }
+    for (const auto& b : r.breaches) {
+      out["breaches"].push_back(json{{"invariant", b.invariant},
+                                     {"stream", b.stream},
+                                     {"from", b.from_position},
+                                     {"to", b.to_position},
+                                     {"description", b.description}});
+    }
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << "checked " << r.events << " events in " << r.streams << " streams, up to "
+              << r.end_position << "\n";
+    if (!r.broken.empty()) {
+      const auto& f = r.broken.front();
+      std::cout << "FIRST BROKEN LINK: stream " << f.stream << " version " << f.version << " at "
+                << f.position << ": " << f.reason << "\n";
+    }
+    for (const auto& b : r.broken) {
+      std::cout << "broken: " << b.stream << " v" << b.version << " at " << b.position << ": "
+                << b.reason << "\n";
+    }
+    for (const auto& b : r.breaches) {
+      std::cout << "invariant " << b.invariant << " breached: " << b.stream << " from "
+                << b.from_position << " to " << (b.to_position.empty() ? "the end" : b.to_position)
+                << ": " << b.description << "\n";
+    }
+    if (r.unlisted > 0) std::cout << r.unlisted << " more findings not listed\n";
+    std::cout << (r.intact() ? "INTACT" : "DAMAGED") << "\n";
+  }
+  return r.intact() ? kIntact : kFindings;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "chorus-replay: replay and audit the Chorus event log, read-only.\n"
+      "Exit codes: 0 intact or no difference, 1 damage or differences found, 2 bad usage, "
+      "3 not found, 4 the log or a file could not be read or written."};
+  app.require_subcommand(1);
+
+  std::string data_dir = ".data";
+  chorus::events::KafkaLogOptions kafka;
+  app.add_option("--data-dir", data_dir,
+                 "the server's data directory (embedded log in data-dir/log, views in "
+                 "data-dir/views)")
+      ->envname("CHORUS_DATA_DIR")
+      ->capture_default_str();
+  app.add_option("--kafka-brokers", kafka.brokers, "read the log from Kafka instead")
+      ->envname("CHORUS_KAFKA_BROKERS");
+  app.add_option("--kafka-topic", kafka.topic, "Kafka topic of the events")
+      ->envname("CHORUS_KAFKA_TOPIC")
+      ->capture_default_str();
+
+  std::string stream, format = "table", at_text = "end", diff_text, out_dir, from_text, to_text;
+  bool as_json = false, compare_live = false;
+
+  auto* history = app.add_subcommand("history", "the timeline of one stream (e.g. ticket-<id>)");
+  history->add_option("stream", stream, "stream id, e.g. ticket-<id>")->required();
+  history->add_option("--format", format, "table, jsonl or csv")
+      ->check(CLI::IsMember({"table", "jsonl", "csv"}))
+      ->capture_default_str();
+  history->add_option("--at", at_text, "show events up to this moment")->capture_default_str();
+
+  auto* state = app.add_subcommand(
+      "state", "an aggregate's state at a moment, rebuilt by the server's own domain code");
+  state->add_option("stream", stream, "stream id, e.g. ticket-<id>")->required();
+  state
+      ->add_option("--at", at_text,
+                   "end; a log position (17 or 3.0.17); a UTC time (2026-11-24T10:15:00Z); a "
+                   "version (v3)")
+      ->capture_default_str();
+  state->add_option("--diff-to", diff_text, "print what changed from --at to this moment");
+
+  auto* views = app.add_subcommand(
+      "views", "rebuild every view as it stood at a moment into --out, and compare it");
+  views->add_option("--at", at_text, "moment (default: the live views' own position)");
+  views->add_option("--out", out_dir, "directory for the rebuilt views (new or empty)")->required();
+  views->add_flag("--compare-live", compare_live,
+                  "compare with the live views of --data-dir (exit 1 when they differ)");
+
+  auto* verify = app.add_subcommand("verify", "check every hash chain and invariant of the log");
+  verify->add_flag("--json", as_json, "report as JSON");
+
+  auto* export_cmd = app.add_subcommand("export", "write a self-contained audit extract");
+  export_cmd->add_option("--stream", stream, "one whole stream");
+  export_cmd->add_option("--from", from_text, "events that occurred from this UTC time");
+  export_cmd->add_option("--to", to_text, "... up to this UTC time");
+  export_cmd->add_option("--out", out_dir, "directory of the extract (new or empty)")->required();
+
+  auto* verify_extract = app.add_subcommand("verify-extract", "check an audit extract alone");
+  verify_extract->add_option("dir", out_dir, "the extract's directory")->required();
+  verify_extract->add_flag("--json", as_json, "report as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kUsage;
+  }
+
+  if (*verify_extract) {
+    auto report = chorus::replay::verify_extract(out_dir);
+    if (!report) return report_error(report.error());
+    return print_report(*report, as_json);
+  }
+
+  // Read-only: a running server keeps writing meanwhile; the tool sees the log as it stood
+  // when opened (embedded) or when it read to the end (Kafka).
+  chorus::events::Result<std::unique_ptr<chorus::events::EventLog>> opened =
+      std::unexpected(chorus::events::Error{chorus::events::errc::invalid_argument, ""});
+  if (!kafka.brokers.empty()) {
+    kafka.read_only = true;
+    kafka.create_topic = false;
+    opened = chorus::events::open_kafka_log(kafka);
+  } else {
+    opened = chorus::events::open_embedded_log({.dir = data_dir + "/log", .read_only = true});
+  }
+  if (!opened) {
+    std::cerr << "chorus-replay: cannot open the log: " << opened.error().message << "\n";
+    return kUnreadable;
+  }
+  auto& log = **opened;
+
+  auto at = chorus::replay::Moment::parse(at_text);
+  if (!at) return report_error(at.error());
+
+  if (*history || *state) {
+    auto events = chorus::replay::read_history(log, stream);
+    if (!events) return report_error(events.error());
+    if (events->empty()) {
+      return report_error({errc::not_found, "no stream " + stream + " in the log"});
+    }
+    if (*history) {
+      std::erase_if(*events, [&](const chorus::replay::HistoryEvent& e) {
+        return !at->includes(e.address, e.event.version, e.event.meta.occurred_at_us);
+      });
+      print_history(*events, format);
+      return kIntact;
+    }
+    auto before = chorus::replay::state_at(stream, *events, *at);
+    if (!before) return report_error(before.error());
+    if (diff_text.empty()) {
+      std::cout << before->dump(2) << "\n";
+      return kIntact;
+    }
+    auto later = chorus::replay::Moment::parse(diff_text);
+    if (!later) return report_error(later.error());
+    auto after = chorus::replay::state_at(stream, *events, *later);
+    if (!after) return report_error(after.error());
+    std::cout << json{{"from", at->describe()},
+                      {"to", later->describe()},
+                      {"changes", chorus::replay::diff(*before, *after)}}
+                     .dump(2)
+              << "\n";
+    return kIntact;
+  }
+
+  if (*verify) {
+    auto report = chorus::replay::verify_log(log, progress_bar("verify"));
+    if (!report) return report_error(report.error());
+    return print_report(*report, as_json);
+  }
+
+  if (*export_cmd) {
+    chorus::replay::ExtractSelection selection;
+    selection.stream = stream;
+    if (stream.empty()) {
+      if (from_text.empty() && to_text.empty()) {
+        return report_error({errc::invalid_argument, "export needs --stream or --from/--to"});
+      }
+      for (auto [text, target] :
+           {std::pair{&from_text, &selection.from_us}, std::pair{&to_text, &selection.to_us}}) {
+        if (text->empty()) continue;
+        auto m = chorus::replay::Moment::parse(*text);
+        if (!m) return report_error(m.error());
+        if (m->kind != chorus::replay::Moment::Kind::time) {
+          return report_error({errc::invalid_argument, "--from and --to take UTC times"});
+        }
+        *target = m->time_us;
+      }
+    }
+    auto summary = chorus::replay::write_extract(log, selection, out_dir, progress_bar("export"));
+    if (!summary) return report_error(summary.error());
+    std::cout << "exported " << summary->events << " events of " << summary->streams
+              << " streams to " << out_dir << " (last hash " << summary->last_hash << ")\n";
+    return kIntact;
+  }
+
+  // views
+  std::string live_dir;
+  if (compare_live) {
+    auto dir = chorus::replay::live_views_dir(data_dir);
+    if (!dir) return report_error(dir.error());
+    live_dir = *dir;
+  }
+  chorus::events::LogPosition until;
+  if (views->count("--at") == 0 && compare_live) {
+    // The live views' own position, so that equal views mean the projection is sound.
+    auto store = chorus::projections::ViewStore::open(
+        live_dir, chorus::projections::ViewStore::OpenMode::read_only);
+    if (!store) return report_error({errc::io_error, store.error().message});
+    auto token = (*store)->position();
+    if (!token) return report_error({errc::io_error, token.error().message});
+    auto parsed = chorus::events::LogPosition::from_token(*token);
+    if (!token->empty() && !parsed) {
+      return report_error({errc::io_error, "live views hold a malformed position " + *token});
+    }
+    if (parsed) until = *parsed;
+  } else {
+    auto position = chorus::replay::position_of(log, *at, progress_bar("finding the moment"));
+    if (!position) return report_error(position.error());
+    until = *position;
+  }
+  auto reached = chorus::replay::rebuild_views(log, until, out_dir, progress_bar("rebuild"));
+  if (!reached) return report_error(reached.error());
+  std::cout << "views rebuilt up to position " << reached->to_token() << " in " << out_dir << "\n";
+  if (!compare_live) return kIntact;
+  auto rebuilt_dir = chorus::replay::live_views_dir(out_dir);
+  if (!rebuilt_dir) return report_error(rebuilt_dir.error());
+  std::uint64_t more = 0;
+  auto differences = chorus::replay::compare_views(*rebuilt_dir, live_dir, 1000, more);
+  if (!differences) return report_error(differences.error());
+  for (const auto& d : *differences) {
+    std::cout << "differs: " << d.key << "\n  rebuilt: " << d.left << "\n  live:    " << d.right
+              << "\n";
+  }
+  if (more > 0) std::cout << more << " more differences not listed\n";
+  const bool same = differences->empty();
+  std::cout << (same ? "SAME as the live views" : "DIFFERENT from the live views") << "\n";
+  return same ? kIntact : kFindings;
+}

@@ -1,0 +1,248 @@
+#include "replay/views_at.h"
+
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "events/codec.h"
+#include "projections/runner.h"
+#include "projections/standard_views.h"
+#include "projections/view_store.h"
+
+namespace chorus::replay {
+
+namespace {
+
+class PrefixCursor final : public events::LogCursor {
+ public:
+  PrefixCursor(std::unique_ptr<events::LogCursor> inner, events::LogPosition until)
+      : inner_(std::move(inner)), until_(std::move(until)) {
+    clamp();
+  }
+
+  events::Result<std::size_t> poll(std::vector<events::RecordedEvent>& out, std::size_t max,
+                                   std::chrono::milliseconds wait) override {
+    if (position_.covers(until_)) return std::size_t{0};  // the cut is reached: never wait
+    std::vector<events::RecordedEvent> batch;
+    auto n = inner_->poll(batch, max, wait);
+    if (!n) return std::unexpected(n.error());
+    std::size_t kept = 0;
+    for (auto& e : batch) {
+      if (e.address.partition < until_.next.size() &&
+          e.address.offset < until_.next[e.address.partition]) {
+        out.push_back(std::move(e));
+        ++kept;
+      }
+    }
+    clamp();
+    return kept;
+  }
+
+  const events::LogPosition& position() const override { return position_; }
+
+ private:
+  // The position never goes past the cut, even when the inner cursor read beyond it.
+  void clamp() {
+    position_ = inner_->position();
+    position_.next.resize(std::max(position_.next.size(), until_.next.size()), 0);
+    for (std::size_t p = 0; p < position_.next.size(); ++p) {
+      const std::uint64_t limit = p < until_.next.size() ? until_.next[p] : 0;
+      position_.next[p] = std::min(position_.next[p], limit);
+    }
+  }
+
+  std::unique_ptr<events::LogCursor> inner_;
+  events::LogPosition until_;
+  events::LogPosition position_;
+};
+
+class PrefixLog final : public events::EventLog {
+ public:
+  PrefixLog(events::EventLog& inner, events::LogPosition until)
+      : inner_(inner), until_(std::move(until)) {}
+
+  events::Result<events::AppendResult> append(std::span<const events::StreamAppend>) override {
+    return events::fail(events::errc::invalid_argument, "a log prefix is read-only");
+  }
+  events::Result<std::vector<events::RecordedEvent>> read_stream(std::string_view stream_id,
+                                                                 std::uint64_t from_version,
+                                                                 std::size_t max) override {
+    auto all = inner_.read_stream(stream_id, from_version, max);
+    if (!all) return all;
+    std::erase_if(*all, [&](const events::RecordedEvent& e) { return !before_cut(e.address); });
+    return all;
+  }
+  events::Result<std::uint64_t> stream_version(std::string_view stream_id) override {
+    auto events = read_stream(stream_id, 1, SIZE_MAX);
+    if (!events) return std::unexpected(events.error());
+    return events->empty() ? 0 : events->back().version;
+  }
+  events::Result<std::unique_ptr<events::LogCursor>> follow(
+      const events::LogPosition& from) override {
+    auto inner = inner_.follow(from);
+    if (!inner) return std::unexpected(inner.error());
+    return std::make_unique<PrefixCursor>(std::move(*inner), until_);
+  }
+  events::Result<events::LogPosition> end() override {
+    auto end = inner_.end();
+    if (!end) return end;
+    for (std::size_t p = 0; p < end->next.size(); ++p) {
+      end->next[p] = std::min(end->next[p], p < until_.next.size() ? until_.next[p] : 0);
+    }
+    return end;
+  }
+  std::uint32_t partition_count() const noexcept override { return inner_.partition_count(); }
+  std::string_view kind() const noexcept override { return inner_.kind(); }
+
+ private:
+  bool before_cut(const events::LogAddress& a) const {
+    return a.partition < until_.next.size() && a.offset < until_.next[a.partition];
+  }
+  events::EventLog& inner_;
+  events::LogPosition until_;
+};
+
+std::string printable(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<events::EventLog> log_prefix(events::EventLog& inner, events::LogPosition until) {
+  return std::make_unique<PrefixLog>(inner, std::move(until));
+}
+
+Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
+                                        const Progress& progress) {
+  switch (at.kind) {
+    case Moment::Kind::position:
+      return at.position;
+    case Moment::Kind::end: {
+      auto end = log.end();
+      if (!end) return fail(errc::log_error, end.error().message);
+      return *end;
+    }
+    case Moment::Kind::version:
+      return fail(errc::invalid_argument, "a version names a moment of one stream, not of the log");
+    case Moment::Kind::time:
+      break;
+  }
+  auto end = log.end();
+  if (!end) return fail(errc::log_error, end.error().message);
+  auto cursor = log.follow({});
+  if (!cursor) return fail(errc::log_error, cursor.error().message);
+  events::LogPosition cut;
+  cut.next.assign(end->next.size(), 0);
+  std::uint64_t total = 0, done = 0;
+  for (auto n : end->next) total += n;
+  std::vector<events::RecordedEvent> buffer;
+  int idle = 0;
+  while (!(*cursor)->position().covers(*end) && idle < 10) {
+    buffer.clear();
+    auto n = (*cursor)->poll(buffer, 10'000, std::chrono::milliseconds(100));
+    if (!n) return fail(errc::log_error, n.error().message);
+    idle = *n == 0 ? idle + 1 : 0;
+    for (const auto& r : buffer) {
+      auto e = events::decode(r.bytes);
+      if (!e) return fail(errc::corruption, e.error().message);
+      if (e->meta.occurred_at_us <= at.time_us) cut.advance_past(r.address);
+    }
+    done += *n;
+    if (progress) progress(done, total);
+  }
+  return cut;
+}
+
+Result<events::LogPosition> rebuild_views(events::EventLog& log, const events::LogPosition& until,
+                                          const std::string& out_dir, const Progress& progress) {
+  std::error_code ec;
+  if (std::filesystem::exists(out_dir + "/views", ec)) {
+    return fail(errc::invalid_argument, out_dir + " holds views already");
+  }
+  auto prefix = log_prefix(log, until);
+  auto end = prefix->end();
+  if (!end) return fail(errc::log_error, end.error().message);
+  std::uint64_t total = 0;
+  for (auto n : end->next) total += n;
+  projections::StandardViews views;
+  auto runner = projections::Runner::open(*prefix, out_dir, views.list());
+  if (!runner) return fail(errc::io_error, runner.error().message);
+  (*runner)->max_batch = 10'000;
+  int idle = 0;
+  while (!(*runner)->applied().covers(*end) && idle < 10) {
+    auto n = (*runner)->step(std::chrono::milliseconds(100));
+    if (!n) return fail(errc::io_error, n.error().message);
+    idle = *n == 0 ? idle + 1 : 0;
+    if (progress) {
+      std::uint64_t done = 0;
+      for (auto x : (*runner)->applied().next) done += x;
+      progress(done, total);
+    }
+  }
+  return (*runner)->applied();
+}
+
+Result<std::string> live_views_dir(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/views/CURRENT");
+  std::uint64_t n = 0;
+  if (!(in >> n)) return fail(errc::io_error, "no views in " + data_dir + " (views/CURRENT)");
+  return data_dir + "/views/" + std::to_string(n);
+}
+
+Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
+                                                 const std::string& right_dir, std::size_t limit,
+                                                 std::uint64_t& more) {
+  using Mode = projections::ViewStore::OpenMode;
+  auto left = projections::ViewStore::open(left_dir, Mode::read_only);
+  if (!left) return fail(errc::io_error, left.error().message);
+  auto right = projections::ViewStore::open(right_dir, Mode::read_only);
+  if (!right) return fail(errc::io_error, right.error().message);
+  std::unique_ptr<rocksdb::Iterator> a((*left)->db()->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> b((*right)->db()->NewIterator(rocksdb::ReadOptions()));
+  std::vector<RowDifference> out;
+  more = 0;
+  auto note = [&](RowDifference d) {
+    if (out.size() < limit) {
+      out.push_back(std::move(d));
+    } else {
+      ++more;
+    }
+  };
+  a->SeekToFirst();
+  b->SeekToFirst();
+  while (a->Valid() || b->Valid()) {
+    const int order = !a->Valid() ? 1 : !b->Valid() ? -1 : a->key().compare(b->key());
+    if (order < 0) {
+      note({printable(a->key().ToStringView()), printable(a->value().ToStringView()), "(absent)"});
+      a->Next();
+    } else if (order > 0) {
+      note({printable(b->key().ToStringView()), "(absent)", printable(b->value().ToStringView())});
+      b->Next();
+    } else {
+      if (a->value() != b->value()) {
+        note({printable(a->key().ToStringView()), printable(a->value().ToStringView()),
+              printable(b->value().ToStringView())});
+      }
+      a->Next();
+      b->Next();
+    }
+  }
+  if (!a->status().ok())
+    return fail(errc::io_error, "reading " + left_dir + ": " + a->status().ToString());
+  if (!b->status().ok())
+    return fail(errc::io_error, "reading " + right_dir + ": " + b->status().ToString());
+  return out;
+}
+
+}  // namespace chorus::replay

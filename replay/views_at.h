@@ -1,0 +1,59 @@
+#pragma once
+// Views as they stood at a moment: the server's own projectors (projections/standard_views.h)
+// replay the log up to that moment into a separate directory, and the result can be compared
+// row by row with the live views.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/event_log.h"
+#include "replay/audit.h"
+#include "replay/errc.h"
+#include "replay/timeline.h"
+
+namespace chorus::replay {
+
+// The log cut at `until`: cursors stop there and never wait for more, end() is at most
+// `until`, appends fail with invalid_argument. `inner` must outlive the result. Thread-safe as
+// `inner` is.
+[[nodiscard]] std::unique_ptr<events::EventLog> log_prefix(events::EventLog& inner,
+                                                           events::LogPosition until);
+
+// Turns a moment into the log position it stands for: for a position, itself; for the end, the
+// log's end; for a time, in each partition, the position just past the last event that occurred
+// at or before it (a walk of the log). Fails with invalid_argument for a version (it names a
+// stream, not the log), log_error when the log cannot be read.
+[[nodiscard]] Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
+                                                      const Progress& progress = {});
+
+// Rebuilds every standard view from the log's beginning to `until` into `out_dir` (created;
+// must not hold views already), exactly as the server's runner would. Returns the position
+// reached, which is `until` or the log's end if that comes first. Fails with invalid_argument
+// (out_dir holds views), log_error, io_error.
+[[nodiscard]] Result<events::LogPosition> rebuild_views(events::EventLog& log,
+                                                        const events::LogPosition& until,
+                                                        const std::string& out_dir,
+                                                        const Progress& progress = {});
+
+// The live views' directory under a server's data directory (data_dir/views/<CURRENT>), or
+// under a directory rebuild_views() filled.
+[[nodiscard]] Result<std::string> live_views_dir(const std::string& data_dir);
+
+// One row that differs between two view stores: absent on one side, or another value.
+struct RowDifference {
+  std::string key;  // printable: non-printable bytes as \xNN
+  std::string left;
+  std::string right;
+};
+
+// Compares two view stores (opened read-only) row by row, every row including the applied
+// position. Returns up to `limit` differences in key order, and counts the rest in
+// `more`. Fails with io_error when either store cannot be opened.
+[[nodiscard]] Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
+                                                               const std::string& right_dir,
+                                                               std::size_t limit,
+                                                               std::uint64_t& more);
+
+}  // namespace chorus::replay

@@ -1,0 +1,433 @@
+// The auditors' tool against real logs: histories built through the HTTP API of the real
+// server, then read back by the real chorus-replay binary (state at several moments, history,
+// views at a moment, verify, extracts), and logs damaged on purpose.
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <rocksdb/db.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "events/big_endian.h"
+#include "events/codec.h"
+#include "events/embedded_log.h"
+#include "events/kafka_log.h"
+#include "tests/support/server_process.h"
+
+namespace chorus {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+struct Run {
+  int exit_code = -1;
+  std::string out;        // stdout, then stderr after a "--- stderr" line when there is any
+  std::string json_text;  // stdout alone
+};
+
+// Runs the real tool with `args` and captures what it prints.
+Run replay(const std::string& args) {
+  static int n = 0;
+  const std::string err_path =
+      (std::filesystem::temp_directory_path() /
+       ("chorus-replay-err-" + std::to_string(getpid()) + "-" + std::to_string(++n)))
+          .string();
+  const std::string command = std::string(CHORUS_REPLAY) + " " + args + " 2>" + err_path;
+  Run r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  while (std::size_t got = std::fread(buf, 1, sizeof buf, pipe)) r.json_text.append(buf, got);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  const std::string err_text((std::istreambuf_iterator<char>(err)), {});
+  std::filesystem::remove(err_path);
+  r.out = r.json_text + (err_text.empty() ? "" : "--- stderr\n" + err_text);
+  return r;
+}
+
+const std::string kForm =
+    R"({"emitting_structure_id":"structure-1","category":"Technique","sub_category":"Connexion",)"
+    R"("title":"Connexion impossible","description":"Mot de passe refusé."})";
+
+// A ticket's life through the API; after each step, what the server showed and the consistency
+// token of the write.
+struct Moment {
+  std::string token;
+  json detail;
+};
+
+class ServerHistory {
+ public:
+  explicit ServerHistory(ServerProcess& server) : client_(server.connect()) {}
+
+  json act(const std::string& user, const std::string& method, const std::string& target,
+           const std::string& body = "") {
+    std::vector<std::string> roles;
+    if (user.starts_with("sn1")) roles = {"support_n1"};
+    std::map<std::string, std::string> headers{
+        {"Authorization", ServerProcess::token(user, roles)}};
+    if (!token_.empty()) headers["X-Consistency-Token"] = token_;
+    auto r = client_->request(method, target, body, headers);
+    EXPECT_TRUE(r.has_value());
+    if (!r) return {};
+    EXPECT_LT(r->status, 300) << method << " " << target << ": " << r->body;
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_object() && j.contains("consistency_token")) token_ = j["consistency_token"];
+    return j;
+  }
+
+  // Builds one ticket's whole life and records each moment.
+  std::string build(std::vector<Moment>& moments) {
+    const std::string id = act("alice", "POST", "/v1/tickets/drafts", kForm).value("ticket_id", "");
+    const std::string t = "/v1/tickets/" + id;
+    auto record = [&] { moments.push_back({token_, act("alice", "GET", t)}); };
+    record();
+    act("alice", "POST", t + "/submit");
+    record();
+    act("sn1", "POST", t + "/information-requests", R"({"text":"Quel navigateur ?"})");
+    record();
+    act("alice", "POST", t + "/information", R"({"text":"Firefox"})");
+    record();
+    act("sn1", "PUT", t + "/priority", R"({"impact":"major","severity":"minor"})");
+    record();
+    act("sn1", "POST", t + "/solution", R"({"text":"Videz le cache."})");
+    record();
+    act("alice", "POST", t + "/solution/refuse", R"({"reason":"Toujours bloqué"})");
+    record();
+    act("sn1", "POST", t + "/solution", R"({"text":"Compte débloqué."})");
+    record();
+    act("alice", "POST", t + "/solution/accept");
+    record();
+    return id;
+  }
+
+ private:
+  std::unique_ptr<testing::HttpClient> client_;
+  std::string token_;
+};
+
+// The tool's state of ticket `id` at each recorded moment is what the server showed then.
+void expect_states_as_shown(const std::string& log_args, const std::string& id,
+                            const std::vector<Moment>& moments) {
+  for (const auto& m : moments) {
+    auto r = replay(log_args + " state ticket-" + id + " --at " + m.token);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const json state = json::parse(r.json_text, nullptr, false);
+    ASSERT_TRUE(state.is_object()) << r.out;
+    EXPECT_EQ(state["status"], m.detail["status"]) << "at " << m.token;
+    EXPECT_EQ(state["title"], m.detail["title"]);
+    EXPECT_EQ(state["number"], m.detail.value("number", "")) << "at " << m.token;
+    EXPECT_EQ(state["assignee"], m.detail.value("assignee", "")) << "at " << m.token;
+    EXPECT_EQ(state["priority"], m.detail.value("priority", 0)) << "at " << m.token;
+  }
+}
+
+class ReplayEmbedded : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("chorus-replay-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    server_ =
+        std::make_unique<ServerProcess>(std::vector<std::string>{"--data-dir", dir_.string()});
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string data() const { return "--data-dir " + dir_.string(); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ReplayEmbedded, StateAtEachMomentIsWhatTheServerShowedThen) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  ASSERT_EQ(moments.size(), 9u);
+  // The server keeps running: the tool opens the log read-only beside it.
+  expect_states_as_shown(data(), id, moments);
+  // What changed between the draft and the end, and by version.
+  auto diff = replay(data() + " state ticket-" + id + " --at v1 --diff-to end");
+  ASSERT_EQ(diff.exit_code, 0) << diff.out;
+  const json changes = json::parse(diff.json_text, nullptr, false)["changes"];
+  EXPECT_EQ(changes["status"]["before"], "Brouillon");
+  EXPECT_EQ(changes["status"]["after"], "Fermé");
+  EXPECT_EQ(changes["priority"]["after"], 3);
+  EXPECT_FALSE(changes.contains("title"));
+}
+
+TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  auto jsonl = replay(data() + " history ticket-" + id + " --format jsonl");
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl.out;
+  std::vector<json> rows;
+  std::istringstream lines(jsonl.json_text);
+  for (std::string line; std::getline(lines, line);) rows.push_back(json::parse(line));
+  ASSERT_GE(rows.size(), 9u);
+  EXPECT_EQ(rows[0]["action"], "TicketDraftSaved");
+  EXPECT_EQ(rows[0]["actor"], "alice");
+  const auto asked = std::find_if(rows.begin(), rows.end(), [](const json& r) {
+    return r["action"] == "InformationRequested";
+  });
+  ASSERT_NE(asked, rows.end());
+  EXPECT_EQ((*asked)["actor"], "sn1");
+  EXPECT_EQ((*asked)["role"], "support_n1");
+  EXPECT_EQ((*asked)["fields"]["text"], "Quel navigateur ?");
+  EXPECT_EQ(rows.back()["action"], "SolutionAccepted");
+
+  auto csv = replay(data() + " history ticket-" + id + " --format csv");
+  ASSERT_EQ(csv.exit_code, 0);
+  EXPECT_TRUE(csv.out.starts_with("\xEF\xBB\xBF\"version\";\"position\""));
+  EXPECT_NE(csv.out.find("\"text=Quel navigateur ?; ticket_id="), std::string::npos) << csv.out;
+
+  auto table = replay(data() + " history ticket-" + id + " --at v2");
+  ASSERT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("TicketSubmitted"), std::string::npos);
+  EXPECT_EQ(table.out.find("InformationRequested"), std::string::npos);
+
+  EXPECT_EQ(replay(data() + " history ticket-nope").exit_code, 3);
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at yesterday").exit_code, 2);
+  EXPECT_EQ(replay(data() + " frobnicate").exit_code, 2);
+  EXPECT_EQ(replay("--data-dir /nonexistent/chorus history ticket-x").exit_code, 4);
+}
+
+TEST_F(ReplayEmbedded, ViewsRebuiltAtTheLivePositionEqualTheLiveViews) {
+  std::vector<Moment> moments;
+  ServerHistory(*server_).build(moments);
+  ServerHistory(*server_).build(moments);
+  server_->stop();  // the live views are then at rest, at their own position
+  const std::string out = (dir_ / "rebuilt").string();
+  auto same = replay(data() + " views --out " + out + " --compare-live");
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+  EXPECT_NE(same.out.find("SAME"), std::string::npos) << same.out;
+
+  // At an earlier moment the views differ from the live ones, and the report says where.
+  const std::string earlier = (dir_ / "earlier").string();
+  auto differ =
+      replay(data() + " views --out " + earlier + " --compare-live --at " + moments[3].token);
+  EXPECT_EQ(differ.exit_code, 1) << differ.out;
+  EXPECT_NE(differ.out.find("differs: "), std::string::npos) << differ.out;
+}
+
+// Flips one byte inside the stored body of the event at `offset` of the embedded log.
+void flip_byte(const std::filesystem::path& log_dir, std::uint64_t offset) {
+  rocksdb::DBOptions options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
+      {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, log_dir.string(), cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const std::string key = events::be64(offset);
+  std::string value;
+  ASSERT_TRUE(db->Get({}, handles[1], key, &value).ok());
+  // The ticket's title sits in the body; change one of its letters.
+  const auto at = value.find("Connexion impossible");
+  ASSERT_NE(at, std::string::npos);
+  value[at] ^= 0x01;
+  ASSERT_TRUE(db->Put({}, handles[1], key, value).ok());
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+}
+
+TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  auto intact = replay(data() + " verify");
+  EXPECT_EQ(intact.exit_code, 0) << intact.out;
+  EXPECT_NE(intact.out.find("INTACT"), std::string::npos);
+  server_->stop();
+
+  flip_byte(dir_ / "log", 0);  // the draft: version 1 of the ticket
+  auto damaged = replay(data() + " verify --json");
+  ASSERT_EQ(damaged.exit_code, 1) << damaged.out;
+  const json report = json::parse(damaged.json_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << damaged.out;
+  EXPECT_FALSE(report["intact"]);
+  ASSERT_EQ(report["broken"].size(), 1u) << report.dump(2);  // one link, not the whole chain
+  EXPECT_EQ(report["broken"][0]["stream"], "ticket-" + id);
+  EXPECT_EQ(report["broken"][0]["version"], 1);
+  EXPECT_EQ(report["broken"][0]["position"], "0:0");
+  // Reading the history of that ticket also refuses the damaged log.
+  EXPECT_EQ(replay(data() + " history ticket-" + id).exit_code, 1);
+}
+
+TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
+  server_->stop();
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+  {
+    // A ticket accepted while still Ouvert: decide() would never write it, a forger might.
+    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
+    ASSERT_TRUE(log.has_value());
+    auto meta = [](int n) {
+      events::EventMeta m;
+      m.event_id[0] = static_cast<std::uint8_t>(n);
+      m.occurred_at_us = 1'700'000'000'000'000 + n;
+      m.actor = {"alice", "emitter", ""};
+      return m;
+    };
+    events::StreamAppend a{"ticket-forged", 0, {}};
+    a.events.push_back({meta(1), events::TicketSubmitted{"forged", "N-1", "alice", "structure-1",
+                                                         "Technique", "Connexion", "t", "d"}});
+    a.events.push_back({meta(2), events::SolutionAccepted{"forged"}});
+    ASSERT_TRUE((*log)->append(std::span(&a, 1)).has_value());
+  }
+  auto r = replay(data() + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  EXPECT_TRUE(report["broken"].empty()) << report.dump(2);  // the chain itself is sound
+  ASSERT_EQ(report["breaches"].size(), 1u) << report.dump(2);
+  EXPECT_EQ(report["breaches"][0]["invariant"], 3);
+  EXPECT_EQ(report["breaches"][0]["stream"], "ticket-forged");
+  EXPECT_EQ(report["breaches"][0]["from"], "0:1");
+}
+
+TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  const std::string out = (dir_ / "extract").string();
+  auto made = replay(data() + " export --stream ticket-" + id + " --out " + out);
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  // An extract never overwrites another.
+  EXPECT_EQ(replay(data() + " export --stream ticket-" + id + " --out " + out).exit_code, 2);
+  server_->stop();
+  server_.reset();
+  // Away from the system: the log is gone.
+  std::filesystem::remove_all(dir_ / "log");
+  auto ok = replay("verify-extract " + out);
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+
+  // Edit the readable text of one line (keeping the stored bytes): caught, line named.
+  std::ifstream in(out + "/events.jsonl");
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string text = all.str();
+  const auto at = text.find("Firefox");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 7, "Chrome!");
+  const std::string line =
+      "line " + std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1);
+  std::ofstream(out + "/events.jsonl", std::ios::trunc) << text;
+  auto edited = replay("verify-extract --json " + out);
+  ASSERT_EQ(edited.exit_code, 1) << edited.out;
+  const json report = json::parse(edited.json_text, nullptr, false);
+  bool named = false;
+  for (const auto& b : report["broken"]) {
+    if (b["position"] == line && b["stream"] == "ticket-" + id) named = true;
+  }
+  EXPECT_TRUE(named) << report.dump(2);
+}
+
+// --- Kafka ---------------------------------------------------------------------------------
+
+const char* kafka_brokers() { return std::getenv("CHORUS_TEST_KAFKA_BROKERS"); }
+
+// Copies every committed record of `from` to `to` (same partition and key), flipping one byte
+// of the first record whose value contains `marker`. Returns false when it cannot.
+bool copy_topic(const std::string& brokers, const std::string& from, const std::string& to,
+                std::uint32_t partitions, const std::string& marker) {
+  char err[512];
+  auto settings = [&](std::initializer_list<std::pair<const char*, const char*>> kv) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+    for (auto [k, v] : kv) rd_kafka_conf_set(conf, k, v, err, sizeof err);
+    return conf;
+  };
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER,
+                                      settings({{"group.id", "replay-test-copy"},
+                                                {"isolation.level", "read_committed"},
+                                                {"enable.partition.eof", "true"},
+                                                {"enable.auto.commit", "false"}}),
+                                      err, sizeof err);
+  rd_kafka_t* producer =
+      rd_kafka_new(RD_KAFKA_PRODUCER, settings({{"enable.idempotence", "true"}}), err, sizeof err);
+  if (consumer == nullptr || producer == nullptr) return false;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  for (std::uint32_t p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, from.c_str(), static_cast<std::int32_t>(p))->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::uint32_t at_end = 0;
+  bool flipped = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (at_end < partitions && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ++at_end;
+    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::string value(static_cast<const char*>(m->payload), m->len);
+      if (const auto at = value.find(marker); !flipped && at != std::string::npos) {
+        value[at] ^= 0x01;
+        flipped = true;
+      }
+      rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(to.c_str()), RD_KAFKA_V_PARTITION(m->partition),
+                        RD_KAFKA_V_KEY(m->key, m->key_len),
+                        RD_KAFKA_V_VALUE(value.data(), value.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  const bool flushed = rd_kafka_flush(producer, 30'000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  rd_kafka_destroy(producer);
+  return flipped && flushed && at_end == partitions;
+}
+
+TEST(ReplayKafka, StatesFromKafkaAndATamperedTopicCopyNamesTheDamagedEvent) {
+  if (kafka_brokers() == nullptr) GTEST_SKIP() << "CHORUS_TEST_KAFKA_BROKERS not set";
+  const std::string brokers = kafka_brokers();
+  const std::string topic = "replay-test-" + std::to_string(getpid());
+  const auto dir = std::filesystem::temp_directory_path() / topic;
+  const std::string log_args = "--kafka-brokers " + brokers + " --kafka-topic " + topic;
+  std::vector<Moment> moments;
+  std::string id;
+  {
+    ServerProcess server({"--data-dir", dir.string(), "--kafka-brokers", brokers, "--kafka-topic",
+                          topic, "--kafka-partitions", "3"});
+    id = ServerHistory(server).build(moments);
+    // Read beside the running writer: the tool never takes ownership, so the server goes on.
+    expect_states_as_shown(log_args, id, moments);
+    auto verified = replay(log_args + " verify");
+    EXPECT_EQ(verified.exit_code, 0) << verified.out;
+    EXPECT_EQ(ServerHistory(server).act("alice", "GET", "/v1/tickets/" + id)["status"], "Fermé");
+  }
+  std::filesystem::remove_all(dir);
+
+  // A copy of the topic where one stored event has one byte changed.
+  const std::string copy = topic + "-copy";
+  {
+    events::KafkaLogOptions o;
+    o.brokers = brokers;
+    o.topic = copy;
+    o.partitions = 3;
+    ASSERT_TRUE(events::open_kafka_log(o).has_value());  // creates the topic
+  }
+  ASSERT_TRUE(copy_topic(brokers, topic, copy, 3, "Firefox"));
+  auto r = replay("--kafka-brokers " + brokers + " --kafka-topic " + copy + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out;
+  ASSERT_EQ(report["broken"].size(), 1u) << report.dump(2);
+  EXPECT_EQ(report["broken"][0]["stream"], "ticket-" + id);
+  EXPECT_EQ(report["broken"][0]["version"], 5);  // draft, submit, taken, asked, answered
+  EXPECT_NE(report["broken"][0]["reason"].get<std::string>().find("hash"), std::string::npos)
+      << report.dump(2);
+}
+
+}  // namespace
+}  // namespace chorus
