@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   std::string token_key, token_key_file;
   int kafka_partitions = 6;
   long consistency_wait_ms = 2000, idle_ms = 60000, request_ms = 10000;
+  long kafka_statistics_ms = 5000;
+  bool metrics_on = true;
 
   app.add_option("--listen", server.address, "address to listen on")
       ->envname("CHORUS_LISTEN")
@@ -75,6 +77,16 @@ int main(int argc, char** argv) {
   app.add_option("--kafka-replication", log_config.kafka.replication_factor,
                  "replication factor when the topic is created (3 on a real cluster)")
       ->envname("CHORUS_KAFKA_REPLICATION")
+      ->capture_default_str();
+  app.add_option("--kafka-statistics-interval-ms", kafka_statistics_ms,
+                 "how often librdkafka reports the figures behind the chorus_kafka_* metrics "
+                 "(0: never)")
+      ->envname("CHORUS_KAFKA_STATISTICS_INTERVAL_MS")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 86'400'000L));
+  app.add_flag("--metrics,!--no-metrics", metrics_on,
+               "collect metrics and serve them on /metrics (off: /metrics answers 404)")
+      ->envname("CHORUS_METRICS")
       ->capture_default_str();
   app.add_option("--token-key", token_key, "HS256 key verifying bearer tokens (prefer the file)")
       ->envname("CHORUS_TOKEN_KEY");
@@ -141,6 +153,9 @@ int main(int argc, char** argv) {
   }
 
   log_config.kafka.partitions = static_cast<std::uint32_t>(kafka_partitions);
+  // Nobody would read librdkafka's reports with metrics off.
+  log_config.kafka.statistics_interval =
+      std::chrono::milliseconds(metrics_on ? kafka_statistics_ms : 0);
   server.idle_timeout = std::chrono::milliseconds(idle_ms);
   server.request_timeout = std::chrono::milliseconds(request_ms);
   router_options.consistency_wait = std::chrono::milliseconds(consistency_wait_ms);
@@ -165,7 +180,7 @@ int main(int argc, char** argv) {
   }
   std::jthread projection_thread([&](std::stop_token stop) { (*runner)->run(stop); });
 
-  chorus::api::Metrics metrics;
+  chorus::api::Metrics metrics(metrics_on);
   chorus::api::Router router(**log, **runner, tokens, metrics, router_options);
   std::unique_ptr<chorus::api::HttpServer> http;
   try {
@@ -175,8 +190,8 @@ int main(int argc, char** argv) {
                   server.port, e.what());
     return 1;
   }
-  logger->info("msg=\"listening\" address={} port={} log={}", server.address, http->port(),
-               (*log)->kind());
+  logger->info("msg=\"listening\" address={} port={} log={} metrics={}", server.address,
+               http->port(), (*log)->kind(), metrics_on ? "on" : "off");
   // A machine-readable line for scripts and tests that start the server on port 0.
   std::cout << "LISTENING " << http->port() << std::endl;
 

@@ -3,12 +3,15 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 
 namespace chorus::api {
 
@@ -80,29 +83,122 @@ struct Metrics::Impl {
                                  .Register(*registry)
                                  .Add({});
   prometheus::Gauge& fds = gauge("process_open_fds", "Open file descriptors");
+
+  std::mutex storage_mu;  // guards the two below
+  events::LogStats log_stats;
+  std::optional<events::StoreStats> view_stats;
+
+  // Families built at each scrape from the storage figures, not registered: RocksDB and
+  // librdkafka keep the totals, and a counter of prometheus-cpp can only be incremented.
+  void append_storage(std::vector<prometheus::MetricFamily>& out) {
+    std::vector<std::pair<const char*, events::StoreStats>> stores;
+    std::optional<events::KafkaStats> kafka;
+    {
+      std::lock_guard lock(storage_mu);
+      if (view_stats) stores.emplace_back("views", *view_stats);
+      if (log_stats.store) stores.emplace_back("log", *log_stats.store);
+      kafka = log_stats.kafka;
+    }
+    using prometheus::MetricType;
+    auto family = [&](const char* name, const char* help, MetricType type) -> auto& {
+      out.push_back(prometheus::MetricFamily{name, help, type, {}});
+      return out.back();
+    };
+    auto sample = [](prometheus::MetricFamily& f, double value, const char* store = nullptr) {
+      prometheus::ClientMetric m;
+      if (store != nullptr) m.label.push_back({"store", store});
+      if (f.type == MetricType::Counter) {
+        m.counter.value = value;
+      } else {
+        m.gauge.value = value;
+      }
+      f.metric.push_back(std::move(m));
+    };
+    if (!stores.empty()) {
+      auto& hits = family("chorus_rocksdb_block_cache_hits_total",
+                          "RocksDB block cache hits since the store opened, by store (views, log)",
+                          MetricType::Counter);
+      for (const auto& [store, s] : stores)
+        sample(hits, static_cast<double>(s.block_cache_hits), store);
+      auto& misses =
+          family("chorus_rocksdb_block_cache_misses_total",
+                 "RocksDB block cache misses since the store opened, by store (views, log)",
+                 MetricType::Counter);
+      for (const auto& [store, s] : stores)
+        sample(misses, static_cast<double>(s.block_cache_misses), store);
+      auto& pending =
+          family("chorus_rocksdb_pending_compaction_bytes",
+                 "RocksDB estimate of bytes the store must compact, by store", MetricType::Gauge);
+      for (const auto& [store, s] : stores)
+        sample(pending, static_cast<double>(s.pending_compaction_bytes), store);
+      auto& stops =
+          family("chorus_rocksdb_write_stopped",
+                 "1 while RocksDB stops writes to the store, by store", MetricType::Gauge);
+      for (const auto& [store, s] : stores) sample(stops, s.write_stopped ? 1 : 0, store);
+    }
+    if (kafka) {
+      sample(family("chorus_kafka_producer_queue_messages",
+                    "Events produced to Kafka and not yet acknowledged by a broker",
+                    MetricType::Gauge),
+             static_cast<double>(kafka->producer_queue_messages));
+      sample(
+          family("chorus_kafka_producer_queue_bytes",
+                 "Bytes produced to Kafka and not yet acknowledged by a broker", MetricType::Gauge),
+          static_cast<double>(kafka->producer_queue_bytes));
+      sample(family("chorus_kafka_broker_tx_errors_total",
+                    "Kafka requests that failed to be sent, summed over brokers and clients",
+                    MetricType::Counter),
+             static_cast<double>(kafka->tx_errors));
+      sample(family("chorus_kafka_broker_rx_errors_total",
+                    "Kafka answers that could not be received, summed over brokers and clients",
+                    MetricType::Counter),
+             static_cast<double>(kafka->rx_errors));
+      sample(family("chorus_kafka_broker_rtt_avg_seconds",
+                    "Average Kafka request round trip of the slowest broker, last statistics "
+                    "window",
+                    MetricType::Gauge),
+             kafka->rtt_avg_seconds);
+      sample(family("chorus_kafka_broker_rtt_p99_seconds",
+                    "99th percentile Kafka request round trip of the slowest broker, last "
+                    "statistics window",
+                    MetricType::Gauge),
+             kafka->rtt_p99_seconds);
+      sample(family("chorus_kafka_consumer_lag_messages",
+                    "Offsets committed to the Kafka log that the projection cursors have not "
+                    "read yet",
+                    MetricType::Gauge),
+             static_cast<double>(kafka->consumer_lag_messages));
+    }
+  }
 };
 
-Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
+Metrics::Metrics(bool enabled) : impl_(enabled ? std::make_unique<Impl>() : nullptr) {}
 Metrics::~Metrics() = default;
 
 void Metrics::observe_request(const std::string& route, int status, double seconds) {
+  if (!impl_) return;
   impl_->requests.Add({{"route", route}, {"code", std::to_string(status)}}).Increment();
   impl_->request_seconds.Add({{"route", route}}, Impl::buckets()).Observe(seconds);
 }
 
 void Metrics::observe_command(const std::string& type, const std::string& outcome, double seconds) {
+  if (!impl_) return;
   impl_->commands.Add({{"type", type}, {"outcome", outcome}}).Increment();
   impl_->command_seconds.Add({{"type", type}}, Impl::buckets()).Observe(seconds);
 }
 
 void Metrics::observe_append(const std::vector<const char*>& event_types, double seconds) {
+  if (!impl_) return;
   for (const char* type : event_types) impl_->appended.Add({{"type", type}}).Increment();
   impl_->append_seconds.Observe(seconds);
 }
 
-void Metrics::set_open_connections(double n) { impl_->connections.Set(n); }
+void Metrics::set_open_connections(double n) {
+  if (impl_) impl_->connections.Set(n);
+}
 
 void Metrics::set_view_state(const ViewState& v) {
+  if (!impl_) return;
   impl_->applied.Set(v.applied_events);
   impl_->lag.Set(v.lag_events);
   impl_->lag_seconds.Set(v.lag_seconds);
@@ -112,7 +208,15 @@ void Metrics::set_view_state(const ViewState& v) {
   impl_->memtable.Set(v.memtable_bytes);
 }
 
+void Metrics::set_storage_state(const events::LogStats& log, const events::StoreStats& views) {
+  if (!impl_) return;
+  std::lock_guard lock(impl_->storage_mu);
+  impl_->log_stats = log;
+  impl_->view_stats = views;
+}
+
 std::string Metrics::scrape() const {
+  if (!impl_) return "";
   // Process figures, from /proc/self, as the Prometheus client libraries name them.
   if (std::ifstream stat("/proc/self/stat"); stat) {
     std::string field;
@@ -137,7 +241,9 @@ std::string Metrics::scrape() const {
     ++fds;
   }
   impl_->fds.Set(fds);
-  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+  auto families = impl_->registry->Collect();
+  impl_->append_storage(families);
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace chorus::api

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "events/event_log.h"
+
 namespace prometheus {
 class Registry;
 }
@@ -14,8 +16,12 @@ namespace chorus::api {
 
 class Metrics {
  public:
-  Metrics();
+  // Disabled (`enabled` false), every method below returns at once and registers nothing, so
+  // the request path pays one branch; the router then answers 404 on /metrics.
+  explicit Metrics(bool enabled = true);
   ~Metrics();
+  [[nodiscard]] bool enabled() const noexcept { return impl_ != nullptr; }
+
   // Records one HTTP answer. Thread-safe.
   void observe_request(const std::string& route, int status, double seconds);
   // Records one command outcome ("accepted" or the rejection rule). Thread-safe.
@@ -23,9 +29,11 @@ class Metrics {
   // Records one append of the command side: events by type, and how long the log took.
   // Thread-safe.
   void observe_append(const std::vector<const char*>& event_types, double seconds);
+  // Thread-safe.
   void set_open_connections(double n);
 
   // What the projection runner and the view store say, read just before a scrape.
+  // Thread-safe.
   struct ViewState {
     double applied_events = 0;  // since the process started
     double lag_events = 0;      // behind the log's end
@@ -36,7 +44,12 @@ class Metrics {
     double memtable_bytes = 0;
   };
   void set_view_state(const ViewState& state);
-  // The text exposition format. Thread-safe.
+  // What the event log and the view store report, read just before a scrape. Their counters
+  // are totals kept by RocksDB and librdkafka, so they are exposed as read, never added up
+  // here; a part the log leaves out (Kafka figures of the embedded log) is not exposed.
+  // Thread-safe.
+  void set_storage_state(const events::LogStats& log, const events::StoreStats& views);
+  // The text exposition format; empty when disabled. Thread-safe.
   [[nodiscard]] std::string scrape() const;
 
  private:

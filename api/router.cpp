@@ -197,6 +197,7 @@ Router::Router(events::EventLog& log, projections::Runner& runner, const TokenVe
       options_(options),
       commands_(log) {
   commands_.on_append = [this](const std::vector<events::Payload>& payloads, double seconds) {
+    if (!metrics_.enabled()) return;
     std::vector<const char*> types;
     types.reserve(payloads.size());
     for (const auto& p : payloads) types.push_back(events::type_name(p));
@@ -216,8 +217,10 @@ Response Router::handle(const Request& request) noexcept {
     response = Problem{500, "internal", "", "Erreur interne."}.to_response();
   }
   try {
-    metrics_.observe_request(route, response.status,
-                             std::chrono::duration<double>(Clock::now() - start).count());
+    if (metrics_.enabled()) {
+      metrics_.observe_request(route, response.status,
+                               std::chrono::duration<double>(Clock::now() - start).count());
+    }
   } catch (...) {
   }
   return response;
@@ -257,6 +260,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     return json_response(200, json{{"log", log_.kind()}, {"view_lag_events", lag}});
   }
   if (pattern == "/metrics") {
+    // Turned off (--metrics=false): as if the route did not exist.
+    if (!metrics_.enabled()) throw Problem{404, "request.route", "", "Ressource inconnue."};
     auto end = log_.end();
     auto applied = runner_.applied();
     auto stats = runner_.stats();
@@ -278,6 +283,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     state.memtable_bytes =
         static_cast<double>(store->int_property("rocksdb.cur-size-all-mem-tables"));
     metrics_.set_view_state(state);
+    metrics_.set_storage_state(log_.stats(), store->stats());
     return Response{200, "text/plain; version=0.0.4", metrics_.scrape(), {}};
   }
 

@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -35,6 +36,7 @@ struct Core {
   rocksdb::ColumnFamilyHandle* streams_cf = nullptr;
   rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
   rocksdb::WriteOptions write_options;
+  std::shared_ptr<rocksdb::Statistics> statistics;
   bool read_only = false;
 
   std::atomic<std::uint64_t> end{0};  // offset of the next event; everything before is durable
@@ -160,6 +162,22 @@ class EmbeddedLog final : public EventLog {
   std::uint32_t partition_count() const noexcept override { return 1; }
   std::string_view kind() const noexcept override { return "embedded"; }
 
+  LogStats stats() const override {
+    StoreStats s;
+    s.block_cache_hits = core_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+    s.block_cache_misses = core_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+    std::uint64_t value = 0;
+    // Compaction debt is per column family; the stop is the database's.
+    if (core_->db->GetAggregatedIntProperty(
+            rocksdb::DB::Properties::kEstimatePendingCompactionBytes, &value)) {
+      s.pending_compaction_bytes = value;
+    }
+    if (core_->db->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
+      s.write_stopped = value != 0;
+    }
+    return LogStats{s, std::nullopt};
+  }
+
  private:
   Result<StreamHead> lookup_head(const std::string& stream_id) const {
     std::string value;
@@ -217,6 +235,10 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
+  // Tickers only (block cache hits for the metrics): histograms and timers would read the
+  // clock on every operation of the write path.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   // Concurrent writers are grouped by GroupCommit already; RocksDB's own pipelining adds
   // nothing for one writer thread.
   rocksdb::ColumnFamilyOptions cf_options;
@@ -245,6 +267,7 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   core->streams_cf = core->handles[2];
   core->heads_cf = core->handles[3];
   core->write_options.sync = options.sync;
+  core->statistics = db_options.statistics;
 
   std::unique_ptr<rocksdb::Iterator> it(
       core->db->NewIterator(rocksdb::ReadOptions(), core->log_cf));

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,37 @@ struct AppendResult {
   LogPosition position;
 };
 
+// RocksDB figures of one database, for metrics. Counters start at 0 when the database opens.
+struct StoreStats {
+  std::uint64_t block_cache_hits = 0;
+  std::uint64_t block_cache_misses = 0;
+  std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate, all column families
+  bool write_stopped = false;                  // writes wait until compaction catches up
+};
+
+// The Kafka log's clients as librdkafka last reported them (statistics.interval.ms).
+struct KafkaStats {
+  std::uint64_t producer_queue_messages = 0;  // produced, not yet acknowledged by a broker
+  std::uint64_t producer_queue_bytes = 0;
+  // Requests that failed to be sent or whose answer could not be read, summed over brokers
+  // and clients, since the log opened (clients replaced since then included).
+  std::uint64_t tx_errors = 0;
+  std::uint64_t rx_errors = 0;
+  // Round trip of the slowest broker over the last statistics window (0 with no request).
+  double rtt_avg_seconds = 0;
+  double rtt_p99_seconds = 0;
+  // Events committed to the log that the cursors (follow()) have not returned yet, summed
+  // over their partitions.
+  std::uint64_t consumer_lag_messages = 0;
+};
+
+// What a log tells its operators; each part is absent when it does not apply (or, for Kafka,
+// until librdkafka's first report).
+struct LogStats {
+  std::optional<StoreStats> store;  // the embedded log's RocksDB
+  std::optional<KafkaStats> kafka;
+};
+
 // Follows the log from a position. Not thread-safe: one reader thread per cursor.
 class LogCursor {
  public:
@@ -122,6 +154,11 @@ class EventLog {
   [[nodiscard]] virtual Result<LogPosition> end() = 0;
 
   [[nodiscard]] virtual std::uint32_t partition_count() const noexcept = 0;
+
+  // Figures for metrics, read at scrape time from what the log already keeps (no I/O, no
+  // broker request). Never fails: what cannot be read is left out. A log with nothing to
+  // report answers an empty LogStats. Thread-safe.
+  [[nodiscard]] virtual LogStats stats() const { return {}; }
 
   // "embedded" or "kafka", for logs, metrics and test names.
   [[nodiscard]] virtual std::string_view kind() const noexcept = 0;

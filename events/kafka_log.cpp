@@ -2,8 +2,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <shared_mutex>
+#include <stop_token>
 #include <thread>
 #include <unordered_map>
 
@@ -20,8 +25,81 @@ int ms_left(Clock::time_point deadline) {
   return static_cast<int>(std::max<std::int64_t>(left.count(), 0));
 }
 
+// The latest statistics of each client of one log, summed for stats(). Written by whichever
+// thread serves a client's queue (librdkafka calls back there), read by scrapes.
+class StatsBoard {
+ public:
+  struct Client {
+    std::uint64_t queue_messages = 0;
+    std::uint64_t queue_bytes = 0;
+    std::uint64_t tx_errors = 0;  // librdkafka's totals since the client started
+    std::uint64_t rx_errors = 0;
+    std::int64_t rtt_avg_us = 0;  // slowest broker, last window
+    std::int64_t rtt_p99_us = 0;
+    std::uint64_t lag = 0;
+  };
+
+  void update(const rd_kafka_t* client, const Client& figures) {
+    std::lock_guard lock(mu_);
+    clients_[client] = figures;
+    reported_ = true;
+  }
+
+  // Once the client is destroyed: its gauges leave, its errors stay counted, so that the
+  // totals never go down when a producer or a cursor is replaced.
+  void forget(const rd_kafka_t* client) {
+    std::lock_guard lock(mu_);
+    auto it = clients_.find(client);
+    if (it == clients_.end()) return;
+    retired_tx_errors_ += it->second.tx_errors;
+    retired_rx_errors_ += it->second.rx_errors;
+    clients_.erase(it);
+  }
+
+  std::optional<KafkaStats> total() const {
+    std::lock_guard lock(mu_);
+    if (!reported_) return std::nullopt;
+    KafkaStats t;
+    t.tx_errors = retired_tx_errors_;
+    t.rx_errors = retired_rx_errors_;
+    std::int64_t rtt_avg = 0, rtt_p99 = 0;
+    for (const auto& [client, c] : clients_) {
+      t.producer_queue_messages += c.queue_messages;
+      t.producer_queue_bytes += c.queue_bytes;
+      t.tx_errors += c.tx_errors;
+      t.rx_errors += c.rx_errors;
+      t.consumer_lag_messages += c.lag;
+      rtt_avg = std::max(rtt_avg, c.rtt_avg_us);
+      rtt_p99 = std::max(rtt_p99, c.rtt_p99_us);
+    }
+    t.rtt_avg_seconds = static_cast<double>(rtt_avg) / 1e6;
+    t.rtt_p99_seconds = static_cast<double>(rtt_p99) / 1e6;
+    return t;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<const rd_kafka_t*, Client> clients_;
+  std::uint64_t retired_tx_errors_ = 0;
+  std::uint64_t retired_rx_errors_ = 0;
+  bool reported_ = false;
+};
+
+// Where one client's statistics go. Only the cursors' lag counts: the stream reader jumps
+// between offsets, and reading to the end at start is not the views falling behind.
+struct StatsTap {
+  std::shared_ptr<StatsBoard> board;
+  std::chrono::milliseconds interval;
+  bool counts_lag = false;
+};
+
 struct KafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+  // Held here so that it outlives the client: librdkafka may call back until destroy returns.
+  std::shared_ptr<StatsTap> tap;
+  void operator()(rd_kafka_t* rk) const {
+    rd_kafka_destroy(rk);
+    if (tap) tap->board->forget(rk);
+  }
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
@@ -51,14 +129,87 @@ std::string describe(const rd_kafka_error_t* e) {
   return std::string(rd_kafka_error_name(e)) + ": " + rd_kafka_error_string(e);
 }
 
-// Builds a handle from settings; `type` PRODUCER or CONSUMER.
+std::int64_t json_int(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number() ? it->get<std::int64_t>() : 0;
+}
+
+std::uint64_t non_negative(std::int64_t n) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(n, 0));
+}
+
+// A partition's lag. librdkafka's consumer_lag runs from the committed offset, and our
+// cursors never commit (it stays -1), so the lag runs from the offset last delivered to the
+// cursor (app_offset) to the last stable offset, the end a read_committed consumer may read.
+// Until a partition delivers its first event the lag is not known and counts 0.
+std::uint64_t partition_lag(const nlohmann::json& p) {
+  auto offset = [&](const char* key) { return p.contains(key) ? json_int(p, key) : -1; };
+  if (const std::int64_t reported = offset("consumer_lag"); reported >= 0) {
+    return static_cast<std::uint64_t>(reported);
+  }
+  const std::int64_t delivered = offset("app_offset");
+  const std::int64_t end = offset("ls_offset");
+  return delivered >= 0 && end >= delivered ? static_cast<std::uint64_t>(end - delivered) : 0;
+}
+
+// Reads the figures we keep from one librdkafka statistics report (its STATISTICS.md).
+std::optional<StatsBoard::Client> parse_statistics(std::string_view report,
+                                                   bool counts_lag) noexcept {
+  try {
+    const auto doc = nlohmann::json::parse(report, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) return std::nullopt;
+    StatsBoard::Client c;
+    if (doc.value("type", "") == "producer") {
+      c.queue_messages = non_negative(json_int(doc, "msg_cnt"));
+      c.queue_bytes = non_negative(json_int(doc, "msg_size"));
+    }
+    if (auto brokers = doc.find("brokers"); brokers != doc.end() && brokers->is_object()) {
+      for (const auto& broker : *brokers) {
+        c.tx_errors += non_negative(json_int(broker, "txerrs"));
+        c.rx_errors += non_negative(json_int(broker, "rxerrs"));
+        // Brokers without a request in the window (bootstrap entries, idle ones) report 0.
+        auto rtt = broker.find("rtt");
+        if (rtt == broker.end() || json_int(*rtt, "cnt") <= 0) continue;
+        c.rtt_avg_us = std::max(c.rtt_avg_us, json_int(*rtt, "avg"));
+        c.rtt_p99_us = std::max(c.rtt_p99_us, json_int(*rtt, "p99"));
+      }
+    }
+    if (auto topics = doc.find("topics"); counts_lag && topics != doc.end()) {
+      for (const auto& topic : *topics) {
+        auto partitions = topic.find("partitions");
+        if (partitions == topic.end()) continue;
+        for (const auto& p : *partitions) {
+          if (json_int(p, "partition") < 0) continue;  // librdkafka's internal one
+          c.lag += partition_lag(p);
+        }
+      }
+    }
+    return c;
+  } catch (const std::exception&) {
+    return std::nullopt;  // a report we cannot read changes nothing
+  }
+}
+
+int on_statistics(rd_kafka_t* rk, char* report, std::size_t length, void* opaque) {
+  const auto* tap = static_cast<const StatsTap*>(opaque);
+  if (auto figures = parse_statistics(std::string_view(report, length), tap->counts_lag)) {
+    tap->board->update(rk, *figures);
+  }
+  return 0;  // librdkafka frees the report
+}
+
+// Builds a handle from settings; `type` PRODUCER or CONSUMER. With a tap, librdkafka reports
+// the client's statistics to it.
 Result<KafkaHandle> make_handle(rd_kafka_type_t type,
                                 const std::vector<std::pair<std::string, std::string>>& settings,
+                                std::shared_ptr<StatsTap> tap = nullptr,
                                 void (*dr_cb)(rd_kafka_t*, const rd_kafka_message_t*,
                                               void*) = nullptr) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [name, value] : settings) {
+  auto all = settings;
+  if (tap) all.emplace_back("statistics.interval.ms", std::to_string(tap->interval.count()));
+  for (const auto& [name, value] : all) {
     if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
@@ -66,13 +217,17 @@ Result<KafkaHandle> make_handle(rd_kafka_type_t type,
     }
   }
   if (dr_cb != nullptr) rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  if (tap) {
+    rd_kafka_conf_set_opaque(conf, tap.get());
+    rd_kafka_conf_set_stats_cb(conf, &on_statistics);
+  }
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
     return fail(errc::invalid_argument, std::string("creating a Kafka client: ") + errstr);
   }
   if (type == RD_KAFKA_CONSUMER) rd_kafka_poll_set_consumer(rk);
-  return KafkaHandle(rk);
+  return KafkaHandle(rk, KafkaDeleter{std::move(tap)});
 }
 
 // Per-stream state learnt from the log: the head and where each version lives.
@@ -157,6 +312,10 @@ class KafkaLog final : public EventLog {
   explicit KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
 
   ~KafkaLog() override {
+    if (statistics_server_.joinable()) {
+      statistics_server_.request_stop();
+      statistics_server_.join();
+    }
     if (producer_) rd_kafka_flush(producer_.get(), 1000);
   }
 
@@ -165,7 +324,11 @@ class KafkaLog final : public EventLog {
     if (auto ok = ensure_topic(deadline); !ok) return ok;
     end_.assign(partitions_, 0);
     if (options_.read_only) return catch_up(deadline);
-    return take_ownership(deadline);
+    if (auto ok = take_ownership(deadline); !ok) return ok;
+    if (options_.statistics_interval.count() > 0) {
+      statistics_server_ = std::jthread([this](std::stop_token stop) { serve_statistics(stop); });
+    }
+    return {};
   }
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
@@ -194,6 +357,8 @@ class KafkaLog final : public EventLog {
     const auto partition = static_cast<std::int32_t>(partition_of(stream_id, partitions_));
     std::lock_guard lock(reader_mu_);
     if (!reader_) {
+      // No statistics: this client is served only while a stream is read, so its reports
+      // would pile up unread in between (see serve_statistics).
       auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
       if (!consumer) return std::unexpected(consumer.error());
       reader_ = std::move(*consumer);
@@ -242,7 +407,7 @@ class KafkaLog final : public EventLog {
     }
     LogPosition start = from;
     start.next.resize(partitions_, 0);
-    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
+    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings(), tap(/*counts_lag=*/true));
     if (!consumer) return std::unexpected(consumer.error());
     if (auto ok = assign_all(consumer->get(), start); !ok) return std::unexpected(ok.error());
     return std::make_unique<KafkaCursor>(std::move(*consumer), std::move(start));
@@ -260,7 +425,35 @@ class KafkaLog final : public EventLog {
   std::uint32_t partition_count() const noexcept override { return partitions_; }
   std::string_view kind() const noexcept override { return "kafka"; }
 
+  LogStats stats() const override { return LogStats{std::nullopt, board_->total()}; }
+
  private:
+  // Where a new client reports its statistics; none when they are turned off.
+  std::shared_ptr<StatsTap> tap(bool counts_lag) const {
+    if (options_.statistics_interval.count() <= 0) return nullptr;
+    return std::make_shared<StatsTap>(StatsTap{board_, options_.statistics_interval, counts_lag});
+  }
+
+  // librdkafka hands a client's statistics over only when its queue is served. The cursors
+  // and commit_transaction serve theirs, but an idle producer would pile a report up every
+  // interval, to be parsed all at once by the next append. Served here when no append holds
+  // the producer: the lock keeps delivery reports on the leader.
+  void serve_statistics(std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    while (true) {
+      {
+        std::unique_lock lock(mu);
+        if (cv.wait_for(lock, stop, options_.statistics_interval, [] { return false; }) ||
+            stop.stop_requested()) {
+          return;
+        }
+      }
+      std::unique_lock producer(producer_mu_, std::try_to_lock);
+      if (producer.owns_lock() && producer_) rd_kafka_poll(producer_.get(), 0);
+    }
+  }
+
   std::vector<std::pair<std::string, std::string>> common_settings() const {
     std::vector<std::pair<std::string, std::string>> s{{"bootstrap.servers", options_.brokers},
                                                        {"client.id", "chorus"}};
@@ -385,7 +578,8 @@ class KafkaLog final : public EventLog {
                      {"socket.nagle.disable", "true"},
                      {"transaction.timeout.ms", "60000"},
                      {"message.timeout.ms", "60000"}});
-    auto producer = make_handle(RD_KAFKA_PRODUCER, settings, &on_delivery);
+    auto producer =
+        make_handle(RD_KAFKA_PRODUCER, settings, tap(/*counts_lag=*/false), &on_delivery);
     if (!producer) return std::unexpected(producer.error());
     KafkaError e(rd_kafka_init_transactions(producer->get(), std::max(ms_left(deadline), 1)));
     if (e) {
@@ -401,7 +595,7 @@ class KafkaLog final : public EventLog {
 
   // Reads every partition from end_ to its last stable offset, learning heads and offsets.
   Result<void> catch_up(Clock::time_point deadline) {
-    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings());
+    auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings(), tap(/*counts_lag=*/false));
     if (!consumer) return std::unexpected(consumer.error());
     LogPosition from{end_};
     if (auto ok = assign_all(consumer->get(), from); !ok) return ok;
@@ -541,6 +735,7 @@ class KafkaLog final : public EventLog {
 
   // Runs on the group-commit leader only, one group at a time.
   void write_group(std::vector<AppendRequest*>& group) {
+    std::lock_guard producer(producer_mu_);
     const auto deadline = Clock::now() + options_.append_timeout;
     auto fail_all = [&](const Error& error) {
       for (auto* r : group) r->result = std::unexpected(error);
@@ -627,8 +822,10 @@ class KafkaLog final : public EventLog {
 
   KafkaLogOptions options_;
   std::uint32_t partitions_ = 0;
-  KafkaHandle admin_;     // metadata and watermarks
-  KafkaHandle producer_;  // transactional; leader only
+  std::shared_ptr<StatsBoard> board_ = std::make_shared<StatsBoard>();
+  KafkaHandle admin_;       // metadata and watermarks
+  std::mutex producer_mu_;  // held by the leader while it writes, and to serve statistics
+  KafkaHandle producer_;    // transactional; leader only
   static constexpr auto kMarkerPause = std::chrono::microseconds(2000);
   Clock::time_point last_commit_{};  // leader only
   bool fenced_ = false;              // leader only
@@ -641,6 +838,8 @@ class KafkaLog final : public EventLog {
 
   std::mutex reader_mu_;  // guards reader_
   KafkaHandle reader_;    // for read_stream
+
+  std::jthread statistics_server_;  // serves the idle producer's statistics
 };
 
 }  // namespace

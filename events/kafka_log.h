@@ -23,6 +23,9 @@ struct KafkaLogOptions {
   // How long an append may wait for the brokers. Finding out the outcome of an indefinite
   // commit gets as long again, so an append answers within twice this.
   std::chrono::milliseconds append_timeout{30'000};
+  // How often librdkafka reports its clients' statistics (queue, errors, round trip, lag) for
+  // stats(); 0 turns them off.
+  std::chrono::milliseconds statistics_interval{5000};
   // For auditors: no producer, no ownership taken (a running writer is never fenced), no topic
   // created; the log is read to its end once at open, and append() fails with
   // invalid_argument. A broken chain does not stop a read-only log: verifying is the reader's

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
@@ -45,6 +46,10 @@ Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir, OpenM
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   options.write_buffer_size = 64 << 20;
+  // Tickers only (block cache hits for the metrics): histograms and timers would read the
+  // clock on every read and write of the projectors.
+  options.statistics = rocksdb::CreateDBStatistics();
+  options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   rocksdb::DB* raw = nullptr;
   // A read-only instance takes no lock, so an auditor may open the views of a running server;
   // it sees them as they were when opened.
@@ -54,6 +59,7 @@ Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir, OpenM
   std::shared_ptr<ViewStore> store(new ViewStore());
   store->dir_ = dir;
   store->db_.reset(raw);
+  store->statistics_ = options.statistics;
   return store;
 }
 
@@ -101,6 +107,21 @@ Result<void> ViewStore::scan(
 std::uint64_t ViewStore::int_property(const char* name) const {
   std::uint64_t value = 0;
   return db_->GetIntProperty(name, &value) ? value : 0;
+}
+
+events::StoreStats ViewStore::stats() const {
+  events::StoreStats s;
+  s.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+  s.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+  std::uint64_t value = 0;
+  if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                    &value)) {
+    s.pending_compaction_bytes = value;
+  }
+  if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
+    s.write_stopped = value != 0;
+  }
+  return s;
 }
 
 Result<std::string> ViewStore::position() const {

@@ -11,10 +11,12 @@
 #include <string_view>
 
 #include "events/big_endian.h"
+#include "events/event_log.h"
 #include "projections/errc.h"
 
 namespace rocksdb {
 class DB;
+class Statistics;
 class WriteBatchWithIndex;
 }  // namespace rocksdb
 
@@ -47,6 +49,11 @@ class ViewStore {
   // 0 when unknown. Thread-safe.
   [[nodiscard]] std::uint64_t int_property(const char* name) const;
 
+  // The store's block cache, compaction and write-stop figures, for metrics. Counters start at
+  // 0 when the store opens (so again after a rebuild swaps a new one in). Never fails.
+  // Thread-safe.
+  [[nodiscard]] events::StoreStats stats() const;
+
   const std::string& dir() const { return dir_; }
   rocksdb::DB* db() const { return db_.get(); }
 
@@ -54,6 +61,7 @@ class ViewStore {
   ViewStore() = default;
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
 };
 
 // The changes of one batch of events, with read-your-writes: get() sees earlier puts of the

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "tests/support/server_process.h"
 
@@ -29,6 +31,14 @@ std::string unique_name(const std::string& prefix) {
          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
 }
 
+// The value of the exposition line for `series` (name and labels, exactly), if present.
+std::optional<double> sample(const std::string& exposition, const std::string& series) {
+  const std::string line_start = "\n" + series + " ";
+  const auto at = exposition.find(line_start);
+  if (at == std::string::npos) return std::nullopt;
+  return std::stod(exposition.substr(at + line_start.size()));
+}
+
 const std::string kForm =
     R"({"emitting_structure_id":"structure-1","category":"Technique","sub_category":"Connexion",)"
     R"("title":"Connexion impossible","description":"Le portail refuse mon mot de passe."})";
@@ -44,8 +54,10 @@ class ServerEndToEnd : public ::testing::TestWithParam<std::string> {
         ASSERT_EQ(env_or_null("CI"), nullptr) << "CHORUS_TEST_KAFKA_BROKERS is not set in CI";
         GTEST_SKIP() << "CHORUS_TEST_KAFKA_BROKERS not set";
       }
-      args_.insert(args_.end(), {"--kafka-brokers", brokers, "--kafka-topic", unique_name("e2e-"),
-                                 "--kafka-partitions", "3"});
+      // Frequent librdkafka statistics, so that the metrics test need not wait long for one.
+      args_.insert(args_.end(),
+                   {"--kafka-brokers", brokers, "--kafka-topic", unique_name("e2e-"),
+                    "--kafka-partitions", "3", "--kafka-statistics-interval-ms", "200"});
     }
     server_ = std::make_unique<ServerProcess>(args_);
   }
@@ -260,6 +272,57 @@ TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {
       std::string::npos)
       << metrics.body;
   EXPECT_EQ(metrics.body.find("alice"), std::string::npos) << "a user id leaked into metrics";
+
+  // RocksDB figures of the view store, and of the log when it is the embedded one.
+  std::vector<std::string> stores{"views"};
+  if (GetParam() == "embedded") stores.push_back("log");
+  for (const auto& store : stores) {
+    for (const char* name :
+         {"chorus_rocksdb_block_cache_hits_total", "chorus_rocksdb_block_cache_misses_total",
+          "chorus_rocksdb_pending_compaction_bytes", "chorus_rocksdb_write_stopped"}) {
+      const std::string series = std::string(name) + "{store=\"" + store + "\"}";
+      EXPECT_TRUE(sample(metrics.body, series)) << series << " missing:\n" << metrics.body;
+    }
+  }
+  if (GetParam() == "embedded") {
+    EXPECT_EQ(metrics.body.find("chorus_kafka_"), std::string::npos);
+    return;
+  }
+  EXPECT_EQ(metrics.body.find(R"({store="log"})"), std::string::npos);
+  // librdkafka reports on its own schedule: wait for a report that saw a broker answer.
+  std::string body = metrics.body;
+  for (int i = 0; i < 300; ++i) {
+    if (sample(body, "chorus_kafka_broker_rtt_avg_seconds").value_or(0) > 0) break;
+    std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(call(*c, "POST", "/v1/tickets", "alice", kForm).status, 201);
+    body = call(*c, "GET", "/metrics", "").body;
+  }
+  EXPECT_GT(sample(body, "chorus_kafka_broker_rtt_avg_seconds").value_or(0), 0) << body;
+  EXPECT_GT(sample(body, "chorus_kafka_broker_rtt_p99_seconds").value_or(0), 0) << body;
+  for (const char* series :
+       {"chorus_kafka_producer_queue_messages", "chorus_kafka_producer_queue_bytes",
+        "chorus_kafka_broker_tx_errors_total", "chorus_kafka_broker_rx_errors_total",
+        "chorus_kafka_consumer_lag_messages"}) {
+    EXPECT_TRUE(sample(body, series)) << series << " missing:\n" << body;
+  }
+}
+
+TEST(ServerMetricsOff, MetricsAnswer404AndCommandsStillWork) {
+  const auto dir = std::filesystem::temp_directory_path() / unique_name("chorus-nometrics-");
+  {
+    ServerProcess server({"--data-dir", dir.string(), "--metrics=false"});
+    auto c = server.connect();
+    auto created = c->request("POST", "/v1/tickets", kForm,
+                              {{"Authorization", ServerProcess::token("alice")}});
+    ASSERT_TRUE(created);
+    EXPECT_EQ(created->status, 201) << created->body;
+    auto metrics = c->request("GET", "/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 404);
+    EXPECT_EQ(json::parse(metrics->body)["rule"], "request.route");
+    EXPECT_EQ(c->request("GET", "/healthz")->status, 200);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Logs, ServerEndToEnd, ::testing::Values("embedded", "kafka"),

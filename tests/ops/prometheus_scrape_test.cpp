@@ -102,13 +102,19 @@ TEST(PrometheusScrape, RealPrometheusSeesTheCommandsDriven) {
   EXPECT_EQ(rejected, 1.0);
   EXPECT_EQ(applied, 3.0);
   EXPECT_EQ(query(R"(chorus_events_appended_total{type="TicketSubmitted"})"), 3.0);
-  // The recording rules evaluate against what was scraped.
-  std::optional<double> rule_series;
-  for (int i = 0; i < 60 && !rule_series; ++i) {
+  // RocksDB figures of both stores of the embedded server.
+  EXPECT_EQ(query("count(chorus_rocksdb_block_cache_misses_total)"), 2.0);
+  EXPECT_EQ(query("sum(chorus_rocksdb_write_stopped)"), 0.0);
+  // The recording rules evaluate against what was scraped. The hit ratio is NaN while the
+  // stores read nothing from their tables, but its series exist, one per store.
+  std::optional<double> rule_series, cache_ratios;
+  for (int i = 0; i < 60 && !(rule_series && cache_ratios == 2.0); ++i) {
     std::this_thread::sleep_for(500ms);
     rule_series = query("count(chorus:http_requests:rate5m)");
+    cache_ratios = query("count(chorus:rocksdb_block_cache_hit:ratio5m)");
   }
   EXPECT_TRUE(rule_series.has_value()) << "recording rules produced no series";
+  EXPECT_EQ(cache_ratios, 2.0) << "no block cache hit ratio per store";
 
   // promtool accepts what chorusd exposes.
   auto metrics = c->request("GET", "/metrics");
