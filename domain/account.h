@@ -23,6 +23,7 @@ enum class Status {
   deactivated,
 };
 
+// The status as the portal shows it. Pure, thread-safe, never fails.
 [[nodiscard]] const char* to_string(Status status) noexcept;
 
 inline constexpr std::int64_t kReactivationWindowUs = 60LL * 24 * 3600 * 1'000'000;
@@ -42,7 +43,7 @@ struct State {
   std::int64_t deactivated_at_us = 0;
 };
 
-// What the structure rules need to know about an account. Pure.
+// What the structure rules need to know about an account. Pure, thread-safe, never fails.
 [[nodiscard]] structure::AccountFacts facts_of(const State& state) noexcept;
 
 // Created on the portal (by the user, or by a GP for a technical account) or by the PIGP
@@ -96,10 +97,10 @@ struct Context {
                                                             const Caller& caller,
                                                             const Context& context);
 
-// Folds one event of this account's stream into the state. Pure.
+// Folds one event of this account's stream into the state. Pure, thread-safe, never fails.
 [[nodiscard]] State evolve(State state, const events::Payload& payload);
 
-// "account-<user_id>": the stream of an account.
+// "account-<user_id>": the stream of an account. Pure, thread-safe.
 [[nodiscard]] std::string stream_id(const std::string& user_id);
 
 // Whether `email` looks like a login e-mail: one '@', something on both sides, a dot in the

@@ -31,8 +31,9 @@ enum class Status { none, active, inactive };
 enum class Role { gp, gs, user };
 enum class MoaMode : std::uint8_t { not_applicable = 0, without = 1, with = 2, only = 3 };
 
+// "gp", "gs" or "user". Pure, thread-safe, never fails.
 [[nodiscard]] const char* to_string(Role role) noexcept;
-// "gp", "gs" or "user"; nullopt otherwise.
+// The role named "gp", "gs" or "user"; nullopt for anything else. Pure, thread-safe.
 [[nodiscard]] std::optional<Role> role_from(std::string_view text) noexcept;
 
 struct Service {
@@ -100,7 +101,8 @@ struct State {
   std::set<std::string> used_request_ids;  // a request id is never reused on a structure
 };
 
-// "exclusivement MOA": with the State, exempt from the PIGP rule of GP transfers.
+// "exclusivement MOA": with the State, exempt from the PIGP rule of GP transfers. Pure,
+// thread-safe.
 [[nodiscard]] bool moa_only(const State& state) noexcept;
 
 // --- Commands ------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ struct Context {
 // Whether `date` is YYYY-MM-DD with a plausible month and day. Pure, thread-safe.
 [[nodiscard]] bool is_date(std::string_view date) noexcept;
 
-// The action of the permission table a command needs.
+// The action of the permission table a command needs. Pure, thread-safe, never fails.
 [[nodiscard]] access::Action action_of(const Command& command) noexcept;
 
 // Decides `command` on `state` for `caller`. On success, the payloads to append to this
@@ -251,10 +253,10 @@ struct BulkOutcome {
                                       const Caller& caller, const Context& context);
 
 // Folds one event of this structure's stream into the state. Events of other aggregates leave
-// it as is (but count in the version). Pure.
+// it as is (but count in the version). Pure, thread-safe, never fails.
 [[nodiscard]] State evolve(State state, const events::Payload& payload);
 
-// "structure-<id>": the stream of a structure.
+// "structure-<id>": the stream of a structure. Pure, thread-safe.
 [[nodiscard]] std::string stream_id(const std::string& structure_id);
 
 }  // namespace chorus::domain::structure
