@@ -83,21 +83,6 @@ void check_ticket_id(const std::string& id) {
   if (!ok) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
 }
 
-// Human-readable, stable and unique without coordination between writers: derived from the
-// ticket id (50 bits of its SHA-256, in Crockford base32).
-std::string ticket_number(const std::string& ticket_id) {
-  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  auto digest = events::sha256(ticket_id);
-  std::uint64_t bits = 0;
-  for (int i = 0; i < 8; ++i) bits = (bits << 8) | digest[i];
-  std::string out = "SOL-";
-  for (int i = 0; i < 10; ++i) {
-    out.push_back(kAlphabet[bits & 31]);
-    bits >>= 5;
-  }
-  return out;
-}
-
 domain::ticket::Form read_form(const JsonBody& body) {
   return domain::ticket::Form{body.string_or_empty("emitting_structure_id"),
                               body.string_or_empty("category"),
@@ -364,7 +349,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       });
     }
     return run_ticket_command(ticket_id, "ticket.submit", [&](const auto&) {
-      return domain::ticket::Command{domain::ticket::Submit{form, ticket_number(ticket_id)}};
+      return domain::ticket::Command{
+          domain::ticket::Submit{form, domain::ticket::number_for(ticket_id)}};
     });
   }
   if (pattern == "/v1/tickets/{ticket_id}/draft" && request.method == "PUT") {
@@ -388,7 +374,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       }
     }
     return run_ticket_command(params[0], "ticket.submit", [&](const auto&) {
-      return domain::ticket::Command{domain::ticket::Submit{form, ticket_number(params[0])}};
+      return domain::ticket::Command{
+          domain::ticket::Submit{form, domain::ticket::number_for(params[0])}};
     });
   }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "events/codec.h"
+
 namespace chorus::domain::ticket {
 namespace {
 
@@ -128,6 +130,19 @@ const char* to_string(Status status) noexcept {
 }
 
 std::string stream_id(const std::string& ticket_id) { return "ticket-" + ticket_id; }
+
+std::string number_for(const std::string& ticket_id) {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const auto digest = events::sha256(ticket_id);
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits = (bits << 8) | digest[i];
+  std::string out = "SOL-";
+  for (int i = 0; i < 10; ++i) {
+    out.push_back(kAlphabet[bits & 31]);
+    bits >>= 5;
+  }
+  return out;
+}
 
 Decision<std::vector<events::Payload>> decide(const State& state, const Command& command,
                                               const Caller& caller, const Context& context) {

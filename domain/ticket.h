@@ -63,7 +63,7 @@ struct SaveDraft {
 // saved; a new ticket needs one.
 struct Submit {
   std::optional<Form> form;
-  std::string number;  // chosen by the command side (see api/ticket_numbers.h)
+  std::string number;  // chosen by the command side: number_for(ticket id)
 };
 
 // "Quitter sans enregistrer" on a saved draft.
@@ -158,6 +158,11 @@ inline constexpr std::size_t kTextMax = 20'000;
 
 // Folds one event of this ticket's stream into the state. Pure.
 [[nodiscard]] State evolve(State state, const events::Payload& payload);
+
+// The ticket's number ("SOL-" and 10 Crockford base32 characters), as users quote it:
+// human-readable, stable, and unique without coordination between writers, being 50 bits of
+// the SHA-256 of the ticket id. Pure.
+[[nodiscard]] std::string number_for(const std::string& ticket_id);
 
 // "ticket-<id>": the stream of a ticket.
 [[nodiscard]] std::string stream_id(const std::string& ticket_id);

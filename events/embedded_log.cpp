@@ -44,6 +44,9 @@ struct Core {
   std::condition_variable end_cv;  // signalled when `end` moves
 
   ~Core() {
+    // Without a flush the next opening replays the whole WAL into memtables, and a read-only
+    // opening (an auditor's) does so every time.
+    if (db && !read_only) db->Flush(rocksdb::FlushOptions(), handles);
     for (auto* h : handles) {
       if (db) db->DestroyColumnFamilyHandle(h);
     }

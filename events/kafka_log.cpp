@@ -637,7 +637,7 @@ class KafkaLog final : public EventLog {
       CHORUS_INVARIANT(coords.has_value(), "undecodable event in the Kafka log");
       StreamState& s = state_of(coords->stream_id);
       CHORUS_INVARIANT(options_.read_only || (coords->version == s.head.version + 1 &&
-                                               coords->prev_hash == s.head.hash),
+                                              coords->prev_hash == s.head.hash),
                        "a stream's chain is broken in the Kafka log");
       s.head = StreamHead{coords->version, coords->hash};
       s.offsets.push_back(static_cast<std::uint64_t>(m->offset));

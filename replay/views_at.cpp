@@ -178,7 +178,6 @@ Result<events::LogPosition> rebuild_views(events::EventLog& log, const events::L
   projections::StandardViews views;
   auto runner = projections::Runner::open(*prefix, out_dir, views.list());
   if (!runner) return fail(errc::io_error, runner.error().message);
-  (*runner)->max_batch = 10'000;
   int idle = 0;
   while (!(*runner)->applied().covers(*end) && idle < 10) {
     auto n = (*runner)->step(std::chrono::milliseconds(100));
