@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "domain/invariants.h"
+#include "domain/structure.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "replay/timeline.h"
@@ -29,7 +31,20 @@ struct StreamCheck {
   std::uint64_t version = 0;
   events::Hash hash{};
   bool chain_known = true;  // false after an event whose coordinates could not be read
+  // Seen from version 1: only then can its invariants be judged (an extract of a time range
+  // may start a stream mid-way).
+  bool from_start = false;
   domain::ticket::Status ticket_status = domain::ticket::Status::none;
+};
+
+// What the walk remembers of each structure: its state folded by the domain's evolve(), and the
+// invariant breaches still open (the position where each began).
+struct StructureCheck {
+  domain::structure::State state;
+  bool had_gp = false;
+  std::optional<domain::structure::Service> public_invoices;  // as created
+  std::string no_gp_since, no_gp_what;
+  std::string services_since, services_what;
 };
 
 // Collects findings, keeping the first kMaxListed and counting the rest.
@@ -57,9 +72,48 @@ class Findings {
 
 // Checks one event against what came before in its stream, and the invariants it touches.
 // `position` names the event in findings.
+void check_structure(const std::string& stream, const events::Event& event,
+                     const std::string& position, StructureCheck& c, Findings& findings) {
+  namespace inv = domain::invariants;
+  if (auto breach = inv::decision_entitled(c.state, event.payload, event.meta.actor)) {
+    findings.breach({4, stream, *breach, position, position});
+  }
+  c.state = domain::structure::evolve(std::move(c.state), event.payload);
+  c.had_gp = c.had_gp || !c.state.gp.empty();
+  if (!c.public_invoices && !c.state.services.empty()) c.public_invoices = c.state.services.front();
+  // An interval opens at the event that breaks an invariant and closes at the one that mends
+  // it: the auditor learns for how long, not only that.
+  auto track = [&](int number, std::optional<std::string> now_broken, std::string& since,
+                   std::string& what) {
+    if (now_broken && since.empty()) {
+      since = position;
+      what = std::move(*now_broken);
+    } else if (!now_broken && !since.empty()) {
+      findings.breach({number, stream, what, since, position});
+      since.clear();
+    }
+  };
+  track(1, inv::one_main_manager(c.state, c.had_gp), c.no_gp_since, c.no_gp_what);
+  if (c.public_invoices) {
+    track(2, inv::services_sound(c.state, *c.public_invoices), c.services_since, c.services_what);
+  }
+}
+
+// Breaches still open when the walk ends held until the end.
+void close_open_breaches(std::unordered_map<std::string, StructureCheck>& structures,
+                         Findings& findings) {
+  for (auto& [stream, c] : structures) {
+    if (!c.no_gp_since.empty()) findings.breach({1, stream, c.no_gp_what, c.no_gp_since, ""});
+    if (!c.services_since.empty()) {
+      findings.breach({2, stream, c.services_what, c.services_since, ""});
+    }
+  }
+}
+
 void check_event(std::string_view bytes, std::string_view fallback_stream,
                  std::uint64_t fallback_version, const std::string& position,
-                 std::unordered_map<std::string, StreamCheck>& streams, Findings& findings) {
+                 std::unordered_map<std::string, StreamCheck>& streams,
+                 std::unordered_map<std::string, StructureCheck>& structures, Findings& findings) {
   auto event = events::decode(bytes);
   std::optional<events::EventCoordinates> coords;
   if (event) {
@@ -93,7 +147,11 @@ void check_event(std::string_view bytes, std::string_view fallback_stream,
   s.hash = coords->hash;
   s.chain_known = true;
   if (!event) return;
-  if (aggregate_kind(stream) == "ticket") {
+  if (version == 1) s.from_start = true;
+  if (!s.from_start) return;
+  if (aggregate_kind(stream) == "structure") {
+    check_structure(stream, *event, position, structures[stream], findings);
+  } else if (aggregate_kind(stream) == "ticket") {
     // Invariant 3: the status table. A breach is one event; the ticket's status then follows
     // the event's own target so that later events are judged from where the log says it is.
     auto next = domain::ticket::transition(s.ticket_status, event->payload);
@@ -198,15 +256,18 @@ Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress)
   VerifyReport report;
   Findings findings(report);
   std::unordered_map<std::string, StreamCheck> streams;
+  std::unordered_map<std::string, StructureCheck> structures;
   events::LogPosition end;
   auto ok = walk(
       log, progress,
       [&](const events::RecordedEvent& r) {
         ++report.events;
-        check_event(r.bytes, r.stream_id, r.version, where(r.address), streams, findings);
+        check_event(r.bytes, r.stream_id, r.version, where(r.address), streams, structures,
+                    findings);
       },
       &end);
   if (!ok) return std::unexpected(ok.error());
+  close_open_breaches(structures, findings);
   // The stream index must agree with the log: a head beyond the last event means events were
   // removed from the log's end of that stream.
   for (const auto& [stream, s] : streams) {
@@ -333,6 +394,7 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   }
   // Each stream starts from the hash the manifest says its first event chains to.
   std::unordered_map<std::string, StreamCheck> streams;
+  std::unordered_map<std::string, StructureCheck> structures;
   for (const auto& [stream, s] : manifest["streams"].items()) {
     auto& c = streams[stream];
     c.version = s.value("first_version", std::uint64_t{1}) - 1;
@@ -362,7 +424,7 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
     if (!streams.contains(stream)) {
       findings.broken({stream, version, position, "stream not listed in the manifest"});
     }
-    check_event(*bytes, stream, version, position, streams, findings);
+    check_event(*bytes, stream, version, position, streams, structures, findings);
     // The readable fields must say what the stored bytes say.
     if (auto e = events::decode(*bytes)) {
       const json expected = line_of(events::LogAddress{}, *e, *bytes);

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "domain/account.h"
+#include "domain/structure.h"
 #include "domain/ticket.h"
 #include "events/chain.h"
 #include "events/codec.h"
@@ -31,6 +33,45 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketEscalated, ticket_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PrioritySet, ticket_id, impact, severity, recommended, priority,
                                    reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NotificationSent, notification_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StructureData, designation, address_line1, address_line2,
+                                   postal_code, city, country, payment_status_hidden,
+                                   service_code_required, commitment_required,
+                                   commitment_or_service_required, moa_mode, vat_number,
+                                   pacage_number, social_regime, billing_mandate)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StructureCreated, structure_id, identifier_type,
+                                   identifier_value, is_public, is_state, pigp_managed, created_on,
+                                   origin_structure_id, data)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StructureDataChanged, structure_id, data)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StructureDeactivated, structure_id, successor_structure_id,
+                                   reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServiceAdded, structure_id, code, label, description, valid_from,
+                                   valid_to, commitment_required)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServiceChanged, structure_id, code, label, description,
+                                   valid_from, valid_to, commitment_required)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ServiceRemoved, structure_id, code)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AccountCreated, user_id, login_email, first_name, last_name,
+                                   origin, technical)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AccountActivated, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ActivationResent, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AccountReactivated, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AccountDeactivated, user_id, at_us)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PasswordResetRecorded, structure_id, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRequested, structure_id, request_id, user_id, service,
+                                   comment)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentValidated, structure_id, request_id, user_id, role,
+                                   services, comment)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRefused, structure_id, request_id, user_id, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRefused, structure_id, request_id, user_id, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserAttached, structure_id, user_id, role, services, start_date,
+                                   comment, direct)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRemoved, structure_id, user_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MainManagerTransferred, structure_id, from_user_id, to_user_id,
+                                   by_support)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EspaceEnabled, structure_id, espace, service, read, write)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRequested, structure_id, request_id, user_id, espace,
+                                   service, read, write, comment)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionValidated, structure_id, request_id, user_id, espace,
+                                   service, read, write, comment)
 }  // namespace chorus::events
 
 namespace chorus::replay {
@@ -102,6 +143,86 @@ json ticket_state_json(const domain::ticket::State& s) {
               {"assignee", s.assignee},
               {"asked_by", s.asked_by},
               {"priority", s.priority}};
+}
+
+json structure_state_json(const domain::structure::State& s) {
+  namespace st = domain::structure;
+  json services = json::array();
+  for (const auto& sv : s.services) {
+    services.push_back(json{{"code", sv.code},
+                            {"label", sv.label},
+                            {"description", sv.description},
+                            {"valid_from", sv.valid_from},
+                            {"valid_to", sv.valid_to},
+                            {"commitment_required", sv.commitment_required}});
+  }
+  json members = json::object();
+  for (const auto& [user, m] : s.members) {
+    members[user] = json{
+        {"role", st::to_string(m.role)}, {"services", m.services}, {"start_date", m.start_date}};
+  }
+  json requests = json::object();
+  for (const auto& [id, r] : s.attachment_requests) {
+    requests[id] = json{{"user_id", r.user_id}, {"service", r.service}, {"comment", r.comment}};
+  }
+  json espaces = json::array();
+  for (const auto& e : s.espaces) {
+    espaces.push_back(
+        json{{"espace", e.espace}, {"service", e.service}, {"read", e.read}, {"write", e.write}});
+  }
+  auto subscription = [](const st::SubscriptionRequest& r) {
+    return json{{"user_id", r.user_id}, {"espace", r.espace}, {"service", r.service},
+                {"read", r.read},       {"write", r.write},   {"comment", r.comment}};
+  };
+  json pending_subscriptions = json::object();
+  for (const auto& [id, r] : s.subscription_requests) pending_subscriptions[id] = subscription(r);
+  json subscriptions = json::array();
+  for (const auto& r : s.subscriptions) subscriptions.push_back(subscription(r));
+  const char* status = s.status == st::Status::none     ? "none"
+                       : s.status == st::Status::active ? "active"
+                                                        : "inactive";
+  return json{{"structure_id", s.structure_id},
+              {"version", s.version},
+              {"status", status},
+              {"identifier_type", s.identifier_type},
+              {"identifier_value", s.identifier_value},
+              {"is_public", s.is_public},
+              {"is_state", s.is_state},
+              {"pigp_managed", s.pigp_managed},
+              {"created_on", s.created_on},
+              {"origin_structure_id", s.origin_structure_id},
+              {"successor_structure_id", s.successor_structure_id},
+              {"data", s.data},
+              {"services", services},
+              {"gp", s.gp},
+              {"members", members},
+              {"attachment_requests", requests},
+              {"espaces", espaces},
+              {"subscription_requests", pending_subscriptions},
+              {"subscriptions", subscriptions}};
+}
+
+json account_state_json(const domain::account::State& a) {
+  return json{{"user_id", a.user_id},
+              {"version", a.version},
+              {"status", domain::account::to_string(a.status)},
+              {"login_email", a.login_email},
+              {"first_name", a.first_name},
+              {"last_name", a.last_name},
+              {"origin", a.origin},
+              {"technical", a.technical},
+              {"deactivated_at_us", a.deactivated_at_us}};
+}
+
+// Folds the events of `history` up to `at` with the aggregate's evolve().
+template <class State, class Evolve>
+State fold(const std::vector<HistoryEvent>& history, const Moment& at, Evolve evolve) {
+  State state;
+  for (const auto& e : history) {
+    if (!at.includes(e.address, e.event.version, e.event.meta.occurred_at_us)) break;
+    state = evolve(std::move(state), e.event.payload);
+  }
+  return state;
 }
 
 }  // namespace
@@ -237,6 +358,8 @@ json to_row(const HistoryEvent& e) {
 
 std::string_view aggregate_kind(std::string_view stream_id) noexcept {
   if (stream_id.starts_with("ticket-")) return "ticket";
+  if (stream_id.starts_with("structure-")) return "structure";
+  if (stream_id.starts_with("account-")) return "account";
   return {};
 }
 
@@ -244,15 +367,23 @@ Result<json> state_at(std::string_view stream_id, const std::vector<HistoryEvent
                       const Moment& at) {
   const auto kind = aggregate_kind(stream_id);
   if (kind == "ticket") {
-    domain::ticket::State state;
-    for (const auto& e : history) {
-      if (!at.includes(e.address, e.event.version, e.event.meta.occurred_at_us)) break;
-      state = domain::ticket::evolve(std::move(state), e.event.payload);
-    }
-    return ticket_state_json(state);
+    return ticket_state_json(fold<domain::ticket::State>(history, at, [](auto s, const auto& p) {
+      return domain::ticket::evolve(std::move(s), p);
+    }));
+  }
+  if (kind == "structure") {
+    return structure_state_json(fold<domain::structure::State>(
+        history, at,
+        [](auto s, const auto& p) { return domain::structure::evolve(std::move(s), p); }));
+  }
+  if (kind == "account") {
+    return account_state_json(fold<domain::account::State>(history, at, [](auto s, const auto& p) {
+      return domain::account::evolve(std::move(s), p);
+    }));
   }
   return fail(errc::invalid_argument,
-              "no aggregate is kept in stream " + std::string(stream_id) + " (known: ticket-<id>)");
+              "no aggregate is kept in stream " + std::string(stream_id) +
+                  " (known: ticket-<id>, structure-<id>, account-<user id>)");
 }
 
 json diff(const json& before, const json& after) {

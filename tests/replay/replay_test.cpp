@@ -293,6 +293,62 @@ TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
   EXPECT_EQ(report["breaches"][0]["from"], "0:1");
 }
 
+TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterval) {
+  server_->stop();
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+  {
+    // What decide() would never write: the GP removed, then a request decided by an outsider,
+    // then a new GP named at last.
+    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
+    ASSERT_TRUE(log.has_value());
+    auto event = [](int n, const std::string& actor, events::Payload p) {
+      events::NewEvent e;
+      e.meta.event_id[0] = static_cast<std::uint8_t>(n);
+      e.meta.occurred_at_us = 1'700'000'000'000'000 + n;
+      e.meta.actor = {actor, actor == "sn1" ? "support_n1" : "user", ""};
+      e.payload = std::move(p);
+      return e;
+    };
+    events::StructureCreated created;
+    created.structure_id = "s1";
+    created.identifier_type = "SIRET";
+    created.identifier_value = "73282932000074";
+    created.created_on = "2026-01-05";
+    created.data.designation = "Mairie";
+    events::StreamAppend a{"structure-s1", 0, {}};
+    a.events.push_back(event(1, "sn1", created));
+    a.events.push_back(event(2, "sn1", events::MainManagerTransferred{"s1", "", "u1", true}));
+    a.events.push_back(event(3, "u1", events::AttachmentRemoved{"s1", "u1"}));
+    a.events.push_back(event(4, "u3", events::AttachmentRequested{"s1", "r1", "u3", "", "svp"}));
+    a.events.push_back(
+        event(5, "u9", events::AttachmentValidated{"s1", "r1", "u3", "user", {}, ""}));
+    a.events.push_back(event(6, "sn1", events::MainManagerTransferred{"s1", "", "u2", true}));
+    ASSERT_TRUE((*log)->append(std::span(&a, 1)).has_value());
+  }
+  auto r = replay(data() + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  EXPECT_TRUE(report["broken"].empty()) << report.dump(2);
+  ASSERT_EQ(report["breaches"].size(), 2u) << report.dump(2);
+  json no_gp, undue;
+  for (const auto& b : report["breaches"]) (b["invariant"] == 1 ? no_gp : undue) = b;
+  EXPECT_EQ(no_gp["stream"], "structure-s1");
+  EXPECT_EQ(no_gp["from"], "0:2");  // the GP removed
+  EXPECT_EQ(no_gp["to"], "0:5");    // a GP named again
+  EXPECT_EQ(undue["invariant"], 4);
+  EXPECT_EQ(undue["from"], "0:4");
+  EXPECT_NE(undue["description"].get<std::string>().find("u9"), std::string::npos);
+
+  // The state between the two moments, and what changed.
+  auto state = replay(data() + " state structure-s1 --at v3");
+  ASSERT_EQ(state.exit_code, 0) << state.out;
+  const json s = json::parse(state.json_text, nullptr, false);
+  EXPECT_EQ(s["status"], "active");
+  EXPECT_TRUE(s["members"].empty()) << s.dump(2);
+  EXPECT_EQ(s["services"][0]["code"], "FACTURES_PUBLIQUES");
+}
+
 TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
