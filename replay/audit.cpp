@@ -5,6 +5,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -110,11 +111,10 @@ void close_open_breaches(std::unordered_map<std::string, StructureCheck>& struct
   }
 }
 
-void check_event(std::string_view bytes, std::string_view fallback_stream,
-                 std::uint64_t fallback_version, const std::string& position,
-                 std::unordered_map<std::string, StreamCheck>& streams,
+void check_event(std::string_view bytes, events::Result<events::Event> event,
+                 std::string_view fallback_stream, std::uint64_t fallback_version,
+                 const std::string& position, std::unordered_map<std::string, StreamCheck>& streams,
                  std::unordered_map<std::string, StructureCheck>& structures, Findings& findings) {
-  auto event = events::decode(bytes);
   std::optional<events::EventCoordinates> coords;
   if (event) {
     coords = events::EventCoordinates{event->stream_id, event->version, event->meta.event_id,
@@ -224,33 +224,47 @@ json line_of(const events::LogAddress& address, const events::Event& e, std::str
               {"stored", base64(bytes)}};
 }
 
-// Calls `visit` with every event of the log up to its end when called, in log order.
-Result<void> walk(events::EventLog& log, const Progress& progress,
-                  const std::function<void(const events::RecordedEvent&)>& visit,
-                  events::LogPosition* end_out = nullptr) {
+}  // namespace
+
+Result<void> walk_log(events::EventLog& log, const Progress& progress,
+                      const std::function<void(std::vector<events::RecordedEvent>&)>& visit,
+                      events::LogPosition* end_out) {
   auto end = log.end();
   if (!end) return fail(errc::log_error, end.error().message);
   std::uint64_t total = 0;
   for (auto n : end->next) total += n;
-  auto cursor = log.follow({});
-  if (!cursor) return fail(errc::log_error, cursor.error().message);
-  std::vector<events::RecordedEvent> buffer;
+  auto opened = log.follow({});
+  if (!opened) return fail(errc::log_error, opened.error().message);
+  auto& cursor = **opened;
+  struct Fetched {
+    std::vector<events::RecordedEvent> events;
+    events::Result<std::size_t> n = std::size_t{0};
+  };
+  // The cursor is only ever used by one thread at a time: a fetch runs between two get()s.
+  auto fetch = [&cursor] {
+    Fetched f;
+    f.n = cursor.poll(f.events, 10'000, std::chrono::milliseconds(100));
+    return f;
+  };
+  std::future<Fetched> next;
+  if (!cursor.position().covers(*end)) next = std::async(std::launch::async, fetch);
   std::uint64_t done = 0;
   int idle = 0;
-  while (!(*cursor)->position().covers(*end) && idle < 10) {
-    buffer.clear();
-    auto n = (*cursor)->poll(buffer, 10'000, std::chrono::milliseconds(100));
-    if (!n) return fail(errc::log_error, n.error().message);
-    idle = *n == 0 ? idle + 1 : 0;
-    for (const auto& r : buffer) visit(r);
-    done += *n;
+  while (next.valid()) {
+    Fetched f = next.get();
+    if (!f.n) return fail(errc::log_error, f.n.error().message);
+    idle = *f.n == 0 ? idle + 1 : 0;
+    // Reading the next batch overlaps with the work on this one.
+    if (!cursor.position().covers(*end) && idle < 10) {
+      next = std::async(std::launch::async, fetch);
+    }
+    visit(f.events);
+    done += *f.n;
     if (progress) progress(done, total);
   }
-  if (end_out != nullptr) *end_out = (*cursor)->position();
+  if (end_out != nullptr) *end_out = cursor.position();
   return {};
 }
-
-}  // namespace
 
 Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress) {
   VerifyReport report;
@@ -258,12 +272,26 @@ Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress)
   std::unordered_map<std::string, StreamCheck> streams;
   std::unordered_map<std::string, StructureCheck> structures;
   events::LogPosition end;
-  auto ok = walk(
+  std::vector<events::Result<events::Event>> decoded;
+  auto ok = walk_log(
       log, progress,
-      [&](const events::RecordedEvent& r) {
-        ++report.events;
-        check_event(r.bytes, r.stream_id, r.version, where(r.address), streams, structures,
-                    findings);
+      [&](std::vector<events::RecordedEvent>& batch) {
+        // Decoding and hashing, the costly part, on two threads; the checks, which follow each
+        // stream in order, on one.
+        decoded.assign(batch.size(), events::Result<events::Event>{});
+        auto decode_range = [&](std::size_t from, std::size_t to) {
+          for (std::size_t i = from; i < to; ++i) decoded[i] = events::decode(batch[i].bytes);
+        };
+        const std::size_t half = batch.size() / 2;
+        auto first = std::async(std::launch::async, decode_range, 0, half);
+        decode_range(half, batch.size());
+        first.get();
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          const auto& r = batch[i];
+          ++report.events;
+          check_event(r.bytes, std::move(decoded[i]), r.stream_id, r.version, where(r.address),
+                      streams, structures, findings);
+        }
       },
       &end);
   if (!ok) return std::unexpected(ok.error());
@@ -334,17 +362,20 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
     }
   } else {
     selected = json{{"from", format_time(selection.from_us)}, {"to", format_time(selection.to_us)}};
-    auto ok = walk(log, progress, [&](const events::RecordedEvent& r) {
-      if (error) return;
-      auto e = events::decode(r.bytes);
-      if (!e) {
-        error = Error{errc::corruption, e.error().message};
-        return;
+    auto ok = walk_log(log, progress, [&](std::vector<events::RecordedEvent>& batch) {
+      for (const auto& r : batch) {
+        if (error) return;
+        auto e = events::decode(r.bytes);
+        if (!e) {
+          error = Error{errc::corruption, e.error().message};
+          return;
+        }
+        if (e->meta.occurred_at_us < selection.from_us ||
+            e->meta.occurred_at_us > selection.to_us) {
+          continue;
+        }
+        take(r.address, *e, r.bytes);
       }
-      if (e->meta.occurred_at_us < selection.from_us || e->meta.occurred_at_us > selection.to_us) {
-        return;
-      }
-      take(r.address, *e, r.bytes);
     });
     if (!ok) error = ok.error();
     if (!error && summary.events == 0) {
@@ -424,7 +455,8 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
     if (!streams.contains(stream)) {
       findings.broken({stream, version, position, "stream not listed in the manifest"});
     }
-    check_event(*bytes, stream, version, position, streams, structures, findings);
+    check_event(*bytes, events::decode(*bytes), stream, version, position, streams, structures,
+                findings);
     // The readable fields must say what the stored bytes say.
     if (auto e = events::decode(*bytes)) {
       const json expected = line_of(events::LogAddress{}, *e, *bytes);

@@ -47,6 +47,16 @@ struct VerifyReport {
 // Called now and then during long walks with the events done and the total expected.
 using Progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
+// Calls `visit` with every batch of events of the log, from its beginning to its end when
+// called, in log order; the next batch is read while `visit` works on the current one. Sets
+// `end_out` (when given) to the position reached. Fails with log_error when the log cannot be
+// read; batches visited before stay visited. Not thread-safe per log cursor (one walk, one
+// cursor).
+[[nodiscard]] Result<void> walk_log(
+    events::EventLog& log, const Progress& progress,
+    const std::function<void(std::vector<events::RecordedEvent>&)>& visit,
+    events::LogPosition* end_out = nullptr);
+
 // Walks the whole log, from its beginning to its end when the walk started, and checks every
 // event's hash, every stream's chain (versions consecutive from 1, prev_hash links), and
 // invariant 3 (tickets move along the status table; Fermé is final). Problems go into the

@@ -140,27 +140,21 @@ Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
   }
   auto end = log.end();
   if (!end) return fail(errc::log_error, end.error().message);
-  auto cursor = log.follow({});
-  if (!cursor) return fail(errc::log_error, cursor.error().message);
   events::LogPosition cut;
   cut.next.assign(end->next.size(), 0);
-  std::uint64_t total = 0, done = 0;
-  for (auto n : end->next) total += n;
-  std::vector<events::RecordedEvent> buffer;
-  int idle = 0;
-  while (!(*cursor)->position().covers(*end) && idle < 10) {
-    buffer.clear();
-    auto n = (*cursor)->poll(buffer, 10'000, std::chrono::milliseconds(100));
-    if (!n) return fail(errc::log_error, n.error().message);
-    idle = *n == 0 ? idle + 1 : 0;
-    for (const auto& r : buffer) {
+  std::optional<Error> error;
+  auto ok = walk_log(log, progress, [&](std::vector<events::RecordedEvent>& batch) {
+    for (const auto& r : batch) {
       auto e = events::decode(r.bytes);
-      if (!e) return fail(errc::corruption, e.error().message);
+      if (!e) {
+        if (!error) error = Error{errc::corruption, e.error().message};
+        return;
+      }
       if (e->meta.occurred_at_us <= at.time_us) cut.advance_past(r.address);
     }
-    done += *n;
-    if (progress) progress(done, total);
-  }
+  });
+  if (!ok) return std::unexpected(ok.error());
+  if (error) return std::unexpected(*error);
   return cut;
 }
 

@@ -1,0 +1,197 @@
+// Replay benchmark (issue 7): on a log of many events written by the workload generator,
+//   - one stream's history through the tool's own path (stream index, chain check, decode),
+//     beside raw RocksDB reads of the same events (index scan and point reads);
+//   - the full verify rate, beside a raw RocksDB scan of the whole log;
+//   - the view rebuild rate (the server's own projectors) on a prefix of the log.
+// Figures only; nothing here asserts a speed.
+//
+// Usage: replay_bench [--events N] [--rebuild-events M] [--dir DIR] [--keep]
+//   --keep leaves the log in DIR, and a later run reuses it when it holds enough events.
+
+#include <rocksdb/db.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "events/big_endian.h"
+#include "events/embedded_log.h"
+#include "ops/workload/workload.h"
+#include "replay/audit.h"
+#include "replay/timeline.h"
+#include "replay/views_at.h"
+
+using Clock = std::chrono::steady_clock;
+using namespace chorus;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// The raw store under the log, opened read-only, for the baselines.
+struct RawLog {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, log, streams, heads
+  ~RawLog() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+};
+
+std::unique_ptr<RawLog> open_raw(const std::string& dir) {
+  auto raw = std::make_unique<RawLog>();
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
+      {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &raw->handles, &db).ok()) {
+    return nullptr;
+  }
+  raw->db.reset(db);
+  return raw;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Replay: history latency, verify and rebuild rates, beside raw RocksDB reads"};
+  std::uint64_t target_events = 10'000'000, rebuild_events = 1'000'000;
+  std::string dir = (std::filesystem::temp_directory_path() / "chorus-replay-bench").string();
+  bool keep = false;
+  app.add_option("--events", target_events, "events in the log (at least)");
+  app.add_option("--rebuild-events", rebuild_events, "events of the prefix the views rebuild");
+  app.add_option("--dir", dir, "scratch directory");
+  app.add_flag("--keep", keep, "keep the log for a later run");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string log_dir = dir + "/log";
+  {
+    // Reuse a kept log when it is big enough; else write a fresh one.
+    auto existing = events::open_embedded_log({.dir = log_dir, .read_only = true});
+    std::uint64_t have = 0;
+    if (existing) {
+      if (auto end = (*existing)->end()) have = end->next.empty() ? 0 : end->next[0];
+    }
+    if (have < target_events) {
+      existing = std::unexpected(events::Error{});
+      std::filesystem::remove_all(dir);
+      auto log = events::open_embedded_log({.dir = log_dir});
+      if (!log) return 1;
+      ops::WorkloadOptions o;
+      o.tickets = target_events * 10 / 44 + 1;  // about 4.4 events a ticket
+      o.users = 50'000;
+      o.in_flight = 5'000;
+      const auto t0 = Clock::now();
+      auto summary = ops::fill_log(**log, o);
+      if (!summary) {
+        std::fprintf(stderr, "fill: %s\n", summary.error().message.c_str());
+        return 1;
+      }
+      std::printf("workload: %llu events of %llu tickets written in %.1f s (%.0f events/s)\n",
+                  static_cast<unsigned long long>(summary->events),
+                  static_cast<unsigned long long>(summary->tickets), seconds_since(t0),
+                  static_cast<double>(summary->events) / seconds_since(t0));
+    } else {
+      std::printf("workload: reusing %llu events in %s\n", static_cast<unsigned long long>(have),
+                  log_dir.c_str());
+    }
+  }
+
+  auto opened = events::open_embedded_log({.dir = log_dir, .read_only = true});
+  if (!opened) return 1;
+  auto& log = **opened;
+  auto raw = open_raw(log_dir);
+  if (!raw) return 1;
+
+  // --- Raw scan of the whole log: the floor of any walk --------------------------------------
+  std::uint64_t events_total = 0, bytes_total = 0;
+  {
+    const auto t0 = Clock::now();
+    std::unique_ptr<rocksdb::Iterator> it(raw->db->NewIterator({}, raw->handles[1]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++events_total;
+      bytes_total += it->value().size();
+    }
+    const double s = seconds_since(t0);
+    std::printf("raw RocksDB scan of the log: %llu events, %.0f MB in %.2f s: %.0f events/s\n",
+                static_cast<unsigned long long>(events_total), bytes_total / 1e6, s,
+                static_cast<double>(events_total) / s);
+    const auto t1 = Clock::now();
+    auto report = replay::verify_log(log);
+    if (!report) return 1;
+    const double v = seconds_since(t1);
+    std::printf(
+        "verify (hashes, chains, invariants): %.2f s: %.0f events/s, %.1f%% of raw scan, "
+        "%s\n",
+        v, static_cast<double>(report->events) / v, 100.0 * s / v,
+        report->intact() ? "intact" : "DAMAGED");
+  }
+
+  // --- One stream's history --------------------------------------------------------------------
+  {
+    // Streams picked evenly across the heads index.
+    std::vector<std::string> streams;
+    std::unique_ptr<rocksdb::Iterator> it(raw->db->NewIterator({}, raw->handles[3]));
+    std::uint64_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next(), ++n) {
+      if (n % 997 == 0) streams.emplace_back(it->key().ToStringView());
+    }
+    std::shuffle(streams.begin(), streams.end(), std::mt19937(7));
+    if (streams.size() > 2'000) streams.resize(2'000);
+    std::vector<double> ours, baseline;
+    std::uint64_t events_read = 0;
+    for (const auto& stream : streams) {
+      auto t0 = Clock::now();
+      auto history = replay::read_history(log, stream);
+      ours.push_back(seconds_since(t0) * 1e3);
+      if (!history) return 1;
+      events_read += history->size();
+      // Raw: the same index scan and point reads, no decoding, no hashing.
+      t0 = Clock::now();
+      std::unique_ptr<rocksdb::Iterator> idx(raw->db->NewIterator({}, raw->handles[2]));
+      const std::string prefix = stream + '\0';
+      std::string value;
+      for (idx->Seek(prefix); idx->Valid() && idx->key().starts_with(prefix); idx->Next()) {
+        if (!raw->db->Get({}, raw->handles[1], idx->value(), &value).ok()) return 1;
+      }
+      baseline.push_back(seconds_since(t0) * 1e3);
+    }
+    std::printf(
+        "history of one ticket (%zu streams, %.1f events each): p50 %.3f ms, p99 %.3f ms; raw "
+        "index scan + reads p50 %.3f ms, p99 %.3f ms\n",
+        streams.size(), static_cast<double>(events_read) / static_cast<double>(streams.size()),
+        percentile(ours, 0.5), percentile(ours, 0.99), percentile(baseline, 0.5),
+        percentile(baseline, 0.99));
+  }
+
+  // --- Views rebuilt from the log --------------------------------------------------------------
+  {
+    const std::uint64_t n = std::min(rebuild_events, events_total);
+    const std::string views_dir = dir + "/views-rebuild";
+    std::filesystem::remove_all(views_dir);
+    const auto t0 = Clock::now();
+    auto reached = replay::rebuild_views(log, events::LogPosition{{n}}, views_dir);
+    if (!reached) {
+      std::fprintf(stderr, "rebuild: %s\n", reached.error().message.c_str());
+      return 1;
+    }
+    const double s = seconds_since(t0);
+    std::printf("views rebuilt over the first %llu events: %.1f s: %.0f events/s\n",
+                static_cast<unsigned long long>(n), s, static_cast<double>(n) / s);
+    std::filesystem::remove_all(views_dir);
+  }
+
+  raw.reset();
+  opened->reset();
+  if (!keep) std::filesystem::remove_all(dir);
+  return 0;
+}
