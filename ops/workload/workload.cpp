@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "domain/account.h"
+#include "domain/structure.h"
 #include "domain/ticket.h"
 
 namespace chorus::ops {
@@ -137,6 +140,53 @@ class Generator {
     return f;
   }
 
+  // The envelope of the events of one command, at the next tick of the simulated clock.
+  events::EventMeta meta(const domain::Caller& caller, const std::string& role,
+                         const std::string& causation) {
+    events::EventMeta m;
+    for (auto& b : m.event_id) b = static_cast<std::uint8_t>(rng_());
+    m.occurred_at_us = clock_us_;
+    m.actor = events::Actor{caller.user_id, role, ""};
+    m.correlation_id = "workload-" + std::to_string(o_.seed);
+    m.causation_id = causation;
+    return m;
+  }
+
+  // Decides `command` on `state` with the aggregate's decide(), folds the events into `state`
+  // and adds them to `append`. A refusal is a bug of the workload's script: it is reported.
+  template <class State, class Command, class Context, class Decide, class Evolve>
+  events::Result<void> act(events::StreamAppend& append, State& state, const Command& command,
+                           const domain::Caller& caller, const std::string& role,
+                           const Context& context, Decide decide, Evolve evolve) {
+    auto decided = decide(state, command, caller, context);
+    if (!decided) {
+      return events::fail(events::errc::invalid_argument,
+                          "the workload's script was refused on " + append.stream_id + ": " +
+                              decided.error().rule + " (" + decided.error().message + ")");
+    }
+    clock_us_ += 1'000 + static_cast<std::int64_t>(rng_() % 2'000'000);
+    const std::string causation =
+        append.stream_id + "/" + std::to_string(state.version + append.events.size());
+    for (auto& payload : *decided) {
+      state = evolve(std::move(state), payload);
+      append.events.push_back({meta(caller, role, causation), std::move(payload)});
+    }
+    return {};
+  }
+
+  std::uint64_t draw(std::uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+
+  // "YYYY-MM-DD" of the simulated clock: the domain needs today's date, never reads a clock.
+  std::string today() const {
+    const std::time_t t = static_cast<std::time_t>(clock_us_ / 1'000'000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000,
+                  (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+    return buf;
+  }
+
   // Decides the flight's next step; returns its events or nothing when it was refused (which
   // would be a bug of the script: it is reported).
   events::Result<events::StreamAppend> advance(Flight& f) {
@@ -158,26 +208,10 @@ class Generator {
         role = "support_n2";
         break;
     }
-    const ticket::Context context{true, false};
-    auto decided = ticket::decide(f.state, step.command, caller, context);
-    if (!decided) {
-      return events::fail(events::errc::invalid_argument,
-                          "the workload's script was refused at step " + std::to_string(f.next) +
-                              " of " + f.id + ": " + decided.error().rule);
-    }
     events::StreamAppend append{ticket::stream_id(f.id), f.state.version, {}};
-    clock_us_ += 1'000 + static_cast<std::int64_t>(rng_() % 2'000'000);
-    for (auto& payload : *decided) {
-      events::NewEvent e;
-      for (auto& b : e.meta.event_id) b = static_cast<std::uint8_t>(rng_());
-      e.meta.occurred_at_us = clock_us_;
-      e.meta.actor = events::Actor{caller.user_id, role, ""};
-      e.meta.correlation_id = "workload-" + std::to_string(o_.seed);
-      e.meta.causation_id = f.id + "/" + std::to_string(f.next);
-      f.state = ticket::evolve(std::move(f.state), payload);
-      e.payload = std::move(payload);
-      append.events.push_back(std::move(e));
-    }
+    auto ok = act(append, f.state, step.command, caller, role, ticket::Context{true, false},
+                  ticket::decide, ticket::evolve);
+    if (!ok) return std::unexpected(ok.error());
     return append;
   }
 
@@ -189,12 +223,169 @@ class Generator {
   std::int64_t clock_us_;
 };
 
+namespace st = domain::structure;
+namespace acc = domain::account;
+
+// Appends `batch` in chunks of at most 1,000 streams, each chunk atomic.
+events::Result<void> append_all(events::EventLog& log, std::vector<events::StreamAppend>& batch,
+                                WorkloadSummary& summary) {
+  for (std::size_t i = 0; i < batch.size(); i += 1'000) {
+    std::span<const events::StreamAppend> chunk(batch.data() + i,
+                                                std::min<std::size_t>(1'000, batch.size() - i));
+    for (const auto& a : chunk) summary.events += a.events.size();
+    auto written = log.append(chunk);
+    if (!written) return std::unexpected(written.error());
+    ++summary.appends;
+  }
+  batch.clear();
+  return {};
+}
+
+// Accounts, structures with services and the "Sollicitations émises" espace, attachments
+// (direct, or requested and validated), applicants whose requests are refused or left pending
+// ("Approbation"), and a few GP transfers. Every emitter of the ticket phase ends up attached to
+// its emitting structure: user-<n> to structure-<n mod structures>, the first ones as its GP.
+events::Result<void> populate(Generator& gen, events::EventLog& log, const WorkloadOptions& o,
+                              WorkloadSummary& summary) {
+  const std::uint32_t structures = std::min(o.structures, o.users);
+  const std::uint32_t applicants = o.users / 10;
+  const domain::Caller support{"agent-1-0", {.support_level1 = true}};
+  std::vector<events::StreamAppend> batch;
+
+  // Accounts, created and activated by their holders.
+  auto user_id = [](const char* kind, std::uint64_t n) { return kind + std::to_string(n); };
+  auto open_account = [&](const std::string& id, std::uint64_t n) -> events::Result<void> {
+    static const char* const kFirst[] = {"Camille", "Dominique", "Claude", "Alix", "Sacha"};
+    acc::State state;
+    state.user_id = id;
+    events::StreamAppend a{acc::stream_id(id), 0, {}};
+    const domain::Caller holder{id, {}};
+    const acc::CreateAccount create{id + "@example.test", kFirst[n % 5], "Usager " + id, "portal",
+                                    false};
+    if (auto ok = gen.act(a, state, acc::Command{create}, holder, "user", acc::Context{},
+                          acc::decide, acc::evolve);
+        !ok) {
+      return ok;
+    }
+    if (auto ok = gen.act(a, state, acc::Command{acc::Activate{}}, holder, "user", acc::Context{},
+                          acc::decide, acc::evolve);
+        !ok) {
+      return ok;
+    }
+    batch.push_back(std::move(a));
+    return {};
+  };
+  for (std::uint64_t u = 0; u < o.users; ++u) {
+    if (auto ok = open_account(user_id("user-", u), u); !ok) return ok;
+  }
+  for (std::uint64_t u = 0; u < applicants; ++u) {
+    if (auto ok = open_account(user_id("applicant-", u), u); !ok) return ok;
+  }
+  if (auto ok = append_all(log, batch, summary); !ok) return ok;
+
+  const st::AccountFacts active{.exists = true, .active = true};
+  auto context = [&](st::AccountFacts facts = {}) {
+    return st::Context{gen.today(), facts, false};
+  };
+  auto structure_act = [&](events::StreamAppend& a, st::State& state, st::Command command,
+                           const domain::Caller& caller, const std::string& role,
+                           st::AccountFacts facts = {}) {
+    return gen.act(a, state, command, caller, role, context(facts), st::decide, st::evolve);
+  };
+
+  // Structures, each created by support with its first GP, then given services and an espace
+  // by that GP; then its members and requests, all in the structure's own stream.
+  for (std::uint32_t n = 0; n < structures; ++n) {
+    const std::string id = "structure-" + std::to_string(n);
+    const std::string gp = user_id("user-", n);
+    const domain::Caller manager{gp, {}};
+    st::State state;
+    state.structure_id = id;
+    events::StreamAppend a{st::stream_id(id), 0, {}};
+    // A SIRET: 13 digits drawn, the 14th making the Luhn sum a multiple of 10.
+    std::string siret;
+    for (int i = 0; i < 13; ++i) siret.push_back(static_cast<char>('0' + gen.draw(10)));
+    for (char last = '0'; last <= '9'; ++last) {
+      if (st::is_siret(siret + last)) {
+        siret.push_back(last);
+        break;
+      }
+    }
+    st::CreateStructure create;
+    create.identifier_type = "SIRET";
+    create.identifier_value = siret;
+    create.data.designation = "Structure " + std::to_string(n);
+    create.data.address_line1 = std::to_string(1 + n % 200) + " rue de Bercy";
+    create.data.city = "Paris";
+    create.data.postal_code = "75001";
+    create.data.country = "FR";
+    create.created_on = gen.today();
+    create.first_gp_user_id = gp;
+    if (auto ok = structure_act(a, state, create, support, "support_n1", active); !ok) return ok;
+    for (const char* code : {"ACHATS", "COMPTABILITE"}) {
+      st::Service service{code, std::string("Service ") + code, "", "2026-01-01", "", false};
+      if (auto ok = structure_act(a, state, st::AddService{service}, manager, "user"); !ok) {
+        return ok;
+      }
+    }
+    if (auto ok = structure_act(a, state, st::EnableEspace{"Sollicitations émises", "", true, true},
+                                manager, "user");
+        !ok) {
+      return ok;
+    }
+    // Its users: attached directly by the GP, or on a request the GP validates.
+    for (std::uint64_t u = n + structures; u < o.users; u += structures) {
+      const std::string member = user_id("user-", u);
+      if (gen.draw(10) < 7) {
+        st::AttachDirectly attach{member,
+                                  gen.draw(10) == 0 ? st::Role::gs : st::Role::user,
+                                  {},
+                                  gen.today(),
+                                  "Rattachement direct"};
+        if (auto ok = structure_act(a, state, attach, manager, "user", active); !ok) return ok;
+      } else {
+        const std::string request = "req-" + member;
+        const bool to_service = gen.draw(2) == 0;
+        st::RequestAttachment ask{request, {}, "Merci de valider mon rattachement"};
+        if (to_service) ask.services = {"ACHATS"};
+        if (auto ok = structure_act(a, state, ask, {member, {}}, "user", active); !ok) return ok;
+        st::ValidateAttachment yes{to_service ? request + "-1" : request, st::Role::user, {}, ""};
+        if (auto ok = structure_act(a, state, yes, manager, "user", active); !ok) return ok;
+      }
+    }
+    // Applicants: refused (with a reason) or still pending.
+    for (std::uint64_t u = n; u < applicants; u += structures) {
+      const std::string applicant = user_id("applicant-", u);
+      const std::string request = "req-" + applicant;
+      st::RequestAttachment ask{request, {}, "Demande de rattachement"};
+      if (auto ok = structure_act(a, state, ask, {applicant, {}}, "user", active); !ok) return ok;
+      if (gen.draw(10) < 6) {
+        st::RefuseAttachment no{request, "Personne inconnue de la structure"};
+        if (auto ok = structure_act(a, state, no, manager, "user", active); !ok) return ok;
+      }
+    }
+    // A few GPs hand over to one of their users ("transfert de rôle"); the former GP stays.
+    if (gen.draw(100) < 3 && n + structures < o.users) {
+      const std::string heir = user_id("user-", n + structures);
+      if (auto ok = structure_act(a, state, st::TransferMainManager{heir}, manager, "user", active);
+          !ok) {
+        return ok;
+      }
+    }
+    batch.push_back(std::move(a));
+  }
+  return append_all(log, batch, summary);
+}
+
 }  // namespace
 
 events::Result<WorkloadSummary> fill_log(events::EventLog& log, const WorkloadOptions& options,
                                          const WorkloadProgress& progress) {
   Generator gen(options);
   WorkloadSummary summary;
+  if (options.structures > 0) {
+    if (auto ok = populate(gen, log, options, summary); !ok) return std::unexpected(ok.error());
+  }
   const std::uint64_t total = options.tickets + options.heavy_user_tickets;
   std::uint64_t boarded = 0;
   std::deque<Flight> flights;
