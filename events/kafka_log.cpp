@@ -363,13 +363,20 @@ class KafkaLog final : public EventLog {
       if (!consumer) return std::unexpected(consumer.error());
       reader_ = std::move(*consumer);
     }
-    PartitionList list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), partition)->offset =
-        static_cast<std::int64_t>(offsets.front());
-    if (auto err = rd_kafka_assign(reader_.get(), list.get()); err) {
-      return fail(errc::unavailable,
-                  std::string("assigning a partition: ") + rd_kafka_err2str(err));
-    }
+    auto start_at = [&](std::uint64_t offset) -> Result<void> {
+      PartitionList list(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), partition)->offset =
+          static_cast<std::int64_t>(offset);
+      if (auto err = rd_kafka_assign(reader_.get(), list.get()); err) {
+        return fail(errc::unavailable,
+                    std::string("assigning a partition: ") + rd_kafka_err2str(err));
+      }
+      return {};
+    };
+    if (auto ok = start_at(offsets.front()); !ok) return std::unexpected(ok.error());
+    // A stream's events are scattered among other streams' in the partition: past this many
+    // offsets, fetching from the next wanted one beats reading everything in between.
+    constexpr std::uint64_t kSeekGap = 512;
     const auto deadline = Clock::now() + options_.append_timeout;
     std::size_t want = 0;
     while (want < offsets.size()) {
@@ -389,6 +396,10 @@ class KafkaLog final : public EventLog {
                                   version,
                                   std::move(bytes)});
       ++want;
+      // Messages of the old position still queued are below the new one and skipped above.
+      if (want < offsets.size() && offsets[want] > offset + kSeekGap) {
+        if (auto ok = start_at(offsets[want]); !ok) return std::unexpected(ok.error());
+      }
     }
     return out;
   }

@@ -151,6 +151,31 @@ TEST_P(EventLogConformance, AppendsAndReadsBackInVersionOrder) {
   EXPECT_TRUE(log_->read_stream("nobody", 1, 10)->empty());
 }
 
+TEST_P(EventLogConformance, AStreamScatteredAmongManyOthersReadsBackWhole) {
+  // One ticket's events far apart in its partition, as on a busy desk: thousands of other
+  // streams' events between them.
+  std::uint64_t version = 0;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<StreamAppend> batch{append_to("ticket-scattered", version++)};
+    for (int i = 0; i < 2000; ++i) {
+      batch.push_back(
+          append_to("ticket-other-" + std::to_string(round) + "-" + std::to_string(i), 0, 2));
+    }
+    ASSERT_TRUE(log_->append(batch));
+  }
+  auto all = log_->read_stream("ticket-scattered", 1, 100);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 4u);
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].stream_id, "ticket-scattered");
+    EXPECT_EQ((*all)[i].version, i + 1);
+  }
+  auto tail = log_->read_stream("ticket-scattered", 3, 100);
+  ASSERT_TRUE(tail.has_value());
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ((*tail)[0].version, 3u);
+}
+
 TEST_P(EventLogConformance, StaleExpectedVersionIsRejectedAndWritesNothing) {
   std::vector<StreamAppend> create{append_to("ticket-b", 0)};
   ASSERT_TRUE(log_->append(create));
