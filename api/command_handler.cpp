@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "events/codec.h"
 
 namespace chorus::api {
@@ -122,9 +124,10 @@ std::vector<CommandHandler::RecordedStep> CommandHandler::read_after(const std::
   return out;
 }
 
-std::optional<events::AppendResult> CommandHandler::append(
-    const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
-    const std::vector<events::Payload>& payloads) {
+events::StreamAppend CommandHandler::stamped(const std::string& stream_id,
+                                             std::uint64_t expected_version,
+                                             const CommandMeta& meta,
+                                             const std::vector<events::Payload>& payloads) {
   events::StreamAppend append{stream_id, expected_version, {}};
   const std::int64_t at = now_us();
   for (const auto& payload : payloads) {
@@ -137,7 +140,18 @@ std::optional<events::AppendResult> CommandHandler::append(
     e.payload = payload;
     append.events.push_back(std::move(e));
   }
-  std::vector<events::StreamAppend> batch{std::move(append)};
+  return append;
+}
+
+std::optional<events::AppendResult> CommandHandler::append(
+    const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
+    const std::vector<events::Payload>& payloads) {
+  std::vector<events::StreamAppend> batch{stamped(stream_id, expected_version, meta, payloads)};
+  return append_batch(std::move(batch), payloads);
+}
+
+std::optional<events::AppendResult> CommandHandler::append_batch(
+    std::vector<events::StreamAppend> batch, const std::vector<events::Payload>& payloads) {
   const auto started = std::chrono::steady_clock::now();
   auto result = log_.append(batch);
   if (result) {
@@ -158,6 +172,49 @@ std::optional<events::AppendResult> CommandHandler::append(
     default:
       throw Problem{503, "log.unavailable", "",
                     "Journal indisponible, rien n'a été écrit : " + result.error().message};
+  }
+}
+
+std::optional<events::AppendResult> CommandHandler::append_all(
+    const CommandMeta& meta, const domain::workflow::Appends& appends) {
+  std::vector<events::StreamAppend> batch;
+  std::vector<events::Payload> payloads;
+  for (const auto& d : appends) {
+    if (d.payloads.empty()) continue;
+    batch.push_back(stamped(d.stream_id, d.expected_version, meta, d.payloads));
+    payloads.insert(payloads.end(), d.payloads.begin(), d.payloads.end());
+  }
+  if (batch.empty()) {
+    throw Problem{409, "command.nothing_to_do", "", "Rien à enregistrer."};
+  }
+  return append_batch(std::move(batch), payloads);
+}
+
+CommandOutcome CommandHandler::run_appends(
+    const CommandMeta& meta,
+    const std::function<domain::Decision<domain::workflow::Appends>(StreamLoader&)>& decide) {
+  for (int attempt = 1;; ++attempt) {
+    StreamLoader loader(*this, meta.command_id);
+    auto decided = decide(loader);
+    // A retried command may be refused now for what it did itself: its first answer wins.
+    if (loader.replay()) return *loader.replay();
+    if (!decided) throw to_problem(decided.error());
+    // Nothing to write (every item of a bulk refused, an import line known already).
+    if (std::ranges::all_of(*decided, [](const auto& d) { return d.payloads.empty(); })) {
+      return CommandOutcome{};
+    }
+    auto appended = append_all(meta, *decided);
+    if (!appended) {
+      if (attempt < kMaxAttempts) continue;
+      throw Problem{409, "command.concurrent_update", "", "Modification concurrente : réessayez."};
+    }
+    std::uint64_t version = 0;
+    for (const auto& d : *decided) {
+      if (d.payloads.empty()) continue;
+      version = d.expected_version + d.payloads.size();
+      break;
+    }
+    return CommandOutcome{version, appended->position.to_token(), false};
   }
 }
 

@@ -17,6 +17,7 @@
 #include "api/http.h"
 #include "domain/caller.h"
 #include "domain/errc.h"
+#include "domain/workflow.h"
 #include "events/event_log.h"
 
 namespace chorus::api {
@@ -56,6 +57,25 @@ class CommandHandler {
   template <class State>
   [[nodiscard]] CommandOutcome run(const std::string& stream_id, const CommandMeta& meta,
                                    const Aggregate<State>& aggregate);
+
+  class StreamLoader;
+  // Decides over several streams and writes the resulting `domain::workflow::Appends` in one
+  // log batch (all or nothing), each stream at the version its state was loaded at. `decide`
+  // loads what it needs through the loader and may be called again (after a version conflict,
+  // with fresh states), so it must not keep results of an earlier call. Success: the events
+  // are durable; `version` is that of the first stream written. Idempotent: when a loaded
+  // stream already holds events of `meta.command_id`, answers from them and writes nothing.
+  // A decision without any payload writes nothing and answers version 0 without a token.
+  // Throws Problem as run() does; nothing is written on failure. Thread-safe.
+  [[nodiscard]] CommandOutcome run_appends(
+      const CommandMeta& meta,
+      const std::function<domain::Decision<domain::workflow::Appends>(StreamLoader&)>& decide);
+
+  // Writes one set of appends without deciding again: the PIGP import applies its units one by
+  // one. nullopt on a version conflict (nothing written); throws Problem on any other failure.
+  // Thread-safe.
+  [[nodiscard]] std::optional<events::AppendResult> append_all(
+      const CommandMeta& meta, const domain::workflow::Appends& appends);
 
   // The command id for a request: derived from the caller, the route and the Idempotency-Key
   // when there is one (so that a retry is recognised), else random.
@@ -97,12 +117,61 @@ class CommandHandler {
   [[nodiscard]] std::optional<events::AppendResult> append(
       const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
       const std::vector<events::Payload>& payloads);
+  // The events of one stream's payloads, stamped with the command's metadata.
+  [[nodiscard]] static events::StreamAppend stamped(const std::string& stream_id,
+                                                    std::uint64_t expected_version,
+                                                    const CommandMeta& meta,
+                                                    const std::vector<events::Payload>& payloads);
+  // Appends a batch; nullopt on a version conflict. Throws Problem on any other failure.
+  [[nodiscard]] std::optional<events::AppendResult> append_batch(
+      std::vector<events::StreamAppend> batch, const std::vector<events::Payload>& payloads);
 
   events::EventLog& log_;
   std::size_t capacity_;
   std::mutex snapshots_mu_;
   std::list<std::string> lru_;  // most recent first
   std::unordered_map<std::string, std::pair<Snapshot, std::list<std::string>::iterator>> snapshots_;
+};
+
+// What a multi-stream decision reads: each stream folded from its snapshot plus the events
+// after it (the snapshot is refreshed on the way). Remembers whether a loaded stream already
+// holds events of the running command (an idempotent replay). One per attempt; not
+// thread-safe.
+class CommandHandler::StreamLoader {
+ public:
+  StreamLoader(CommandHandler& handler, const std::string& command_id)
+      : handler_(handler), command_id_(command_id) {}
+
+  // The state of `stream_id` (`initial` when the stream is empty), its version in
+  // `State::version` as the aggregates keep it. Throws Problem (503, 500) when the log cannot be
+  // read.
+  template <class State>
+  [[nodiscard]] State load(const std::string& stream_id, State initial,
+                           State (*evolve)(State, const events::Payload&)) {
+    Snapshot snapshot = handler_.load_snapshot(stream_id);
+    State state = snapshot.state.has_value() ? std::any_cast<State>(std::move(snapshot.state))
+                                             : std::move(initial);
+    for (auto& step : handler_.read_after(stream_id, snapshot.version)) {
+      state = evolve(std::move(state), step.event.payload);
+      snapshot.version = step.event.version;
+      events::LogPosition at;
+      at.advance_past(step.address);
+      snapshot.remember(step.event.meta.causation_id, step.event.version, at.to_token());
+    }
+    if (const RecentCommand* earlier = snapshot.find(command_id_); earlier && !replay_) {
+      replay_ = CommandOutcome{earlier->version, earlier->consistency_token, true};
+    }
+    snapshot.state = state;
+    handler_.store_snapshot(stream_id, std::move(snapshot));
+    return state;
+  }
+  // Set when a loaded stream already holds the command's events.
+  [[nodiscard]] const std::optional<CommandOutcome>& replay() const { return replay_; }
+
+ private:
+  CommandHandler& handler_;
+  const std::string& command_id_;
+  std::optional<CommandOutcome> replay_;
 };
 
 // Maps a domain rejection to its HTTP problem.

@@ -12,6 +12,11 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
                   utf8 ? "Le corps de la requête n'est pas de l'UTF-8 valide."
                        : "Le corps de la requête n'est pas du JSON valide."};
   }
+  *this = JsonBody(std::move(json_), allowed);
+}
+
+JsonBody::JsonBody(nlohmann::json object, const std::set<std::string>& allowed)
+    : json_(std::move(object)) {
   if (!json_.is_object()) {
     throw Problem{400, "request.json_object", "",
                   "Le corps de la requête doit être un objet JSON."};
@@ -21,6 +26,48 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
       throw Problem{400, "request.unknown_field", name, "Champ inconnu : « " + name + " »."};
     }
   }
+}
+
+bool JsonBody::bool_or(const std::string& name, bool fallback) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) {
+    throw Problem{400, "request.type", name, "Le champ « " + name + " » doit être un booléen."};
+  }
+  return it->get<bool>();
+}
+
+std::vector<std::string> JsonBody::string_list(const std::string& name) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return {};
+  std::vector<std::string> out;
+  if (it->is_array()) {
+    for (const auto& item : *it) {
+      if (!item.is_string()) break;
+      out.push_back(item.get<std::string>());
+    }
+    if (out.size() == it->size()) return out;
+  }
+  throw Problem{400, "request.type", name,
+                "Le champ « " + name + " » doit être une liste de chaînes."};
+}
+
+std::vector<JsonBody> JsonBody::object_list(const std::string& name,
+                                            const std::set<std::string>& allowed) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return {};
+  if (!it->is_array()) {
+    throw Problem{400, "request.type", name, "Le champ « " + name + " » doit être une liste."};
+  }
+  std::vector<JsonBody> out;
+  for (const auto& item : *it) out.emplace_back(item, allowed);
+  return out;
+}
+
+JsonBody JsonBody::object(const std::string& name, const std::set<std::string>& allowed) const {
+  auto it = json_.find(name);
+  if (it == json_.end() || it->is_null()) return JsonBody(nlohmann::json::object(), allowed);
+  return JsonBody(*it, allowed);
 }
 
 std::optional<std::string> JsonBody::optional_string(const std::string& name) const {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "api/http.h"
 
@@ -16,6 +17,21 @@ class JsonBody {
  public:
   // Parses `body` as an object whose fields are all in `allowed`. Throws Problem.
   JsonBody(const std::string& body, std::set<std::string> allowed);
+
+  // An object already parsed (an item of a list), checked the same way. Throws Problem.
+  JsonBody(nlohmann::json object, const std::set<std::string>& allowed);
+
+  // The boolean field `name`, `fallback` when absent. Throws Problem on anything else.
+  [[nodiscard]] bool bool_or(const std::string& name, bool fallback) const;
+  // The list of strings `name`, empty when absent. Throws Problem on anything else.
+  [[nodiscard]] std::vector<std::string> string_list(const std::string& name) const;
+  // The list of objects `name` (empty when absent), each with only `allowed` fields. Throws
+  // Problem on anything else, naming the list.
+  [[nodiscard]] std::vector<JsonBody> object_list(const std::string& name,
+                                                  const std::set<std::string>& allowed) const;
+  // The object field `name` (an empty object when absent), with only `allowed` fields.
+  [[nodiscard]] JsonBody object(const std::string& name,
+                                const std::set<std::string>& allowed) const;
 
   // The string field `name`, or nullopt when absent. Throws Problem on a non-string.
   [[nodiscard]] std::optional<std::string> optional_string(const std::string& name) const;

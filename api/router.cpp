@@ -7,6 +7,7 @@
 
 #include "api/json_body.h"
 #include "api/metrics.h"
+#include "api/structure_routes.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "projections/outbox_views.h"
@@ -69,6 +70,19 @@ bool match(std::string_view pattern, std::string_view path, std::vector<std::str
   }
   params = std::move(found);
   return true;
+}
+
+// The emitting structure a ticket command concerns: the form's when it brings one, else the
+// draft's. No business destination is modelled on tickets yet, so none is looked up.
+const std::string& emitting_structure_of(const domain::ticket::Command& command,
+                                         const domain::ticket::State& state) {
+  if (const auto* d = std::get_if<domain::ticket::SaveDraft>(&command)) {
+    return d->form.emitting_structure_id;
+  }
+  if (const auto* s = std::get_if<domain::ticket::Submit>(&command); s && s->form) {
+    return s->form->emitting_structure_id;
+  }
+  return state.emitting_structure_id;
 }
 
 // Ticket ids are UUIDs: checking the shape keeps garbage out of stream ids and keys.
@@ -169,6 +183,40 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/outbox/{notification_id}/sent"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
+      {"POST", "/v1/structures"},
+      {"GET", "/v1/structures"},
+      {"POST", "/v1/structure-imports"},
+      {"GET", "/v1/structures/{structure_id}"},
+      {"PUT", "/v1/structures/{structure_id}/data"},
+      {"POST", "/v1/structures/{structure_id}/deactivate"},
+      {"POST", "/v1/structures/{structure_id}/identifier"},
+      {"POST", "/v1/structures/{structure_id}/services"},
+      {"PUT", "/v1/structures/{structure_id}/services/{code}"},
+      {"DELETE", "/v1/structures/{structure_id}/services/{code}"},
+      {"POST", "/v1/structures/{structure_id}/attachment-requests"},
+      {"POST", "/v1/structures/{structure_id}/attachment-requests/decisions"},
+      {"POST", "/v1/structures/{structure_id}/attachment-requests/{request_id}/validate"},
+      {"POST", "/v1/structures/{structure_id}/attachment-requests/{request_id}/refuse"},
+      {"GET", "/v1/structures/{structure_id}/members"},
+      {"POST", "/v1/structures/{structure_id}/members"},
+      {"POST", "/v1/structures/{structure_id}/members/removals"},
+      {"DELETE", "/v1/structures/{structure_id}/members/{user_id}"},
+      {"POST", "/v1/structures/{structure_id}/members/{user_id}/password-reset"},
+      {"POST", "/v1/structures/{structure_id}/main-manager"},
+      {"POST", "/v1/structures/{structure_id}/espaces"},
+      {"POST", "/v1/structures/{structure_id}/subscription-requests"},
+      {"POST", "/v1/structures/{structure_id}/subscription-requests/decisions"},
+      {"POST", "/v1/structures/{structure_id}/subscription-requests/{request_id}/validate"},
+      {"POST", "/v1/structures/{structure_id}/subscription-requests/{request_id}/refuse"},
+      {"GET", "/v1/structures/{structure_id}/history"},
+      {"GET", "/v1/approvals"},
+      {"GET", "/v1/me/attachments"},
+      {"POST", "/v1/accounts"},
+      {"POST", "/v1/accounts/{user_id}/activate"},
+      {"POST", "/v1/accounts/{user_id}/activation-resend"},
+      {"POST", "/v1/accounts/{user_id}/deactivate"},
+      {"POST", "/v1/accounts/{user_id}/reactivate"},
+      {"POST", "/v1/pigp-imports"},
   };
   return kRoutes;
 }
@@ -291,6 +339,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
   };
 
+  if (is_structure_route(pattern)) {
+    return StructureRoutes(commands_, runner_, metrics_)
+        .handle(pattern, params, request, *caller, wait_for_views);
+  }
+
   auto run_ticket_command =
       [&](const std::string& ticket_id, const char* type,
           std::function<domain::ticket::Command(const domain::ticket::State&)> make_command) {
@@ -304,20 +357,24 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                              caller->user_id, std::string(request.method) + " " + request.path,
                              request.idempotency_key),
                          random_uuid()};
+        // The access view must have seen the caller's own attachments.
+        wait_for_views();
         try {
           domain::ticket::State initial;
           initial.ticket_id = ticket_id;
           auto outcome = commands_.run(
               domain::ticket::stream_id(ticket_id), meta,
-              Aggregate<domain::ticket::State>{std::move(initial), &domain::ticket::evolve,
-                                               [&](const domain::ticket::State& state) {
-                                                 // The access view of structures arrives with the
-                                                 // structures issue; until then any emitting
-                                                 // structure is accepted.
-                                                 domain::ticket::Context context{true, false};
-                                                 return domain::ticket::decide(
-                                                     state, make_command(state), *caller, context);
-                                               }});
+              Aggregate<domain::ticket::State>{
+                  std::move(initial), &domain::ticket::evolve,
+                  [&](const domain::ticket::State& state) {
+                    auto command = make_command(state);
+                    // The caller must be attached to the emitting structure: the form's,
+                    // or the draft's.
+                    return domain::ticket::decide(
+                        state, command, *caller,
+                        ticket_context(*runner_.store(), *caller,
+                                       emitting_structure_of(command, state), "", ""));
+                  }});
           const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
           metrics_.observe_command(type, "accepted", seconds);
           log_command(type, "accepted", meta.correlation_id, seconds);

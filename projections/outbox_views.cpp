@@ -22,6 +22,49 @@ const char* kind_of(const events::Payload& p) {
   return nullptr;
 }
 
+// The e-mails of seed 003 on structures: every decision on a request, every direct attachment
+// and removal, and a GP transfer (to the new GP and to the former one). Kind and recipient.
+std::vector<std::pair<const char*, std::string>> structure_notices(const events::Payload& p) {
+  using Out = std::vector<std::pair<const char*, std::string>>;
+  return std::visit(
+      [](const auto& e) -> Out {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, events::AttachmentValidated>) {
+          return {{"attachment_validated", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::AttachmentRefused>) {
+          return {{"attachment_refused", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::UserAttached>) {
+          if (!e.direct) return {};  // copied by a SIRET change: nothing new for the user
+          return {{"user_attached", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::AttachmentRemoved>) {
+          return {{"attachment_removed", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::SubscriptionValidated>) {
+          return {{"subscription_validated", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::SubscriptionRefused>) {
+          return {{"subscription_refused", e.user_id}};
+        } else if constexpr (std::is_same_v<E, events::MainManagerTransferred>) {
+          Out out{{"main_manager_named", e.to_user_id}};
+          if (!e.from_user_id.empty()) out.emplace_back("main_manager_replaced", e.from_user_id);
+          return out;
+        } else {
+          return {};
+        }
+      },
+      p);
+}
+
+const std::string* structure_id_of(const events::Payload& p) {
+  return std::visit(
+      [](const auto& e) -> const std::string* {
+        if constexpr (requires { e.structure_id; }) {
+          return &e.structure_id;
+        } else {
+          return nullptr;
+        }
+      },
+      p);
+}
+
 }  // namespace
 
 Result<void> OutboxViews::apply(const events::Event& event, const events::LogAddress&,
@@ -34,6 +77,18 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
       batch.del(kIndex + sent->notification_id);
     }
     return {};
+  }
+  for (const auto& [kind, recipient] : structure_notices(event.payload)) {
+    const std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
+    json row{{"notification_id", id},
+             {"kind", kind},
+             {"structure_id", *structure_id_of(event.payload)},
+             {"recipient_user_id", recipient},
+             {"at_us", event.meta.occurred_at_us}};
+    const std::string key =
+        kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
+    batch.put(key, row.dump());
+    batch.put(kIndex + id, key);
   }
   const char* kind = kind_of(event.payload);
   if (kind == nullptr) return {};

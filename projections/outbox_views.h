@@ -1,7 +1,9 @@
 #pragma once
 // The notifications outbox: every event a user must hear of by e-mail becomes a pending row a
 // mailer drains (at least once), until a NotificationSent event marks it sent. Recipients are
-// user ids; the mailer resolves addresses from the accounts, so no address sits here.
+// user ids; the mailer resolves addresses from the accounts, so no address sits here. Tickets
+// (created, information requested, solution proposed) and structures (decisions on attachment
+// and subscription requests, direct attachments, removals, GP transfers: "structure_id" set).
 //
 // Key layout:
 //   o\0<occurred_at be64><notification_id>  -> notification (JSON), oldest first

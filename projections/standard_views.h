@@ -6,15 +6,17 @@
 #include <vector>
 
 #include "projections/outbox_views.h"
+#include "projections/structure_views.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::projections {
 
 struct StandardViews {
   TicketViews tickets;
+  StructureViews structures;
   OutboxViews outbox;  // reads the tickets' emitters
 
-  [[nodiscard]] std::vector<Projector*> list() { return {&tickets, &outbox}; }
+  [[nodiscard]] std::vector<Projector*> list() { return {&tickets, &structures, &outbox}; }
 };
 
 }  // namespace chorus::projections

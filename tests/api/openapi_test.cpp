@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/router.h"
+#include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
 
 namespace chorus {
@@ -39,6 +40,7 @@ TEST(OpenApi, TheServerAnswersEveryDocumentedOperationAsDocumented) {
   const json doc = load_document();
   testing::ServerProcess server(
       {"--data-dir", ::testing::TempDir() + "/openapi-" + std::to_string(getpid())});
+  testing::attach_users(server.port(), "s", {"alice"});
   auto c = server.connect();
   const std::string auth = testing::ServerProcess::token("alice");
   const std::string form =

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
 
 namespace chorus {
@@ -60,6 +61,7 @@ class ServerEndToEnd : public ::testing::TestWithParam<std::string> {
                     "--kafka-partitions", "3", "--kafka-statistics-interval-ms", "200"});
     }
     server_ = std::make_unique<ServerProcess>(args_);
+    testing::attach_users(server_->port(), "structure-1", {"alice", "bob"});
   }
   void TearDown() override {
     server_.reset();
@@ -311,6 +313,7 @@ TEST(ServerMetricsOff, MetricsAnswer404AndCommandsStillWork) {
   const auto dir = std::filesystem::temp_directory_path() / unique_name("chorus-nometrics-");
   {
     ServerProcess server({"--data-dir", dir.string(), "--metrics=false"});
+    testing::attach_users(server.port(), "structure-1", {"alice"});
     auto c = server.connect();
     auto created = c->request("POST", "/v1/tickets", kForm,
                               {{"Authorization", ServerProcess::token("alice")}});

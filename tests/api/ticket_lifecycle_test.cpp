@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
 
 namespace chorus {
@@ -31,6 +32,7 @@ class TicketLifecycle : public ::testing::Test {
     dir_ =
         std::filesystem::temp_directory_path() / ("chorus-lifecycle-" + std::to_string(getpid()));
     server_ = new ServerProcess({"--data-dir", dir_.string()});
+    testing::attach_users(server_->port(), "structure-1", {"alice"});
   }
   static void TearDownTestSuite() {
     delete server_;

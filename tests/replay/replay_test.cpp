@@ -17,6 +17,7 @@
 #include "events/codec.h"
 #include "events/embedded_log.h"
 #include "events/kafka_log.h"
+#include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
 
 namespace chorus {
@@ -66,7 +67,9 @@ struct Moment {
 
 class ServerHistory {
  public:
-  explicit ServerHistory(ServerProcess& server) : client_(server.connect()) {}
+  explicit ServerHistory(ServerProcess& server)
+      : client_(server.connect()),
+        token_(testing::attach_users(server.port(), "structure-1", {"alice"})) {}
 
   json act(const std::string& user, const std::string& method, const std::string& target,
            const std::string& body = "") {
@@ -248,7 +251,9 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   EXPECT_NE(intact.out.find("INTACT"), std::string::npos);
   server_->stop();
 
-  flip_byte(dir_ / "log", 0);  // the draft: version 1 of the ticket
+  // The draft, version 1 of the ticket, follows the four events of the attachment setup
+  // (account created and activated, structure created with its GP).
+  flip_byte(dir_ / "log", 4);
   auto damaged = replay(data() + " verify --json");
   ASSERT_EQ(damaged.exit_code, 1) << damaged.out;
   const json report = json::parse(damaged.json_text, nullptr, false);
@@ -257,7 +262,7 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   ASSERT_EQ(report["broken"].size(), 1u) << report.dump(2);  // one link, not the whole chain
   EXPECT_EQ(report["broken"][0]["stream"], "ticket-" + id);
   EXPECT_EQ(report["broken"][0]["version"], 1);
-  EXPECT_EQ(report["broken"][0]["position"], "0:0");
+  EXPECT_EQ(report["broken"][0]["position"], "0:4");
   // Reading the history of that ticket also refuses the damaged log.
   EXPECT_EQ(replay(data() + " history ticket-" + id).exit_code, 1);
 }

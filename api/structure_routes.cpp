@@ -1,0 +1,1132 @@
+#include "api/structure_routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "api/json_body.h"
+#include "api/metrics.h"
+#include "domain/account.h"
+#include "domain/structure.h"
+#include "domain/workflow.h"
+
+namespace chorus::api {
+namespace {
+
+using domain::access::Action;
+using domain::access::RoleScope;
+using nlohmann::json;
+namespace st = domain::structure;
+namespace ac = domain::account;
+namespace wf = domain::workflow;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kReceivedTickets = "Sollicitations reçues";
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Today in UTC, YYYY-MM-DD: services are active when today is inside their validity.
+std::string today() {
+  const auto days = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::chrono::year_month_day ymd{days};
+  auto two = [](unsigned n) { return std::string(n < 10 ? "0" : "") + std::to_string(n); };
+  return std::to_string(static_cast<int>(ymd.year())) + "-" +
+         two(static_cast<unsigned>(ymd.month())) + "-" + two(static_cast<unsigned>(ymd.day()));
+}
+
+Response json_response(int status, const json& body) {
+  return Response{status, "application/json", body.dump(), {}};
+}
+
+// Ids in paths and bodies become stream ids and view keys: a bounded, plain alphabet keeps
+// separators and garbage out. A bad one answers like an unknown one.
+bool plain_id(std::string_view id) {
+  if (id.empty() || id.size() > st::kIdMax) return false;
+  return std::ranges::all_of(id, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+  });
+}
+void check_id(const std::string& id, const char* what, const char* rule) {
+  if (!plain_id(id)) throw Problem{404, rule, what, "Introuvable."};
+}
+
+std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
+                           std::size_t max) {
+  const std::string* v = r.query_param(name);
+  if (v == nullptr) return fallback;
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc{} || ptr != v->data() + v->size() || n == 0 || n > max) {
+    throw Problem{400, "request.query", name,
+                  std::string("Le paramètre « ") + name + " » doit être un entier entre 1 et " +
+                      std::to_string(max) + "."};
+  }
+  return n;
+}
+
+std::string query_or_empty(const Request& r, const char* name) {
+  const std::string* v = r.query_param(name);
+  return v ? *v : "";
+}
+
+template <class T>
+T or_503(projections::Result<T> result) {
+  if (!result) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+  return std::move(*result);
+}
+
+std::vector<std::string> as_services(const std::string& service) {
+  if (service.empty()) return {};
+  return {service};
+}
+
+// The role the caller acts in, recorded in the events.
+const char* actor_role(const domain::Caller& caller) {
+  return caller.roles.support_level2   ? "support_n2"
+         : caller.roles.support_level1 ? "support_n1"
+                                       : "user";
+}
+
+bool is_support(const domain::Caller& caller) {
+  return caller.roles.support_level1 || caller.roles.support_level2;
+}
+
+events::StructureData read_data(const JsonBody& d) {
+  events::StructureData data;
+  data.designation = d.string_or_empty("designation");
+  data.address_line1 = d.string_or_empty("address_line1");
+  data.address_line2 = d.string_or_empty("address_line2");
+  data.postal_code = d.string_or_empty("postal_code");
+  data.city = d.string_or_empty("city");
+  data.country = d.string_or_empty("country");
+  data.payment_status_hidden = d.bool_or("payment_status_hidden", false);
+  data.service_code_required = d.bool_or("service_code_required", false);
+  data.commitment_required = d.bool_or("commitment_required", false);
+  data.commitment_or_service_required = d.bool_or("commitment_or_service_required", false);
+  const int moa = d.optional_int("moa_mode").value_or(0);
+  if (moa < 0 || moa > 3) {
+    throw Problem{422, "structure.data.moa_mode", "moa_mode",
+                  "Le mode MOA vaut 0 (privé), 1 (sans MOA), 2 (avec MOA) ou 3 (exclusivement "
+                  "MOA)."};
+  }
+  data.moa_mode = static_cast<std::uint8_t>(moa);
+  data.vat_number = d.string_or_empty("vat_number");
+  data.pacage_number = d.string_or_empty("pacage_number");
+  data.social_regime = d.string_or_empty("social_regime");
+  data.billing_mandate = d.bool_or("billing_mandate", false);
+  return data;
+}
+const std::set<std::string> kDataFields{"designation",
+                                        "address_line1",
+                                        "address_line2",
+                                        "postal_code",
+                                        "city",
+                                        "country",
+                                        "payment_status_hidden",
+                                        "service_code_required",
+                                        "commitment_required",
+                                        "commitment_or_service_required",
+                                        "moa_mode",
+                                        "vat_number",
+                                        "pacage_number",
+                                        "social_regime",
+                                        "billing_mandate"};
+const std::set<std::string> kCreateFields{"structure_id", "identifier_type", "identifier_value",
+                                          "is_public",    "is_state",        "pigp_managed",
+                                          "data",         "first_gp_user_id"};
+const std::set<std::string> kServiceFields{"code",       "label",    "description",
+                                           "valid_from", "valid_to", "commitment_required"};
+
+st::Service read_service(const JsonBody& b, std::string code) {
+  return st::Service{std::move(code),
+                     b.string_or_empty("label"),
+                     b.string_or_empty("description"),
+                     b.string_or_empty("valid_from"),
+                     b.string_or_empty("valid_to"),
+                     b.bool_or("commitment_required", false)};
+}
+
+st::Role read_role(const JsonBody& b) {
+  const std::string text = b.string_or_empty("role");
+  if (text.empty()) return st::Role::user;
+  auto role = st::role_from(text);
+  if (!role) throw Problem{422, "structure.role", "role", "Rôle inconnu : « " + text + " »."};
+  return *role;
+}
+
+// The account a structure command concerns, whose facts the rules need.
+std::string concerned_user(const st::Command& command, const domain::Caller& caller) {
+  return std::visit(
+      [&](const auto& c) -> std::string {
+        using C = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<C, st::CreateStructure>) {
+          return c.first_gp_user_id;
+        } else if constexpr (std::is_same_v<C, st::AttachDirectly> ||
+                             std::is_same_v<C, st::ResetTechnicalPassword>) {
+          return c.user_id;
+        } else if constexpr (std::is_same_v<C, st::TransferMainManager>) {
+          return c.new_gp_user_id;
+        } else if constexpr (std::is_same_v<C, st::RequestAttachment> ||
+                             std::is_same_v<C, st::RequestSubscription>) {
+          return caller.user_id;
+        } else {
+          return "";
+        }
+      },
+      command);
+}
+
+ac::State load_account(CommandHandler::StreamLoader& loader, const std::string& user_id) {
+  ac::State initial;
+  initial.user_id = user_id;
+  return loader.load(ac::stream_id(user_id), std::move(initial), &ac::evolve);
+}
+st::State load_structure(CommandHandler::StreamLoader& loader, const std::string& structure_id) {
+  st::State initial;
+  initial.structure_id = structure_id;
+  return loader.load(st::stream_id(structure_id), std::move(initial), &st::evolve);
+}
+st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& user_id) {
+  if (!plain_id(user_id)) return {};
+  return ac::facts_of(load_account(loader, user_id));
+}
+
+json rejection_json(const domain::Rejection& r) {
+  const Problem p = to_problem(r);
+  json out{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
+  if (!p.field.empty()) out["field"] = p.field;
+  return out;
+}
+
+// The services a pending request or history row concerns (empty: the whole structure).
+std::vector<std::string> row_services(const json& row) {
+  return as_services(row.value("service", ""));
+}
+
+bool contains_text(const json& row, const std::string& q) {
+  if (q.empty()) return true;
+  for (const char* field : {"request_id", "user_id", "service", "espace", "comment"}) {
+    if (row.value(field, "").find(q) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string csv_cell(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  // A cell a spreadsheet would read as a formula is quoted as text.
+  if (!text.empty() && std::string_view("=+-@").find(text.front()) != std::string_view::npos) {
+    out.insert(1, "'");
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+bool is_structure_route(std::string_view pattern) noexcept {
+  return pattern.starts_with("/v1/structures") || pattern.starts_with("/v1/structure-imports") ||
+         pattern.starts_with("/v1/accounts") || pattern.starts_with("/v1/pigp-imports") ||
+         pattern == "/v1/approvals" || pattern == "/v1/me/attachments";
+}
+
+domain::access::Access access_from_view(const std::optional<projections::AccessRow>& row,
+                                        const domain::Caller& caller) {
+  domain::access::Access a;
+  a.roles = caller.roles;
+  if (!row) return a;
+  if (row->role == "gp") {
+    a.member = RoleScope::gp;
+  } else if (row->role == "gs") {
+    a.member = row->services.empty() ? RoleScope::gs_whole : RoleScope::gs_services;
+    a.services = row->services;
+  } else if (row->role == "user") {
+    a.member = RoleScope::user;
+    a.services = row->services;
+  }
+  return a;
+}
+
+domain::ticket::Context ticket_context(const projections::ViewStore& store,
+                                       const domain::Caller& caller,
+                                       const std::string& emitting_structure_id,
+                                       const std::string& destination_structure_id,
+                                       const std::string& destination_service) {
+  domain::ticket::Context context;
+  if (!emitting_structure_id.empty() && plain_id(emitting_structure_id)) {
+    auto row = or_503(projections::structure_access(store, caller.user_id, emitting_structure_id));
+    context.attached_to_emitting_structure = row.has_value() && !row->role.empty();
+  }
+  if (!destination_structure_id.empty() && plain_id(destination_structure_id)) {
+    auto row =
+        or_503(projections::structure_access(store, caller.user_id, destination_structure_id));
+    context.business_recipient =
+        row && projections::may_write_espace(*row, kReceivedTickets, destination_service);
+  }
+  return context;
+}
+
+Response StructureRoutes::handle(std::string_view pattern, const std::vector<std::string>& params,
+                                 const Request& request, const domain::Caller& caller,
+                                 const std::function<void()>& wait_for_views) {
+  const auto started = Clock::now();
+  CommandMeta meta{caller, actor_role(caller),
+                   CommandHandler::command_id(caller.user_id, request.method + " " + request.path,
+                                              request.idempotency_key),
+                   random_uuid()};
+  // An id the client may retry with: derived from the Idempotency-Key, else random.
+  auto fresh_id = [&](std::string_view salt) {
+    return request.idempotency_key.empty()
+               ? random_uuid()
+               : CommandHandler::command_id(caller.user_id,
+                                            std::string(pattern) + "#" + std::string(salt),
+                                            request.idempotency_key);
+  };
+  auto record = [&](const char* type, const std::string& outcome) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    metrics_.observe_command(type, outcome, seconds);
+    static const std::shared_ptr<spdlog::logger> logger = [] {
+      auto l = spdlog::get("api");
+      return l ? l : spdlog::default_logger();
+    }();
+    logger->log(outcome == "accepted" ? spdlog::level::debug : spdlog::level::info,
+                "msg=\"command\" type={} outcome={} correlation_id={} duration_ms={:.3f}", type,
+                outcome, meta.correlation_id, seconds * 1000);
+  };
+  auto written = [&](const CommandOutcome& outcome, json body) {
+    body["version"] = outcome.version;
+    body["consistency_token"] = outcome.consistency_token;
+    Response r = json_response(outcome.replayed ? 200 : 201, body);
+    if (!outcome.consistency_token.empty()) {
+      r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+    }
+    return r;
+  };
+  // Runs a multi-stream command with metrics and the command log line.
+  auto run = [&](const char* type,
+                 const std::function<domain::Decision<wf::Appends>(CommandHandler::StreamLoader&)>&
+                     decide) {
+    try {
+      CommandOutcome outcome = commands_.run_appends(meta, decide);
+      record(type, "accepted");
+      return outcome;
+    } catch (const Problem& p) {
+      record(type, p.rule);
+      throw;
+    }
+  };
+
+  // One command on one structure; the context (today, the account concerned, whether the
+  // identifier is taken) is filled here, the rest is the aggregate's.
+  auto structure_command = [&](const char* type, const std::string& structure_id,
+                               const st::Command& command, json answer = json::object()) {
+    check_id(structure_id, "structure_id", "structure.not_found");
+    bool identifier_taken = false;
+    if (const auto* create = std::get_if<st::CreateStructure>(&command)) {
+      wait_for_views();
+      // The identifier index is a view: two creations of one identifier at the same instant
+      // could both pass; support creates structures one ticket at a time.
+      identifier_taken =
+          or_503(projections::structure_by_identifier(*runner_.store(), create->identifier_type,
+                                                      create->identifier_value))
+              .has_value();
+    }
+    auto outcome =
+        run(type, [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
+          const st::State state = load_structure(loader, structure_id);
+          st::Context context;
+          context.today = today();
+          context.account = facts(loader, concerned_user(command, caller));
+          context.identifier_taken = identifier_taken;
+          auto decided = st::decide(state, command, caller, context);
+          if (!decided) return std::unexpected(decided.error());
+          return wf::Appends{{st::stream_id(structure_id), state.version, std::move(*decided)}};
+        });
+    answer["structure_id"] = structure_id;
+    return written(outcome, std::move(answer));
+  };
+
+  // Bulk decisions on one structure: one result per command, the accepted ones in one append.
+  auto structure_bulk = [&](const char* type, const std::string& structure_id,
+                            const std::vector<st::Command>& commands,
+                            const std::vector<std::string>& labels, const char* label_name) {
+    check_id(structure_id, "structure_id", "structure.not_found");
+    if (commands.empty() || commands.size() > 1000) {
+      throw Problem{422, "request.bulk_size", "", "Entre 1 et 1000 éléments par envoi."};
+    }
+    std::vector<std::optional<domain::Rejection>> results;
+    auto outcome =
+        run(type, [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
+          const st::State state = load_structure(loader, structure_id);
+          st::Context context;
+          context.today = today();
+          auto bulk = st::decide_each(state, commands, caller, context);
+          results = std::move(bulk.results);
+          if (bulk.payloads.empty()) return wf::Appends{};
+          return wf::Appends{
+              {st::stream_id(structure_id), state.version, std::move(bulk.payloads)}};
+        });
+    json items = json::array();
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      json item{{label_name, labels[i]}};
+      if (outcome.replayed) {
+        item["outcome"] = "replayed";
+      } else if (i < results.size() && results[i]) {
+        item["outcome"] = "refused";
+        item["problem"] = rejection_json(*results[i]);
+      } else {
+        item["outcome"] = "accepted";
+      }
+      items.push_back(std::move(item));
+    }
+    json body{{"structure_id", structure_id},
+              {"results", std::move(items)},
+              {"version", outcome.version},
+              {"consistency_token", outcome.consistency_token}};
+    Response r = json_response(200, body);
+    if (!outcome.consistency_token.empty()) {
+      r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+    }
+    return r;
+  };
+
+  auto account_command =
+      [&](const char* type, const std::string& user_id, const ac::Command& command,
+          const std::function<ac::Context(CommandHandler::StreamLoader&)>& make_context) {
+        check_id(user_id, "user_id", "account.not_found");
+        auto outcome =
+            run(type, [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
+              const ac::State state = load_account(loader, user_id);
+              const ac::Context context = make_context(loader);
+              auto decided = ac::decide(state, command, caller, context);
+              if (!decided) return std::unexpected(decided.error());
+              return wf::Appends{{ac::stream_id(user_id), state.version, std::move(*decided)}};
+            });
+        return written(outcome, json{{"user_id", user_id}});
+      };
+  auto no_context = [](CommandHandler::StreamLoader&) { return ac::Context{}; };
+
+  // ------------------------------------------------------------------ structures: commands
+  if (pattern == "/v1/structures" && request.method == "POST") {
+    JsonBody body(request.body, kCreateFields);
+    std::string id = body.string_or_empty("structure_id");
+    if (id.empty()) id = fresh_id("structure");
+    st::CreateStructure c{body.string_or_empty("identifier_type"),
+                          body.string_or_empty("identifier_value"),
+                          body.bool_or("is_public", false),
+                          body.bool_or("is_state", false),
+                          body.bool_or("pigp_managed", false),
+                          read_data(body.object("data", kDataFields)),
+                          today(),
+                          body.string_or_empty("first_gp_user_id")};
+    if (!c.first_gp_user_id.empty() && !plain_id(c.first_gp_user_id)) {
+      throw Problem{422, "structure.create.first_gp", "first_gp_user_id",
+                    "Identifiant d'utilisateur invalide."};
+    }
+    if (!plain_id(id)) {
+      throw Problem{422, "structure.create.structure_id", "structure_id",
+                    "Identifiant de structure invalide (lettres, chiffres, « - », « _ », « . »)."};
+    }
+    return structure_command("structure.create", id, c);
+  }
+  if (pattern == "/v1/structure-imports") {
+    // A reference import: each line is created on its own; a refused line does not stop the
+    // others, and says why.
+    JsonBody body(request.body, {"structures"});
+    auto lines = body.object_list("structures", kCreateFields);
+    if (lines.empty() || lines.size() > 1000) {
+      throw Problem{422, "request.bulk_size", "structures",
+                    "Entre 1 et 1000 structures par envoi."};
+    }
+    json results = json::array();
+    std::string last_token;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const JsonBody& line = lines[i];
+      std::string id = line.string_or_empty("structure_id");
+      if (id.empty()) id = fresh_id("structure-" + std::to_string(i));
+      json item{{"line", i + 1}, {"structure_id", id}};
+      const std::string base_id = meta.command_id;
+      meta.command_id = request.idempotency_key.empty()
+                            ? random_uuid()
+                            : CommandHandler::command_id(caller.user_id,
+                                                         base_id + "#" + std::to_string(i), "line");
+      try {
+        st::CreateStructure c{line.string_or_empty("identifier_type"),
+                              line.string_or_empty("identifier_value"),
+                              line.bool_or("is_public", false),
+                              line.bool_or("is_state", false),
+                              line.bool_or("pigp_managed", false),
+                              read_data(line.object("data", kDataFields)),
+                              today(),
+                              line.string_or_empty("first_gp_user_id")};
+        Response r = structure_command("structure.create", id, c);
+        meta.command_id = base_id;
+        item["outcome"] = r.status == 201 ? "created" : "replayed";
+        last_token = json::parse(r.body).value("consistency_token", "");
+      } catch (const Problem& p) {
+        meta.command_id = base_id;
+        item["outcome"] = "refused";
+        item["problem"] = json{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
+        if (!p.field.empty()) item["problem"]["field"] = p.field;
+      }
+      results.push_back(std::move(item));
+    }
+    Response r = json_response(200, json{{"results", results}, {"consistency_token", last_token}});
+    if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
+    return r;
+  }
+  if (pattern == "/v1/structures/{structure_id}/data") {
+    JsonBody body(request.body, kDataFields);
+    return structure_command("structure.change_data", params[0], st::ChangeData{read_data(body)});
+  }
+  if (pattern == "/v1/structures/{structure_id}/deactivate") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"reason"});
+    return structure_command("structure.deactivate", params[0],
+                             st::DeactivateStructure{body.string_or_empty("reason")});
+  }
+  if (pattern == "/v1/structures/{structure_id}/identifier") {
+    // "Modifier l'identifiant": the duplicate and the deactivation in one append.
+    check_id(params[0], "structure_id", "structure.not_found");
+    JsonBody body(request.body, {"identifier_type", "identifier_value"});
+    wf::ChangeIdentifier c;
+    c.new_structure_id = fresh_id("identifier");
+    c.identifier_type = body.optional_string("identifier_type").value_or("SIRET");
+    c.identifier_value = body.string_or_empty("identifier_value");
+    c.today = today();
+    wait_for_views();
+    auto store = runner_.store();
+    wf::IdentifierContext context;
+    context.identifier_taken =
+        or_503(projections::structure_by_identifier(*store, c.identifier_type, c.identifier_value))
+            .has_value();
+    auto members =
+        or_503(projections::structure_members(*store, params[0], [](const std::string& row) {
+          return json::parse(row, nullptr, false).value("technical", false);
+        }));
+    for (const auto& m : members)
+      context.technical_users.insert(json::parse(m).value("user_id", ""));
+    auto outcome = run("structure.change_identifier", [&](CommandHandler::StreamLoader& loader) {
+      return wf::change_identifier(load_structure(loader, params[0]), c, caller, context);
+    });
+    return written(outcome,
+                   json{{"structure_id", params[0]}, {"new_structure_id", c.new_structure_id}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/services" && request.method == "POST") {
+    JsonBody body(request.body, kServiceFields);
+    return structure_command("structure.add_service", params[0],
+                             st::AddService{read_service(body, body.string_or_empty("code"))});
+  }
+  if (pattern == "/v1/structures/{structure_id}/services/{code}" && request.method == "PUT") {
+    JsonBody body(request.body, kServiceFields);
+    if (body.has("code") && body.string_or_empty("code") != params[1]) {
+      throw Problem{422, "structure.service.code_fixed", "code",
+                    "Le code d'un service ne change pas."};
+    }
+    return structure_command("structure.change_service", params[0],
+                             st::ChangeService{read_service(body, params[1])});
+  }
+  if (pattern == "/v1/structures/{structure_id}/services/{code}" && request.method == "DELETE") {
+    return structure_command("structure.remove_service", params[0], st::RemoveService{params[1]});
+  }
+  if (pattern == "/v1/structures/{structure_id}/attachment-requests") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"services", "comment"});
+    st::RequestAttachment c{fresh_id("attachment"), body.string_list("services"),
+                            body.string_or_empty("comment")};
+    json ids = json::array();
+    if (c.services.empty()) ids.push_back(c.request_id);
+    for (std::size_t i = 0; i < c.services.size(); ++i) {
+      ids.push_back(c.request_id + "-" + std::to_string(i + 1));
+    }
+    return structure_command("structure.request_attachment", params[0], c,
+                             json{{"request_ids", ids}});
+  }
+  const std::set<std::string> kValidateFields{"role", "services", "comment"};
+  if (pattern == "/v1/structures/{structure_id}/attachment-requests/{request_id}/validate") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, kValidateFields);
+    return structure_command(
+        "structure.validate_attachment", params[0],
+        st::ValidateAttachment{params[1], read_role(body), body.string_list("services"),
+                               body.string_or_empty("comment")},
+        json{{"request_id", params[1]}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/attachment-requests/{request_id}/refuse") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"reason"});
+    return structure_command("structure.refuse_attachment", params[0],
+                             st::RefuseAttachment{params[1], body.string_or_empty("reason")},
+                             json{{"request_id", params[1]}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/attachment-requests/decisions" ||
+      pattern == "/v1/structures/{structure_id}/subscription-requests/decisions") {
+    const bool attachments = pattern.find("attachment") != std::string_view::npos;
+    JsonBody body(request.body, {"decisions"});
+    std::vector<st::Command> commands;
+    std::vector<std::string> labels;
+    for (const auto& d :
+         body.object_list("decisions", {"request_id", "decision", "role", "services", "comment",
+                                        "reason", "read", "write"})) {
+      const std::string rid = d.string_or_empty("request_id");
+      const std::string decision = d.string_or_empty("decision");
+      if (decision != "validate" && decision != "refuse") {
+        throw Problem{422, "request.decision", "decision",
+                      "Décision « validate » ou « refuse » attendue."};
+      }
+      labels.push_back(rid);
+      if (attachments) {
+        if (decision == "validate") {
+          commands.emplace_back(st::ValidateAttachment{rid, read_role(d), d.string_list("services"),
+                                                       d.string_or_empty("comment")});
+        } else {
+          commands.emplace_back(st::RefuseAttachment{rid, d.string_or_empty("reason")});
+        }
+      } else if (decision == "validate") {
+        commands.emplace_back(st::ValidateSubscription{
+            rid, d.bool_or("read", true), d.bool_or("write", false), d.string_or_empty("comment")});
+      } else {
+        commands.emplace_back(st::RefuseSubscription{rid, d.string_or_empty("reason")});
+      }
+    }
+    return structure_bulk(
+        attachments ? "structure.decide_attachments" : "structure.decide_subscriptions", params[0],
+        commands, labels, "request_id");
+  }
+  if (pattern == "/v1/structures/{structure_id}/members" && request.method == "POST") {
+    JsonBody body(request.body, {"user_id", "role", "services", "start_date", "comment"});
+    const std::string user = body.string_or_empty("user_id");
+    if (!plain_id(user)) {
+      throw Problem{422, "structure.attach_directly.user_id", "user_id",
+                    "Identifiant d'utilisateur invalide."};
+    }
+    std::string start = body.string_or_empty("start_date");
+    if (start.empty()) start = today();
+    return structure_command("structure.attach_directly", params[0],
+                             st::AttachDirectly{user, read_role(body), body.string_list("services"),
+                                                start, body.string_or_empty("comment")},
+                             json{{"user_id", user}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/members/{user_id}" && request.method == "DELETE") {
+    return structure_command("structure.remove_attachment", params[0],
+                             st::RemoveAttachment{params[1]}, json{{"user_id", params[1]}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/members/removals") {
+    JsonBody body(request.body, {"user_ids"});
+    const auto users = body.string_list("user_ids");
+    std::vector<st::Command> commands;
+    for (const auto& u : users) commands.emplace_back(st::RemoveAttachment{u});
+    return structure_bulk("structure.remove_attachments", params[0], commands, users, "user_id");
+  }
+  if (pattern == "/v1/structures/{structure_id}/members/{user_id}/password-reset") {
+    if (!request.body.empty()) JsonBody body(request.body, {});
+    return structure_command("structure.reset_technical_password", params[0],
+                             st::ResetTechnicalPassword{params[1]}, json{{"user_id", params[1]}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/main-manager") {
+    // By the GP, or by support on behalf of a structure whose GP left (seed 000).
+    JsonBody body(request.body, {"new_gp_user_id"});
+    const std::string to = body.string_or_empty("new_gp_user_id");
+    return structure_command("structure.transfer_main_manager", params[0],
+                             st::TransferMainManager{to}, json{{"new_gp_user_id", to}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/espaces") {
+    JsonBody body(request.body, {"espace", "service", "read", "write"});
+    return structure_command(
+        "structure.enable_espace", params[0],
+        st::EnableEspace{body.string_or_empty("espace"), body.string_or_empty("service"),
+                         body.bool_or("read", true), body.bool_or("write", false)});
+  }
+  if (pattern == "/v1/structures/{structure_id}/subscription-requests") {
+    JsonBody body(request.body, {"espace", "service", "read", "write", "comment"});
+    st::RequestSubscription c{fresh_id("subscription"),        body.string_or_empty("espace"),
+                              body.string_or_empty("service"), body.bool_or("read", true),
+                              body.bool_or("write", false),    body.string_or_empty("comment")};
+    return structure_command("structure.request_subscription", params[0], c,
+                             json{{"request_id", c.request_id}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/subscription-requests/{request_id}/validate") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"read", "write", "comment"});
+    return structure_command(
+        "structure.validate_subscription", params[0],
+        st::ValidateSubscription{params[1], body.bool_or("read", true),
+                                 body.bool_or("write", false), body.string_or_empty("comment")},
+        json{{"request_id", params[1]}});
+  }
+  if (pattern == "/v1/structures/{structure_id}/subscription-requests/{request_id}/refuse") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"reason"});
+    return structure_command("structure.refuse_subscription", params[0],
+                             st::RefuseSubscription{params[1], body.string_or_empty("reason")},
+                             json{{"request_id", params[1]}});
+  }
+
+  // ------------------------------------------------------------------ accounts
+  if (pattern == "/v1/accounts") {
+    JsonBody body(request.body, {"user_id", "login_email", "first_name", "last_name", "technical",
+                                 "structure_id"});
+    const bool technical = body.bool_or("technical", false);
+    std::string user = body.string_or_empty("user_id");
+    // A portal account is the caller's own (the identity provider named them); support may
+    // create one for someone else; a technical account gets a fresh id.
+    if (technical) {
+      if (user.empty()) user = fresh_id("technical");
+    } else if (user.empty()) {
+      user = caller.user_id;
+    } else if (user != caller.user_id && !is_support(caller)) {
+      throw Problem{403, "account.create.other", "user_id",
+                    "Vous ne créez que votre propre compte."};
+    }
+    if (!plain_id(user)) {
+      throw Problem{422, "account.create.user_id", "user_id",
+                    "Identifiant d'utilisateur invalide."};
+    }
+    const std::string structure_id = body.string_or_empty("structure_id");
+    ac::CreateAccount c{body.string_or_empty("login_email"), body.string_or_empty("first_name"),
+                        body.string_or_empty("last_name"), "portal", technical};
+    return account_command("account.create", user, c, [&](CommandHandler::StreamLoader& loader) {
+      ac::Context context;
+      if (technical && plain_id(structure_id)) {
+        const st::State s = load_structure(loader, structure_id);
+        context.caller_is_gp = s.status == st::Status::active && s.gp == caller.user_id;
+      }
+      return context;
+    });
+  }
+  if (pattern == "/v1/accounts/{user_id}/activate") {
+    return account_command("account.activate", params[0], ac::Activate{}, no_context);
+  }
+  if (pattern == "/v1/accounts/{user_id}/activation-resend") {
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"structure_id"});
+    const std::string structure_id = body.string_or_empty("structure_id");
+    const std::string& holder = params[0];
+    return account_command("account.resend_activation", holder, ac::ResendActivation{},
+                           [&](CommandHandler::StreamLoader& loader) {
+                             ac::Context context;
+                             if (!plain_id(structure_id)) return context;
+                             const st::State s = load_structure(loader, structure_id);
+                             context.caller_access = st::access_of(s, caller);
+                             if (auto m = s.members.find(holder); m != s.members.end()) {
+                               context.holder_on_structure = true;
+                               context.holder_services = m->second.services;
+                             }
+                             for (const auto& [rid, r] : s.attachment_requests) {
+                               if (r.user_id != holder) continue;
+                               // Asking for the whole structure outweighs any service.
+                               if (!context.holder_on_structure || r.service.empty()) {
+                                 context.holder_services = as_services(r.service);
+                               } else if (!context.holder_services.empty()) {
+                                 context.holder_services.push_back(r.service);
+                               }
+                               context.holder_on_structure = true;
+                             }
+                             return context;
+                           });
+  }
+  if (pattern == "/v1/accounts/{user_id}/deactivate") {
+    // "Désactiver mon compte": with a new GP for every structure the holder manages, in the
+    // same append as the transfers.
+    check_id(params[0], "user_id", "account.not_found");
+    JsonBody body(request.body.empty() ? "{}" : request.body, {"replacements"});
+    ac::Deactivate command{now_us(), {}};
+    for (const auto& r : body.object_list("replacements", {"structure_id", "new_gp_user_id"})) {
+      command.replacements.push_back(
+          ac::Replacement{r.string_or_empty("structure_id"), r.string_or_empty("new_gp_user_id")});
+    }
+    wait_for_views();
+    // Where the holder is GP, as the access view says; each is then read from its own stream,
+    // which has the last word.
+    std::set<std::string> candidates;
+    for (const auto& row : or_503(projections::user_accesses(*runner_.store(), params[0]))) {
+      if (row.role == "gp") candidates.insert(row.structure_id);
+    }
+    for (const auto& r : command.replacements) {
+      if (plain_id(r.structure_id)) candidates.insert(r.structure_id);
+    }
+    auto outcome = run("account.deactivate", [&](CommandHandler::StreamLoader& loader) {
+      const ac::State holder = load_account(loader, params[0]);
+      std::deque<st::State> states;
+      std::vector<wf::Managed> managed;
+      for (const auto& sid : candidates) {
+        st::State s = load_structure(loader, sid);
+        if (s.status != st::Status::active || s.gp != params[0]) continue;
+        states.push_back(std::move(s));
+        std::string named;
+        for (const auto& r : command.replacements) {
+          if (r.structure_id == sid) named = r.new_gp_user_id;
+        }
+        managed.push_back(wf::Managed{&states.back(), facts(loader, named)});
+      }
+      return wf::deactivate_account(holder, command, caller, managed);
+    });
+    return written(outcome, json{{"user_id", params[0]}});
+  }
+  if (pattern == "/v1/accounts/{user_id}/reactivate") {
+    if (!request.body.empty()) JsonBody body(request.body, {});
+    return account_command("account.reactivate", params[0], ac::Reactivate{now_us()}, no_context);
+  }
+  if (pattern == "/v1/pigp-imports") {
+    // FAR1002: accounts created, deactivated and GP replacements, applied per structure (and
+    // per departing account with its transfers); a structure that would be left without GP is
+    // reported and the rest goes through (seed 000).
+    if (!is_support(caller)) {
+      throw Problem{403, "pigp_import.forbidden", "", "Import réservé au support (AIFE)."};
+    }
+    JsonBody body(request.body, {"accounts", "deactivate_user_ids", "replacements"});
+    const auto accounts =
+        body.object_list("accounts", {"user_id", "login_email", "first_name", "last_name"});
+    wf::PigpImport batch{now_us(), body.string_list("deactivate_user_ids"), {}};
+    for (const auto& r : body.object_list("replacements", {"structure_id", "new_gp_user_id"})) {
+      batch.replacements.push_back(
+          ac::Replacement{r.string_or_empty("structure_id"), r.string_or_empty("new_gp_user_id")});
+    }
+    json report = json::array();
+    json applied = json::array();
+    std::string last_token;
+    const std::string base_id = meta.command_id;
+    auto unit_id = [&](const std::string& salt) {
+      return request.idempotency_key.empty()
+                 ? random_uuid()
+                 : CommandHandler::command_id(caller.user_id, base_id + "#" + salt, "unit");
+    };
+    for (const auto& a : accounts) {
+      const std::string user = a.string_or_empty("user_id");
+      meta.command_id = unit_id("account-" + user);
+      try {
+        check_id(user, "user_id", "pigp_import.user_id");
+        ac::CreateAccount c{a.string_or_empty("login_email"), a.string_or_empty("first_name"),
+                            a.string_or_empty("last_name"), "pigp", false};
+        ac::Context context;
+        context.from_pigp_import = true;
+        auto outcome =
+            run("pigp_import.create_account",
+                [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
+                  const ac::State state = load_account(loader, user);
+                  if (state.status != ac::Status::none) return wf::Appends{};  // known already
+                  auto decided = ac::decide(state, c, caller, context);
+                  if (!decided) return std::unexpected(decided.error());
+                  return wf::Appends{{ac::stream_id(user), state.version, std::move(*decided)}};
+                });
+        if (!outcome.consistency_token.empty()) last_token = outcome.consistency_token;
+      } catch (const Problem& p) {
+        report.push_back(json{{"structure_id", ""},
+                              {"user_id", user},
+                              {"rule", p.rule},
+                              {"field", p.field},
+                              {"detail", p.detail}});
+      }
+    }
+    meta.command_id = base_id;
+    wait_for_views();
+    auto store = runner_.store();
+    std::set<std::string> structure_ids;
+    std::set<std::string> user_ids(batch.deactivate_user_ids.begin(),
+                                   batch.deactivate_user_ids.end());
+    for (const auto& u : batch.deactivate_user_ids) {
+      if (!plain_id(u)) continue;
+      for (const auto& row : or_503(projections::user_accesses(*store, u))) {
+        if (row.role == "gp") structure_ids.insert(row.structure_id);
+      }
+    }
+    for (const auto& r : batch.replacements) {
+      if (plain_id(r.structure_id)) structure_ids.insert(r.structure_id);
+      user_ids.insert(r.new_gp_user_id);
+    }
+    // Each unit is written on its own, at the versions the whole batch was decided on: a unit
+    // that meets a concurrent change is reported, never half-applied.
+    wf::ImportOutcome outcome;
+    {
+      CommandHandler::StreamLoader loader(commands_, meta.command_id);
+      wf::ImportInputs inputs;
+      for (const auto& u : user_ids) {
+        if (!plain_id(u)) continue;
+        ac::State a = load_account(loader, u);
+        if (a.status != ac::Status::none) inputs.accounts.emplace(u, std::move(a));
+      }
+      for (const auto& sid : structure_ids) {
+        st::State s = load_structure(loader, sid);
+        if (s.status == st::Status::active) inputs.structures.emplace(sid, std::move(s));
+      }
+      outcome = wf::pigp_import(batch, caller, inputs);
+    }
+    for (const auto& line : outcome.report) {
+      const Problem p = to_problem(line.reason);
+      report.push_back(json{{"structure_id", line.structure_id},
+                            {"user_id", line.user_id},
+                            {"rule", p.rule},
+                            {"field", p.field},
+                            {"detail", p.detail}});
+    }
+    for (std::size_t i = 0; i < outcome.units.size(); ++i) {
+      const auto& unit = outcome.units[i];
+      std::string streams;
+      for (const auto& d : unit) streams += d.stream_id + ",";
+      meta.command_id = unit_id("unit-" + streams);
+      auto appended = commands_.append_all(meta, unit);
+      json ids = json::array();
+      for (const auto& d : unit) ids.push_back(d.stream_id);
+      if (!appended) {
+        report.push_back(json{{"streams", ids},
+                              {"rule", "command.concurrent_update"},
+                              {"detail", "Modification concurrente : réimportez cette ligne."}});
+        continue;
+      }
+      last_token = appended->position.to_token();
+      applied.push_back(ids);
+    }
+    meta.command_id = base_id;
+    record("pigp_import", "accepted");
+    Response r = json_response(
+        200, json{{"applied", applied}, {"report", report}, {"consistency_token", last_token}});
+    if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
+    return r;
+  }
+
+  // ------------------------------------------------------------------ queries
+  wait_for_views();
+  auto store = runner_.store();
+  auto access_to = [&](const std::string& structure_id) {
+    return access_from_view(
+        or_503(projections::structure_access(*store, caller.user_id, structure_id)), caller);
+  };
+  auto existing = [&](const std::string& structure_id) {
+    check_id(structure_id, "structure_id", "structure.not_found");
+    auto row = or_503(projections::structure_detail(*store, structure_id));
+    if (!row) throw Problem{404, "structure.not_found", "structure_id", "Structure introuvable."};
+    return json::parse(*row);
+  };
+
+  if (pattern == "/v1/structures" && request.method == "GET") {
+    // The public directory ("view_structure" is granted to everyone signed in).
+    const std::string type = query_or_empty(request, "identifier_type");
+    const std::string value = query_or_empty(request, "identifier_value");
+    const std::string name = query_or_empty(request, "name");
+    const std::size_t limit = positive_param(request, "limit", 20, 200);
+    std::vector<std::string> ids;
+    if (!value.empty()) {
+      auto id = or_503(
+          projections::structure_by_identifier(*store, type.empty() ? "SIRET" : type, value));
+      if (id) ids.push_back(*id);
+    } else if (!name.empty()) {
+      ids = or_503(projections::structures_by_name(*store, name, limit));
+    } else {
+      throw Problem{400, "request.query", "identifier_value",
+                    "Cherchez par identifiant (identifier_value) ou par nom (name)."};
+    }
+    json items = json::array();
+    for (const auto& id : ids) {
+      auto row = or_503(projections::structure_detail(*store, id));
+      if (!row) continue;
+      json d = json::parse(*row);
+      items.push_back(json{{"structure_id", id},
+                           {"identifier_type", d["identifier_type"]},
+                           {"identifier_value", d["identifier_value"]},
+                           {"designation", d["data"]["designation"]},
+                           {"status", d["status"]}});
+    }
+    return json_response(200, json{{"items", items}});
+  }
+  if (pattern == "/v1/structures/{structure_id}") {
+    json detail = existing(params[0]);
+    // The GP's identity is for the structure's own managers, support and auditors.
+    if (!domain::access::may(access_to(params[0]), Action::view_history, {})) {
+      detail.erase("gp_user_id");
+    }
+    return json_response(200, detail);
+  }
+  if (pattern == "/v1/structures/{structure_id}/history") {
+    existing(params[0]);
+    const auto access = access_to(params[0]);
+    const std::size_t page = positive_param(request, "page", 1, 1'000'000);
+    const std::size_t page_size = positive_param(request, "page_size", 20, 200);
+    json head{{"structure_id", params[0]}, {"page", page}, {"page_size", page_size}};
+    if (domain::access::may(access, Action::view_history, {})) {
+      auto listed = or_503(projections::history_page(*store, params[0], page, page_size));
+      head["total"] = listed.total;
+      head["items"] = json::array();
+      for (auto& row : listed.rows) head["items"].push_back(json::parse(row));
+      return json_response(200, head);
+    }
+    if (access.member != RoleScope::gs_services) {
+      throw Problem{403, "structure.view_history.forbidden", "",
+                    "L'historique est réservé aux gestionnaires de la structure."};
+    }
+    // "Cloisonnement": a GS of services sees the rows of their services only; read in full
+    // (bounded by the structure's history) since the rows are not grouped by service.
+    const std::size_t all = 1'000'000;
+    auto listed = or_503(projections::history_page(*store, params[0], 1, all));
+    std::vector<json> kept;
+    for (auto& row : listed.rows) {
+      json r = json::parse(row);
+      const std::string service = r.value("service", "");
+      if (!service.empty() && domain::access::may(access, Action::view_history, row_services(r))) {
+        kept.push_back(std::move(r));
+      }
+    }
+    head["total"] = kept.size();
+    head["items"] = json::array();
+    for (std::size_t i = (page - 1) * page_size; i < kept.size() && i < page * page_size; ++i) {
+      head["items"].push_back(kept[i]);
+    }
+    return json_response(200, head);
+  }
+  if (pattern == "/v1/structures/{structure_id}/members" && request.method == "GET") {
+    existing(params[0]);
+    const auto access = access_to(params[0]);
+    // Who may see requests may see who is attached, within the same scope.
+    if (!domain::access::may(access, Action::view_requests, {}) &&
+        access.member != RoleScope::gs_services) {
+      throw Problem{403, "structure.members.forbidden", "",
+                    "La liste des utilisateurs est réservée aux gestionnaires de la structure."};
+    }
+    const std::string q = query_or_empty(request, "q");
+    const std::string status = query_or_empty(request, "status");
+    const std::string service = query_or_empty(request, "service");
+    auto rows =
+        or_503(projections::structure_members(*store, params[0], [&](const std::string& text) {
+          json m = json::parse(text, nullptr, false);
+          if (m.is_discarded()) return false;
+          const auto services = m.value("services", std::vector<std::string>{});
+          if (!domain::access::may(access, Action::view_requests, services)) return false;
+          if (!status.empty() && m.value("status", "") != status) return false;
+          if (!service.empty() && std::ranges::find(services, service) == services.end())
+            return false;
+          if (q.empty()) return true;
+          for (const char* f : {"user_id", "login_email", "first_name", "last_name"}) {
+            if (m.value(f, "").find(q) != std::string::npos) return true;
+          }
+          return false;
+        }));
+    if (query_or_empty(request, "format") == "csv") {
+      std::string csv = "user_id,login_email,first_name,last_name,status,role,services\r\n";
+      for (const auto& row : rows) {
+        json m = json::parse(row);
+        std::string services;
+        for (const auto& s : m.value("services", std::vector<std::string>{})) {
+          services += (services.empty() ? "" : " ") + s;
+        }
+        for (const char* f :
+             {"user_id", "login_email", "first_name", "last_name", "status", "role"}) {
+          csv += csv_cell(m.value(f, "")) + ",";
+        }
+        csv += csv_cell(services) + "\r\n";
+      }
+      return Response{200, "text/csv; charset=utf-8", std::move(csv), {}};
+    }
+    json items = json::array();
+    for (const auto& row : rows) items.push_back(json::parse(row));
+    return json_response(200, json{{"structure_id", params[0]}, {"items", items}});
+  }
+  if (pattern == "/v1/me/attachments") {
+    // "Mes rattachements aux structures": the caller's own rows only.
+    json items = json::array();
+    for (const auto& row : or_503(projections::user_accesses(*store, caller.user_id))) {
+      json item{{"structure_id", row.structure_id}, {"role", row.role}, {"services", row.services}};
+      json espaces = json::array();
+      for (const auto& e : row.espaces) {
+        espaces.push_back(json{
+            {"espace", e.espace}, {"service", e.service}, {"read", e.read}, {"write", e.write}});
+      }
+      item["espaces"] = espaces;
+      if (auto d = or_503(projections::structure_detail(*store, row.structure_id))) {
+        json detail = json::parse(*d);
+        item["designation"] = detail["data"]["designation"];
+        item["status"] = detail["status"];
+      }
+      items.push_back(std::move(item));
+    }
+    json pending = json::array();
+    for (const auto& row : or_503(projections::user_pending_requests(*store, caller.user_id))) {
+      pending.push_back(json::parse(row));
+    }
+    return json_response(200, json{{"items", items}, {"pending_requests", pending}});
+  }
+  if (pattern == "/v1/approvals") {
+    // "Approbation": every pending request the caller may see, per structure they manage (or
+    // the one named, for support and auditors who manage none).
+    const std::string named = query_or_empty(request, "structure_id");
+    const std::string kind = query_or_empty(request, "kind");
+    const std::string q = query_or_empty(request, "q");
+    const std::string sort = query_or_empty(request, "sort");
+    if (!sort.empty() && sort != "oldest" && sort != "newest") {
+      throw Problem{400, "request.query", "sort", "Tri « oldest » ou « newest »."};
+    }
+    if (!kind.empty() && kind != "attachment" && kind != "subscription") {
+      throw Problem{400, "request.query", "kind", "Type « attachment » ou « subscription »."};
+    }
+    const std::size_t page = positive_param(request, "page", 1, 1'000'000);
+    const std::size_t page_size = positive_param(request, "page_size", 20, 200);
+    std::vector<std::pair<std::string, domain::access::Access>> scope;
+    if (!named.empty()) {
+      existing(named);
+      auto access = access_to(named);
+      if (!domain::access::may(access, Action::view_requests, {}) &&
+          access.member != RoleScope::gs_services) {
+        throw Problem{403, "structure.view_requests.forbidden", "",
+                      "L'approbation est réservée aux gestionnaires de la structure."};
+      }
+      scope.emplace_back(named, std::move(access));
+    } else {
+      for (const auto& row : or_503(projections::user_accesses(*store, caller.user_id))) {
+        auto access = access_from_view(row, caller);
+        if (access.member == RoleScope::gp || access.member == RoleScope::gs_whole ||
+            access.member == RoleScope::gs_services) {
+          scope.emplace_back(row.structure_id, std::move(access));
+        }
+      }
+    }
+    json counts = json::array();
+    json items = json::array();
+    std::uint64_t total = 0;
+    std::size_t skip = (page - 1) * page_size;
+    for (const auto& [sid, access] : scope) {
+      std::uint64_t pending = 0;
+      for (const auto& [service, n] : or_503(projections::pending_counts(*store, sid))) {
+        if (domain::access::may(access, Action::view_requests, as_services(service))) pending += n;
+      }
+      counts.push_back(json{{"structure_id", sid}, {"pending", pending}});
+      // A scoped GS reads only their services' groups: the whole-structure group is never
+      // theirs.
+      std::optional<std::vector<std::string>> groups;
+      if (access.member == RoleScope::gs_services &&
+          !domain::access::may(access, Action::view_requests, {})) {
+        groups = access.services;
+      }
+      const std::size_t wanted = page_size - std::min(page_size, items.size());
+      // Without a search, the counters give the total and a page reads only its own rows.
+      const bool filtered = !kind.empty() || !q.empty();
+      auto listed = or_503(projections::pending_page(
+          *store, sid, groups, sort == "newest", skip, wanted,
+          filtered ? std::function<bool(const std::string&)>([&](const std::string& text) {
+            json r = json::parse(text, nullptr, false);
+            if (r.is_discarded()) return false;
+            if (!domain::access::may(access, Action::view_requests, row_services(r))) return false;
+            if (!kind.empty() && r.value("kind", "") != kind) return false;
+            return contains_text(r, q);
+          })
+                   : nullptr));
+      if (!filtered) listed.total = pending;
+      for (auto& row : listed.rows) {
+        json r = json::parse(row);
+        // Every row read is checked against the caller's scope, whatever the layout promises.
+        if (domain::access::may(access, Action::view_requests, row_services(r))) {
+          items.push_back(std::move(r));
+        }
+      }
+      skip = skip > listed.total ? skip - listed.total : 0;
+      total += listed.total;
+    }
+    return json_response(200, json{{"counts", counts},
+                                   {"total", total},
+                                   {"page", page},
+                                   {"page_size", page_size},
+                                   {"items", items}});
+  }
+  throw Problem{404, "request.route", "", "Ressource inconnue."};
+}
+
+}  // namespace chorus::api

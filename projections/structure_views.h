@@ -1,0 +1,127 @@
+#pragma once
+// Structure views (issue 6): the access view every other check reads, "Mes rattachements aux
+// structures", the structure detail and its users, the approvals inbox ("Approbation") and the
+// structure history ("Historique"). The command side decides on the structures' own streams;
+// these rows serve queries and the context of other aggregates (tickets).
+//
+// Key layout (every page is one bounded range scan; applying an event reads at most three
+// rows):
+//   ua\0<user>\0<structure>                      -> access row (JSON): role, services, espaces
+//   ur\0<user>\0<structure>\0<request_id>        -> the user's own pending request (JSON)
+//   sd\0<structure>                              -> structure detail (JSON): card, services,
+//                                                   espaces, GP, status
+//   sm\0<structure>\0<user>                      -> member row (JSON): role, services, start
+//   sp\0<structure>\0<service>\0<at be64><request_id> -> pending request (JSON), by service
+//                                                   then oldest first; service "" = the whole
+//                                                   structure (sorts first)
+//   sq\0<structure>\0<request_id>                -> the key of its sp row
+//   sc\0<structure>\0<service>                   -> pending requests of that service (be64,
+//                                                   merged)
+//   sh\0<structure>\0<stream version be64>       -> history row (JSON), newest last
+//   sk\0<structure>                              -> history rows (be64, merged)
+//   si\0<identifier_type>\0<identifier_value>    -> structure_id (search by identifier, and
+//                                                   the duplicate check of creations)
+//   sn\0<designation folded>\0<structure>        -> structure_id (search by name prefix)
+//   ac\0<user>                                   -> account row (JSON): status, login, names,
+//                                                   for the users of a structure
+// Roles are "gp", "gs", "user"; services empty: the whole structure. Personal data (login,
+// names) lives only in the ac rows, read by the users list.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projections/projector.h"
+
+namespace chorus::projections {
+
+class StructureViews final : public Projector {
+ public:
+  Result<void> apply(const events::Event& event, const events::LogAddress& at,
+                     ViewBatch& batch) override;
+};
+
+// One espace right held by a user on a structure.
+struct EspaceRight {
+  std::string espace;
+  std::string service;  // empty: every service
+  bool read = false;
+  bool write = false;
+};
+
+// A user's rights on one structure, as the access view holds them.
+struct AccessRow {
+  std::string structure_id;
+  std::string role;  // "gp", "gs", "user"; empty: no role (a subscription only)
+  std::vector<std::string> services;
+  std::vector<EspaceRight> espaces;
+};
+
+// The rights of `user_id` on `structure_id`; nullopt when the user holds none. Thread-safe.
+[[nodiscard]] Result<std::optional<AccessRow>> structure_access(const ViewStore& store,
+                                                                const std::string& user_id,
+                                                                const std::string& structure_id);
+
+// Every structure `user_id` holds rights on, in structure id order. Thread-safe.
+[[nodiscard]] Result<std::vector<AccessRow>> user_accesses(const ViewStore& store,
+                                                           const std::string& user_id);
+
+// Whether the rights include `espace` with write access ("Modification") for `service` (an
+// espace granted for every service covers each one). Pure, thread-safe.
+[[nodiscard]] bool may_write_espace(const AccessRow& access, std::string_view espace,
+                                    std::string_view service) noexcept;
+
+// The user's own pending requests (JSON rows), by structure. Thread-safe.
+[[nodiscard]] Result<std::vector<std::string>> user_pending_requests(const ViewStore& store,
+                                                                     const std::string& user_id);
+
+// The structure detail (JSON), nullopt when unknown. Thread-safe.
+[[nodiscard]] Result<std::optional<std::string>> structure_detail(const ViewStore& store,
+                                                                  const std::string& structure_id);
+
+// The structure holding this identifier, nullopt when none. Thread-safe.
+[[nodiscard]] Result<std::optional<std::string>> structure_by_identifier(
+    const ViewStore& store, const std::string& identifier_type,
+    const std::string& identifier_value);
+
+// Up to `limit` structure ids whose designation starts with `prefix` (case-folded ASCII).
+// Thread-safe.
+[[nodiscard]] Result<std::vector<std::string>> structures_by_name(const ViewStore& store,
+                                                                  const std::string& prefix,
+                                                                  std::size_t limit);
+
+// The pending requests of a structure, per service ("" = whole structure). Thread-safe.
+[[nodiscard]] Result<std::vector<std::pair<std::string, std::uint64_t>>> pending_counts(
+    const ViewStore& store, const std::string& structure_id);
+
+struct RowPage {
+  std::vector<std::string> rows;  // JSON objects
+  std::uint64_t total = 0;        // rows matching, over every page
+};
+
+// Pending requests of `structure_id`: up to `limit` rows after skipping `offset` matching
+// ones. `services`: the service groups to read, in service order (nullopt: every group with
+// pending requests, whole-structure requests first). `newest_first` reverses the order inside
+// each group. With `keep`, a filter on each row (its JSON): every row of the groups is read
+// once and `total` counts the kept ones. Without it (null), the scan stops after
+// offset + limit rows and `total` stays 0 (pending_counts has it). Thread-safe.
+[[nodiscard]] Result<RowPage> pending_page(const ViewStore& store, const std::string& structure_id,
+                                           const std::optional<std::vector<std::string>>& services,
+                                           bool newest_first, std::uint64_t offset,
+                                           std::size_t limit,
+                                           const std::function<bool(const std::string& row)>& keep);
+
+// A page of the history of `structure_id`, newest first (page from 1): one reverse range scan
+// of (page * page_size) rows at most. Thread-safe.
+[[nodiscard]] Result<RowPage> history_page(const ViewStore& store, const std::string& structure_id,
+                                           std::size_t page, std::size_t page_size);
+
+// The users of a structure (JSON: member row joined with the account row), in user id order.
+// `keep` filters. Thread-safe.
+[[nodiscard]] Result<std::vector<std::string>> structure_members(
+    const ViewStore& store, const std::string& structure_id,
+    const std::function<bool(const std::string& row)>& keep);
+
+}  // namespace chorus::projections

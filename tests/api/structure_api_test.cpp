@@ -1,0 +1,550 @@
+// Structures, accounts, attachments, GP transfer, espaces and approvals through the HTTP API of
+// the real server (issue 6): the launch-month incidents of seed 000, each handled, and the
+// permission matrix: every command and query against every role and scope, allowed, 403, or
+// 404 where existence itself must not leak.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/attachments.h"
+#include "tests/support/server_process.h"
+
+namespace chorus {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+struct Answer {
+  int status = 0;
+  json body;
+  std::map<std::string, std::string> headers;
+};
+
+json structure_body(const std::string& id, const std::string& gp, bool is_public = false) {
+  json data{{"designation", "Structure " + id},
+            {"address_line1", "1 rue de la Paix"},
+            {"postal_code", "75002"},
+            {"city", "Paris"},
+            {"country", "FR"}};
+  if (is_public) data["moa_mode"] = 1;
+  return json{{"structure_id", id},
+              {"identifier_type", "SIRET"},
+              {"identifier_value", testing::siret_for(id)},
+              {"is_public", is_public},
+              {"pigp_managed", is_public},
+              {"data", data},
+              {"first_gp_user_id", gp}};
+}
+
+class StructureApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("chorus-structures-" + std::to_string(getpid()));
+    server_ = new ServerProcess({"--data-dir", dir_.string()});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    std::filesystem::remove_all(dir_);
+  }
+  void SetUp() override { client_ = server_->connect(); }
+
+  // Sends as `user` ("sn1..." level-1 support, "sn2..." level 2, "aud..." auditor, "mailer"
+  // operator), after the views have seen the last write of this test.
+  Answer act(const std::string& user, const std::string& method, const std::string& target,
+             const json& body = nullptr) {
+    std::vector<std::string> roles;
+    if (user.starts_with("sn1")) roles = {"support_n1"};
+    if (user.starts_with("sn2")) roles = {"support_n2"};
+    if (user.starts_with("aud")) roles = {"auditor"};
+    if (user == "mailer") roles = {"operator"};
+    std::map<std::string, std::string> headers{
+        {"Authorization", ServerProcess::token(user, roles)}};
+    if (!token_.empty()) headers["X-Consistency-Token"] = token_;
+    auto r = client_->request(method, target, body.is_null() ? "" : body.dump(), headers);
+    if (!r) return {};
+    Answer a{r->status, json::parse(r->body, nullptr, false), r->headers};
+    if (a.body.is_object() && a.body.value("consistency_token", "") != "") {
+      token_ = a.body["consistency_token"];
+    }
+    return a;
+  }
+  // Expects success and returns the body.
+  json ok(const std::string& user, const std::string& method, const std::string& target,
+          const json& body = nullptr) {
+    auto a = act(user, method, target, body);
+    EXPECT_LT(a.status, 300) << user << " " << method << " " << target << ": " << a.body;
+    return a.body;
+  }
+  // Active accounts for `users` (each creates its own).
+  void accounts(const std::vector<std::string>& users, bool activate = true) {
+    for (const auto& u : users) {
+      ok(u, "POST", "/v1/accounts",
+         json{{"login_email", u + "@example.test"}, {"first_name", "T"}, {"last_name", u}});
+      if (activate) ok(u, "POST", "/v1/accounts/" + u + "/activate");
+    }
+  }
+  std::string request_attachment(const std::string& user, const std::string& s,
+                                 const std::vector<std::string>& services) {
+    auto b = ok(user, "POST", "/v1/structures/" + s + "/attachment-requests",
+                json{{"services", services}, {"comment", "Merci"}});
+    return b["request_ids"][0];
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline ServerProcess* server_ = nullptr;
+  std::unique_ptr<testing::HttpClient> client_;
+  std::string token_;
+};
+
+TEST_F(StructureApi, LaunchMonthIncidentsAreHandled) {
+  // A private structure with two services, a GS of the whole structure and one scoped to COMPTA.
+  accounts({"lm-gp", "lm-gsw", "lm-gss", "lm-a", "lm-b", "lm-c"});
+  ok("sn1", "POST", "/v1/structures", structure_body("lm-s", "lm-gp"));
+  for (const char* code : {"COMPTA", "ACHATS"}) {
+    ok("lm-gp", "POST", "/v1/structures/lm-s/services",
+       json{{"code", code}, {"label", code}, {"valid_from", "2020-01-01"}});
+  }
+  ok("lm-gp", "POST", "/v1/structures/lm-s/members", json{{"user_id", "lm-gsw"}, {"role", "gs"}});
+  ok("lm-gp", "POST", "/v1/structures/lm-s/members",
+     json{{"user_id", "lm-gss"}, {"role", "gs"}, {"services", {"COMPTA"}}});
+  const std::string a = request_attachment("lm-a", "lm-s", {"COMPTA"});
+  const std::string b = request_attachment("lm-b", "lm-s", {"ACHATS"});
+  const std::string c = request_attachment("lm-c", "lm-s", {});
+
+  // 1. "Cloisonnement des demandes par service": the scoped GS sees and decides only COMPTA.
+  auto scoped = ok("lm-gss", "GET", "/v1/approvals");
+  ASSERT_EQ(scoped["total"], 1) << scoped;
+  EXPECT_EQ(scoped["items"][0]["request_id"], a);
+  EXPECT_EQ(scoped["items"][0]["service"], "COMPTA");
+  EXPECT_EQ(scoped["counts"][0]["pending"], 1);
+  auto whole = ok("lm-gsw", "GET", "/v1/approvals?structure_id=lm-s");
+  EXPECT_EQ(whole["total"], 3);
+  EXPECT_EQ(whole["counts"][0]["pending"], 3);
+  EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?q=lm-b")["total"], 1);
+  EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?page=2&page_size=2")["items"].size(), 1u);
+  EXPECT_EQ(
+      act("lm-gss", "POST", "/v1/structures/lm-s/attachment-requests/" + b + "/validate").status,
+      404);
+  EXPECT_EQ(act("lm-gss", "POST", "/v1/structures/lm-s/attachment-requests/" + c + "/refuse",
+                json{{"reason", "Non"}})
+                .status,
+            404);
+  // In bulk, a result per request: COMPTA accepted, the others unknown to this manager.
+  auto bulk = ok("lm-gss", "POST", "/v1/structures/lm-s/attachment-requests/decisions",
+                 json{{"decisions",
+                       {{{"request_id", a}, {"decision", "validate"}, {"role", "user"}},
+                        {{"request_id", b}, {"decision", "refuse"}, {"reason", "Non"}}}}});
+  EXPECT_EQ(bulk["results"][0]["outcome"], "accepted") << bulk;
+  EXPECT_EQ(bulk["results"][1]["outcome"], "refused");
+  EXPECT_EQ(bulk["results"][1]["problem"]["status"], 404);
+  EXPECT_EQ(ok("lm-gss", "GET", "/v1/approvals")["total"], 0);
+  ok("lm-gsw", "POST", "/v1/structures/lm-s/attachment-requests/" + b + "/refuse",
+     json{{"reason", "Service fermé"}});
+  // The history: validated and refused, with who and the comment; the scoped GS sees COMPTA's.
+  auto history = ok("lm-gp", "GET", "/v1/structures/lm-s/history?page_size=2");
+  EXPECT_EQ(history["items"][0]["outcome"], "Refusée") << history;
+  EXPECT_EQ(history["items"][0]["by_user_id"], "lm-gsw");
+  EXPECT_EQ(history["items"][0]["comment"], "Service fermé");
+  EXPECT_EQ(history["items"][1]["outcome"], "Validée");
+  const json scoped_history = ok("lm-gss", "GET", "/v1/structures/lm-s/history");
+  for (const auto& row : scoped_history["items"]) {
+    EXPECT_EQ(row["service"], "COMPTA") << row;
+  }
+
+  // 2. PIGP import (FAR1002): GPs deactivated; the structure without a replacement is reported
+  // and keeps its GP, the rest goes through.
+  ok("sn2", "POST", "/v1/pigp-imports",
+     json{{"accounts",
+           {{{"user_id", "pg-a"},
+             {"login_email", "a@pigp.test"},
+             {"first_name", "A"},
+             {"last_name", "A"}},
+            {{"user_id", "pg-b"},
+             {"login_email", "b@pigp.test"},
+             {"first_name", "B"},
+             {"last_name", "B"}},
+            {{"user_id", "pg-r"},
+             {"login_email", "r@pigp.test"},
+             {"first_name", "R"},
+             {"last_name", "R"}}}}});
+  for (const char* u : {"pg-a", "pg-b", "pg-r"}) {
+    ok(u, "POST", std::string("/v1/accounts/") + u + "/activate");
+  }
+  ok("sn1", "POST", "/v1/structures", structure_body("pub-1", "pg-a", true));
+  ok("sn1", "POST", "/v1/structures", structure_body("pub-2", "pg-b", true));
+  auto import =
+      ok("sn2", "POST", "/v1/pigp-imports",
+         json{{"deactivate_user_ids", {"pg-a", "pg-b"}},
+              {"replacements", {{{"structure_id", "pub-1"}, {"new_gp_user_id", "pg-r"}}}}});
+  bool reported = false;
+  for (const auto& line : import["report"]) {
+    EXPECT_NE(line.value("structure_id", ""), "pub-1") << line;
+    reported = reported || line.value("structure_id", "") == "pub-2" ||
+               line.value("user_id", "") == "pg-b";
+  }
+  EXPECT_TRUE(reported) << import;
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pub-1")["gp_user_id"], "pg-r");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pub-2")["gp_user_id"], "pg-b");
+  auto transfer = ok("sn1", "GET", "/v1/structures/pub-1/history")["items"][0];
+  EXPECT_EQ(transfer["kind"], "transfer");
+  EXPECT_EQ(transfer["by_support"], true);
+  EXPECT_EQ(transfer["from_user_id"], "pg-a");
+  // pg-a left; pg-b is still active (it can still act as GP).
+  EXPECT_EQ(act("pg-a", "POST", "/v1/accounts/pg-a/reactivate").status, 201);
+  EXPECT_EQ(act("pg-b", "POST", "/v1/accounts/pg-b/reactivate").status, 409);
+
+  // 3. Support transfers the GP role of a structure whose GP left; a GS cannot.
+  EXPECT_EQ(
+      act("lm-gsw", "POST", "/v1/structures/lm-s/main-manager", json{{"new_gp_user_id", "lm-gsw"}})
+          .status,
+      403);
+  ok("sn2", "POST", "/v1/structures/lm-s/main-manager", json{{"new_gp_user_id", "lm-a"}});
+  auto mine = ok("lm-a", "GET", "/v1/me/attachments");
+  ASSERT_EQ(mine["items"].size(), 1u);
+  EXPECT_EQ(mine["items"][0]["role"], "gp");
+  EXPECT_EQ(ok("lm-gp", "GET", "/v1/me/attachments")["items"][0]["role"], "user");
+
+  // Every decision, direct attachment and transfer waits in the outbox for the mailer.
+  std::map<std::string, int> kinds;
+  const json outbox = ok("mailer", "GET", "/v1/outbox?limit=1000");
+  for (const auto& n : outbox["items"]) {
+    if (n.value("structure_id", "") == "lm-s") ++kinds[n["kind"].get<std::string>()];
+  }
+  EXPECT_EQ(kinds["attachment_validated"], 1);
+  EXPECT_EQ(kinds["attachment_refused"], 1);
+  EXPECT_EQ(kinds["user_attached"], 2);
+  EXPECT_EQ(kinds["main_manager_named"], 2);  // the first GP, then lm-a
+  EXPECT_EQ(kinds["main_manager_replaced"], 1);
+
+  // 4. Two accounts on one keep-alive connection each see only their own data, every time.
+  for (int round = 0; round < 3; ++round) {
+    auto gss = act("lm-gss", "GET", "/v1/me/attachments");
+    auto c_user = act("lm-c", "GET", "/v1/me/attachments");
+    ASSERT_EQ(gss.body["items"].size(), 1u);
+    EXPECT_EQ(gss.body["items"][0]["services"], json({"COMPTA"}));
+    EXPECT_EQ(c_user.body["items"].size(), 0u);
+    ASSERT_EQ(c_user.body["pending_requests"].size(), 1u);
+    EXPECT_EQ(c_user.body["pending_requests"][0]["request_id"], c);
+    EXPECT_EQ(gss.headers["cache-control"], "no-store");
+    EXPECT_EQ(act("lm-c", "GET", "/v1/approvals").body["total"], 0);
+    EXPECT_EQ(act("lm-gss", "GET", "/v1/approvals").body["total"], 0);
+  }
+}
+
+TEST_F(StructureApi, TicketsNeedAnAttachmentToTheEmittingStructure) {
+  accounts({"tk-gp", "tk-out"});
+  ok("sn1", "POST", "/v1/structures", structure_body("tk-s", "tk-gp"));
+  const json form{{"emitting_structure_id", "tk-s"},
+                  {"category", "Technique"},
+                  {"sub_category", "Connexion"},
+                  {"title", "Connexion impossible"},
+                  {"description", "Mot de passe refusé."}};
+  EXPECT_EQ(act("tk-gp", "POST", "/v1/tickets", form).status, 201);
+  auto refused = act("tk-out", "POST", "/v1/tickets", form);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body["rule"], "ticket.submit.emitting_structure");
+  ok("tk-gp", "POST", "/v1/structures/tk-s/members", json{{"user_id", "tk-out"}});
+  EXPECT_EQ(act("tk-out", "POST", "/v1/tickets", form).status, 201);
+  ok("tk-gp", "DELETE", "/v1/structures/tk-s/members/tk-out");
+  EXPECT_EQ(act("tk-out", "POST", "/v1/tickets/drafts", form).status, 403);
+}
+
+TEST_F(StructureApi, AccountsAndStructureCommands) {
+  accounts({"ac-gp", "ac-heir", "ac-tech-owner"});
+  ok("sn1", "POST", "/v1/structures", structure_body("ac-s", "ac-gp"));
+  ok("sn1", "POST", "/v1/structures", structure_body("ac-s2", "ac-gp"));
+  // The same identifier twice: refused.
+  auto twice = structure_body("ac-s3", "ac-gp");
+  twice["identifier_value"] = testing::siret_for("ac-s");
+  EXPECT_EQ(act("sn1", "POST", "/v1/structures", twice).status, 422);
+  // A batch import: one line refused (bad SIRET), the others created.
+  auto bad = structure_body("imp-2", "");
+  bad["identifier_value"] = "12345678901234";
+  auto imported = ok("sn1", "POST", "/v1/structure-imports",
+                     json{{"structures", {structure_body("imp-1", ""), bad}}});
+  EXPECT_EQ(imported["results"][0]["outcome"], "created") << imported;
+  EXPECT_EQ(imported["results"][1]["outcome"], "refused");
+  EXPECT_EQ(imported["results"][1]["problem"]["field"], "identifier_value");
+  // Search by identifier and by name.
+  EXPECT_EQ(ok("ac-gp", "GET",
+               "/v1/structures?identifier_value=" +
+                   testing::siret_for("imp-1"))["items"][0]["structure_id"],
+            "imp-1");
+  EXPECT_GE(ok("ac-gp", "GET", "/v1/structures?name=structure%20ac-")["items"].size(), 2u);
+  // Data and services.
+  auto data = structure_body("ac-s", "")["data"];
+  data["designation"] = "Nouvelle désignation";
+  ok("ac-gp", "PUT", "/v1/structures/ac-s/data", data);
+  ok("ac-gp", "POST", "/v1/structures/ac-s/services",
+     json{{"code", "RH"}, {"label", "RH"}, {"valid_from", "2020-01-01"}});
+  ok("ac-gp", "PUT", "/v1/structures/ac-s/services/RH",
+     json{{"label", "Ressources humaines"}, {"valid_from", "2020-01-01"}});
+  EXPECT_EQ(act("ac-gp", "DELETE", "/v1/structures/ac-s/services/FACTURES_PUBLIQUES").status, 422);
+  ok("ac-gp", "DELETE", "/v1/structures/ac-s/services/RH");
+  auto detail = ok("ac-gp", "GET", "/v1/structures/ac-s");
+  EXPECT_EQ(detail["data"]["designation"], "Nouvelle désignation");
+  EXPECT_EQ(detail["services"].size(), 1u);
+  // A GP leaves: a new GP for each structure managed, in the same command.
+  auto missing =
+      act("ac-gp", "POST", "/v1/accounts/ac-gp/deactivate",
+          json{{"replacements", {{{"structure_id", "ac-s"}, {"new_gp_user_id", "ac-heir"}}}}});
+  EXPECT_EQ(missing.status, 422) << missing.body;
+  EXPECT_EQ(missing.body["rule"], "account.deactivate.replacement_missing");
+  ok("ac-gp", "POST", "/v1/accounts/ac-gp/deactivate",
+     json{{"replacements",
+           {{{"structure_id", "ac-s"}, {"new_gp_user_id", "ac-heir"}},
+            {{"structure_id", "ac-s2"}, {"new_gp_user_id", "ac-heir"}}}}});
+  EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s")["gp_user_id"], "ac-heir");
+  EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s2")["gp_user_id"], "ac-heir");
+  ok("ac-gp", "POST", "/v1/accounts/ac-gp/reactivate");
+  // Activation e-mail resent by a manager of a structure the user belongs to.
+  accounts({"ac-new"}, false);
+  ok("ac-heir", "POST", "/v1/structures/ac-s/members", json{{"user_id", "ac-new"}});
+  ok("ac-heir", "POST", "/v1/accounts/ac-new/activation-resend", json{{"structure_id", "ac-s"}});
+  EXPECT_EQ(
+      act("ac-gp", "POST", "/v1/accounts/ac-new/activation-resend", json{{"structure_id", "ac-s"}})
+          .status,
+      403);
+  // A technical account, created and attached by the GP, its password reset recorded.
+  auto tech = ok("ac-heir", "POST", "/v1/accounts",
+                 json{{"technical", true},
+                      {"structure_id", "ac-s"},
+                      {"login_email", "api@example.test"},
+                      {"last_name", "API"}});
+  const std::string tech_id = tech["user_id"];
+  ok("ac-heir", "POST", "/v1/structures/ac-s/members", json{{"user_id", tech_id}});
+  ok("ac-heir", "POST", "/v1/structures/ac-s/members/" + tech_id + "/password-reset");
+  // Users of the structure, searched and exported.
+  auto users = ok("ac-heir", "GET", "/v1/structures/ac-s/members?q=ac-new");
+  ASSERT_EQ(users["items"].size(), 1u);
+  EXPECT_EQ(users["items"][0]["status"], "En cours d'activation");
+  auto csv = act("ac-heir", "GET", "/v1/structures/ac-s/members?format=csv");
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
+  // SIRET change: a duplicate under the new identifier, the old one deactivated.
+  auto changed = ok("ac-heir", "POST", "/v1/structures/ac-s/identifier",
+                    json{{"identifier_value", testing::siret_for("ac-s-new")}});
+  const std::string successor = changed["new_structure_id"];
+  auto old_detail = ok("ac-heir", "GET", "/v1/structures/ac-s");
+  EXPECT_EQ(old_detail["status"], "inactive");
+  EXPECT_EQ(old_detail["successor_structure_id"], successor);
+  auto new_detail = ok("ac-heir", "GET", "/v1/structures/" + successor);
+  EXPECT_EQ(new_detail["origin_structure_id"], "ac-s");
+  EXPECT_EQ(new_detail["gp_user_id"], "ac-heir");
+  // The technical account is not copied.
+  const json successor_members = ok("ac-heir", "GET", "/v1/structures/" + successor + "/members");
+  for (const auto& m : successor_members["items"]) {
+    EXPECT_NE(m["user_id"], tech_id);
+  }
+  // Espaces and subscriptions, with the history's "Désactivée".
+  ok("ac-heir", "POST", "/v1/structures/ac-s2/espaces",
+     json{{"espace", "Factures reçues"}, {"read", true}, {"write", true}});
+  ok("ac-heir", "POST", "/v1/structures/ac-s2/members", json{{"user_id", "ac-new"}});
+  ok("ac-new", "POST", "/v1/accounts/ac-new/activate");
+  auto sub = ok("ac-new", "POST", "/v1/structures/ac-s2/subscription-requests",
+                json{{"espace", "Factures reçues"}, {"write", true}, {"comment", "svp"}});
+  ok("ac-heir", "POST",
+     "/v1/structures/ac-s2/subscription-requests/" + sub["request_id"].get<std::string>() +
+         "/validate",
+     json{{"read", true}, {"write", false}});
+  auto rights = ok("ac-new", "GET", "/v1/me/attachments")["items"];
+  bool granted = false;
+  for (const auto& s : rights) {
+    for (const auto& e : s["espaces"]) {
+      granted =
+          granted || (e["espace"] == "Factures reçues" && e["read"] == true && e["write"] == false);
+    }
+  }
+  EXPECT_TRUE(granted) << rights;
+  auto sub2 = ok("ac-new", "POST", "/v1/structures/ac-s2/subscription-requests",
+                 json{{"espace", "Factures reçues"}, {"write", true}});
+  ok("ac-heir", "POST", "/v1/structures/ac-s2/subscription-requests/decisions",
+     json{{"decisions",
+           {{{"request_id", sub2["request_id"]}, {"decision", "refuse"}, {"reason", "Non"}}}}});
+  EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s2/history")["items"][0]["outcome"],
+            "Désactivée");
+  // Removal in bulk: a result per user, never the GP.
+  auto removals = ok("ac-heir", "POST", "/v1/structures/ac-s2/members/removals",
+                     json{{"user_ids", {"ac-new", "ac-heir"}}});
+  EXPECT_EQ(removals["results"][0]["outcome"], "accepted");
+  EXPECT_EQ(removals["results"][1]["outcome"], "refused");
+  EXPECT_EQ(removals["results"][1]["problem"]["rule"], "structure.remove_attachment.gp");
+  EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s2/history")["items"][0]["outcome"],
+            "Supprimée");
+  // Idempotency: the same key answers the first run and writes nothing more.
+  auto key = [&](const std::string& user, const json& body) {
+    std::map<std::string, std::string> headers{{"Authorization", ServerProcess::token(user)},
+                                               {"Idempotency-Key", "same-key"}};
+    auto r = client_->request("POST", "/v1/structures/ac-s2/espaces", body.dump(), headers);
+    return r ? r->status : 0;
+  };
+  const json espace{{"espace", "Sollicitations reçues"}, {"write", true}};
+  EXPECT_EQ(key("ac-heir", espace), 201);
+  EXPECT_EQ(key("ac-heir", espace), 200);
+}
+
+// ------------------------------------------------------------------------------------------
+// The permission matrix. Columns, in the order of domain::access::RoleScope: GP, GS of the whole
+// structure, GS of COMPTA, simple user of COMPTA, support level 1, level 2, auditor, outsider.
+// Cells: Y allowed (2xx), F refused (403), N unknown to the caller (404).
+
+const std::vector<std::string> kRoles{"gp", "gsw", "gss", "usr", "sn1", "sn2", "aud", "out"};
+
+class PermissionMatrix : public StructureApi {
+ public:
+  // A fresh structure for one role's run, with every kind of member and pending request.
+  struct Fixture {
+    std::string s;
+    std::string compta_request;    // attachment request for COMPTA
+    std::string achats_request;    // attachment request for ACHATS
+    std::string compta_request_2;  // another, for the bulk decision
+    std::string subscription;      // subscription request on COMPTA
+  };
+  Fixture fixture(const std::string& role) {
+    static bool accounts_made = false;
+    if (!accounts_made) {
+      accounts({"gp", "gsw", "gss", "usr", "out", "cand", "cand2", "cand3", "cand4", "extra",
+                "extra2", "heir"});
+      accounts_made = true;
+    }
+    Fixture f;
+    f.s = "pm-" + role;
+    ok("sn1", "POST", "/v1/structures", structure_body(f.s, "gp"));
+    const std::string base = "/v1/structures/" + f.s;
+    for (const char* code : {"COMPTA", "ACHATS"}) {
+      ok("gp", "POST", base + "/services",
+         json{{"code", code}, {"label", code}, {"valid_from", "2020-01-01"}});
+    }
+    ok("gp", "POST", base + "/espaces",
+       json{{"espace", "Factures reçues"}, {"service", "COMPTA"}, {"write", true}});
+    ok("gp", "POST", base + "/members", json{{"user_id", "gsw"}, {"role", "gs"}});
+    ok("gp", "POST", base + "/members",
+       json{{"user_id", "gss"}, {"role", "gs"}, {"services", {"COMPTA"}}});
+    ok("gp", "POST", base + "/members",
+       json{{"user_id", "usr"}, {"role", "user"}, {"services", {"COMPTA"}}});
+    ok("gp", "POST", base + "/members",
+       json{{"user_id", "cand3"}, {"role", "user"}, {"services", {"COMPTA"}}});
+    ok("gp", "POST", base + "/members", json{{"user_id", "extra2"}});
+    accounts({"nb-" + role}, false);
+    ok("gp", "POST", base + "/members", json{{"user_id", "nb-" + role}});
+    f.compta_request = request_attachment("cand", f.s, {"COMPTA"});
+    f.achats_request = request_attachment("cand2", f.s, {"ACHATS"});
+    f.compta_request_2 = request_attachment("cand4", f.s, {"COMPTA"});
+    f.subscription = ok("cand3", "POST", base + "/subscription-requests",
+                        json{{"espace", "Factures reçues"}, {"service", "COMPTA"}})["request_id"];
+    return f;
+  }
+};
+
+struct Row {
+  const char* name;
+  const char* cells;  // one per role, in kRoles order
+  std::function<std::string(const PermissionMatrix::Fixture&)> target;
+  const char* method;
+  json body;
+};
+
+TEST_F(PermissionMatrix, EveryCommandAndQueryForEveryRoleAndScope) {
+  using F = PermissionMatrix::Fixture;
+  auto at = [](const char* suffix) {
+    return [suffix](const F& f) { return "/v1/structures/" + f.s + suffix; };
+  };
+  // Rows run in this order on each role's fresh structure: the transfer and the deactivation
+  // come last since they change who is who.
+  const std::vector<Row> rows{
+      {"view_structure", "Y Y Y Y Y Y Y Y", at(""), "GET", nullptr},
+      {"my_attachments", "Y Y Y Y Y Y Y Y", [](const F&) { return "/v1/me/attachments"; }, "GET",
+       nullptr},
+      {"search_structures", "Y Y Y Y Y Y Y Y",
+       [](const F& f) { return "/v1/structures?name=Structure%20" + f.s; }, "GET", nullptr},
+      {"view_requests", "Y Y Y F Y Y Y F",
+       [](const F& f) { return "/v1/approvals?structure_id=" + f.s; }, "GET", nullptr},
+      {"view_history", "Y Y Y F Y Y Y F", at("/history"), "GET", nullptr},
+      {"view_members", "Y Y Y F Y Y Y F", at("/members"), "GET", nullptr},
+      {"change_data", "Y Y F F F F F F", at("/data"), "PUT", structure_body("x", "")["data"]},
+      {"add_service", "Y Y F F F F F F", at("/services"), "POST",
+       json{{"code", "NOUVEAU"}, {"label", "Nouveau"}, {"valid_from", "2020-01-01"}}},
+      {"change_service", "Y Y F F F F F F", at("/services/ACHATS"), "PUT",
+       json{{"label", "Achats publics"}, {"valid_from", "2020-01-01"}}},
+      {"request_attachment", "F F Y Y F F F Y", at("/attachment-requests"), "POST",
+       json{{"services", {"ACHATS"}}}},
+      {"validate_attachment_in_scope", "Y Y Y N F F F N",
+       [](const F& f) {
+         return "/v1/structures/" + f.s + "/attachment-requests/" + f.compta_request + "/validate";
+       },
+       "POST", json{{"role", "user"}}},
+      {"refuse_attachment_out_of_scope", "Y Y N N F F F N",
+       [](const F& f) {
+         return "/v1/structures/" + f.s + "/attachment-requests/" + f.achats_request + "/refuse";
+       },
+       "POST", json{{"reason", "Non"}}},
+      {"attach_directly_in_scope", "Y Y Y F F F F F", at("/members"), "POST",
+       json{{"user_id", "extra"}, {"services", {"COMPTA"}}}},
+      {"attach_directly_whole", "Y Y F F F F F F", at("/members"), "POST",
+       json{{"user_id", "extra"}}},
+      {"remove_attachment", "Y Y F F F F F F", at("/members/extra2"), "DELETE", nullptr},
+      {"enable_espace_in_scope", "Y Y Y F F F F F", at("/espaces"), "POST",
+       json{{"espace", "Sollicitations reçues"}, {"service", "COMPTA"}}},
+      {"request_subscription", "F F Y Y F F F F", at("/subscription-requests"), "POST",
+       json{{"espace", "Factures reçues"}, {"service", "COMPTA"}}},
+      {"validate_subscription", "Y Y Y N F F F N",
+       [](const F& f) {
+         return "/v1/structures/" + f.s + "/subscription-requests/" + f.subscription + "/validate";
+       },
+       "POST", json::object()},
+      {"resend_activation", "Y Y F F Y Y F F",
+       [](const F& f) { return "/v1/accounts/nb-" + f.s.substr(3) + "/activation-resend"; }, "POST",
+       nullptr},
+      {"create_structure", "F F F F Y Y F F", [](const F&) { return "/v1/structures"; }, "POST",
+       nullptr},
+      {"pigp_import", "F F F F Y Y F F", [](const F&) { return "/v1/pigp-imports"; }, "POST",
+       json::object()},
+      {"unknown_structure", "N N N N N N N N",
+       [](const F&) { return "/v1/structures/pm-nowhere/history"; }, "GET", nullptr},
+      {"transfer_main_manager", "Y F F F Y Y F F", at("/main-manager"), "POST",
+       json{{"new_gp_user_id", "heir"}}},
+      {"deactivate_structure", "F F F F Y Y F F", at("/deactivate"), "POST",
+       json{{"reason", "Fermeture"}}},
+  };
+  for (std::size_t r = 0; r < kRoles.size(); ++r) {
+    const std::string& role = kRoles[r];
+    const std::string user = role == "sn1"   ? "sn1-agent"
+                             : role == "sn2" ? "sn2-agent"
+                             : role == "aud" ? "aud-1"
+                                             : role;
+    const F f = fixture(role);
+    for (const auto& row : rows) {
+      std::string cells;
+      for (char c : std::string(row.cells)) {
+        if (c != ' ') cells.push_back(c);
+      }
+      ASSERT_EQ(cells.size(), kRoles.size()) << row.name;
+      json body = row.body;
+      if (std::string(row.name) == "create_structure") {
+        body = structure_body("pm-new-" + role, "");
+      }
+      if (std::string(row.name) == "resend_activation") {
+        body = json{{"structure_id", f.s}};
+      }
+      auto a = act(user, row.method, row.target(f), body);
+      const char expected = cells[r];
+      const bool matched = expected == 'Y'   ? a.status >= 200 && a.status < 300
+                           : expected == 'F' ? a.status == 403
+                                             : a.status == 404;
+      EXPECT_TRUE(matched) << row.name << " as " << role << ": expected " << expected << ", got "
+                           << a.status << " " << a.body;
+      if (a.status >= 400) {
+        EXPECT_EQ(a.headers["content-type"], "application/problem+json") << row.name;
+        EXPECT_TRUE(a.body.contains("rule")) << row.name;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace chorus
