@@ -15,10 +15,10 @@
 //                                                   then oldest first; service "" = the whole
 //                                                   structure (sorts first)
 //   sq\0<structure>\0<request_id>                -> the key of its sp row
-//   sc\0<structure>\0<service>                   -> pending requests of that service (be64,
-//                                                   merged)
+//   sc\0<structure>\0<service>                   -> pending requests of that service (be64;
+//                                                   read and rewritten, never merged)
 //   sh\0<structure>\0<stream version be64>       -> history row (JSON), newest last
-//   sk\0<structure>                              -> history rows (be64, merged)
+//   sk\0<structure>                              -> history rows (be64)
 //   si\0<identifier_type>\0<identifier_value>    -> structure_id (search by identifier, and
 //                                                   the duplicate check of creations)
 //   sn\0<designation folded>\0<structure>        -> structure_id (search by name prefix)
