@@ -2,6 +2,7 @@
 // Plain request and response, so that routes know nothing of Beast (only http_server.cpp
 // does) and stay cheap to compile and easy to test.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,11 +28,30 @@ struct Request {
   }
 };
 
+// A body made piece by piece after the head is sent (chunked transfer encoding), for answers too
+// big to hold at once (CSV exports). Each call fills `chunk` (possibly empty) with a bounded
+// amount of work and says whether more follows. A failure once the head is sent cannot change
+// the status: `failed` makes the server close the connection without the final chunk, so the
+// client sees a truncated answer rather than a short one that looks complete. Called on one
+// thread at a time; never throws.
+enum class StreamStep { more, done, failed };
+using BodyStream = std::function<StreamStep(std::string& chunk)>;
+
 struct Response {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  Response() = default;
+  // Not an aggregate, so that `stream` could be added without touching every answer.
+  Response(int status_, std::string content_type_, std::string body_, Headers headers_ = {})
+      : status(status_),
+        content_type(std::move(content_type_)),
+        body(std::move(body_)),
+        headers(std::move(headers_)) {}
+
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
+  BodyStream stream;  // when set, the body comes from it and `body` is ignored
 };
 
 // An error answer (RFC 9457 problem details): which rule was broken and which field is

@@ -151,6 +151,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void send(Response response, unsigned version, bool keep_alive) {
+    if (response.stream) {
+      // HTTP/1.0 has no chunked encoding: such a client gets the whole body at once.
+      if (version >= 11) return send_stream(std::move(response), version, keep_alive);
+      std::string chunk;
+      StreamStep step = StreamStep::more;
+      while (step == StreamStep::more) {
+        chunk.clear();
+        step = response.stream(chunk);
+        response.body += chunk;
+      }
+      if (step == StreamStep::failed) return close();
+    }
     auto out = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version);
     out->set(http::field::server, "chorus");
@@ -168,6 +180,56 @@ class Session : public std::enable_shared_from_this<Session> {
           if (ec || !keep_alive) return self->close();
           self->wait_for_request();
         });
+  }
+
+  // Head first, then one chunk per call of the stream, each written before the next is made:
+  // the answer never holds more than one chunk in memory.
+  void send_stream(Response response, unsigned version, bool keep_alive) {
+    auto head = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(response.status), version);
+    head->set(http::field::server, "chorus");
+    head->set(http::field::content_type, response.content_type);
+    head->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : response.headers) head->set(name, value);
+    head->keep_alive(keep_alive);
+    head->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    auto stream = std::make_shared<BodyStream>(std::move(response.stream));
+    arm(options_.request_timeout, /*answer_408=*/false);
+    http::async_write_header(stream_, *serializer,
+                             [self = shared_from_this(), head, serializer, stream, keep_alive](
+                                 beast::error_code ec, std::size_t) {
+                               self->timer_.cancel();
+                               if (ec) return self->close();
+                               self->write_chunk(stream, keep_alive);
+                             });
+  }
+
+  void write_chunk(const std::shared_ptr<BodyStream>& stream, bool keep_alive) {
+    auto chunk = std::make_shared<std::string>();
+    StreamStep step = StreamStep::more;
+    while (step == StreamStep::more && chunk->empty()) step = (*stream)(*chunk);
+    if (step == StreamStep::failed) return close();
+    if (chunk->empty()) return write_last_chunk(keep_alive);
+    arm(options_.request_timeout, /*answer_408=*/false);
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*chunk)),
+                      [self = shared_from_this(), chunk, stream, step, keep_alive](
+                          beast::error_code ec, std::size_t) {
+                        self->timer_.cancel();
+                        if (ec) return self->close();
+                        if (step == StreamStep::more) return self->write_chunk(stream, keep_alive);
+                        self->write_last_chunk(keep_alive);
+                      });
+  }
+
+  void write_last_chunk(bool keep_alive) {
+    arm(options_.request_timeout, /*answer_408=*/false);
+    asio::async_write(stream_, http::make_chunk_last(),
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        self->timer_.cancel();
+                        if (ec || !keep_alive) return self->close();
+                        self->wait_for_request();
+                      });
   }
 
   void close() {

@@ -8,6 +8,7 @@
 #include "api/json_body.h"
 #include "api/metrics.h"
 #include "api/structure_routes.h"
+#include "api/ticket_lists.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "projections/outbox_views.h"
@@ -217,6 +218,8 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/accounts/{user_id}/deactivate"},
       {"POST", "/v1/accounts/{user_id}/reactivate"},
       {"POST", "/v1/pigp-imports"},
+      {"GET", "/v1/me/tickets/export.csv"},
+      {"GET", "/v1/support/tickets"},
   };
   return kRoutes;
 }
@@ -563,24 +566,47 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
     return json_response(200, t);
   }
-  if (pattern == "/v1/me/tickets") {
+  if (pattern == "/v1/me/tickets" || pattern == "/v1/me/tickets/export.csv") {
     const std::string* tab = request.query_param("tab");
     const std::string tab_name = tab ? *tab : "tous";
-    const std::size_t page = positive_param(request, "page", 1, 1'000'000);
-    const std::size_t page_size = positive_param(request, "page_size", 20, 200);
-    auto result =
-        projections::list_emitted_tickets(*store, caller->user_id, tab_name, page, page_size);
-    if (!result && result.error().code == projections::errc::invalid_argument) {
-      throw Problem{400, "request.query", "tab", "Onglet inconnu : « " + tab_name + " »."};
+    auto list = projections::emitted_list(caller->user_id, tab_name);
+    if (!list) throw Problem{400, "request.query", "tab", "Onglet inconnu : « " + tab_name + " »."};
+    const projections::TicketQuery query = ticket_query(request, {"tab"});
+    if (pattern == "/v1/me/tickets/export.csv") {
+      return ticket_csv_response(store, *list, query, "tickets-" + tab_name + ".csv");
     }
-    auto listed = or_503(std::move(result));
-    const std::string head = json{
-        {"tab", tab_name},
-        {"page", page},
-        {"page_size", page_size},
-        {"total", listed.total}}.dump();
-    // `head` is an object's text: drop its closing brace to append "items".
-    return rows_response(head.substr(1, head.size() - 2) + ",", listed.rows);
+    const std::string head = json{{"tab", tab_name}}.dump();
+    return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");
+  }
+  if (pattern == "/v1/support/tickets") {
+    // Support queues ("file du support"): each level reads its own; level 2 also reads level 1,
+    // which it may be asked to watch. Business ("M-") queues come with routing (issue 5).
+    const auto& roles = caller->roles;
+    if (!roles.support_level1 && !roles.support_level2) {
+      throw Problem{403, "queue.support_only", "", "Réservé au support (niveau 1 ou 2)."};
+    }
+    const int level =
+        static_cast<int>(positive_param(request, "level", roles.support_level2 ? 2 : 1, 2));
+    if (level == 2 && !roles.support_level2) {
+      throw Problem{403, "queue.level", "level", "La file du niveau 2 est réservée au niveau 2."};
+    }
+    const std::string* scope_param = request.query_param("scope");
+    const std::string scope_name = scope_param ? *scope_param : "all";
+    projections::QueueScope scope;
+    if (scope_name == "all") {
+      scope = projections::QueueScope::all;
+    } else if (scope_name == "unassigned") {
+      scope = projections::QueueScope::unassigned;
+    } else if (scope_name == "mine") {
+      scope = projections::QueueScope::mine;  // "Assignés à moi"
+    } else {
+      throw Problem{400, "request.query", "scope",
+                    "File inconnue : « " + scope_name + " » (all, unassigned ou mine)."};
+    }
+    auto list = or_503(projections::support_queue(level, scope, caller->user_id));
+    const projections::TicketQuery query = ticket_query(request, {"level", "scope"});
+    const std::string head = json{{"level", level}, {"scope", scope_name}}.dump();
+    return ticket_page_response(*store, list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/outbox") {
     require_operator(*caller);
@@ -591,8 +617,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   if (pattern == "/v1/me/tickets/counts") {
     json counts = json::object();
     for (const char* tab : projections::kTicketTabs) {
-      counts[tab] =
-          or_503(projections::list_emitted_tickets(*store, caller->user_id, tab, 1, 1)).total;
+      counts[tab] = or_503(
+          projections::list_count(*store, or_503(projections::emitted_list(caller->user_id, tab))));
     }
     return json_response(200, counts);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace chorus::projections {
 namespace {
@@ -26,11 +27,34 @@ std::string key_of(std::initializer_list<std::string_view> parts) {
 std::string state_key(std::string_view id) { return key_of({"s", id}); }
 std::string detail_key(std::string_view id) { return key_of({"t", id}); }
 std::string history_prefix(std::string_view id) { return key_of({"h", id}) + '\0'; }
-std::string tab_prefix(std::string_view user, std::string_view tab) {
-  return key_of({"e", user, tab}) + '\0';
+std::string number_key(std::string_view number) { return key_of({"n", number}); }
+std::string word_key(std::string_view emitter, std::string_view word, std::string_view id) {
+  return key_of({"w", emitter, word, id});
 }
-std::string count_key(std::string_view user, std::string_view tab) {
-  return key_of({"c", user, tab});
+std::string count_key(std::string_view list) { return key_of({"c", list}); }
+// A list sorted on one column: "<list>\0<col>".
+std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
+std::string index_prefix(std::string_view sorted_list) { return key_of({"x", sorted_list}) + '\0'; }
+std::string fence_prefix(std::string_view sorted_list) { return key_of({"f", sorted_list}) + '\0'; }
+std::string bucket_prefix(std::string_view sorted_list) {
+  return key_of({"k", sorted_list}) + '\0';
+}
+
+constexpr std::uint64_t kFenceEvery = 64;
+// Sort values are cut here: keys stay short, and titles rarely differ only after 64 bytes.
+constexpr std::size_t kSortValueMax = 64;
+constexpr std::size_t kWordMax = 40;
+constexpr std::size_t kChunk = 512;
+
+// FNV-1a: which tickets are fences depends on nothing but their id, so a rebuild gives the same
+// buckets as the live views.
+bool is_fence(std::string_view id) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h % kFenceEvery == 0;
 }
 
 // Statuses as users see them, and their one-byte codes in the state row.
@@ -53,24 +77,632 @@ const StatusInfo& status_of(char code) {
   return kStatuses[0];
 }
 
-// What applying an event needs to know of the ticket so far: enough to find its list rows.
+void put_field(std::string& out, std::string_view field) {
+  const auto n = static_cast<std::uint32_t>(field.size());
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
+  out.append(field);
+}
+bool take_field(std::string_view& in, std::string& field) {
+  if (in.size() < 4) return false;
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(in[i]);
+  if (in.size() < 4 + std::size_t{n}) return false;
+  field.assign(in.substr(4, n));
+  in.remove_prefix(4 + n);
+  return true;
+}
+
+// What applying an event needs to know of the ticket so far, and what a list row shows: one
+// point read gives a page's row without the (long) detail row.
 struct TicketState {
   char status = 0;
   std::uint64_t opened_at_us = 0;
+  char level = '1';
   std::string emitter;
+  std::string number;
+  std::string title;
+  std::string category;
+  std::string sub_category;
+  std::string assignee;
 
-  std::string encode() const { return std::string(1, status) + be64(opened_at_us) + emitter; }
-  static std::optional<TicketState> decode(std::string_view v) {
-    if (v.size() < 9) return std::nullopt;
-    return TicketState{v[0], from_be64(v.substr(1, 8)), std::string(v.substr(9))};
+  std::string encode() const {
+    std::string out(1, status);
+    out += be64(opened_at_us);
+    out.push_back(level);
+    for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee}) {
+      put_field(out, *f);
+    }
+    return out;
   }
+  static std::optional<TicketState> decode(std::string_view v) {
+    if (v.size() < 10) return std::nullopt;
+    TicketState s;
+    s.status = v[0];
+    s.opened_at_us = from_be64(v.substr(1, 8));
+    s.level = v[9];
+    v.remove_prefix(10);
+    for (auto* f : {&s.emitter, &s.number, &s.title, &s.category, &s.sub_category, &s.assignee}) {
+      if (!take_field(v, *f)) return std::nullopt;
+    }
+    return s;
+  }
+  // "M-" sub-categories go to a business service (domain::ticket::is_business; projections may
+  // not depend on domain/).
+  bool business() const { return sub_category.starts_with("M-"); }
 };
 
-std::string list_key(const TicketState& s, std::string_view tab, std::string_view id) {
-  return tab_prefix(s.emitter, tab) + be64(s.opened_at_us) + std::string(id);
+// The lists a ticket is in.
+std::vector<std::string> lists_of(const TicketState& s) {
+  std::vector<std::string> out;
+  if (s.status == 0) return out;
+  for (auto tab : status_of(s.status).tabs) out.push_back(key_of({"e", s.emitter, tab}));
+  const bool in_queue = s.status == 'O' || s.status == 'W' || s.status == 'R';
+  if (in_queue && !s.business()) {
+    const std::string level(1, s.level);
+    out.push_back(key_of({"q", level, "all"}));
+    out.push_back(s.assignee.empty() ? key_of({"q", level, "unassigned"})
+                                     : key_of({"q", level, "agent", s.assignee}));
+  }
+  return out;
 }
 
+// Whether a ticket is in `list`; without building every list name for a tab.
+bool in_list(const TicketState& s, std::string_view list) {
+  if (list.starts_with(std::string_view("e\0", 2))) {
+    const std::string_view rest = list.substr(2);
+    const auto sep = rest.find('\0');
+    if (sep == std::string_view::npos || rest.substr(0, sep) != s.emitter) return false;
+    const auto tabs = status_of(s.status).tabs;
+    return s.status != 0 && std::find(tabs.begin(), tabs.end(), rest.substr(sep + 1)) != tabs.end();
+  }
+  const auto lists = lists_of(s);
+  return std::find(lists.begin(), lists.end(), list) != lists.end();
+}
+
+std::string sort_value(const TicketState& s, char col) {
+  std::string v;
+  switch (col) {
+    case 'n':
+      v = s.number;
+      break;
+    case 't':
+      v = fold_text(s.title);
+      break;
+    case 'c':
+      v = fold_text(s.category);
+      break;
+    case 's':
+      v = fold_text(s.sub_category);
+      break;
+    case 'S':
+      v = fold_text(status_of(s.status).label);
+      break;
+    default:
+      break;
+  }
+  if (v.size() > kSortValueMax) v.resize(kSortValueMax);
+  return v;
+}
+
+std::string sort_suffix(const TicketState& s, char col, std::string_view id) {
+  std::string out = sort_value(s, col);
+  out.push_back('\0');
+  out += be64(s.opened_at_us);
+  out.append(id);
+  return out;
+}
+
+// The nearest fence before `suffix` in a sorted list; "" (the head bucket) when none.
+Result<std::string> fence_before(const ViewBatch& batch, const std::string& sl,
+                                 const std::string& suffix) {
+  const std::string prefix = fence_prefix(sl);
+  const std::string own = prefix + suffix;
+  std::string found;
+  auto ok = batch.scan(prefix, own, /*reverse=*/true, [&](std::string_view key, std::string_view) {
+    if (key == own) return true;
+    found.assign(key.substr(prefix.size()));
+    return false;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+// Rows after `suffix` up to the next fence (excluded).
+Result<std::uint64_t> rows_until_fence(const ViewBatch& batch, const std::string& sl,
+                                       const std::string& suffix) {
+  const std::string prefix = index_prefix(sl);
+  const std::string own = prefix + suffix;
+  std::uint64_t n = 0;
+  auto ok = batch.scan(prefix, own, false, [&](std::string_view key, std::string_view id) {
+    if (key == own) return true;
+    if (is_fence(id)) return false;
+    ++n;
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return n;
+}
+
+Result<void> index_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                          const std::string& id) {
+  auto before = fence_before(batch, sl, suffix);
+  if (!before) return std::unexpected(before.error());
+  batch.put(index_prefix(sl) + suffix, id);
+  if (!is_fence(id)) {
+    batch.add(bucket_prefix(sl) + *before, 1);
+    return {};
+  }
+  // A new fence splits the bucket it lands in: the rows after it move to its own bucket.
+  auto moved = rows_until_fence(batch, sl, suffix);
+  if (!moved) return std::unexpected(moved.error());
+  batch.put(fence_prefix(sl) + suffix, "");
+  batch.put(bucket_prefix(sl) + suffix, be64(*moved + 1));
+  batch.add(bucket_prefix(sl) + *before, -static_cast<std::int64_t>(*moved));
+  return {};
+}
+
+Result<void> index_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                          const std::string& id) {
+  batch.del(index_prefix(sl) + suffix);
+  std::int64_t delta = -1;
+  if (is_fence(id)) {
+    // The fence's bucket joins the one before.
+    batch.del(fence_prefix(sl) + suffix);
+    batch.del(bucket_prefix(sl) + suffix);
+    auto moved = rows_until_fence(batch, sl, suffix);
+    if (!moved) return std::unexpected(moved.error());
+    delta = static_cast<std::int64_t>(*moved);
+  }
+  auto before = fence_before(batch, sl, suffix);
+  if (!before) return std::unexpected(before.error());
+  batch.add(bucket_prefix(sl) + *before, delta);
+  return {};
+}
+
+bool is_queue(std::string_view list) { return list.starts_with(std::string_view("q\0", 2)); }
+
+// The columns a list keeps an index for. Support queues hold tickets not yet closed (a few
+// thousand at the worst, DOMAIN.md "Scale") and "Brouillons" a user's drafts (a few percent of
+// their tickets): they keep the opening-time index only, other sorts are made in memory, which
+// spares every ticket ten index rows on its way. A tab of one status sorts on status as on
+// opening time.
+std::string_view columns_of(std::string_view list) {
+  if (is_queue(list) || list.ends_with(std::string_view("\0brouillons", 11))) return "o";
+  if (list.ends_with(std::string_view("\0en_cours", 9)) ||
+      list.ends_with(std::string_view("\0clotures", 9))) {
+    return "ntcso";
+  }
+  return "ntcsSo";
+}
+
+// The index a query reads for `sort` in `list`, or 0 when the list has none for it.
+char index_for(std::string_view list, TicketSort sort) {
+  const char col = static_cast<char>(sort);
+  if (columns_of(list).find(col) != std::string_view::npos) return col;
+  if (col == 'S' && columns_of(list).size() == 5) return 'o';  // a tab of one status
+  return 0;
+}
+
+// Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
+// touching only what changed (most events change no listed column).
+Result<void> update_lists(ViewBatch& batch, const std::string& id,
+                          const std::optional<TicketState>& before,
+                          const std::optional<TicketState>& after) {
+  const auto old_lists = before ? lists_of(*before) : std::vector<std::string>{};
+  const auto new_lists = after ? lists_of(*after) : std::vector<std::string>{};
+  auto contains = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  std::vector<std::string> lists = old_lists;
+  for (const auto& l : new_lists) {
+    if (!contains(lists, l)) lists.push_back(l);
+  }
+  for (const auto& list : lists) {
+    const bool was = contains(old_lists, list), is = contains(new_lists, list);
+    for (char col : columns_of(list)) {
+      const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
+      const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
+      if (was && is && old_suffix == new_suffix) continue;
+      if (was) {
+        if (auto r = index_remove(batch, sorted(list, col), old_suffix, id); !r) return r;
+      }
+      if (is) {
+        if (auto r = index_insert(batch, sorted(list, col), new_suffix, id); !r) return r;
+      }
+    }
+    if (was != is) batch.add(count_key(list), is ? 1 : -1);
+  }
+  return {};
+}
+
+// Appends the UTF-8 encoding of `cp`.
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// Latin-1 letters U+00C0..U+00FF without their accents, lower case ("" for × and ÷, kept).
+const char* const kLatin1Folded[64] = {
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "ss",
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "y"};
+
+// Words of a text for the search index: folded, split on anything but letters and digits,
+// at least two characters.
+std::set<std::string> words_of(std::string_view text) {
+  std::set<std::string> out;
+  const std::string folded = fold_text(text);
+  std::string word;
+  auto flush = [&] {
+    if (word.size() >= 2) out.insert(word.substr(0, kWordMax));
+    word.clear();
+  };
+  for (char c : folded) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u >= 0x80) {
+      word.push_back(c);
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return out;
+}
+
+std::set<std::string> words_of_detail(const json& detail) {
+  return words_of(detail.value("title", "") + " " + detail.value("description", ""));
+}
+
+TicketRow row_of(const std::string& id, const TicketState& s) {
+  return TicketRow{id,
+                   s.number,
+                   s.title,
+                   s.category,
+                   s.sub_category,
+                   status_of(s.status).label,
+                   static_cast<std::int64_t>(s.opened_at_us),
+                   s.assignee,
+                   s.level == '2' ? 2 : 1};
+}
+
+// A JSON string literal. Rows are built for every page: by hand, not through a JSON tree.
+void append_json_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+std::string row_json(const TicketRow& r) {
+  std::string out;
+  out.reserve(256 + r.title.size());
+  auto field = [&](const char* name, std::string_view value) {
+    out += name;
+    append_json_string(out, value);
+  };
+  field("{\"ticket_id\":", r.ticket_id);
+  field(",\"number\":", r.number);
+  field(",\"title\":", r.title);
+  field(",\"category\":", r.category);
+  field(",\"sub_category\":", r.sub_category);
+  field(",\"status\":", r.status);
+  out += ",\"opened_at_us\":" + std::to_string(r.opened_at_us);
+  field(",\"assignee\":", r.assignee);
+  out += ",\"support_level\":" + std::to_string(r.level) + "}";
+  return out;
+}
+
+// The states of `ids` (nullopt for unknown ones), in one MultiGet.
+Result<std::vector<std::optional<TicketState>>> states_of(const ViewStore& store,
+                                                          const std::vector<std::string>& ids) {
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) keys.push_back(state_key(id));
+  auto values = store.multi_get(keys);
+  if (!values) return std::unexpected(values.error());
+  std::vector<std::optional<TicketState>> out(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!(*values)[i]) continue;
+    out[i] = TicketState::decode(*(*values)[i]);
+    if (!out[i]) return fail(errc::io_error, "ticket state row is malformed");
+  }
+  return out;
+}
+
+Result<std::vector<TicketRow>> rows_of(const ViewStore& store,
+                                       const std::vector<std::string>& ids) {
+  auto states = states_of(store, ids);
+  if (!states) return std::unexpected(states.error());
+  std::vector<TicketRow> out;
+  out.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if ((*states)[i]) out.push_back(row_of(ids[i], *(*states)[i]));
+  }
+  return out;
+}
+
+// The key of the row at `rank` (0-based, key order) of a sorted list of `total` rows: bucket
+// counts summed from the nearer end, then a skip inside one bucket.
+Result<std::optional<std::string>> key_at_rank(const ViewStore& store, const std::string& sl,
+                                               std::uint64_t rank, std::uint64_t total) {
+  const std::string buckets = bucket_prefix(sl);
+  std::optional<std::string> bucket;  // suffix of the bucket's fence ("" for the head)
+  std::uint64_t skip = 0;
+  const bool from_start = rank < total / 2;
+  std::uint64_t passed = 0;  // rows in the buckets passed
+  auto ok = store.scan(buckets, "", !from_start, [&](std::string_view key, std::string_view v) {
+    const std::uint64_t n = from_be64(v);
+    // From the end, the bucket holds ranks total-passed-n .. total-passed-1.
+    if (from_start ? passed + n > rank : passed + n >= total - rank) {
+      bucket.emplace(key.substr(buckets.size()));
+      skip = from_start ? rank - passed : rank + passed + n - total;
+      return false;
+    }
+    passed += n;
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  if (!bucket) return std::optional<std::string>{};
+  const std::string rows = index_prefix(sl);
+  std::optional<std::string> found;
+  ok = store.scan(rows, bucket->empty() ? "" : rows + *bucket, false,
+                  [&](std::string_view key, std::string_view) {
+                    if (skip > 0) {
+                      --skip;
+                      return true;
+                    }
+                    found.emplace(key);
+                    return false;
+                  });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+// Ids of `count` rows of a sorted list from the one at `rank` (key order), walking forward or
+// backward.
+Result<std::vector<std::string>> ids_from_rank(const ViewStore& store, const std::string& sl,
+                                               std::uint64_t rank, std::uint64_t total,
+                                               std::size_t count, bool backward) {
+  std::vector<std::string> ids;
+  auto start = key_at_rank(store, sl, rank, total);
+  if (!start) return std::unexpected(start.error());
+  if (!*start) return ids;
+  auto ok =
+      store.scan(index_prefix(sl), **start, backward, [&](std::string_view, std::string_view id) {
+        ids.emplace_back(id);
+        return ids.size() < count;
+      });
+  if (!ok) return std::unexpected(ok.error());
+  return ids;
+}
+
+std::string normalized_number(std::string_view number) {
+  std::string n;
+  for (char c : number) {
+    if (c != ' ') n.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  if (!n.empty() && !n.starts_with("SOL-")) n = "SOL-" + n;
+  return n;
+}
+
+// The sorted keys (sort suffixes, which end with the ticket id) of every row of `list` that
+// matches `q.search`, in the query's order.
+Result<std::vector<std::pair<std::string, std::string>>> search(const ViewStore& store,
+                                                                const std::string& list,
+                                                                const TicketQuery& q) {
+  const TicketSearch& s = q.search;
+  const char col = static_cast<char>(q.sort);
+  const auto words = words_of(s.words);
+  std::vector<std::string> candidates;
+  std::string source_word;
+  if (!s.number.empty()) {
+    auto id = store.get(number_key(normalized_number(s.number)));
+    if (!id) return std::unexpected(id.error());
+    if (*id) candidates.push_back(**id);
+  } else if (!words.empty() && list.starts_with(std::string_view("e\0", 2))) {
+    // The rarest word's postings, unless the list itself is shorter (postings span every tab
+    // of the user): a scan stops as soon as it is longer than the best so far.
+    auto rows = list_count(store, list);
+    if (!rows) return std::unexpected(rows.error());
+    const std::string user = list.substr(2, list.find('\0', 2) - 2);
+    std::optional<std::vector<std::string>> best;
+    for (const auto& w : words) {
+      const std::string prefix = key_of({"w", user, w}) + '\0';
+      std::vector<std::string> ids;
+      const std::size_t bound = std::min<std::size_t>(best ? best->size() : *rows, *rows);
+      auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+        ids.emplace_back(key.substr(prefix.size()));
+        return ids.size() <= bound;
+      });
+      if (!ok) return std::unexpected(ok.error());
+      if (ids.size() <= bound && (!best || ids.size() < best->size())) {
+        best = std::move(ids);
+        source_word = w;
+      }
+    }
+    if (best) candidates = std::move(*best);
+  }
+  if (candidates.empty() && source_word.empty() && s.number.empty()) {
+    auto ok = store.scan(index_prefix(sorted(list, 'o')), "", false,
+                         [&](std::string_view, std::string_view id) {
+                           candidates.emplace_back(id);
+                           return true;
+                         });
+    if (!ok) return std::unexpected(ok.error());
+  }
+
+  const std::string category = fold_text(s.category);
+  const std::string sub_category = fold_text(s.sub_category);
+  const std::string status = fold_text(s.status);
+  const std::string number = normalized_number(s.number);
+  std::vector<std::pair<std::string, std::string>> matches;
+  for (std::size_t from = 0; from < candidates.size(); from += kChunk) {
+    const std::vector<std::string> ids(candidates.begin() + static_cast<std::ptrdiff_t>(from),
+                                       candidates.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                                candidates.size(), from + kChunk)));
+    auto states = states_of(store, ids);
+    if (!states) return std::unexpected(states.error());
+    std::vector<std::size_t> kept;
+    std::vector<std::string> posting_keys;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto& st = (*states)[i];
+      if (!st) continue;
+      if (!in_list(*st, list)) continue;
+      if (!number.empty() && normalized_number(st->number) != number) continue;
+      if (!category.empty() && fold_text(st->category) != category) continue;
+      if (!sub_category.empty() && fold_text(st->sub_category) != sub_category) continue;
+      if (!status.empty() && fold_text(status_of(st->status).label) != status) continue;
+      const auto opened = static_cast<std::int64_t>(st->opened_at_us);
+      if (s.opened_from_us && opened < *s.opened_from_us) continue;
+      if (s.opened_before_us && opened >= *s.opened_before_us) continue;
+      kept.push_back(i);
+      for (const auto& w : words) {
+        if (w != source_word) posting_keys.push_back(word_key(st->emitter, w, ids[i]));
+      }
+    }
+    const std::size_t per_row = source_word.empty() ? words.size() : words.size() - 1;
+    std::vector<std::optional<std::string>> postings;
+    if (!posting_keys.empty()) {
+      auto got = store.multi_get(posting_keys);
+      if (!got) return std::unexpected(got.error());
+      postings = std::move(*got);
+    }
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      bool all = true;
+      for (std::size_t w = 0; w < per_row; ++w) all = all && postings[k * per_row + w].has_value();
+      if (!all) continue;
+      const std::size_t i = kept[k];
+      matches.emplace_back(sort_suffix(*(*states)[i], col, ids[i]), ids[i]);
+    }
+  }
+  std::sort(matches.begin(), matches.end());
+  if (q.descending) std::reverse(matches.begin(), matches.end());
+  return matches;
+}
+
+class IndexCursor final : public TicketCursor {
+ public:
+  IndexCursor(std::shared_ptr<const ViewStore> store, std::string sl, bool descending)
+      : store_(std::move(store)), prefix_(index_prefix(sl)), descending_(descending) {}
+  Result<std::size_t> next(std::size_t max, std::vector<TicketRow>& out) override {
+    if (done_ || max == 0) return 0;
+    std::vector<std::string> ids;
+    std::string last;
+    auto ok =
+        store_->scan(prefix_, last_, descending_, [&](std::string_view key, std::string_view id) {
+          if (key == last_) return true;  // given in the previous chunk
+          ids.emplace_back(id);
+          last.assign(key);
+          return ids.size() < max;
+        });
+    if (!ok) return std::unexpected(ok.error());
+    if (ids.empty()) {
+      done_ = true;
+      return 0;
+    }
+    auto rows = rows_of(*store_, ids);
+    if (!rows) return std::unexpected(rows.error());
+    last_ = std::move(last);
+    for (auto& r : *rows) out.push_back(std::move(r));
+    return rows->size();
+  }
+
+ private:
+  std::shared_ptr<const ViewStore> store_;
+  std::string prefix_;
+  bool descending_;
+  std::string last_;
+  bool done_ = false;
+};
+
+class MatchCursor final : public TicketCursor {
+ public:
+  MatchCursor(std::shared_ptr<const ViewStore> store,
+              std::vector<std::pair<std::string, std::string>> matches)
+      : store_(std::move(store)), matches_(std::move(matches)) {}
+  Result<std::size_t> next(std::size_t max, std::vector<TicketRow>& out) override {
+    const std::size_t end = std::min(matches_.size(), at_ + max);
+    std::vector<std::string> ids;
+    for (std::size_t i = at_; i < end; ++i) ids.push_back(matches_[i].second);
+    auto rows = rows_of(*store_, ids);
+    if (!rows) return std::unexpected(rows.error());
+    at_ = end;
+    for (auto& r : *rows) out.push_back(std::move(r));
+    return rows->size();
+  }
+
+ private:
+  std::shared_ptr<const ViewStore> store_;
+  std::vector<std::pair<std::string, std::string>> matches_;
+  std::size_t at_ = 0;
+};
+
 }  // namespace
+
+std::string fold_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    char32_t cp = c;
+    std::size_t len = 1;
+    if (c >= 0xF0 && i + 3 < text.size()) {
+      cp = ((c & 0x07u) << 18) | ((text[i + 1] & 0x3Fu) << 12) | ((text[i + 2] & 0x3Fu) << 6) |
+           (text[i + 3] & 0x3Fu);
+      len = 4;
+    } else if (c >= 0xE0 && i + 2 < text.size()) {
+      cp = ((c & 0x0Fu) << 12) | ((text[i + 1] & 0x3Fu) << 6) | (text[i + 2] & 0x3Fu);
+      len = 3;
+    } else if (c >= 0xC0 && i + 1 < text.size()) {
+      cp = ((c & 0x1Fu) << 6) | (text[i + 1] & 0x3Fu);
+      len = 2;
+    }
+    i += len;
+    if (cp < 0x20 || cp == 0x7F) {
+      if (cp == '\t' || cp == '\n' || cp == '\r') out.push_back(' ');
+      continue;
+    }
+    if (cp >= 'A' && cp <= 'Z') {
+      out.push_back(static_cast<char>(cp - 'A' + 'a'));
+    } else if (cp >= 0xC0 && cp <= 0xFF && *kLatin1Folded[cp - 0xC0] != '\0') {
+      out += kLatin1Folded[cp - 0xC0];
+    } else if (cp == 0x152 || cp == 0x153) {
+      out += "oe";  // Œ œ
+    } else if (cp == 0x178) {
+      out += "y";  // Ÿ
+    } else if (cp == 0x2019 || cp == 0x2018) {
+      out.push_back('\'');  // typographic apostrophes, as in "d’informations"
+    } else {
+      append_utf8(out, cp);
+    }
+  }
+  return out;
+}
 
 const std::string* ticket_id_of(const events::Payload& payload) noexcept {
   return std::visit(
@@ -105,14 +737,33 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   if (stored->has_value()) {
     before = TicketState::decode(**stored);
     if (!before) return fail(errc::poison, "ticket state row is malformed");
-    for (auto tab : status_of(before->status).tabs) {
-      batch.del(list_key(*before, tab, id));
-      batch.add(count_key(before->emitter, tab), -1);
-    }
   }
+  auto stored_detail = [&]() -> Result<json> {
+    auto row = batch.get(detail_key(id));
+    if (!row) return std::unexpected(row.error());
+    if (!row->has_value()) return fail(errc::poison, "ticket detail row is missing");
+    json detail = json::parse(**row, nullptr, false);
+    if (detail.is_discarded()) return fail(errc::poison, "ticket detail row is not JSON");
+    return detail;
+  };
+  auto set_words = [&](const std::set<std::string>& old_words,
+                       const std::set<std::string>& new_words, const std::string& emitter) {
+    for (const auto& w : old_words) {
+      if (!new_words.contains(w)) batch.del(word_key(emitter, w, id));
+    }
+    for (const auto& w : new_words) {
+      if (!old_words.contains(w)) batch.put(word_key(emitter, w, id), "");
+    }
+  };
 
   // A deleted draft leaves no row behind.
   if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
+    if (before) {
+      auto detail = stored_detail();
+      if (!detail) return std::unexpected(detail.error());
+      set_words(words_of_detail(*detail), {}, before->emitter);
+      if (auto r = update_lists(batch, id, before, std::nullopt); !r) return r;
+    }
     batch.del(state_key(id));
     batch.del(detail_key(id));
     for (std::uint64_t v = 1; v < event.version; ++v) batch.del(history_prefix(id) + be64(v));
@@ -121,8 +772,18 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
 
   TicketState after;
   json detail;
-  auto form = [&](const auto& e) {
+  std::set<std::string> old_words;
+  auto form = [&](const auto& e) -> Result<void> {
+    if (before) {
+      auto previous = stored_detail();
+      if (!previous) return std::unexpected(previous.error());
+      old_words = words_of_detail(*previous);
+      after = *before;
+    }
     after.emitter = e.emitter_user_id;
+    after.title = e.title;
+    after.category = e.category;
+    after.sub_category = e.sub_category;
     detail = json{{"ticket_id", e.ticket_id},
                   {"emitter_user_id", e.emitter_user_id},
                   {"emitting_structure_id", e.emitting_structure_id},
@@ -130,15 +791,15 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                   {"sub_category", e.sub_category},
                   {"title", e.title},
                   {"description", e.description}};
+    set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
+    return {};
   };
   // Events after submission change the status only: the rest comes from the stored rows.
   auto moved_to = [&](char status) -> Result<void> {
     if (!before) return fail(errc::poison, "action on a ticket that was never submitted");
-    auto row = batch.get(detail_key(id));
+    auto row = stored_detail();
     if (!row) return std::unexpected(row.error());
-    if (!row->has_value()) return fail(errc::poison, "ticket detail row is missing");
-    detail = json::parse(**row, nullptr, false);
-    if (detail.is_discarded()) return fail(errc::poison, "ticket detail row is not JSON");
+    detail = std::move(*row);
     after = *before;
     if (status != 0) after.status = status;
     return {};
@@ -147,7 +808,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   Result<void> ok = std::visit(
       Overloaded{
           [&](const events::TicketDraftSaved& e) -> Result<void> {
-            form(e);
+            if (auto r = form(e); !r) return r;
             after.status = 'B';
             after.opened_at_us = before ? before->opened_at_us
                                         : static_cast<std::uint64_t>(event.meta.occurred_at_us);
@@ -155,12 +816,16 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             return {};
           },
           [&](const events::TicketSubmitted& e) -> Result<void> {
-            form(e);
+            if (auto r = form(e); !r) return r;
             after.status = 'O';
             after.opened_at_us = static_cast<std::uint64_t>(event.meta.occurred_at_us);
+            after.number = e.number;
+            after.level = '1';
+            after.assignee.clear();
             detail["number"] = e.number;  // "Ouvert le": the submission
             detail["support_level"] = 1;
             detail["assignee"] = "";
+            batch.put(number_key(normalized_number(e.number)), id);
             return {};
           },
           [&](const events::TicketDraftDeleted&) -> Result<void> { return {}; },
@@ -192,12 +857,15 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           [&](const events::TicketAssigned& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
             detail["assignee"] = e.agent_user_id;  // "En cours de traitement" when not empty
+            after.assignee = e.agent_user_id;
             return {};
           },
           [&](const events::TicketEscalated&) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
             detail["support_level"] = 2;  // "Envoyé au support"
             detail["assignee"] = "";
+            after.level = '2';
+            after.assignee.clear();
             return {};
           },
           [&](const events::NotificationSent&) -> Result<void> { return {}; },
@@ -221,25 +889,12 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       event.payload);
   if (!ok) return ok;
 
+  if (auto r = update_lists(batch, id, before, after); !r) return r;
   const StatusInfo& status = status_of(after.status);
   detail["status"] = status.label;
   detail["opened_at_us"] = after.opened_at_us;
   detail["updated_at_us"] = event.meta.occurred_at_us;
   detail["version"] = event.version;
-
-  const std::string summary = json{
-      {"ticket_id", id},
-      {"number", detail["number"]},
-      {"title", detail["title"]},
-      {"category", detail["category"]},
-      {"sub_category", detail["sub_category"]},
-      {"status", status.label},
-      {"opened_at_us",
-       after.opened_at_us}}.dump();
-  for (auto tab : status.tabs) {
-    batch.put(list_key(after, tab, id), summary);
-    batch.add(count_key(after.emitter, tab), 1);
-  }
   batch.put(state_key(id), after.encode());
   batch.put(detail_key(id), detail.dump());
   json entry{{"action", events::type_name(event.payload)},
@@ -252,29 +907,108 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   return {};
 }
 
-Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::string& user_id,
-                                        const std::string& tab, std::size_t page,
-                                        std::size_t page_size) {
+Result<std::string> emitted_list(const std::string& user, const std::string& tab) {
   if (std::find_if(std::begin(kTicketTabs), std::end(kTicketTabs),
                    [&](const char* t) { return tab == t; }) == std::end(kTicketTabs)) {
     return fail(errc::invalid_argument, "unknown tab " + tab);
   }
-  TicketPage out;
-  auto count = store.get(count_key(user_id, tab));
+  return key_of({"e", user, tab});
+}
+
+Result<std::string> support_queue(int level, QueueScope scope, const std::string& agent) {
+  if (level != 1 && level != 2) return fail(errc::invalid_argument, "unknown support level");
+  const std::string l = std::to_string(level);
+  switch (scope) {
+    case QueueScope::all:
+      return key_of({"q", l, "all"});
+    case QueueScope::unassigned:
+      return key_of({"q", l, "unassigned"});
+    case QueueScope::mine:
+      break;
+  }
+  return key_of({"q", l, "agent", agent});
+}
+
+std::optional<TicketSort> parse_ticket_sort(std::string_view name) noexcept {
+  static constexpr std::pair<std::string_view, TicketSort> kNames[] = {
+      {"number", TicketSort::number},     {"title", TicketSort::title},
+      {"category", TicketSort::category}, {"sub_category", TicketSort::sub_category},
+      {"status", TicketSort::status},     {"opened_at", TicketSort::opened_at}};
+  for (const auto& [n, s] : kNames) {
+    if (n == name) return s;
+  }
+  return std::nullopt;
+}
+
+bool TicketSearch::empty() const {
+  return number.empty() && words_of(words).empty() && category.empty() && sub_category.empty() &&
+         status.empty() && !opened_from_us && !opened_before_us;
+}
+
+bool is_ticket_status(const std::string& label) {
+  const std::string folded = fold_text(label);
+  return std::any_of(std::begin(kStatuses), std::end(kStatuses),
+                     [&](const StatusInfo& s) { return fold_text(s.label) == folded; });
+}
+
+Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list) {
+  auto count = store.get(count_key(list));
   if (!count) return std::unexpected(count.error());
-  out.total = count->has_value() ? from_be64(**count) : 0;
-  std::size_t skip = (std::max<std::size_t>(page, 1) - 1) * page_size;
-  auto ok = store.scan(tab_prefix(user_id, tab), "", /*reverse=*/true,
-                       [&](std::string_view, std::string_view value) {
-                         if (skip > 0) {
-                           --skip;
-                           return true;
-                         }
-                         out.rows.emplace_back(value);
-                         return out.rows.size() < page_size;
-                       });
-  if (!ok) return std::unexpected(ok.error());
+  return count->has_value() ? from_be64(**count) : 0;
+}
+
+Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
+                                const TicketQuery& query) {
+  TicketPage out;
+  const std::size_t page_size = std::max<std::size_t>(query.page_size, 1);
+  const std::uint64_t skip = (std::max<std::size_t>(query.page, 1) - 1) * std::uint64_t{page_size};
+  std::vector<std::string> ids;
+  const char index = index_for(list, query.sort);
+  if (query.search.empty() && index != 0) {
+    auto total = list_count(store, list);
+    if (!total) return std::unexpected(total.error());
+    out.total = *total;
+    if (skip < out.total) {
+      const std::uint64_t rank = query.descending ? out.total - 1 - skip : skip;
+      auto got =
+          ids_from_rank(store, sorted(list, index), rank, out.total, page_size, query.descending);
+      if (!got) return std::unexpected(got.error());
+      ids = std::move(*got);
+    }
+  } else {
+    auto matches = search(store, list, query);
+    if (!matches) return std::unexpected(matches.error());
+    out.total = matches->size();
+    for (std::uint64_t i = skip; i < matches->size() && ids.size() < page_size; ++i) {
+      ids.push_back((*matches)[i].second);
+    }
+  }
+  auto rows = rows_of(store, ids);
+  if (!rows) return std::unexpected(rows.error());
+  for (const auto& r : *rows) out.rows.push_back(row_json(r));
   return out;
+}
+
+Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::string& user_id,
+                                        const std::string& tab, std::size_t page,
+                                        std::size_t page_size) {
+  auto list = emitted_list(user_id, tab);
+  if (!list) return std::unexpected(list.error());
+  TicketQuery query;
+  query.page = page;
+  query.page_size = page_size;
+  return list_tickets(store, *list, query);
+}
+
+Result<std::unique_ptr<TicketCursor>> export_tickets(std::shared_ptr<const ViewStore> store,
+                                                     const std::string& list,
+                                                     const TicketQuery& query) {
+  if (const char index = index_for(list, query.sort); query.search.empty() && index != 0) {
+    return std::make_unique<IndexCursor>(std::move(store), sorted(list, index), query.descending);
+  }
+  auto matches = search(*store, list, query);
+  if (!matches) return std::unexpected(matches.error());
+  return std::make_unique<MatchCursor>(std::move(store), std::move(*matches));
 }
 
 Result<std::optional<std::string>> ticket_detail(const ViewStore& store,

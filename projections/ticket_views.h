@@ -1,16 +1,45 @@
 #pragma once
-// Ticket views: "Tickets émis" per user with its tabs and counts, and the ticket detail.
+// Ticket views: "Tickets émis" per user with its tabs and counts, the support queues, the ticket
+// detail, and what sorting, searching and paging them needs.
 //
-// Key layout (every list page is one bounded range scan; applying an event reads one row):
-//   s\0<ticket_id>                                   -> state: status code, opened_at be64, emitter
-//   t\0<ticket_id>                                   -> ticket detail row (JSON)
-//   h\0<ticket_id>\0<version be64>                   -> one activity-history entry (JSON)
-//   e\0<user>\0<tab>\0<opened_at be64><ticket_id>    -> list row (JSON), newest last
-//   c\0<user>\0<tab>                                 -> count (be64, merged)
-// Tabs: "actions_requises" ("Actions requises": En attente d'informations, Résolu),
-// "en_cours" ("En cours": Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés":
-// Fermé), "brouillons" ("Brouillons").
+// Key layout (applying an event reads one state row, plus a few short scans when a ticket
+// enters or leaves a list; a page is bounded range scans whatever its number):
+//   s\0<ticket_id>                     -> state: status, opened_at, level and the listed fields
+//   t\0<ticket_id>                     -> ticket detail row (JSON)
+//   h\0<ticket_id>\0<version be64>     -> one activity-history entry (JSON)
+//   n\0<number>                        -> ticket id (search by number; upper case)
+//   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
+//                                         description: lower case, no accents)
+//   c\0<list>                          -> rows in the list (be64, merged)
+//   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
+//                                         queues and "Brouillons" on 'o' only: open tickets or
+//                                         drafts, a few thousand at worst, are sorted in memory
+//                                         on other columns; "En cours" and "Clôturés" have no
+//                                         'S', being of one status, sorted as on 'o')
+//   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
+//   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
+//                                         next one; the bare prefix counts rows before the first
+// <sort suffix> is <value>\0<opened_at be64><ticket_id>, <value> being the column's normalized
+// text (empty for "opened on"), so ties sort by opening time. Page p of a list is found by
+// summing bucket counts from the nearer end (about n/128 small rows), skipping inside one
+// bucket (about 64 rows) and reading the page: the last page costs what the first does.
+// Fences depend on the ticket id only, so a rebuild lays out the same buckets.
+//
+// Lists <list>:
+//   e\0<user>\0<tab>                   "Tickets émis" of an emitter; tabs: "actions_requises"
+//       ("Actions requises": En attente d'informations, Résolu), "en_cours" ("En cours":
+//       Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés": Fermé),
+//       "brouillons" ("Brouillons").
+//   q\0<level>\0all                    technical tickets not yet Fermé at support level 1 or 2
+//   q\0<level>\0unassigned             the same, nobody on them
+//   q\0<level>\0agent\0<agent>         the same, "assigned to me"
+// Business ("M-") tickets are in no support queue: their destination comes with routing (not
+// built yet, issue 5 item 2), which will add lists per destination structure and service.
+// Columns <col>: 'n' number, 't' title, 'c' category, 's' sub-category, 'S' status, 'o' opened
+// on.
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,21 +65,113 @@ class TicketViews final : public Projector {
 [[nodiscard]] Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
                                                                 const std::string& ticket_id);
 
-struct TicketPage {
-  std::vector<std::string> rows;  // JSON objects
-  std::uint64_t total = 0;        // rows in the tab
+// --- Lists --------------------------------------------------------------------------------
+
+// The list of `user`'s "Tickets émis" in `tab`. Fails with invalid_argument for an unknown tab.
+// Pure, thread-safe.
+[[nodiscard]] Result<std::string> emitted_list(const std::string& user, const std::string& tab);
+
+enum class QueueScope { all, unassigned, mine };
+// A support queue of `level` (1 or 2); `agent` is the caller for QueueScope::mine. Fails with
+// invalid_argument for another level. Pure, thread-safe.
+[[nodiscard]] Result<std::string> support_queue(int level, QueueScope scope,
+                                                const std::string& agent);
+
+enum class TicketSort : char {
+  number = 'n',
+  title = 't',
+  category = 'c',
+  sub_category = 's',
+  status = 'S',
+  opened_at = 'o',
+};
+// "number", "title", "category", "sub_category", "status", "opened_at"; nullopt otherwise.
+[[nodiscard]] std::optional<TicketSort> parse_ticket_sort(std::string_view name) noexcept;
+
+// Search criteria; every one given must hold. Text matches ignore case and accents.
+struct TicketSearch {
+  std::string number;                          // exact ("SOL-" may be left out)
+  std::string words;                           // each word must be in the title or the description
+  std::string category;                        // exact
+  std::string sub_category;                    // exact
+  std::string status;                          // a label as shown ("Ouvert", "Résolu", ...)
+  std::optional<std::int64_t> opened_from_us;  // included
+  std::optional<std::int64_t> opened_before_us;  // excluded
+  [[nodiscard]] bool empty() const;
 };
 
-// A page of `user_id`'s tickets in `tab`, newest first. page starts at 1. Fails with
-// invalid_argument for an unknown tab. Thread-safe.
+// Whether `label` names a status ("Ouvert", "en attente d'informations", ...). Pure.
+[[nodiscard]] bool is_ticket_status(const std::string& label);
+
+struct TicketQuery {
+  TicketSort sort = TicketSort::opened_at;
+  bool descending = true;
+  std::size_t page = 1;  // from 1
+  std::size_t page_size = 20;
+  TicketSearch search;
+};
+
+// One listed ticket, as the columns show it.
+struct TicketRow {
+  std::string ticket_id;
+  std::string number;
+  std::string title;
+  std::string category;
+  std::string sub_category;
+  std::string status;  // label
+  std::int64_t opened_at_us = 0;
+  std::string assignee;  // support queues show who handles it
+  int level = 1;
+};
+
+struct TicketPage {
+  std::vector<std::string> rows;  // JSON objects
+  std::uint64_t total = 0;        // rows in the list, or matches of the search
+};
+
+// A page of `list` (from emitted_list or support_queue). Without search criteria the page is
+// read from the list's index for the sort column in bounded scans whatever its number (support
+// queues and "Brouillons", short lists, are sorted in memory on other columns than opened_at,
+// as searches are). With
+// criteria, the matches are collected from the narrowest source (the number, the rarest word's
+// postings, else the list), then sorted: the cost grows with the matches. A page past the end
+// is empty. Fails with io_error when the store fails. Thread-safe; the caller checks that the
+// list is the caller's.
+[[nodiscard]] Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
+                                              const TicketQuery& query);
+
+// The first `page_size` rows of "Tickets émis" in `tab`, newest first (page from 1), with the
+// tab's count. Fails with invalid_argument for an unknown tab. Thread-safe.
 [[nodiscard]] Result<TicketPage> list_emitted_tickets(const ViewStore& store,
                                                       const std::string& user_id,
                                                       const std::string& tab, std::size_t page,
                                                       std::size_t page_size);
 
+// Rows in the list (the count the portal shows beside a tab). Thread-safe.
+[[nodiscard]] Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list);
+
+// Every row of a list or search in the query's order (page and page_size ignored), handed out
+// in chunks so that an export holds one chunk at a time: without criteria it walks the index
+// from the last key it gave; with criteria it holds the sorted matches' keys (tens of bytes
+// each), not their rows. Rows changed between two chunks may be seen as they are then. Not
+// thread-safe (one per export); keeps `store` alive.
+class TicketCursor {
+ public:
+  virtual ~TicketCursor() = default;
+  // Appends up to `max` rows to `out`; returns how many (0: the end). Fails with io_error,
+  // leaving the cursor where it was.
+  [[nodiscard]] virtual Result<std::size_t> next(std::size_t max, std::vector<TicketRow>& out) = 0;
+};
+[[nodiscard]] Result<std::unique_ptr<TicketCursor>> export_tickets(
+    std::shared_ptr<const ViewStore> store, const std::string& list, const TicketQuery& query);
+
 // The detail of a ticket (JSON, with its "history" in version order), nullopt when unknown.
 // The caller checks who may see it.
 [[nodiscard]] Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                                const std::string& ticket_id);
+
+// Lower case without accents, for sorting and searching (Latin letters as French uses them);
+// control characters dropped. Pure.
+[[nodiscard]] std::string fold_text(std::string_view text);
 
 }  // namespace chorus::projections

@@ -75,33 +75,72 @@ Result<std::optional<std::string>> ViewStore::get(std::string_view key) const {
   return std::optional<std::string>{std::move(value)};
 }
 
+namespace {
+
+// The bounds of a prefix scan: the prefix itself, and the first key past every key it starts
+// (empty when there is none).
+struct PrefixBounds {
+  std::string lower;
+  std::string upper;
+  explicit PrefixBounds(std::string_view prefix) : lower(prefix), upper(prefix) {
+    while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xFF) upper.pop_back();
+    if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
+  }
+};
+
+// Walks `it` over the prefix from `start` as ViewStore::scan documents. The bounds are checked
+// here too: a batch's own entries are not bounded by the read options.
+Result<void> walk(rocksdb::Iterator& it, const PrefixBounds& b, std::string_view prefix,
+                  std::string_view start, bool reverse,
+                  const std::function<bool(std::string_view, std::string_view)>& visit) {
+  if (reverse) {
+    if (!start.empty()) {
+      it.SeekForPrev(rocksdb::Slice(start.data(), start.size()));
+    } else if (b.upper.empty()) {
+      it.SeekToLast();
+    } else {
+      it.SeekForPrev(b.upper);
+      if (it.Valid() && it.key().ToStringView() >= b.upper) it.Prev();
+    }
+  } else {
+    it.Seek(start.empty() ? rocksdb::Slice(b.lower) : rocksdb::Slice(start.data(), start.size()));
+  }
+  for (; it.Valid(); reverse ? it.Prev() : it.Next()) {
+    const std::string_view key = it.key().ToStringView();
+    if (!key.starts_with(prefix)) break;
+    if (!visit(key, it.value().ToStringView())) break;
+  }
+  if (!it.status().ok()) return std::unexpected(io(it.status(), "scanning a view"));
+  return {};
+}
+
+}  // namespace
+
 Result<void> ViewStore::scan(
     std::string_view prefix, std::string_view start, bool reverse,
     const std::function<bool(std::string_view, std::string_view)>& visit) const {
   // Bounds keep RocksDB from stepping outside the prefix (and over tombstones beyond it).
-  std::string lower(prefix);
-  std::string upper(prefix);
-  while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xFF) upper.pop_back();
-  if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
-  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  PrefixBounds b(prefix);
+  rocksdb::Slice lower_slice(b.lower), upper_slice(b.upper);
   rocksdb::ReadOptions ro;
   ro.iterate_lower_bound = &lower_slice;
-  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  if (!b.upper.empty()) ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  if (reverse) {
-    if (start.empty()) {
-      it->SeekToLast();
-    } else {
-      it->SeekForPrev(rocksdb::Slice(start.data(), start.size()));
-    }
-  } else {
-    it->Seek(start.empty() ? lower_slice : rocksdb::Slice(start.data(), start.size()));
+  return walk(*it, b, prefix, start, reverse, visit);
+}
+
+Result<std::vector<std::optional<std::string>>> ViewStore::multi_get(
+    const std::vector<std::string>& keys) const {
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  auto statuses = db_->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return std::unexpected(io(statuses[i], "reading a view"));
+    out[i] = std::move(values[i]);
   }
-  for (; it->Valid(); reverse ? it->Prev() : it->Next()) {
-    if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
-  }
-  if (!it->status().ok()) return std::unexpected(io(it->status(), "scanning a view"));
-  return {};
+  return out;
 }
 
 std::uint64_t ViewStore::int_property(const char* name) const {
@@ -143,6 +182,18 @@ Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return std::unexpected(io(s, "reading a view"));
   return std::optional<std::string>{std::move(value)};
+}
+
+Result<void> ViewBatch::scan(
+    std::string_view prefix, std::string_view start, bool reverse,
+    const std::function<bool(std::string_view, std::string_view)>& visit) const {
+  PrefixBounds b(prefix);
+  rocksdb::Slice lower_slice(b.lower), upper_slice(b.upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  if (!b.upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(batch_->NewIteratorWithBase(store_.db()->NewIterator(ro)));
+  return walk(*it, b, prefix, start, reverse, visit);
 }
 
 void ViewBatch::put(std::string_view key, std::string_view value) {

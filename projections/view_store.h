@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "events/big_endian.h"
 #include "events/event_log.h"
@@ -42,6 +43,11 @@ class ViewStore {
       std::string_view prefix, std::string_view start, bool reverse,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
 
+  // Point reads of several keys at once (one RocksDB MultiGet): one value per key, nullopt
+  // when absent. Fails with io_error when any read fails. Thread-safe.
+  [[nodiscard]] Result<std::vector<std::optional<std::string>>> multi_get(
+      const std::vector<std::string>& keys) const;
+
   // The applied log position (a consistency token), empty before the first event.
   [[nodiscard]] Result<std::string> position() const;
 
@@ -71,6 +77,11 @@ class ViewBatch {
   explicit ViewBatch(const ViewStore& store);
   ~ViewBatch();
   [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
+  // As ViewStore::scan, over the store with this batch's changes on top. Rows written by merges
+  // must not be in the range (the batch's iterator does not resolve them). Not thread-safe.
+  [[nodiscard]] Result<void> scan(
+      std::string_view prefix, std::string_view start, bool reverse,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
   // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it.

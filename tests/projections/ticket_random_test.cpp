@@ -1,22 +1,27 @@
 // Randomized: thousands of random ticket commands by several users (emitters and support
 // agents), through the real command handler on a real embedded log, with the standard views.
 // After every step the views must match a model folded by the same domain code, and every
-// 100 steps (and at the end) a fresh rebuild from the log must equal the live views.
+// 100 steps (and at the end) a fresh rebuild from the log must equal the live views, and every
+// list (tabs and support queues) equals the model on every sort column both ways, page by page.
 // Nobody's list ever holds someone else's ticket.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "api/command_handler.h"
 #include "domain/ticket.h"
 #include "events/embedded_log.h"
 #include "projections/runner.h"
 #include "projections/standard_views.h"
+#include "projections/ticket_views.h"
 #include "tests/projections/view_compare.h"
 
 namespace chorus {
@@ -42,6 +47,111 @@ const char* tab_of(ticket::Status s, bool& second_tab) {
       return "clotures";
     default:
       return nullptr;
+  }
+}
+
+bool in_tab(const ticket::State& st, const std::string& tab) {
+  bool tous = false;
+  const char* t = tab_of(st.status, tous);
+  return t != nullptr && (tab == t || (tous && tab == "tous"));
+}
+
+// The support queue lists a ticket is in, as "<level>/<scope>" ("1/all", "2/mine:sn2", ...).
+std::set<std::string> queues_of(const ticket::State& st) {
+  const bool waiting = st.status == ticket::Status::open ||
+                       st.status == ticket::Status::waiting_for_information ||
+                       st.status == ticket::Status::resolved;
+  if (!waiting || ticket::is_business(st.sub_category)) return {};
+  const std::string level = std::to_string(st.level);
+  return {level + "/all", level + (st.assignee.empty() ? "/unassigned" : "/mine:" + st.assignee)};
+}
+
+const char* const kSortNames[] = {"number",       "title",  "category",
+                                  "sub_category", "status", "opened_at"};
+
+// The sort value of a listed ticket as the views order it.
+std::string sort_value(const ticket::State& st, const std::string& sort) {
+  if (sort == "number") return st.number;
+  if (sort == "title") return projections::fold_text(st.title).substr(0, 64);
+  if (sort == "category") return projections::fold_text(st.category).substr(0, 64);
+  if (sort == "sub_category") return projections::fold_text(st.sub_category).substr(0, 64);
+  if (sort == "status") return projections::fold_text(ticket::to_string(st.status));
+  return "";
+}
+
+// Every page of `list` (page size `size`), joined.
+std::vector<json> every_page(const projections::ViewStore& store, const std::string& list,
+                             projections::TicketQuery q, std::size_t size) {
+  std::vector<json> out;
+  q.page_size = size;
+  for (q.page = 1;; ++q.page) {
+    auto page = projections::list_tickets(store, list, q);
+    EXPECT_TRUE(page);
+    if (!page || page->rows.empty()) break;
+    for (const auto& r : page->rows) out.push_back(json::parse(r));
+  }
+  return out;
+}
+
+// Every list of `store` against the model, on every column both ways and paged: the same
+// tickets, in the order of (column value, opening time, id), nobody's ticket in another's list,
+// no business ticket and nothing outside its level in a support queue.
+void check_lists(const projections::ViewStore& store,
+                 const std::map<std::string, ticket::State>& model,
+                 const std::vector<std::string>& users, const std::vector<std::string>& agents,
+                 std::size_t page_size) {
+  std::map<std::string, std::int64_t> opened;
+  std::vector<std::pair<std::string, std::function<bool(const ticket::State&)>>> lists;
+  for (const auto& user : users) {
+    for (const char* tab : projections::kTicketTabs) {
+      lists.emplace_back(*projections::emitted_list(user, tab),
+                         [user, tab](const ticket::State& st) {
+                           return st.emitter_user_id == user && in_tab(st, tab);
+                         });
+    }
+  }
+  for (int level : {1, 2}) {
+    const std::string l = std::to_string(level);
+    lists.emplace_back(*projections::support_queue(level, projections::QueueScope::all, ""),
+                       [l](const ticket::State& st) { return queues_of(st).contains(l + "/all"); });
+    lists.emplace_back(
+        *projections::support_queue(level, projections::QueueScope::unassigned, ""),
+        [l](const ticket::State& st) { return queues_of(st).contains(l + "/unassigned"); });
+    for (const auto& agent : agents) {
+      lists.emplace_back(*projections::support_queue(level, projections::QueueScope::mine, agent),
+                         [l, agent](const ticket::State& st) {
+                           return queues_of(st).contains(l + "/mine:" + agent);
+                         });
+    }
+  }
+  for (const auto& [list, belongs] : lists) {
+    std::vector<std::string> expected_ids;
+    for (const auto& [id, st] : model) {
+      if (belongs(st)) expected_ids.push_back(id);
+    }
+    projections::TicketQuery q;
+    const auto newest_first = every_page(store, list, q, page_size);
+    for (const auto& r : newest_first) opened[r["ticket_id"]] = r["opened_at_us"];
+    for (const char* sort : kSortNames) {
+      for (bool descending : {false, true}) {
+        std::vector<std::tuple<std::string, std::int64_t, std::string>> keys;
+        for (const auto& id : expected_ids) {
+          keys.emplace_back(sort_value(model.at(id), sort), opened[id], id);
+        }
+        std::sort(keys.begin(), keys.end());
+        if (descending) std::reverse(keys.begin(), keys.end());
+        std::vector<std::string> want;
+        for (const auto& k : keys) want.push_back(std::get<2>(k));
+        q.sort = *projections::parse_ticket_sort(sort);
+        q.descending = descending;
+        std::vector<std::string> got;
+        for (const auto& r : every_page(store, list, q, page_size)) got.push_back(r["ticket_id"]);
+        ASSERT_EQ(got, want) << "list " << list.size() << " bytes, sort " << sort
+                             << (descending ? " desc" : " asc");
+      }
+    }
+    // The count shown beside the tab or queue.
+    ASSERT_EQ(*projections::list_count(store, list), expected_ids.size());
   }
 }
 
@@ -214,6 +324,23 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
         }
       }
     }
+    // Every list on every column both ways, pages of 7; search by number finds a ticket for its
+    // emitter only. Every 500 steps: a full check reads each list 13 times.
+    if (step % 500 == 499 || step == kSteps - 1) {
+      check_lists(*store, model, {"alice", "bob", "carol"}, {"sn1", "sn2"}, 7);
+      for (const auto& [tid, st] : model) {
+        if (st.number.empty() || st.status == ticket::Status::deleted) continue;
+        for (const char* user : {"alice", "bob", "carol"}) {
+          projections::TicketQuery q;
+          q.search.number = st.number;
+          auto found = projections::list_tickets(
+              *store,
+              *projections::emitted_list(user, in_tab(st, "clotures") ? "clotures" : "tous"), q);
+          ASSERT_TRUE(found);
+          ASSERT_EQ(found->total, st.emitter_user_id == user ? 1u : 0u) << tid << " " << user;
+        }
+      }
+    }
     if (step % 100 == 99 || step == kSteps - 1) {
       const auto fresh_dir = dir / ("fresh-" + std::to_string(step));
       auto fresh = projections::Runner::open(**log, fresh_dir.string(), views.list());
@@ -230,6 +357,114 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
               refused, ids.size());
   EXPECT_GT(accepted, kSteps / 5);
   EXPECT_GT(refused, kSteps / 5);
+  runner->reset();
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// One emitter with a long history, paged from both ends on every column: what the bucket
+// counts (fences every 64 rows or so) are for. Tickets move between tabs and queues in several
+// rounds, so fences join and leave lists; after each round every page equals the slice of the
+// list sorted in memory, and at the end the views equal a fresh rebuild. Many equal titles and
+// categories: ties sort by opening time.
+TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chorus-long-list-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto log = events::open_embedded_log({(dir / "log").string(), false});
+  ASSERT_TRUE(log);
+  projections::StandardViews views;
+  auto runner = projections::Runner::open(**log, dir.string(), views.list());
+  ASSERT_TRUE(runner);
+  api::CommandHandler handler(**log);
+  std::mt19937 rng(20261126);
+#ifdef __SANITIZE_ADDRESS__
+  constexpr int kTickets = 400;
+#else
+  constexpr int kTickets = 1500;
+#endif
+  const char* const titles[] = {"Connexion", "connexion", "Élan", "elan", "API", "Zèbre", "Bloqué"};
+  const char* const subs[] = {"Connexion", "API", "Dépôt de facture",
+                              "M-Question pour une entité publique"};
+  const domain::Caller heavy{"heavy", {}};
+  const domain::Caller sn1{"sn1", {.support_level1 = true}};
+  const domain::Caller sn2{"sn2", {.support_level2 = true}};
+  std::map<std::string, ticket::State> model;
+  int step = 0;
+  auto run = [&](const std::string& id, const domain::Caller& caller,
+                 const ticket::Command& command) {
+    ticket::State initial;
+    initial.ticket_id = id;
+    const ticket::State before = model.contains(id) ? model[id] : initial;
+    auto expected = ticket::decide(before, command, caller, {true, false});
+    if (!expected) return;
+    (void)handler.run(
+        ticket::stream_id(id),
+        api::CommandMeta{caller, "user", "long-" + std::to_string(step++), "corr"},
+        api::Aggregate<ticket::State>{initial, &ticket::evolve, [&](const ticket::State& s) {
+                                        return ticket::decide(s, command, caller, {true, false});
+                                      }});
+    ticket::State after = before;
+    for (const auto& p : *expected) after = ticket::evolve(std::move(after), p);
+    model[id] = after;
+  };
+  for (int i = 0; i < kTickets; ++i) {
+    const std::string id = "long-" + std::to_string(i);
+    const ticket::Form form{"s1", rng() % 2 ? "Technique" : "Facturation", subs[rng() % 4],
+                            titles[rng() % 7], "Description"};
+    if (rng() % 10 == 0) {
+      run(id, heavy, ticket::SaveDraft{form});
+    } else {
+      run(id, heavy, ticket::Submit{form, ticket::number_for(id)});
+    }
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kTickets; ++i) {
+      const std::string id = "long-" + std::to_string(i);
+      switch (rng() % 9) {
+        case 0:
+          run(id, sn1, ticket::RequestInformation{"?"});
+          break;
+        case 1:
+          run(id, heavy, ticket::ProvideInformation{"!"});
+          break;
+        case 2:
+          run(id, sn1, ticket::ProposeSolution{"solution"});
+          break;
+        case 3:
+          run(id, heavy,
+              rng() % 2 ? ticket::Command{ticket::AcceptSolution{}}
+                        : ticket::Command{ticket::RefuseSolution{"non"}});
+          break;
+        case 4:
+          run(id, heavy, ticket::Close{""});
+          break;
+        case 5:
+          run(id, sn1, ticket::Take{});
+          break;
+        case 6:
+          run(id, sn1, ticket::Escalate{});
+          break;
+        case 7:
+          run(id, sn2, ticket::Take{});
+          break;
+        default:
+          run(id, heavy, ticket::DeleteDraft{});
+          break;
+      }
+    }
+    while (*(*runner)->step(0ms) > 0) {
+    }
+    check_lists(*(*runner)->store(), model, {"heavy"}, {"sn1", "sn2"}, 50);
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  const auto fresh_dir = dir / "fresh";
+  auto fresh = projections::Runner::open(**log, fresh_dir.string(), views.list());
+  ASSERT_TRUE(fresh);
+  while (*(*fresh)->step(0ms) > 0) {
+  }
+  EXPECT_EQ(projections::testing::differences(*(*runner)->store(), *(*fresh)->store()), "");
+  fresh->reset();
   runner->reset();
   log->reset();
   std::filesystem::remove_all(dir);

@@ -78,9 +78,28 @@ std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds 
     }
     pos = end + 2;
   }
+  const std::size_t body_start = header_end + 4;
+  if (r.headers["transfer-encoding"] == "chunked") {
+    // Streamed answers (CSV exports): size line, bytes, CRLF, until a zero-size chunk.
+    std::size_t at = body_start;
+    while (true) {
+      std::size_t size_end;
+      while ((size_end = buffer_.find("\r\n", at)) == std::string::npos) {
+        if (!fill(deadline)) return std::nullopt;
+      }
+      const std::size_t size = std::stoul(buffer_.substr(at, size_end - at), nullptr, 16);
+      while (buffer_.size() < size_end + 2 + size + 2) {
+        if (!fill(deadline)) return std::nullopt;
+      }
+      r.body.append(buffer_, size_end + 2, size);
+      at = size_end + 2 + size + 2;
+      if (size == 0) break;
+    }
+    buffer_.erase(0, at);
+    return r;
+  }
   std::size_t length =
       r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
-  const std::size_t body_start = header_end + 4;
   while (buffer_.size() < body_start + length) {
     if (!fill(deadline)) return std::nullopt;
   }

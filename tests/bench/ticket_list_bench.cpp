@@ -1,0 +1,345 @@
+// Ticket lists benchmark (issue 5): on a log of at least 2 million events written by the
+// workload generator, with user-0 holding 100,000 tickets of their own, the views built by the
+// real projections::Runner, then in-process latencies (no HTTP) of:
+//   - a page of 50 of each "Tickets émis" tab for user-0: first, middle and last page, on every
+//     sort column both ways;
+//   - the counts per tab; a search by number and by word; the support queue of level 1;
+//   - the CSV export rate of user-0's biggest tab (rows formatted as the route sends them);
+// each beside raw RocksDB baselines measured in the same run on the same store: an iterator
+// seek and a scan of 50 rows, and that scan plus the MultiGet of the 50 rows' state (what any
+// page must read at least). Figures only; nothing here asserts a speed.
+//
+// Usage: ticket_list_bench [--events N] [--heavy-user-tickets N] [--samples N] [--dir DIR]
+//                          [--keep]
+
+#include <rocksdb/db.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "api/ticket_lists.h"
+#include "events/embedded_log.h"
+#include "ops/workload/workload.h"
+#include "projections/runner.h"
+#include "projections/standard_views.h"
+
+using Clock = std::chrono::steady_clock;
+using namespace chorus;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+struct Figure {
+  double p50_ms = 0, p99_ms = 0;
+};
+
+// Runs `f` `samples` times (after a few warm-up runs) and gives p50/p99 in milliseconds.
+template <class F>
+Figure measure(int samples, F&& f) {
+  for (int i = 0; i < 5; ++i) f();
+  std::vector<double> ms;
+  ms.reserve(static_cast<std::size_t>(samples));
+  for (int i = 0; i < samples; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return {percentile(ms, 0.5), percentile(ms, 0.99)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Ticket lists: page, count, search and export latencies beside raw RocksDB reads"};
+  std::uint64_t target_events = 2'000'000, heavy = 100'000;
+  int samples = 200;
+  std::string dir = (std::filesystem::temp_directory_path() / "chorus-ticket-list-bench").string();
+  bool keep = false;
+  app.add_option("--events", target_events, "events in the log (at least)");
+  app.add_option("--heavy-user-tickets", heavy, "tickets of user-0");
+  app.add_option("--samples", samples, "timed runs per figure");
+  app.add_option("--dir", dir, "scratch directory (removed at the end unless --keep)");
+  app.add_flag("--keep", keep, "keep the log and views for a later run");
+  CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped to a file
+
+  const std::string log_dir = dir + "/log";
+  std::uint64_t have = 0;
+  {
+    auto existing = events::open_embedded_log({.dir = log_dir, .read_only = true});
+    if (existing) {
+      if (auto end = (*existing)->end()) have = end->next.empty() ? 0 : end->next[0];
+    }
+  }
+  if (have < target_events) {
+    std::filesystem::remove_all(dir);
+    auto log = events::open_embedded_log({.dir = log_dir, .sync = false});
+    if (!log) return 1;
+    ops::WorkloadOptions o;
+    const std::uint64_t tickets = target_events * 10 / 44 + 1;  // about 4.4 events a ticket
+    o.tickets = tickets > heavy ? tickets - heavy : 0;
+    o.heavy_user_tickets = heavy;
+    o.users = 50'000;
+    o.in_flight = 5'000;
+    const auto t0 = Clock::now();
+    auto summary = ops::fill_log(**log, o);
+    if (!summary) {
+      std::fprintf(stderr, "fill: %s\n", summary.error().message.c_str());
+      return 1;
+    }
+    have = summary->events;
+    std::printf("workload: %llu events of %llu tickets (user-0: %llu) written in %.1f s\n",
+                static_cast<unsigned long long>(summary->events),
+                static_cast<unsigned long long>(summary->tickets),
+                static_cast<unsigned long long>(heavy), seconds_since(t0));
+  } else {
+    std::printf("workload: reusing %llu events in %s\n", static_cast<unsigned long long>(have),
+                log_dir.c_str());
+  }
+
+  auto log = events::open_embedded_log({.dir = log_dir, .sync = false});
+  if (!log) return 1;
+  projections::StandardViews views;
+  auto runner = projections::Runner::open(**log, dir, views.list());
+  if (!runner) return 1;
+  {
+    const auto t0 = Clock::now();
+    std::uint64_t applied = 0;
+    while (true) {
+      auto n = (*runner)->step(std::chrono::milliseconds(0));
+      if (!n) {
+        std::fprintf(stderr, "projection: %s\n", n.error().message.c_str());
+        return 1;
+      }
+      if (*n == 0) break;
+      applied += *n;
+    }
+    if (applied > 0) {
+      std::printf("views: %llu events applied by projections::Runner in %.1f s (%.0f events/s)\n",
+                  static_cast<unsigned long long>(applied), seconds_since(t0),
+                  static_cast<double>(applied) / seconds_since(t0));
+    }
+  }
+  // Compacted, as a store that has been serving for a while is; the figures then do not
+  // depend on how many memtables the build happened to leave.
+  auto store = (*runner)->store();
+  {
+    const auto t0 = Clock::now();
+    rocksdb::CompactRangeOptions c;
+    (void)store->db()->CompactRange(c, nullptr, nullptr);
+    std::printf("views compacted in %.1f s\n", seconds_since(t0));
+  }
+
+  const std::string user = "user-0";
+  std::printf("\nconditions: %llu events, %d samples per figure, pages of 50, in-process calls\n",
+              static_cast<unsigned long long>(have), samples);
+  for (const char* tab : projections::kTicketTabs) {
+    std::printf("  user-0 %-16s %8llu rows\n", tab,
+                static_cast<unsigned long long>(
+                    *projections::list_count(*store, *projections::emitted_list(user, tab))));
+  }
+
+  // --- Raw baselines on the same store ---------------------------------------------------
+  const std::string biggest = *projections::emitted_list(user, "clotures");
+  std::string index_prefix("x\0", 2);
+  index_prefix += biggest + std::string("\0o\0", 3);
+  std::mt19937_64 rng(7);
+  std::vector<std::string> seek_keys;
+  {
+    // Start keys spread over the index (what first, middle and last pages touch).
+    std::vector<std::string> all;
+    (void)store->scan(index_prefix, "", false, [&](std::string_view k, std::string_view) {
+      all.emplace_back(k);
+      return true;
+    });
+    for (int i = 0; i < 64 && !all.empty(); ++i) seek_keys.push_back(all[rng() % all.size()]);
+  }
+  std::size_t next_seek = 0;
+  std::vector<std::string> ids;
+  const Figure raw_scan = measure(samples, [&] {
+    ids.clear();
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator({}));
+    for (it->Seek(seek_keys[next_seek++ % seek_keys.size()]); it->Valid() && ids.size() < 50;
+         it->Next()) {
+      ids.emplace_back(it->value().ToStringView());
+    }
+  });
+  const Figure raw_page = measure(samples, [&] {
+    ids.clear();
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator({}));
+    for (it->Seek(seek_keys[next_seek++ % seek_keys.size()]); it->Valid() && ids.size() < 50;
+         it->Next()) {
+      ids.emplace_back(it->value().ToStringView());
+    }
+    std::vector<std::string> keys;
+    for (const auto& id : ids) keys.push_back(std::string("s\0", 2) + id);
+    (void)store->multi_get(keys);
+  });
+  std::printf(
+      "\nraw RocksDB, same store: seek + scan of 50 index rows   p50 %.3f ms  p99 %.3f ms\n",
+      raw_scan.p50_ms, raw_scan.p99_ms);
+  std::printf("raw RocksDB, same store: that + MultiGet of 50 states  p50 %.3f ms  p99 %.3f ms\n",
+              raw_page.p50_ms, raw_page.p99_ms);
+
+  // --- Pages --------------------------------------------------------------------------------
+  std::printf("\npages of 50 for user-0, p50/p99 in ms (first | middle | last):\n");
+  const char* const sorts[] = {"number",       "title",  "category",
+                               "sub_category", "status", "opened_at"};
+  double worst_p99 = 0, sum_first = 0, sum_last = 0;
+  int combos = 0;
+  for (const char* tab : projections::kTicketTabs) {
+    const std::string list = *projections::emitted_list(user, tab);
+    const std::uint64_t total = *projections::list_count(*store, list);
+    const std::size_t last = std::max<std::size_t>(1, (total + 49) / 50);
+    for (const char* sort : sorts) {
+      for (bool descending : {false, true}) {
+        projections::TicketQuery q;
+        q.sort = *projections::parse_ticket_sort(sort);
+        q.descending = descending;
+        q.page_size = 50;
+        Figure f[3];
+        const std::size_t pages[3] = {1, std::max<std::size_t>(1, last / 2), last};
+        for (int i = 0; i < 3; ++i) {
+          q.page = pages[i];
+          f[i] = measure(samples, [&] {
+            auto page = projections::list_tickets(*store, list, q);
+            if (!page || (total > 0 && page->rows.empty())) std::abort();
+          });
+          worst_p99 = std::max(worst_p99, f[i].p99_ms);
+        }
+        sum_first += f[0].p99_ms;
+        sum_last += f[2].p99_ms;
+        ++combos;
+        std::printf("  %-16s %-12s %-4s  %.3f/%.3f | %.3f/%.3f | %.3f/%.3f\n", tab, sort,
+                    descending ? "desc" : "asc", f[0].p50_ms, f[0].p99_ms, f[1].p50_ms, f[1].p99_ms,
+                    f[2].p50_ms, f[2].p99_ms);
+      }
+    }
+  }
+  std::printf(
+      "worst page p99: %.3f ms (%.1fx the raw page baseline's p99); mean p99 first page "
+      "%.3f ms, last page %.3f ms\n",
+      worst_p99, worst_p99 / raw_page.p99_ms, sum_first / combos, sum_last / combos);
+
+  // --- Counts, search, queue ----------------------------------------------------------------
+  const Figure counts = measure(samples, [&] {
+    for (const char* tab : projections::kTicketTabs) {
+      (void)projections::list_count(*store, *projections::emitted_list(user, tab));
+    }
+  });
+  std::printf("\ncounts of the 5 tabs: p50 %.3f ms  p99 %.3f ms\n", counts.p50_ms, counts.p99_ms);
+
+  auto first_row = projections::list_tickets(*store, biggest, projections::TicketQuery{});
+  const std::string number =
+      first_row && !first_row->rows.empty()
+          ? nlohmann::json::parse(first_row->rows[0])["number"].get<std::string>()
+          : "";
+  struct Search {
+    const char* what;
+    const char* tab;
+    projections::TicketSearch criteria;
+  };
+  auto criteria = [](auto set) {
+    projections::TicketSearch c;
+    set(c);
+    return c;
+  };
+  const Search searches[] = {
+      {"number", "clotures", criteria([&](auto& c) { c.number = number; })},
+      {"word 'facture' (in most tickets)", "tous", criteria([](auto& c) { c.words = "facture"; })},
+      {"word 'facture' (in most tickets)", "clotures",
+       criteria([](auto& c) { c.words = "facture"; })},
+      {"words 'rejet paiement mandat'", "tous",
+       criteria([](auto& c) { c.words = "rejet paiement mandat"; })},
+      {"category 'Technique'", "tous", criteria([](auto& c) { c.category = "Technique"; })},
+  };
+  for (const auto& s : searches) {
+    projections::TicketQuery q;
+    q.page_size = 50;
+    q.search = s.criteria;
+    const std::string list = *projections::emitted_list(user, s.tab);
+    std::uint64_t matches = 0;
+    const Figure f = measure(std::max(10, samples / 10), [&] {
+      auto page = projections::list_tickets(*store, list, q);
+      if (!page) std::abort();
+      matches = page->total;
+    });
+    std::printf("search by %-34s in %-9s %7llu matches: p50 %.3f ms  p99 %.3f ms\n", s.what, s.tab,
+                static_cast<unsigned long long>(matches), f.p50_ms, f.p99_ms);
+  }
+
+  {
+    const std::string queue = *projections::support_queue(1, projections::QueueScope::all, "");
+    const std::uint64_t total = *projections::list_count(*store, queue);
+    projections::TicketQuery q;
+    q.page_size = 50;
+    q.page = std::max<std::uint64_t>(1, (total + 49) / 50);
+    const Figure f = measure(samples, [&] { (void)projections::list_tickets(*store, queue, q); });
+    std::printf("support queue level 1 (%llu rows), last page: p50 %.3f ms  p99 %.3f ms\n",
+                static_cast<unsigned long long>(total), f.p50_ms, f.p99_ms);
+  }
+
+  // --- CSV export ------------------------------------------------------------------------------
+  {
+    projections::TicketQuery q;
+    const auto t0 = Clock::now();
+    auto response = api::ticket_csv_response(store, biggest, q, "bench.csv");
+    std::string chunk;
+    std::uint64_t bytes = 0, chunks = 0;
+    api::StreamStep step = api::StreamStep::more;
+    while (step == api::StreamStep::more) {
+      chunk.clear();
+      step = response.stream(chunk);
+      bytes += chunk.size();
+      ++chunks;
+    }
+    const double s = seconds_since(t0);
+    const std::uint64_t rows = *projections::list_count(*store, biggest);
+    std::printf(
+        "\nCSV export of user-0's clotures: %llu rows, %.1f MB in %.2f s: %.0f rows/s "
+        "(%llu chunks, largest held at once ~%.0f kB)\n",
+        static_cast<unsigned long long>(rows), static_cast<double>(bytes) / 1e6, s,
+        static_cast<double>(rows) / s, static_cast<unsigned long long>(chunks),
+        static_cast<double>(bytes) / static_cast<double>(chunks) / 1e3);
+    // Raw: the same index walked and every state read, 500 at a time, nothing formatted.
+    const auto t1 = Clock::now();
+    std::uint64_t raw_rows = 0;
+    std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator({}));
+    std::vector<std::string> keys;
+    for (it->Seek(index_prefix); it->Valid() && it->key().starts_with(index_prefix); it->Next()) {
+      keys.push_back(std::string("s\0", 2) + it->value().ToString());
+      if (keys.size() == 500) {
+        raw_rows += keys.size();
+        (void)store->multi_get(keys);
+        keys.clear();
+      }
+    }
+    raw_rows += keys.size();
+    (void)store->multi_get(keys);
+    const double raw_s = seconds_since(t1);
+    std::printf(
+        "raw RocksDB walk of the same index + MultiGet of the states: %.0f rows/s "
+        "(export at %.0f%% of raw)\n",
+        static_cast<double>(raw_rows) / raw_s, 100.0 * raw_s / s);
+  }
+
+  store.reset();
+  runner->reset();
+  log->reset();
+  if (!keep) std::filesystem::remove_all(dir);
+  return 0;
+}
