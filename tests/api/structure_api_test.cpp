@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -386,6 +388,43 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   const json espace{{"espace", "Sollicitations reçues"}, {"write", true}};
   EXPECT_EQ(key("ac-heir", espace), 201);
   EXPECT_EQ(key("ac-heir", espace), 200);
+}
+
+// The multi-stream commands on the Kafka log: each is one transaction over several streams
+// (and partitions), seen whole by the views.
+TEST(StructureApiKafka, MultiStreamCommandsAreOneAtomicAppend) {
+  const char* brokers = std::getenv("CHORUS_TEST_KAFKA_BROKERS");
+  if (brokers == nullptr || *brokers == '\0') GTEST_SKIP() << "CHORUS_TEST_KAFKA_BROKERS not set";
+  const std::string name =
+      "chorus-structures-kafka-" + std::to_string(getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 100000);
+  const auto dir = std::filesystem::temp_directory_path() / name;
+  {
+    ServerProcess server({"--data-dir", dir.string(), "--kafka-brokers", brokers, "--kafka-topic",
+                          name, "--kafka-partitions", "3"});
+    std::string token = testing::attach_users(server.port(), "k-s", {"k-gp", "k-heir"});
+    auto client = server.connect();
+    auto call = [&](const std::string& user, const std::string& method, const std::string& target,
+                    const json& body = nullptr) {
+      auto r = client->request(
+          method, target, body.is_null() ? "" : body.dump(),
+          {{"Authorization", ServerProcess::token(user)}, {"X-Consistency-Token", token}});
+      if (!r) return json();
+      json j = json::parse(r->body, nullptr, false);
+      EXPECT_LT(r->status, 300) << method << " " << target << ": " << r->body;
+      if (j.is_object() && j.value("consistency_token", "") != "") token = j["consistency_token"];
+      return j;
+    };
+    call("k-gp", "POST", "/v1/accounts/k-gp/deactivate",
+         json{{"replacements", {{{"structure_id", "k-s"}, {"new_gp_user_id", "k-heir"}}}}});
+    EXPECT_EQ(call("k-heir", "GET", "/v1/structures/k-s")["gp_user_id"], "k-heir");
+    auto changed = call("k-heir", "POST", "/v1/structures/k-s/identifier",
+                        json{{"identifier_value", testing::siret_for("k-s-new")}});
+    const std::string successor = changed.value("new_structure_id", "");
+    EXPECT_EQ(call("k-heir", "GET", "/v1/structures/k-s")["successor_structure_id"], successor);
+    EXPECT_EQ(call("k-heir", "GET", "/v1/structures/" + successor)["gp_user_id"], "k-heir");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // ------------------------------------------------------------------------------------------
