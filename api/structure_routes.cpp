@@ -943,12 +943,16 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     const auto access = access_to(params[0]);
     const std::size_t page = positive_param(request, "page", 1, 1'000'000);
     const std::size_t page_size = positive_param(request, "page_size", 20, 200);
+    // "before": the "seq" of the last row read, for the next page in one bounded scan.
+    const std::uint64_t before =
+        request.query_param("before") ? positive_param(request, "before", 1, 1ULL << 62) : 0;
     json head{{"structure_id", params[0]}, {"page", page}, {"page_size", page_size}};
     if (domain::access::may(access, Action::view_history, {})) {
-      auto listed = or_503(projections::history_page(*store, params[0], page, page_size));
+      auto listed = or_503(projections::history_page(*store, params[0], page, page_size, before));
       head["total"] = listed.total;
       head["items"] = json::array();
       for (auto& row : listed.rows) head["items"].push_back(json::parse(row));
+      if (listed.rows.size() == page_size) head["next_before"] = head["items"].back()["seq"];
       return json_response(200, head);
     }
     if (access.member != RoleScope::gs_services) {

@@ -119,6 +119,7 @@ class Applier {
     row["by_user_id"] = event_.meta.actor.user_id;
     row["by_role"] = event_.meta.actor.role;
     row["event"] = events::type_name(event_.payload);
+    row["seq"] = event_.version;  // the cursor of the next page (?before=)
     // Every event naming the structure is in its stream: the version orders them, also within
     // one command (whose events share a time).
     batch_.put(history_prefix(s) + be64(event_.version), row.dump());
@@ -584,18 +585,20 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
 }
 
 Result<RowPage> history_page(const ViewStore& store, const std::string& structure_id,
-                             std::size_t page, std::size_t page_size) {
+                             std::size_t page, std::size_t page_size, std::uint64_t before) {
   RowPage out;
   auto total = store.get(history_count_key(structure_id));
   if (!total) return std::unexpected(total.error());
   out.total = total->has_value() && (*total)->size() == 8 ? from_be64(**total) : 0;
   const std::uint64_t skip = static_cast<std::uint64_t>(page - 1) * page_size;
   std::uint64_t seen = 0;
-  auto ok = store.scan(history_prefix(structure_id), "", true,
-                       [&](std::string_view, std::string_view value) {
-                         if (seen++ >= skip) out.rows.emplace_back(value);
-                         return out.rows.size() < page_size;
-                       });
+  const std::string prefix = history_prefix(structure_id);
+  if (before == 1) return out;  // nothing is older than the first event
+  const std::string start = before == 0 ? "" : prefix + be64(before - 1);
+  auto ok = store.scan(prefix, start, true, [&](std::string_view, std::string_view value) {
+    if (seen++ >= skip) out.rows.emplace_back(value);
+    return out.rows.size() < page_size;
+  });
   if (!ok) return std::unexpected(ok.error());
   return out;
 }

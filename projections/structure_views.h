@@ -59,6 +59,9 @@ struct AccessRow {
   std::vector<EspaceRight> espaces;
 };
 
+// Every query below fails with io_error when the store cannot be read, changes nothing, and is
+// thread-safe.
+
 // The rights of `user_id` on `structure_id`; nullopt when the user holds none. Thread-safe.
 [[nodiscard]] Result<std::optional<AccessRow>> structure_access(const ViewStore& store,
                                                                 const std::string& user_id,
@@ -114,9 +117,11 @@ struct RowPage {
                                            const std::function<bool(const std::string& row)>& keep);
 
 // A page of the history of `structure_id`, newest first (page from 1): one reverse range scan
-// of (page * page_size) rows at most. Thread-safe.
+// of (page * page_size) rows at most. With `before` (a row's "seq"), the page starts at the
+// row just older than it: deep pages then cost one page. Thread-safe.
 [[nodiscard]] Result<RowPage> history_page(const ViewStore& store, const std::string& structure_id,
-                                           std::size_t page, std::size_t page_size);
+                                           std::size_t page, std::size_t page_size,
+                                           std::uint64_t before = 0);
 
 // The users of a structure (JSON: member row joined with the account row), in user id order.
 // `keep` filters. Thread-safe.

@@ -153,6 +153,12 @@ TEST_F(StructureApi, LaunchMonthIncidentsAreHandled) {
   EXPECT_EQ(history["items"][0]["by_user_id"], "lm-gsw");
   EXPECT_EQ(history["items"][0]["comment"], "Service fermé");
   EXPECT_EQ(history["items"][1]["outcome"], "Validée");
+  // The next page from the cursor is the second page.
+  auto next = ok("lm-gp", "GET",
+                 "/v1/structures/lm-s/history?page_size=2&before=" + history["next_before"].dump());
+  auto second = ok("lm-gp", "GET", "/v1/structures/lm-s/history?page_size=2&page=2");
+  EXPECT_EQ(next["items"], second["items"]);
+  EXPECT_EQ(next["items"].size(), 2u);
   const json scoped_history = ok("lm-gss", "GET", "/v1/structures/lm-s/history");
   for (const auto& row : scoped_history["items"]) {
     EXPECT_EQ(row["service"], "COMPTA") << row;

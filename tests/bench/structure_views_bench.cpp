@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "events/big_endian.h"
 #include "events/embedded_log.h"
 #include "projections/runner.h"
 #include "projections/structure_views.h"
@@ -215,6 +216,24 @@ int main(int argc, char** argv) {
                     return page && page->rows.size() == 20;
                   }),
           measure(n, [&](int) { return raw_scan(db, history_prefix, true, 1'980, 20); }));
+    // The same rows from the cursor of page 99's last row (?before=): one page read.
+    auto page99 = projections::history_page(*store, s, 99, 20);
+    if (!page99 || page99->rows.empty()) std::exit(1);
+    const std::string& last = page99->rows.back();
+    const std::uint64_t before = std::stoull(last.substr(last.find("\"seq\":") + 6));
+    const std::string cursor_key = history_prefix + events::be64(before - 1);
+    print("history page 100 from its cursor (?before=)",
+          measure(n,
+                  [&](int) {
+                    auto page = projections::history_page(*store, s, 1, 20, before);
+                    return page && page->rows.size() == 20;
+                  }),
+          measure(n, [&](int) {
+            std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+            std::size_t read = 0;
+            for (it->SeekForPrev(cursor_key); it->Valid() && read < 20; it->Prev()) ++read;
+            return read == 20;
+          }));
   };
   std::printf(
       "-- as written (memtable and fresh files: the tombstones of the decided requests "
