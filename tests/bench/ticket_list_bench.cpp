@@ -10,7 +10,7 @@
 // page must read at least). Figures only; nothing here asserts a speed.
 //
 // Usage: ticket_list_bench [--events N] [--heavy-user-tickets N] [--samples N] [--dir DIR]
-//                          [--keep]
+//                          [--keep] [--max-apply N]
 
 #include <rocksdb/db.h>
 
@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "timed runs per figure");
   app.add_option("--dir", dir, "scratch directory (removed at the end unless --keep)");
   app.add_flag("--keep", keep, "keep the log and views for a later run");
+  std::uint64_t max_apply = 0;
+  app.add_option("--max-apply", max_apply,
+                 "stop projecting after this many more events (0: the whole log); with --keep, "
+                 "a later run goes on from the views kept");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped to a file
 
@@ -127,6 +131,7 @@ int main(int argc, char** argv) {
       }
       if (*n == 0) break;
       applied += *n;
+      if (max_apply > 0 && applied >= max_apply) break;
     }
     if (applied > 0) {
       std::printf("views: %llu events applied by projections::Runner in %.1f s (%.0f events/s)\n",
@@ -145,8 +150,10 @@ int main(int argc, char** argv) {
   }
 
   const std::string user = "user-0";
-  std::printf("\nconditions: %llu events, %d samples per figure, pages of 50, in-process calls\n",
-              static_cast<unsigned long long>(have), samples);
+  std::printf(
+      "\nconditions: %llu events in the log, views at position %s, %d samples per "
+      "figure, pages of 50, in-process calls\n",
+      static_cast<unsigned long long>(have), store->position().value_or("?").c_str(), samples);
   for (const char* tab : projections::kTicketTabs) {
     std::printf("  user-0 %-16s %8llu rows\n", tab,
                 static_cast<unsigned long long>(
