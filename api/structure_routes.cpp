@@ -952,29 +952,29 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       head["total"] = listed.total;
       head["items"] = json::array();
       for (auto& row : listed.rows) head["items"].push_back(json::parse(row));
-      if (listed.rows.size() == page_size) head["next_before"] = head["items"].back()["seq"];
+      if (listed.rows.size() == page_size && !head["items"].empty()) {
+        head["next_before"] = head["items"].back()["seq"];
+      }
       return json_response(200, head);
     }
     if (access.member != RoleScope::gs_services) {
       throw Problem{403, "structure.view_history.forbidden", "",
                     "L'historique est réservé aux gestionnaires de la structure."};
     }
-    // "Cloisonnement": a GS of services sees the rows of their services only; read in full
-    // (bounded by the structure's history) since the rows are not grouped by service.
-    const std::size_t all = 1'000'000;
-    auto listed = or_503(projections::history_page(*store, params[0], 1, all));
-    std::vector<json> kept;
+    // "Cloisonnement": a GS of services sees the rows about their services only, filed under
+    // each service by the view; every row is checked again here.
+    auto listed = or_503(projections::service_history_page(*store, params[0], access.services, page,
+                                                           page_size, before));
+    head["total"] = listed.total;
+    head["items"] = json::array();
     for (auto& row : listed.rows) {
       json r = json::parse(row);
-      const std::string service = r.value("service", "");
-      if (!service.empty() && domain::access::may(access, Action::view_history, row_services(r))) {
-        kept.push_back(std::move(r));
+      if (domain::access::may(access, Action::view_history, row_services(r))) {
+        head["items"].push_back(std::move(r));
       }
     }
-    head["total"] = kept.size();
-    head["items"] = json::array();
-    for (std::size_t i = (page - 1) * page_size; i < kept.size() && i < page * page_size; ++i) {
-      head["items"].push_back(kept[i]);
+    if (listed.rows.size() == page_size && !head["items"].empty()) {
+      head["next_before"] = head["items"].back()["seq"];
     }
     return json_response(200, head);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "events/codec.h"
 
@@ -47,6 +48,12 @@ std::string pending_count_key(std::string_view s, std::string_view service) {
 }
 std::string history_prefix(std::string_view s) { return key_of({"sh", s}) + '\0'; }
 std::string history_count_key(std::string_view s) { return key_of({"sk", s}); }
+std::string service_history_prefix(std::string_view s, std::string_view service) {
+  return key_of({"sv", s, service}) + '\0';
+}
+std::string service_history_count_key(std::string_view s, std::string_view service) {
+  return key_of({"sw", s, service});
+}
 std::string identifier_key(std::string_view type, std::string_view value) {
   return key_of({"si", type, value});
 }
@@ -122,7 +129,13 @@ class Applier {
     row["seq"] = event_.version;  // the cursor of the next page (?before=)
     // Every event naming the structure is in its stream: the version orders them, also within
     // one command (whose events share a time).
-    batch_.put(history_prefix(s) + be64(event_.version), row.dump());
+    const std::string text = row.dump();
+    batch_.put(history_prefix(s) + be64(event_.version), text);
+    // A row about one service is also filed under it, for a GS scoped to services.
+    if (const std::string service = row.value("service", ""); !service.empty()) {
+      batch_.put(service_history_prefix(s, service) + be64(event_.version), text);
+      if (auto ok = bump(service_history_count_key(s, service), 1); !ok) return ok;
+    }
     return bump(history_count_key(s), 1);
   }
 
@@ -600,6 +613,37 @@ Result<RowPage> history_page(const ViewStore& store, const std::string& structur
     return out.rows.size() < page_size;
   });
   if (!ok) return std::unexpected(ok.error());
+  return out;
+}
+
+Result<RowPage> service_history_page(const ViewStore& store, const std::string& structure_id,
+                                     const std::vector<std::string>& services, std::size_t page,
+                                     std::size_t page_size, std::uint64_t before) {
+  RowPage out;
+  if (before == 1) return out;
+  const std::uint64_t wanted = static_cast<std::uint64_t>(page) * page_size;
+  // Each service's newest `wanted` rows, merged newest first: the page is among them.
+  std::vector<std::pair<std::uint64_t, std::string>> rows;
+  std::set<std::string> seen_services;
+  for (const auto& service : services) {
+    if (service.empty() || !seen_services.insert(service).second) continue;
+    auto count = store.get(service_history_count_key(structure_id, service));
+    if (!count) return std::unexpected(count.error());
+    out.total += count->has_value() && (*count)->size() == 8 ? from_be64(**count) : 0;
+    const std::string prefix = service_history_prefix(structure_id, service);
+    const std::string start = before == 0 ? "" : prefix + be64(before - 1);
+    std::uint64_t taken = 0;
+    auto ok = store.scan(prefix, start, true, [&](std::string_view key, std::string_view value) {
+      rows.emplace_back(from_be64(key.substr(prefix.size())), std::string(value));
+      return ++taken < wanted;
+    });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  std::ranges::sort(rows, std::greater<>{}, &std::pair<std::uint64_t, std::string>::first);
+  for (std::size_t i = (page - 1) * page_size; i < rows.size() && out.rows.size() < page_size;
+       ++i) {
+    out.rows.push_back(std::move(rows[i].second));
+  }
   return out;
 }
 

@@ -19,6 +19,9 @@
 //                                                   read and rewritten, never merged)
 //   sh\0<structure>\0<stream version be64>       -> history row (JSON), newest last
 //   sk\0<structure>                              -> history rows (be64)
+//   sv\0<structure>\0<service>\0<stream version be64> -> the history rows about that service
+//                                                   (copies), for a GS scoped to services
+//   sw\0<structure>\0<service>                   -> their count (be64)
 //   si\0<identifier_type>\0<identifier_value>    -> structure_id (search by identifier, and
 //                                                   the duplicate check of creations)
 //   sn\0<designation folded>\0<structure>        -> structure_id (search by name prefix)
@@ -122,6 +125,14 @@ struct RowPage {
 [[nodiscard]] Result<RowPage> history_page(const ViewStore& store, const std::string& structure_id,
                                            std::size_t page, std::size_t page_size,
                                            std::uint64_t before = 0);
+
+// A page of the history rows about `services` (rows naming one of them), newest first, as
+// history_page: one reverse range scan per service of (page * page_size) rows at most, merged.
+[[nodiscard]] Result<RowPage> service_history_page(const ViewStore& store,
+                                                   const std::string& structure_id,
+                                                   const std::vector<std::string>& services,
+                                                   std::size_t page, std::size_t page_size,
+                                                   std::uint64_t before = 0);
 
 // The users of a structure (JSON: member row joined with the account row), in user id order.
 // `keep` filters. Thread-safe.

@@ -163,6 +163,9 @@ TEST_F(StructureApi, LaunchMonthIncidentsAreHandled) {
   for (const auto& row : scoped_history["items"]) {
     EXPECT_EQ(row["service"], "COMPTA") << row;
   }
+  // Its rows come from COMPTA's own range: the service added, the request validated.
+  EXPECT_EQ(scoped_history["total"], 2) << scoped_history;
+  EXPECT_EQ(scoped_history["items"].size(), 2u);
 
   // 2. PIGP import (FAR1002): GPs deactivated; the structure without a replacement is reported
   // and keeps its GP, the rest goes through.

@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   const std::string inbox_prefix = std::string("sp\0", 3) + s + '\0';
   const std::string history_prefix = std::string("sh\0", 3) + s + '\0';
   const std::string one_service = inbox_prefix + service_code(3) + '\0';
+  const std::string service_history = std::string("sv\0", 3) + s + '\0' + service_code(3) + '\0';
 
   // Every figure, with `n` samples each.
   auto figures = [&](int n) {
@@ -216,6 +217,14 @@ int main(int argc, char** argv) {
                     return page && page->rows.size() == 20;
                   }),
           measure(n, [&](int) { return raw_scan(db, history_prefix, true, 1'980, 20); }));
+    print("history page 1, GS scoped to one service",
+          measure(n,
+                  [&](int) {
+                    auto page =
+                        projections::service_history_page(*store, s, {service_code(3)}, 1, 20);
+                    return page && page->rows.size() == 20;
+                  }),
+          measure(n, [&](int) { return raw_scan(db, service_history, true, 0, 20); }));
     // The same rows from the cursor of page 99's last row (?before=): one page read.
     auto page99 = projections::history_page(*store, s, 99, 20);
     if (!page99 || page99->rows.empty()) std::exit(1);
