@@ -262,14 +262,15 @@ Result<void> index_remove(ViewBatch& batch, const std::string& sl, const std::st
 bool is_queue(std::string_view list) { return list.starts_with(std::string_view("q\0", 2)); }
 
 // The columns a list keeps an index for. Support queues hold tickets not yet closed (a few
-// thousand at the worst, DOMAIN.md "Scale") and "Brouillons" a user's drafts (a few percent of
-// their tickets): they keep the opening-time index only, other sorts are made in memory, which
-// spares every ticket ten index rows on its way. A tab of one status sorts on status as on
-// opening time.
+// thousand at the worst, DOMAIN.md "Scale"): they keep the opening-time index only, other sorts
+// are made in memory, which spares every ticket ten index rows on its way. "Brouillons" is
+// indexed like the other tabs: sorting 2,000 drafts in memory took 15 ms a page. A tab of one
+// status sorts on status as on opening time.
 std::string_view columns_of(std::string_view list) {
-  if (is_queue(list) || list.ends_with(std::string_view("\0brouillons", 11))) return "o";
+  if (is_queue(list)) return "o";
   if (list.ends_with(std::string_view("\0en_cours", 9)) ||
-      list.ends_with(std::string_view("\0clotures", 9))) {
+      list.ends_with(std::string_view("\0clotures", 9)) ||
+      list.ends_with(std::string_view("\0brouillons", 11))) {
     return "ntcso";
   }
   return "ntcsSo";

@@ -12,10 +12,10 @@
 //                                         description: lower case, no accents)
 //   c\0<list>                          -> rows in the list (be64, merged)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
-//                                         queues and "Brouillons" on 'o' only: open tickets or
-//                                         drafts, a few thousand at worst, are sorted in memory
-//                                         on other columns; "En cours" and "Clôturés" have no
-//                                         'S', being of one status, sorted as on 'o')
+//                                         queues on 'o' only: open tickets, a few thousand at
+//                                         worst, are sorted in memory on other columns; "En
+//                                         cours", "Clôturés" and "Brouillons" have no 'S', being
+//                                         of one status, sorted as on 'o')
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
 //   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
 //                                         next one; the bare prefix counts rows before the first
@@ -131,8 +131,8 @@ struct TicketPage {
 
 // A page of `list` (from emitted_list or support_queue). Without search criteria the page is
 // read from the list's index for the sort column in bounded scans whatever its number (support
-// queues and "Brouillons", short lists, are sorted in memory on other columns than opened_at,
-// as searches are). With
+// queues, short lists, are sorted in memory on other columns than opened_at, as searches
+// are). With
 // criteria, the matches are collected from the narrowest source (the number, the rarest word's
 // postings, else the list), then sorted: the cost grows with the matches. A page past the end
 // is empty. Fails with io_error when the store fails. Thread-safe; the caller checks that the
