@@ -66,4 +66,9 @@ struct Problem {
   [[nodiscard]] Response to_response() const;
 };
 
+// The query parameter `name` as an integer in [1, max]; `fallback` when absent. Throws a
+// Problem 400 (rule "request.query", the parameter as field) for anything else.
+[[nodiscard]] std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
+                                         std::size_t max);
+
 }  // namespace chorus::api

@@ -128,6 +128,8 @@ void require_operator(const domain::Caller& caller) {
   }
 }
 
+}  // namespace
+
 std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
                            std::size_t max) {
   const std::string* v = r.query_param(name);
@@ -141,8 +143,6 @@ std::size_t positive_param(const Request& r, const char* name, std::size_t fallb
   }
   return n;
 }
-
-}  // namespace
 
 Response Problem::to_response() const {
   json body{{"type", "about:blank"},

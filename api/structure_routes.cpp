@@ -57,20 +57,6 @@ void check_id(const std::string& id, const char* what, const char* rule) {
   if (!plain_id(id)) throw Problem{404, rule, what, "Introuvable."};
 }
 
-std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
-                           std::size_t max) {
-  const std::string* v = r.query_param(name);
-  if (v == nullptr) return fallback;
-  std::size_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc{} || ptr != v->data() + v->size() || n == 0 || n > max) {
-    throw Problem{400, "request.query", name,
-                  std::string("Le paramètre « ") + name + " » doit être un entier entre 1 et " +
-                      std::to_string(max) + "."};
-  }
-  return n;
-}
-
 std::string query_or_empty(const Request& r, const char* name) {
   const std::string* v = r.query_param(name);
   return v ? *v : "";

@@ -13,19 +13,6 @@ Problem bad_query(const std::string& field, const std::string& detail) {
   return Problem{400, "request.query", field, detail};
 }
 
-std::size_t number_param(const Request& r, const char* name, std::size_t fallback,
-                         std::size_t max) {
-  const std::string* v = r.query_param(name);
-  if (v == nullptr) return fallback;
-  std::size_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc{} || ptr != v->data() + v->size() || n == 0 || n > max) {
-    throw bad_query(name, std::string("Le paramètre « ") + name +
-                              " » doit être un entier entre 1 et " + std::to_string(max) + ".");
-  }
-  return n;
-}
-
 std::string text_param(const Request& r, const char* name, std::size_t max) {
   const std::string* v = r.query_param(name);
   if (v == nullptr) return "";
@@ -131,8 +118,8 @@ projections::TicketQuery ticket_query(const Request& request,
     }
     q.descending = *order == "desc";
   }
-  q.page = number_param(request, "page", 1, 1'000'000);
-  q.page_size = number_param(request, "page_size", 20, kMaxPageSize);
+  q.page = positive_param(request, "page", 1, 1'000'000);
+  q.page_size = positive_param(request, "page_size", 20, kMaxPageSize);
   q.search.number = text_param(request, "number", 40);
   q.search.words = text_param(request, "q", 200);
   q.search.category = text_param(request, "category", 100);

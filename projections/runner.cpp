@@ -189,10 +189,17 @@ Result<void> Runner::rebuild() {
     if (auto ok = write_current(data_dir_, next_number); !ok) return ok;
     old = std::move(live_);
     live_ = std::move(*fresh);
-    std::lock_guard store_lock(store_mu_);
-    live_store_ = live_->store;
+    {
+      std::lock_guard store_lock(store_mu_);
+      live_store_ = live_->store;
+    }
     generation_number_ = next_number;
+    // The fresh generation may have read past the old one in its last stretch: what it applied
+    // is what the views now cover, even if no event comes after.
+    std::lock_guard applied_lock(applied_mu_);
+    applied_ = live_->cursor->position();
   }
+  applied_cv_.notify_all();
   const std::string old_dir = old->store->dir();
   old->cursor.reset();
   std::weak_ptr<ViewStore> old_store = old->store;
