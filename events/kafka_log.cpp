@@ -14,6 +14,7 @@
 
 #include "events/group_commit.h"
 #include "events/invariant.h"
+#include "events/kafka_stream_index.h"
 
 namespace chorus::events {
 namespace {
@@ -323,6 +324,12 @@ class KafkaLog final : public EventLog {
     const auto deadline = Clock::now() + options_.append_timeout;
     if (auto ok = ensure_topic(deadline); !ok) return ok;
     end_.assign(partitions_, 0);
+    if (options_.read_only && !options_.index_dir.empty()) {
+      auto index = KafkaStreamIndex::open(options_.index_dir, options_.topic, partitions_);
+      if (!index) return std::unexpected(index.error());
+      index_ = std::move(*index);
+      end_ = index_->checkpoint();
+    }
     if (options_.read_only) return catch_up(deadline);
     if (auto ok = take_ownership(deadline); !ok) return ok;
     if (options_.statistics_interval.count() > 0) {
@@ -342,7 +349,11 @@ class KafkaLog final : public EventLog {
                                                  std::uint64_t from_version,
                                                  std::size_t max) override {
     std::vector<std::uint64_t> offsets;
-    {
+    if (index_) {
+      auto found = index_->offsets(stream_id, from_version, max);
+      if (!found) return std::unexpected(found.error());
+      offsets = std::move(*found);
+    } else {
       std::shared_lock lock(state_mu_);
       auto it = streams_.find(std::string(stream_id));
       if (it == streams_.end()) return std::vector<RecordedEvent>{};
@@ -390,7 +401,18 @@ class KafkaLog final : public EventLog {
       if (offset < offsets[want]) continue;
       CHORUS_INVARIANT(offset == offsets[want], "a stream's event is missing from its partition");
       std::string bytes(static_cast<const char*>(m->payload), m->len);
-      const std::uint64_t version = std::max<std::uint64_t>(from_version, 1) + want;
+      std::uint64_t version = std::max<std::uint64_t>(from_version, 1) + want;
+      if (auto coords = peek(bytes); coords) {
+        // An index that points at another stream's record (a topic recreated under the same
+        // name since it was built) must not pass that record off as this stream's.
+        if (coords->stream_id != stream_id) {
+          return fail(errc::corruption, "the stream index points at an event of " +
+                                            coords->stream_id + " (partition " +
+                                            std::to_string(partition) + " offset " +
+                                            std::to_string(offset) + "); rebuild the index");
+        }
+        version = coords->version;
+      }
       out.push_back(RecordedEvent{{static_cast<std::uint32_t>(partition), offset},
                                   std::string(stream_id),
                                   version,
@@ -405,6 +427,7 @@ class KafkaLog final : public EventLog {
   }
 
   Result<std::uint64_t> stream_version(std::string_view stream_id) override {
+    if (index_) return index_->head(stream_id);
     std::shared_lock lock(state_mu_);
     auto it = streams_.find(std::string(stream_id));
     return it == streams_.end() ? 0 : it->second.head.version;
@@ -608,8 +631,12 @@ class KafkaLog final : public EventLog {
   Result<void> catch_up(Clock::time_point deadline) {
     auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings(), tap(/*counts_lag=*/false));
     if (!consumer) return std::unexpected(consumer.error());
+    if (index_) {
+      if (auto ok = drop_stale_index(consumer->get(), deadline); !ok) return ok;
+    }
     LogPosition from{end_};
     if (auto ok = assign_all(consumer->get(), from); !ok) return ok;
+    std::size_t staged = 0;
     std::vector<bool> at_end(partitions_, false);
     std::size_t remaining = partitions_;
     std::vector<std::uint64_t> next = end_;
@@ -646,6 +673,17 @@ class KafkaLog final : public EventLog {
       // to say where it is damaged (replay/ verifies every event itself).
       if (!coords && options_.read_only) continue;
       CHORUS_INVARIANT(coords.has_value(), "undecodable event in the Kafka log");
+      if (index_) {
+        index_->stage(coords->stream_id, coords->version, static_cast<std::uint64_t>(m->offset));
+        next[p] = static_cast<std::uint64_t>(m->offset) + 1;
+        if (++staged % 10'000 == 0) {
+          if (auto ok = index_->commit(next); !ok) {
+            rd_kafka_consumer_close(consumer->get());
+            return ok;
+          }
+        }
+        continue;
+      }
       StreamState& s = state_of(coords->stream_id);
       CHORUS_INVARIANT(options_.read_only || (coords->version == s.head.version + 1 &&
                                               coords->prev_hash == s.head.hash),
@@ -655,9 +693,34 @@ class KafkaLog final : public EventLog {
       next[p] = static_cast<std::uint64_t>(m->offset) + 1;
     }
     rd_kafka_consumer_close(consumer->get());
+    if (index_) {
+      if (auto ok = index_->commit(next); !ok) return ok;
+    }
     std::unique_lock lock(state_mu_);
     for (auto& [id, s] : learnt) streams_[id] = std::move(s);
     end_ = std::move(next);
+    return {};
+  }
+
+  // A persistent index whose checkpoint lies beyond a partition's end indexes another topic
+  // (recreated under the same name, or another cluster's): it is emptied and rebuilt.
+  Result<void> drop_stale_index(rd_kafka_t* consumer, Clock::time_point deadline) {
+    for (std::uint32_t p = 0; p < partitions_; ++p) {
+      if (end_[p] == 0) continue;
+      std::int64_t low = 0, high = 0;
+      auto err = rd_kafka_query_watermark_offsets(consumer, options_.topic.c_str(),
+                                                  static_cast<std::int32_t>(p), &low, &high,
+                                                  std::max(ms_left(deadline), 1));
+      if (err) {
+        return fail(errc::unavailable,
+                    std::string("reading a partition's end: ") + rd_kafka_err2str(err));
+      }
+      if (end_[p] > static_cast<std::uint64_t>(high)) {
+        if (auto ok = index_->reset(); !ok) return ok;
+        end_.assign(partitions_, 0);
+        return {};
+      }
+    }
     return {};
   }
 
@@ -846,6 +909,8 @@ class KafkaLog final : public EventLog {
   std::shared_mutex state_mu_;  // guards streams_ and end_
   std::unordered_map<std::string, StreamState> streams_;
   std::vector<std::uint64_t> end_;  // next offset to read per partition, as far as we know
+  // Read-only with an index_dir: where streams are looked up instead of streams_ (set at open).
+  std::unique_ptr<KafkaStreamIndex> index_;
 
   std::mutex reader_mu_;  // guards reader_
   KafkaHandle reader_;    // for read_stream

@@ -31,6 +31,12 @@ struct KafkaLogOptions {
   // invalid_argument. A broken chain does not stop a read-only log: verifying is the reader's
   // job.
   bool read_only = false;
+  // Read-only only: a directory for a persistent index of the topic's streams
+  // (events/kafka_stream_index.h). The first opening builds it by reading the whole topic;
+  // later ones read only what was appended since, and a stream's history is then found without
+  // reading the topic. Empty: the index is kept in memory, built by reading the whole topic at
+  // every opening.
+  std::string index_dir;
   // Extra librdkafka settings ("name=value"), e.g. security settings of the user's cluster.
   std::vector<std::pair<std::string, std::string>> extra_config;
 };

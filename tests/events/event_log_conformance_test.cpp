@@ -73,6 +73,18 @@ class KafkaUnderTest final : public LogUnderTest {
     return open_kafka_log(o);
   }
   std::vector<std::string> writer_args() const override { return {"kafka", brokers_, topic_}; }
+  // An auditor's view of the same topic: read-only, with a persistent stream index in
+  // `index_dir` when given.
+  Result<std::unique_ptr<EventLog>> open_reader(const std::string& index_dir) const {
+    KafkaLogOptions o;
+    o.brokers = brokers_;
+    o.topic = topic_;
+    o.read_only = true;
+    o.create_topic = false;
+    o.index_dir = index_dir;
+    o.append_timeout = 10s;
+    return open_kafka_log(o);
+  }
 
  private:
   std::string brokers_;
@@ -530,6 +542,70 @@ const bool kListenerInstalled = [] {
   ::testing::UnitTest::GetInstance()->listeners().Append(new PerLogCounter);
   return true;
 }();
+
+TEST_F(KafkaLogFaults, PersistentStreamIndexIsBuiltOnceThenCaughtUp) {
+  const auto index_dir =
+      std::filesystem::temp_directory_path() / ("chorus-index-" + unique_suffix());
+  KafkaUnderTest where(brokers_);
+  auto writer = where.open();
+  ASSERT_TRUE(writer) << writer.error().message;
+  auto write_round = [&](std::uint64_t version, int round) {
+    std::vector<StreamAppend> batch{append_to("ticket-indexed", version)};
+    for (int i = 0; i < 300; ++i) {
+      batch.push_back(
+          append_to("ticket-other-" + std::to_string(round) + "-" + std::to_string(i), 0));
+    }
+    ASSERT_TRUE((*writer)->append(batch));
+  };
+  write_round(0, 0);
+  write_round(1, 1);
+  {
+    auto reader = where.open_reader(index_dir.string());
+    ASSERT_TRUE(reader) << reader.error().message;
+    EXPECT_EQ(*(*reader)->stream_version("ticket-indexed"), 2u);
+    EXPECT_EQ(*(*reader)->stream_version("ticket-never"), 0u);
+    auto events = (*reader)->read_stream("ticket-indexed", 1, 10);
+    ASSERT_TRUE(events) << events.error().message;
+    ASSERT_EQ(events->size(), 2u);
+    EXPECT_TRUE(verify_chain(*events));
+    EXPECT_TRUE(
+        (*reader)->append(std::vector<StreamAppend>{append_to("ticket-x", 0)}).error().code ==
+        errc::invalid_argument);
+  }
+  // Appended after the index was built: the next reader picks them up from its checkpoint.
+  write_round(2, 2);
+  {
+    auto reader = where.open_reader(index_dir.string());
+    ASSERT_TRUE(reader) << reader.error().message;
+    EXPECT_EQ(*(*reader)->stream_version("ticket-indexed"), 3u);
+    EXPECT_EQ(*(*reader)->stream_version("ticket-other-2-7"), 1u);
+    auto events = (*reader)->read_stream("ticket-indexed", 2, 10);
+    ASSERT_TRUE(events) << events.error().message;
+    ASSERT_EQ(events->size(), 2u);
+    EXPECT_EQ((*events)[0].version, 2u);
+    EXPECT_EQ((*events)[1].version, 3u);
+    // The same answers as a reader without an index, which reads the whole topic.
+    auto plain = where.open_reader("");
+    ASSERT_TRUE(plain) << plain.error().message;
+    auto expected = (*plain)->read_stream("ticket-indexed", 1, 10);
+    auto got = (*reader)->read_stream("ticket-indexed", 1, 10);
+    ASSERT_TRUE(expected && got);
+    ASSERT_EQ(got->size(), expected->size());
+    for (std::size_t i = 0; i < got->size(); ++i) EXPECT_EQ((*got)[i].bytes, (*expected)[i].bytes);
+  }
+  // The same directory given for another topic: emptied and rebuilt for that one.
+  KafkaUnderTest other(brokers_);
+  auto other_writer = other.open();
+  ASSERT_TRUE(other_writer) << other_writer.error().message;
+  ASSERT_TRUE((*other_writer)->append(std::vector<StreamAppend>{append_to("ticket-elsewhere", 0)}));
+  {
+    auto reader = other.open_reader(index_dir.string());
+    ASSERT_TRUE(reader) << reader.error().message;
+    EXPECT_EQ(*(*reader)->stream_version("ticket-indexed"), 0u);
+    EXPECT_EQ(*(*reader)->stream_version("ticket-elsewhere"), 1u);
+  }
+  std::filesystem::remove_all(index_dir);
+}
 
 }  // namespace
 }  // namespace chorus::events
