@@ -75,6 +75,21 @@ struct Metrics::Impl {
       gauge("chorus_view_store_write_stopped", "1 while RocksDB stops writes to the view store");
   prometheus::Gauge& memtable =
       gauge("chorus_view_store_memtable_bytes", "Bytes in the view store's memtables");
+  prometheus::Gauge& rebuild_running =
+      gauge("chorus_view_rebuild_running", "1 while a rebuild of the views runs");
+  prometheus::Gauge& rebuild_applied = gauge("chorus_view_rebuild_applied_events",
+                                             "Events the running (or last) view rebuild applied");
+  prometheus::Gauge& rebuild_remaining =
+      gauge("chorus_view_rebuild_remaining_events",
+            "Events the running view rebuild has left before the live views (0 when idle)");
+  prometheus::Family<prometheus::Counter>& rebuilds =
+      prometheus::BuildCounter()
+          .Name("chorus_view_rebuilds_total")
+          .Help("View rebuilds finished since the process started, by outcome")
+          .Register(*registry);
+  prometheus::Counter& rebuilds_completed = rebuilds.Add({{"outcome", "completed"}});
+  prometheus::Counter& rebuilds_failed = rebuilds.Add({{"outcome", "failed"}});
+  std::mutex rebuilds_mu;  // the runner keeps the totals: scrapes add what is new, one at a time
   prometheus::Gauge& resident =
       gauge("process_resident_memory_bytes", "Resident memory size in bytes");
   prometheus::Counter& cpu = prometheus::BuildCounter()
@@ -206,6 +221,14 @@ void Metrics::set_view_state(const ViewState& v) {
   impl_->compaction.Set(v.pending_compaction_bytes);
   impl_->stopped.Set(v.write_stopped);
   impl_->memtable.Set(v.memtable_bytes);
+  impl_->rebuild_running.Set(v.rebuild_running);
+  impl_->rebuild_applied.Set(v.rebuild_applied_events);
+  impl_->rebuild_remaining.Set(v.rebuild_remaining_events);
+  std::lock_guard lock(impl_->rebuilds_mu);
+  for (auto [counter, total] : {std::pair{&impl_->rebuilds_completed, v.rebuilds_completed},
+                                std::pair{&impl_->rebuilds_failed, v.rebuilds_failed}}) {
+    if (total > counter->Value()) counter->Increment(total - counter->Value());
+  }
 }
 
 void Metrics::set_storage_state(const events::LogStats& log, const events::StoreStats& views) {

@@ -42,6 +42,13 @@ class Metrics {
     double pending_compaction_bytes = 0;
     double write_stopped = 0;  // 1 while RocksDB stops writes
     double memtable_bytes = 0;
+    // A view rebuild (POST /v1/admin/views/rebuild): whether one runs, what it applied, what
+    // it has left before it can swap in; totals of rebuilds by outcome since the start.
+    double rebuild_running = 0;
+    double rebuild_applied_events = 0;
+    double rebuild_remaining_events = 0;
+    double rebuilds_completed = 0;
+    double rebuilds_failed = 0;
   };
   void set_view_state(const ViewState& state);
   // What the event log and the view store report, read just before a scrape. Their counters

@@ -121,10 +121,11 @@ void log_command(const char* type, const std::string& outcome, const std::string
               outcome, correlation_id, seconds * 1000);
 }
 
-// The outbox is drained by the mailer, which runs with the operator role.
-void require_operator(const domain::Caller& caller) {
+// The outbox is drained by the mailer, and views are rebuilt by the operators: both run with
+// the operator role. `rule` names the refusal ("outbox.operator_only").
+void require_operator(const domain::Caller& caller, const char* rule, const char* who) {
   if (!caller.roles.operator_) {
-    throw Problem{403, "outbox.operator_only", "", "Réservé au service d'envoi (rôle operator)."};
+    throw Problem{403, rule, "", std::string("Réservé ") + who + " (rôle operator)."};
   }
 }
 
@@ -181,6 +182,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"PUT", "/v1/tickets/{ticket_id}/priority"},
       {"GET", "/v1/tickets/{ticket_id}"},
       {"GET", "/v1/outbox"},
+      {"POST", "/v1/admin/views/rebuild"},
       {"POST", "/v1/outbox/{notification_id}/sent"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
@@ -313,6 +315,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       state.lag_seconds = static_cast<double>(now_us - stats.last_applied_at_us) / 1e6;
     }
     state.set_aside_events = static_cast<double>(stats.events_set_aside);
+    state.rebuild_running = stats.rebuilding ? 1 : 0;
+    state.rebuild_applied_events = static_cast<double>(stats.rebuild_events_applied);
+    state.rebuild_remaining_events = static_cast<double>(stats.rebuild_events_remaining);
+    state.rebuilds_completed = static_cast<double>(stats.rebuilds_completed);
+    state.rebuilds_failed = static_cast<double>(stats.rebuilds_failed);
     state.pending_compaction_bytes =
         static_cast<double>(store->int_property("rocksdb.estimate-pending-compaction-bytes"));
     state.write_stopped = static_cast<double>(store->int_property("rocksdb.is-write-stopped"));
@@ -488,7 +495,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
        [](std::string) -> domain::ticket::Command { return domain::ticket::Escalate{}; }},
   };
   if (pattern == "/v1/outbox/{notification_id}/sent") {
-    require_operator(*caller);
+    require_operator(*caller, "outbox.operator_only", "au service d'envoi");
     const std::string& id = params[0];
     auto pending = projections::notification_pending(*runner_.store(), id);
     if (!pending) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
@@ -608,8 +615,18 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::string head = json{{"level", level}, {"scope", scope_name}}.dump();
     return ticket_page_response(*store, list, query, head.substr(1, head.size() - 2) + ",");
   }
+  if (pattern == "/v1/admin/views/rebuild") {
+    // Rebuilds every view from the log beside the live ones, then swaps them in; progress is
+    // on /metrics (chorus_view_rebuild_*). Used after a projection changed or views are doubted.
+    require_operator(*caller, "views.operator_only", "à l'exploitation");
+    if (auto started = runner_.start_rebuild(); !started) {
+      throw Problem{409, "views.rebuild_running", "",
+                    "Une reconstruction des vues est déjà en cours."};
+    }
+    return json_response(202, json{{"status", "started"}});
+  }
   if (pattern == "/v1/outbox") {
-    require_operator(*caller);
+    require_operator(*caller, "outbox.operator_only", "au service d'envoi");
     const std::size_t limit = positive_param(request, "limit", 100, 1000);
     auto rows = or_503(projections::pending_notifications(*store, limit));
     return rows_response("", rows);

@@ -12,6 +12,7 @@ enum class errc {
   poison,        // an event cannot be decoded or applied (it is set aside, the rest goes on)
   timeout,       // the views did not reach a position in time
   invalid_argument,
+  cancelled,  // stopped on request (shutdown) before it finished
 };
 
 struct Error {

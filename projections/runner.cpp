@@ -15,6 +15,7 @@ struct Runner::Generation {
   std::shared_ptr<ViewStore> store;
   std::unique_ptr<events::LogCursor> cursor;
   std::vector<events::RecordedEvent> buffer;
+  std::int64_t last_occurred_at_us = 0;  // of the last event its last step applied
 };
 
 namespace {
@@ -101,7 +102,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
     if (!event) {
       reason = event.error().message;
     } else {
-      last_applied_at_us_.store(event->meta.occurred_at_us, std::memory_order_relaxed);
+      g.last_occurred_at_us = event->meta.occurred_at_us;
       for (auto* p : projectors_) {
         if (auto ok = p->apply(*event, recorded.address, batch); !ok) {
           reason = ok.error().message;
@@ -135,6 +136,8 @@ Result<std::size_t> Runner::step(std::chrono::milliseconds wait) {
   std::lock_guard lock(mu_);
   auto n = step_generation(*live_, wait);
   if (n && *n > 0) {
+    // Only the live generation's: a rebuild's old events would fake a lag in seconds.
+    last_applied_at_us_.store(live_->last_occurred_at_us, std::memory_order_relaxed);
     applied_count_ += *n;
     ++batches_;
     {
@@ -161,9 +164,37 @@ Result<void> Runner::wait_for(const events::LogPosition& position,
                                  position.to_token() + " yet");
 }
 
-Result<void> Runner::rebuild() {
-  std::unique_lock rebuilding(rebuild_mu_, std::try_to_lock);
-  if (!rebuilding) return fail(errc::invalid_argument, "a rebuild is already running");
+Result<void> Runner::start_rebuild() {
+  std::lock_guard lock(background_mu_);
+  if (rebuilding_.exchange(true)) {
+    return fail(errc::invalid_argument, "a rebuild is already running");
+  }
+  // The previous background rebuild has finished (the flag was clear): joining does not wait.
+  if (background_.joinable()) background_.join();
+  background_ = std::jthread([this](std::stop_token stop) { (void)run_claimed_rebuild(stop); });
+  return {};
+}
+
+Result<void> Runner::rebuild(std::stop_token stop) {
+  if (rebuilding_.exchange(true)) {
+    return fail(errc::invalid_argument, "a rebuild is already running");
+  }
+  return run_claimed_rebuild(stop);
+}
+
+Result<void> Runner::run_claimed_rebuild(std::stop_token stop) {
+  rebuild_applied_ = 0;
+  {
+    std::lock_guard lock(applied_mu_);
+    rebuild_position_ = {};
+  }
+  auto outcome = rebuild_generation(stop);
+  ++(outcome ? rebuilds_completed_ : rebuilds_failed_);
+  rebuilding_ = false;
+  return outcome;
+}
+
+Result<void> Runner::rebuild_generation(std::stop_token stop) {
   std::uint64_t next_number;
   {
     std::lock_guard lock(mu_);
@@ -175,8 +206,12 @@ Result<void> Runner::rebuild() {
   if (!fresh) return std::unexpected(fresh.error());
   // Catch up without the lock: the live generation keeps applying and serving meanwhile.
   while (!(*fresh)->cursor->position().covers(applied())) {
+    if (stop.stop_requested()) return fail(errc::cancelled, "the rebuild was stopped");
     auto n = step_generation(**fresh, std::chrono::milliseconds(100));
     if (!n) return std::unexpected(n.error());
+    rebuild_applied_ += *n;
+    std::lock_guard lock(applied_mu_);
+    rebuild_position_ = (*fresh)->cursor->position();
   }
   std::unique_ptr<Generation> old;
   {
@@ -185,6 +220,7 @@ Result<void> Runner::rebuild() {
     while (!(*fresh)->cursor->position().covers(live_->cursor->position())) {
       auto n = step_generation(**fresh, std::chrono::milliseconds(0));
       if (!n) return std::unexpected(n.error());
+      rebuild_applied_ += *n;
     }
     if (auto ok = write_current(data_dir_, next_number); !ok) return ok;
     old = std::move(live_);
@@ -223,8 +259,20 @@ events::LogPosition Runner::applied() const {
 }
 
 RunnerStats Runner::stats() const {
-  return RunnerStats{applied_count_.load(), set_aside_count_.load(), batches_.load(),
-                     last_applied_at_us_.load()};
+  RunnerStats s;
+  s.events_applied = applied_count_.load();
+  s.events_set_aside = set_aside_count_.load();
+  s.batches = batches_.load();
+  s.last_applied_at_us = last_applied_at_us_.load();
+  s.rebuilding = rebuilding_.load();
+  s.rebuild_events_applied = rebuild_applied_.load();
+  s.rebuilds_completed = rebuilds_completed_.load();
+  s.rebuilds_failed = rebuilds_failed_.load();
+  if (s.rebuilding) {
+    std::lock_guard lock(applied_mu_);
+    s.rebuild_events_remaining = rebuild_position_.distance_to(applied_);
+  }
+  return s;
 }
 
 }  // namespace chorus::projections

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "events/event_log.h"
@@ -27,7 +28,13 @@ struct RunnerStats {
   std::uint64_t events_applied = 0;
   std::uint64_t events_set_aside = 0;  // poison events
   std::uint64_t batches = 0;
-  std::int64_t last_applied_at_us = 0;  // occurred-at time of the last event applied
+  std::int64_t last_applied_at_us = 0;  // occurred-at time of the last event applied (live)
+  // View rebuilds (reconstruction des vues), for operators watching one run.
+  bool rebuilding = false;
+  std::uint64_t rebuild_events_applied = 0;    // by the running rebuild, or the last one
+  std::uint64_t rebuild_events_remaining = 0;  // between it and the live views; 0 when idle
+  std::uint64_t rebuilds_completed = 0;
+  std::uint64_t rebuilds_failed = 0;  // including those stopped by shutdown
 };
 
 class Runner {
@@ -54,8 +61,18 @@ class Runner {
                                       std::chrono::milliseconds timeout);
 
   // Rebuilds every view from position zero into a new generation while the live one serves,
-  // then swaps it in and drops the old one. Thread-safe (runs beside run()).
-  [[nodiscard]] Result<void> rebuild();
+  // then swaps it in and drops the old one. On success the live views are the fresh ones.
+  // Fails with invalid_argument when a rebuild is already running, cancelled when `stop` is
+  // requested first, io_error or log_error; on any failure the live views stay as they were
+  // and keep being updated (the half-built generation is left on disk and overwritten by the
+  // next rebuild). Thread-safe (runs beside run()).
+  [[nodiscard]] Result<void> rebuild(std::stop_token stop = {});
+
+  // Starts rebuild() on the runner's own background thread and returns at once; progress and
+  // outcome are in stats(). Fails with invalid_argument, changing nothing, when a rebuild is
+  // already running. The runner's destructor stops a running rebuild and waits for it.
+  // Thread-safe.
+  [[nodiscard]] Result<void> start_rebuild();
 
   // The live store; hold the pointer for the duration of one query. Thread-safe.
   [[nodiscard]] std::shared_ptr<const ViewStore> store() const;
@@ -75,13 +92,16 @@ class Runner {
   [[nodiscard]] static Result<std::unique_ptr<Generation>> open_generation(events::EventLog& log,
                                                                            const std::string& dir);
   [[nodiscard]] Result<std::size_t> step_generation(Generation& g, std::chrono::milliseconds wait);
+  // The rebuild proper, once rebuilding_ has been claimed; clears it when done.
+  [[nodiscard]] Result<void> run_claimed_rebuild(std::stop_token stop);
+  [[nodiscard]] Result<void> rebuild_generation(std::stop_token stop);
 
   events::EventLog& log_;
   std::string data_dir_;
   std::vector<Projector*> projectors_;
 
-  std::mutex rebuild_mu_;  // one rebuild at a time
-  std::mutex mu_;          // serializes steps and the swap of live_
+  std::atomic<bool> rebuilding_{false};  // one rebuild at a time
+  std::mutex mu_;                        // serializes steps and the swap of live_
   std::unique_ptr<Generation> live_;
   mutable std::mutex store_mu_;  // guards live_store_; never held while polling the log
   std::shared_ptr<const ViewStore> live_store_;
@@ -95,6 +115,14 @@ class Runner {
   std::atomic<std::uint64_t> set_aside_count_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::int64_t> last_applied_at_us_{0};
+
+  events::LogPosition rebuild_position_;  // guarded by applied_mu_
+  std::atomic<std::uint64_t> rebuild_applied_{0};
+  std::atomic<std::uint64_t> rebuilds_completed_{0};
+  std::atomic<std::uint64_t> rebuilds_failed_{0};
+  std::mutex background_mu_;  // guards background_
+  // Last member: destroyed (stopped and joined) before anything a rebuild uses.
+  std::jthread background_;
 };
 
 }  // namespace chorus::projections

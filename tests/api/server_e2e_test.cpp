@@ -309,6 +309,39 @@ TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {
   }
 }
 
+TEST_P(ServerEndToEnd, OperatorRebuildsTheViewsWhileServingAndMetricsShowIt) {
+  auto c = server_->connect();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(call(*c, "POST", "/v1/tickets", "alice", kForm).status, 201);
+  auto before = call(*c, "GET", "/v1/me/tickets/counts", "alice");
+  ASSERT_EQ(before.status, 200) << before.body;
+
+  auto refused = call(*c, "POST", "/v1/admin/views/rebuild", "bob");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(json::parse(refused.body).value("rule", ""), "views.operator_only") << refused.body;
+  auto started = c->request("POST", "/v1/admin/views/rebuild", "",
+                            {{"Authorization", ServerProcess::token("ops-1", {"operator"})}});
+  ASSERT_TRUE(started);
+  EXPECT_EQ(started->status, 202) << started->body;
+
+  std::string body;
+  for (int i = 0; i < 300; ++i) {
+    body = call(*c, "GET", "/metrics", "").body;
+    if (sample(body, R"(chorus_view_rebuilds_total{outcome="completed"})").value_or(0) >= 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(sample(body, R"(chorus_view_rebuilds_total{outcome="completed"})"), 1) << body;
+  EXPECT_EQ(sample(body, R"(chorus_view_rebuilds_total{outcome="failed"})"), 0) << body;
+  EXPECT_EQ(sample(body, "chorus_view_rebuild_running"), 0) << body;
+  EXPECT_EQ(sample(body, "chorus_view_rebuild_remaining_events"), 0) << body;
+  // Accounts, structure, attachments and the three tickets: all replayed.
+  EXPECT_GE(sample(body, "chorus_view_rebuild_applied_events").value_or(0), 3) << body;
+  // The swapped-in views answer as the old ones did.
+  auto after = call(*c, "GET", "/v1/me/tickets/counts", "alice");
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(json::parse(after.body), json::parse(before.body));
+}
+
 TEST(ServerMetricsOff, MetricsAnswer404AndCommandsStillWork) {
   const auto dir = std::filesystem::temp_directory_path() / unique_name("chorus-nometrics-");
   {

@@ -12,8 +12,11 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
 
 using Clock = std::chrono::steady_clock;
@@ -25,11 +28,28 @@ namespace {
 struct Result {
   double achieved_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
+  double server_cpu_us = 0;  // the server's user+system CPU per request
   int errors = 0;
 };
 
-Result drive(std::uint16_t port, double rate, double seconds, int connections,
+// User+system CPU seconds `pid` has used (/proc/<pid>/stat, fields 14 and 15). On a noisy
+// machine this is a steadier measure of the server's own cost than latency.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field && i <= 15; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+Result drive(pid_t server, std::uint16_t port, double rate, double seconds, int connections,
              const std::function<bool(HttpClient&, int, std::uint64_t)>& one) {
+  const double cpu_before = cpu_seconds(server);
   std::vector<std::vector<double>> lat(connections);
   std::atomic<int> errors{0};
   const auto start = Clock::now() + std::chrono::milliseconds(50);
@@ -58,12 +78,15 @@ Result drive(std::uint16_t port, double rate, double seconds, int connections,
   r.p50_ms = all.empty() ? 0 : all[all.size() / 2];
   r.p99_ms = all.empty() ? 0 : all[std::min(all.size() - 1, all.size() * 99 / 100)];
   r.errors = errors;
+  r.server_cpu_us = all.empty() ? 0 : (cpu_seconds(server) - cpu_before) * 1e6 / all.size();
   return r;
 }
 
 void print(const char* what, double rate, const Result& r) {
-  std::printf("%-34s target %6.0f/s achieved %8.0f/s  p50 %7.3f ms  p99 %7.3f ms  errors %d\n",
-              what, rate, r.achieved_per_s, r.p50_ms, r.p99_ms, r.errors);
+  std::printf(
+      "%-34s target %6.0f/s achieved %8.0f/s  p50 %7.3f ms  p99 %7.3f ms  server CPU %6.1f "
+      "us/req  errors %d\n",
+      what, rate, r.achieved_per_s, r.p50_ms, r.p99_ms, r.server_cpu_us, r.errors);
   std::fflush(stdout);
 }
 
@@ -85,18 +108,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> args{"--data-dir", dir.string()};
   args.insert(args.end(), extra.begin(), extra.end());
   ServerProcess server(args);
-  std::vector<std::string> tokens;
-  for (int u = 0; u < 100; ++u)
-    tokens.push_back(ServerProcess::token("bench-user-" + std::to_string(u)));
+  std::vector<std::string> users, tokens;
+  for (int u = 0; u < 100; ++u) users.push_back("bench-user-" + std::to_string(u));
+  for (const auto& u : users) tokens.push_back(ServerProcess::token(u));
+  // The ticket rules accept only an emitter attached to the emitting structure: without this,
+  // every command would be measured as a refusal.
+  chorus::testing::attach_users(server.port(), "s1", users);
   const std::string form =
       R"({"emitting_structure_id":"s1","category":"Technique","sub_category":"Connexion","title":"Connexion impossible","description":")" +
       std::string(200, 'x') + R"("})";
 
-  auto healthz =
-      drive(server.port(), rate, seconds, connections, [&](HttpClient& c, int, std::uint64_t) {
-        auto r = c.request("GET", "/healthz");
-        return r && r->status == 200;
-      });
+  auto healthz = drive(server.pid(), server.port(), rate, seconds, connections,
+                       [&](HttpClient& c, int, std::uint64_t) {
+                         auto r = c.request("GET", "/healthz");
+                         return r && r->status == 200;
+                       });
   auto command = drive(
       server.port(), rate, seconds, connections, [&](HttpClient& c, int conn, std::uint64_t i) {
         auto r = c.request("POST", "/v1/tickets", form,

@@ -14,7 +14,8 @@ namespace chorus::testing {
 class ChildProcess {
  public:
   // Starts `argv[0]` with `argv`; its stdout is readable with read_line(), its stderr is
-  // inherited. Throws std::runtime_error when it cannot be started.
+  // inherited. Throws std::runtime_error when it cannot be started. The child is killed when
+  // the thread that started it ends (PR_SET_PDEATHSIG): start it from a thread that outlives it.
   explicit ChildProcess(const std::vector<std::string>& argv);
   ~ChildProcess();  // kills and reaps the child if still running
   ChildProcess(const ChildProcess&) = delete;
