@@ -23,7 +23,11 @@ std::unexpected<Error> io(const std::string& what, const rocksdb::Status& s) {
 
 }  // namespace
 
-KafkaStreamIndex::~KafkaStreamIndex() = default;
+KafkaStreamIndex::~KafkaStreamIndex() {
+  // Flushed now so the next opening does not replay the whole write-ahead log (seconds after a
+  // first build over a big topic).
+  if (db_) (void)db_->Flush(rocksdb::FlushOptions());
+}
 
 Result<std::unique_ptr<KafkaStreamIndex>> KafkaStreamIndex::open(const std::string& dir,
                                                                  const std::string& topic,

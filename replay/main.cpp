@@ -196,6 +196,11 @@ int main(int argc, char** argv) {
   app.add_option("--kafka-topic", kafka.topic, "Kafka topic of the events")
       ->envname("CHORUS_KAFKA_TOPIC")
       ->capture_default_str();
+  app.add_option("--kafka-index-dir", kafka.index_dir,
+                 "keep an index of the topic's streams in this directory: the first run reads "
+                 "the whole topic to build it, later runs only what was appended since, and a "
+                 "history no longer needs the whole topic (without it: every run reads it all)")
+      ->envname("CHORUS_KAFKA_INDEX_DIR");
 
   std::string stream, format = "table", at_text = "end", diff_text, out_dir, from_text, to_text;
   bool as_json = false, compare_live = false;
