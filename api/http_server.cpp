@@ -6,6 +6,7 @@
 // clang-format on
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -98,16 +99,40 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  // The head first, then the body under the limit of its route (attachment uploads have their
+  // own, Router::body_limit): Beast checks Content-Length against the limit while parsing the
+  // head, so the head is read without one and the length checked here.
   void read_request() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    parser_->body_limit(options_.max_body_bytes);
+    // Not boost::none: Beast 1.74 compares the length with the optional, and none is below any.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    limit_ = BodyLimit{options_.max_body_bytes, "request.body_too_large",
+                       "Corps de requête trop volumineux"};
     arm(options_.request_timeout, /*answer_408=*/true);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->timer_.cancel();
-                       self->on_read(ec);
-                     });
+    http::async_read_header(
+        stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) {
+            self->timer_.cancel();
+            return self->on_read(ec);
+          }
+          const auto& head = self->parser_->get();
+          std::string_view target(head.target().data(), head.target().size());
+          target = target.substr(0, target.find('?'));
+          const std::string_view method(head.method_string().data(), head.method_string().size());
+          if (auto limit = self->router_.body_limit(method, target)) self->limit_ = *limit;
+          const auto length = self->parser_->content_length();
+          if (length && *length > self->limit_.bytes) {
+            self->timer_.cancel();
+            return self->on_read(http::error::body_limit);
+          }
+          self->parser_->body_limit(self->limit_.bytes);  // chunked bodies are counted as read
+          http::async_read(self->stream_, self->buffer_, *self->parser_,
+                           [self](beast::error_code ec2, std::size_t) {
+                             self->timer_.cancel();
+                             self->on_read(ec2);
+                           });
+        });
   }
 
   void arm(std::chrono::milliseconds timeout, bool answer_408) {
@@ -128,9 +153,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) return close();
     if (ec == http::error::body_limit) {
-      return answer_error(Problem{413, "request.body_too_large", "",
-                                  "Corps de requête trop volumineux (maximum " +
-                                      std::to_string(options_.max_body_bytes) + " octets)."});
+      return answer_error(
+          Problem{413, limit_.rule, "",
+                  limit_.what + " (maximum " + std::to_string(limit_.bytes) + " octets)."});
     }
     if (ec == http::error::header_limit) {
       return answer_error(
@@ -247,6 +272,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Metrics& metrics_;
   std::atomic<int>& open_;
   bool timed_out_ = false;
+  BodyLimit limit_;  // of the request being read
 };
 
 }  // namespace

@@ -10,11 +10,13 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "api/auth.h"
+#include "api/content_store.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "api/router.h"
@@ -95,6 +97,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", server.max_body_bytes, "largest request body (413 above)")
       ->envname("CHORUS_MAX_BODY_BYTES")
       ->capture_default_str();
+  app.add_option("--attachment-max-bytes", router_options.max_attachment_bytes,
+                 "largest ticket attachment (\"pièce jointe\") accepted (413 above); its bytes are "
+                 "kept in data-dir/attachments")
+      ->envname("CHORUS_ATTACHMENT_MAX_BYTES")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   app.add_option("--max-header-bytes", server.max_header_bytes,
                  "largest request header (431 above)")
       ->envname("CHORUS_MAX_HEADER_BYTES")
@@ -179,6 +187,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::jthread projection_thread([&](std::stop_token stop) { (*runner)->run(stop); });
+
+  // The attachments' bytes, beside the views (the log holds their descriptions only).
+  auto attachments =
+      chorus::api::ContentStore::open(std::filesystem::path(log_config.data_dir) / "attachments");
+  if (!attachments) {
+    logger->error("msg=\"cannot open the attachment store\" error=\"{}\"",
+                  attachments.error().message);
+    return 1;
+  }
+  router_options.attachments = &*attachments;
 
   chorus::api::Metrics metrics(metrics_on);
   chorus::api::Router router(**log, **runner, tokens, metrics, router_options);

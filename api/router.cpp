@@ -5,6 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "api/content_store.h"
 #include "api/json_body.h"
 #include "api/metrics.h"
 #include "api/structure_routes.h"
@@ -121,6 +122,26 @@ void log_command(const char* type, const std::string& outcome, const std::string
               outcome, correlation_id, seconds * 1000);
 }
 
+// "attachment; filename=...": an ASCII stand-in for old clients, and the UTF-8 name percent-
+// encoded (RFC 6266, RFC 5987). The name has no control character (domain rule).
+std::string content_disposition(const std::string& name) {
+  std::string ascii, encoded;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    ascii.push_back(c < 0x20 || c >= 0x7F || ch == '"' || ch == '\\' ? '_' : ch);
+    if (std::isalnum(c) != 0 ||
+        std::string_view("!#$&+-.^_`|~").find(ch) != std::string_view::npos) {
+      encoded.push_back(ch);
+    } else {
+      encoded += '%';
+      encoded.push_back(kHex[c >> 4]);
+      encoded.push_back(kHex[c & 0xF]);
+    }
+  }
+  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+}
+
 // The outbox is drained by the mailer, and views are rebuilt by the operators: both run with
 // the operator role. `rule` names the refusal ("outbox.operator_only").
 void require_operator(const domain::Caller& caller, const char* rule, const char* who) {
@@ -181,6 +202,8 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/tickets/{ticket_id}/escalate"},
       {"PUT", "/v1/tickets/{ticket_id}/priority"},
       {"GET", "/v1/tickets/{ticket_id}"},
+      {"POST", "/v1/tickets/{ticket_id}/attachments"},
+      {"GET", "/v1/tickets/{ticket_id}/attachments/{attachment_id}"},
       {"GET", "/v1/outbox"},
       {"POST", "/v1/admin/views/rebuild"},
       {"POST", "/v1/outbox/{notification_id}/sent"},
@@ -224,6 +247,15 @@ const std::vector<RouteInfo>& Router::routes() {
       {"GET", "/v1/support/tickets"},
   };
   return kRoutes;
+}
+
+std::optional<BodyLimit> Router::body_limit(std::string_view method, std::string_view path) const {
+  std::vector<std::string> params;
+  if (method == "POST" && match("/v1/tickets/{ticket_id}/attachments", path, params)) {
+    return BodyLimit{options_.max_attachment_bytes, "attachment.too_large",
+                     "Pièce jointe trop volumineuse"};
+  }
+  return std::nullopt;
 }
 
 Router::Router(events::EventLog& log, projections::Runner& runner, const TokenVerifier& tokens,
@@ -354,9 +386,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
         .handle(pattern, params, request, *caller, wait_for_views);
   }
 
+  // `before_append` runs once the decision is accepted, before its events are appended (an
+  // attachment's bytes go to the content store there); it may run again on a retry after a
+  // version conflict. `extra` joins the answer's members.
   auto run_ticket_command =
       [&](const std::string& ticket_id, const char* type,
-          std::function<domain::ticket::Command(const domain::ticket::State&)> make_command) {
+          std::function<domain::ticket::Command(const domain::ticket::State&)> make_command,
+          const std::function<void()>& before_append = {}, const json& extra = json::object()) {
         const auto started = Clock::now();
         // The role recorded in the events: support acts as such, anyone else as a user.
         const char* role = caller->roles.support_level2   ? "support_n2"
@@ -380,18 +416,21 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     auto command = make_command(state);
                     // The caller must be attached to the emitting structure: the form's,
                     // or the draft's.
-                    return domain::ticket::decide(
+                    auto decision = domain::ticket::decide(
                         state, command, *caller,
                         ticket_context(*runner_.store(), *caller,
                                        emitting_structure_of(command, state), "", ""));
+                    if (decision && before_append) before_append();
+                    return decision;
                   }});
           const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
           metrics_.observe_command(type, "accepted", seconds);
           log_command(type, "accepted", meta.correlation_id, seconds);
-          Response r = json_response(outcome.replayed ? 200 : 201,
-                                     json{{"ticket_id", ticket_id},
-                                          {"version", outcome.version},
-                                          {"consistency_token", outcome.consistency_token}});
+          json answer{{"ticket_id", ticket_id},
+                      {"version", outcome.version},
+                      {"consistency_token", outcome.consistency_token}};
+          answer.update(extra);
+          Response r = json_response(outcome.replayed ? 200 : 201, answer);
           r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
           return r;
         } catch (const Problem& p) {
@@ -527,6 +566,44 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
     return r;
   }
+  if (pattern == "/v1/tickets/{ticket_id}/attachments") {
+    // "Ajouter une pièce jointe": the raw bytes as the body (no base64), the media type as
+    // Content-Type, the file name in ?name=. The size limit was enforced while reading (413,
+    // Router::body_limit); checked again here for bodies that arrived otherwise.
+    check_ticket_id(params[0]);
+    const ContentStore* files = options_.attachments;
+    if (files == nullptr) {
+      throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+    }
+    if (request.body.size() > options_.max_attachment_bytes) {
+      throw Problem{413, "attachment.too_large", "",
+                    "Pièce jointe trop volumineuse (maximum " +
+                        std::to_string(options_.max_attachment_bytes) + " octets)."};
+    }
+    const std::string* name = request.query_param("name");
+    domain::ticket::AddAttachment command{
+        request.idempotency_key.empty()
+            ? random_uuid()
+            : CommandHandler::command_id(caller->user_id, "attachment " + request.path,
+                                         request.idempotency_key),
+        name ? *name : "",
+        request.content_type.empty() ? "application/octet-stream" : request.content_type,
+        request.body.size(), ContentStore::digest(request.body)};
+    // The bytes are durable before the event that names them is appended; a refused decision
+    // stores nothing.
+    auto store_bytes = [&] {
+      if (auto ok = files->put(request.body, command.sha256); !ok) {
+        throw Problem{503, "attachment.store", "",
+                      "Stockage des pièces jointes indisponible ; réessayez."};
+      }
+    };
+    return run_ticket_command(
+        params[0], "ticket.attachment",
+        [&](const auto&) { return domain::ticket::Command{command}; }, store_bytes,
+        json{{"attachment_id", command.attachment_id},
+             {"sha256", command.sha256},
+             {"size", command.size}});
+  }
   if (pattern == "/v1/tickets/{ticket_id}/priority") {
     check_ticket_id(params[0]);
     JsonBody body(request.body, {"impact", "severity", "priority", "reason"});
@@ -557,10 +634,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     if (!result) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
     return std::move(*result);
   };
-  if (pattern == "/v1/tickets/{ticket_id}") {
-    check_ticket_id(params[0]);
-    auto row = or_503(projections::ticket_detail(*store, params[0]));
-    // Someone else's ticket answers exactly like a missing one: existence must not leak.
+  // The detail of a ticket the caller may read; someone else's ticket answers exactly like a
+  // missing one (404): existence must not leak.
+  auto readable_ticket = [&](const std::string& ticket_id) {
+    check_ticket_id(ticket_id);
+    auto row = or_503(projections::ticket_detail(*store, ticket_id));
     if (!row) throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     json t = json::parse(*row);
     domain::ticket::State seen;
@@ -571,7 +649,37 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     if (!emitter && !recipient) {
       throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     }
-    return json_response(200, t);
+    return t;
+  };
+  if (pattern == "/v1/tickets/{ticket_id}") return json_response(200, readable_ticket(params[0]));
+  if (pattern == "/v1/tickets/{ticket_id}/attachments/{attachment_id}") {
+    const json t = readable_ticket(params[0]);
+    const json none = json::array();
+    const json& listed = t.contains("attachments") ? t.at("attachments") : none;
+    const auto found = std::find_if(listed.begin(), listed.end(), [&](const json& a) {
+      return a.value("attachment_id", "") == params[1];
+    });
+    if (found == listed.end()) {
+      throw Problem{404, "attachment.not_found", "attachment_id", "Pièce jointe introuvable."};
+    }
+    if (options_.attachments == nullptr) {
+      throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+    }
+    auto bytes = options_.attachments->get(found->value("sha256", ""));
+    if (!bytes) {
+      // The event is only appended once its bytes are durable: a miss or a mismatch is damage.
+      spdlog::error("msg=\"attachment content unreadable\" ticket_id={} error=\"{}\"", params[0],
+                    bytes.error().message);
+      if (bytes.error().code == content_errc::io_error) {
+        throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+      }
+      throw Problem{500, "attachment.content", "", "Contenu de la pièce jointe illisible."};
+    }
+    return Response{200,
+                    found->value("media_type", "application/octet-stream"),
+                    std::move(*bytes),
+                    {{"Content-Disposition", content_disposition(found->value("name", ""))},
+                     {"X-Content-Type-Options", "nosniff"}}};
   }
   if (pattern == "/v1/me/tickets" || pattern == "/v1/me/tickets/export.csv") {
     const std::string* tab = request.query_param("tab");

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/auth.h"
@@ -17,11 +19,24 @@ namespace chorus::api {
 
 class Metrics;
 
+class ContentStore;
+
 struct RouterOptions {
   // How long a query carrying a consistency token may wait for the views.
   std::chrono::milliseconds consistency_wait{2000};
   // /readyz: the views may lag the log by at most this many events.
   std::uint64_t ready_max_lag = 10'000;
+  // Ticket attachments ("pièces jointes"): where their bytes are kept (null: the attachment
+  // routes answer 503) and the largest file accepted (413 above).
+  const ContentStore* attachments = nullptr;
+  std::size_t max_attachment_bytes = 10 * 1024 * 1024;
+};
+
+// The largest body a route takes, and what a 413 above it says.
+struct BodyLimit {
+  std::size_t bytes = 0;
+  std::string rule;
+  std::string what;  // "... (maximum N octets)." follows
 };
 
 struct RouteInfo {
@@ -39,6 +54,12 @@ class Router {
   [[nodiscard]] Response handle(const Request& request) noexcept;
 
   [[nodiscard]] static const std::vector<RouteInfo>& routes();
+
+  // The body limit of the route `method` `path` (without the query string) when it has its own
+  // (attachment uploads: RouterOptions::max_attachment_bytes); nullopt: the server's default.
+  // Thread-safe.
+  [[nodiscard]] std::optional<BodyLimit> body_limit(std::string_view method,
+                                                    std::string_view path) const;
 
  private:
   Response dispatch(const Request& request, std::string& route_label);

@@ -1,6 +1,7 @@
 #include "domain/ticket.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "events/codec.h"
 
@@ -54,6 +55,59 @@ Decision<void> status_is(const State& state, std::initializer_list<Status> allow
   }
   return reject(errc::wrong_status, std::string(rule) + ".status", "status",
                 std::string(what) + " (statut actuel : " + to_string(state.status) + ").");
+}
+
+// A file name as the portal shows it and as a download offers it: no directory part, no
+// control character (it goes into a Content-Disposition header), not "." or "..".
+Decision<void> check_file_name(const std::string& name, std::string_view rule) {
+  if (auto ok = check_text(name, "name", kFileNameMax, true, "Nom du fichier", rule); !ok) {
+    return ok;
+  }
+  const bool bad_char = std::any_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F || c == '/' || c == '\\';
+  });
+  if (bad_char || name == "." || name == "..") {
+    return reject(errc::invalid_field, std::string(rule) + ".name", "name",
+                  "Le nom du fichier ne peut contenir ni « / », ni « \\ », ni caractère de "
+                  "contrôle.");
+  }
+  return {};
+}
+
+// "type/subtype" (RFC 6838 characters), parameters allowed after ';'; printable ASCII only,
+// since it is served back as the Content-Type of the download.
+Decision<void> check_media_type(const std::string& media_type, std::string_view rule) {
+  if (auto ok = check_text(media_type, "media_type", kCodeMax, true, "Type du fichier", rule);
+      !ok) {
+    return ok;
+  }
+  auto token_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("!#$&^_.+-").find(c) != std::string_view::npos;
+  };
+  const std::string_view full(media_type);
+  const std::string_view essence = full.substr(0, full.find(';'));
+  const auto slash = essence.find('/');
+  const bool printable = std::all_of(full.begin(), full.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
+  });
+  const bool shaped =
+      slash != std::string_view::npos && slash > 0 && slash + 1 < essence.size() &&
+      std::all_of(essence.begin(), essence.begin() + static_cast<long>(slash), token_char) &&
+      std::all_of(essence.begin() + static_cast<long>(slash) + 1, essence.end(), token_char);
+  if (!printable || !shaped) {
+    return reject(errc::invalid_field, std::string(rule) + ".media_type", "media_type",
+                  "Type de fichier invalide : attendu « type/sous-type », par exemple "
+                  "« application/pdf ».");
+  }
+  return {};
+}
+
+bool is_sha256_hex(const std::string& v) {
+  return v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 enum class Side { emitter, recipient, either };
@@ -314,6 +368,39 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             return one(events::CommentAdded{id, c.text});
           },
+          [&](const AddAttachment& c) -> Events {
+            constexpr std::string_view rule = "ticket.attachment";
+            // Either side until "Fermé" (DOMAIN.md); on a draft only its emitter sees it, so
+            // only the emitter passes check_actor there.
+            if (auto ok = guard(Side::either, rule,
+                                {Status::draft, Status::open, Status::waiting_for_information,
+                                 Status::resolved},
+                                "Une pièce jointe s'ajoute jusqu'à la clôture du ticket");
+                !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (state.attachments >= kAttachmentsMax) {
+              return reject(errc::wrong_status, "ticket.attachment.too_many", "attachments",
+                            "Un ticket porte au plus " + std::to_string(kAttachmentsMax) +
+                                " pièces jointes.");
+            }
+            for (auto verdict :
+                 {check_text(c.attachment_id, "attachment_id", kCodeMax, true,
+                             "Identifiant de la pièce jointe", rule),
+                  check_file_name(c.name, rule), check_media_type(c.media_type, rule)}) {
+              if (!verdict) return std::unexpected(verdict.error());
+            }
+            if (c.size == 0) {
+              return reject(errc::invalid_field, "ticket.attachment.empty", "size",
+                            "Le fichier est vide.");
+            }
+            if (!is_sha256_hex(c.sha256)) {
+              return reject(errc::invalid_field, "ticket.attachment.sha256", "sha256",
+                            "Empreinte SHA-256 invalide : 64 chiffres hexadécimaux attendus.");
+            }
+            return one(
+                events::FileAttached{id, c.attachment_id, c.name, c.media_type, c.size, c.sha256});
+          },
           [&](const Take&) -> Events {
             if (auto ok = support_guard("ticket.take"); !ok) return std::unexpected(ok.error());
             if (state.assignee == caller.user_id) {
@@ -423,6 +510,9 @@ Decision<Status> transition(Status from, const events::Payload& payload) {
           [&](const events::TicketAssigned&) -> std::optional<Move> {
             return Move{kHandled, std::nullopt};
           },
+          [&](const events::FileAttached&) -> std::optional<Move> {
+            return Move{kHandled | bit(Status::draft), std::nullopt};
+          },
           [&](const events::TicketEscalated&) -> std::optional<Move> {
             return Move{kHandled, std::nullopt};
           },
@@ -491,6 +581,7 @@ State evolve(State state, const events::Payload& payload) {
                  [&](const events::SolutionRefused&) { state.status = Status::open; },
                  [&](const events::TicketClosed&) { state.status = Status::closed; },
                  [&](const events::CommentAdded&) {},
+                 [&](const events::FileAttached&) { ++state.attachments; },
                  // Events of other aggregates (structures, accounts) never reach a ticket; a
                  // ticket event without its own case above still fails to compile.
                  [](const auto& e) {

@@ -39,10 +39,11 @@ struct State {
   std::string title;
   std::string description;
   // Support handling (service desk).
-  int level = 1;         // 1, or 2 once escalated ("Envoyé au support")
-  std::string assignee;  // the agent handling it ("En cours de traitement"); empty: nobody
-  std::string asked_by;  // the agent whose information request is pending
-  int priority = 0;      // 1 very high .. 4 low; 0 not set
+  int level = 1;                // 1, or 2 once escalated ("Envoyé au support")
+  std::string assignee;         // the agent handling it ("En cours de traitement"); empty: nobody
+  std::string asked_by;         // the agent whose information request is pending
+  int priority = 0;             // 1 very high .. 4 low; 0 not set
+  std::size_t attachments = 0;  // files added ("pièces jointes")
 };
 
 // The form ("Informations générales", "Emetteur", "Problème rencontré").
@@ -95,6 +96,17 @@ struct AddComment {
   std::string text;
 };
 
+// Either side adds a file ("pièce jointe"), until "Fermé"; the emitter also on a draft. The
+// command side has already put the bytes in the content store (I/O stays out of domain/) and
+// checked the size limit, a server setting; the rules check the description.
+struct AddAttachment {
+  std::string attachment_id;  // chosen by the command side
+  std::string name;           // file name, without a directory
+  std::string media_type;     // "type/subtype"
+  std::uint64_t size = 0;     // bytes, at least 1
+  std::string sha256;         // of the content: 64 lower-case hex digits
+};
+
 // Support handling: take the ticket, release it, give it to another agent, send it to level 2.
 struct Take {};
 struct Release {};
@@ -112,7 +124,7 @@ struct SetPriority {
 
 using Command = std::variant<SaveDraft, Submit, DeleteDraft, RequestInformation, ProvideInformation,
                              ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment,
-                             Take, Release, Reassign, Escalate, SetPriority>;
+                             Take, Release, Reassign, Escalate, SetPriority, AddAttachment>;
 
 // The priority recommended for impact x severity ("major", "medium", "minor"):
 // major+major 1; major+medium 2; medium+medium or major+minor 3; otherwise 4.
@@ -140,6 +152,8 @@ inline constexpr std::size_t kTitleMax = 200;
 inline constexpr std::size_t kDescriptionMax = 20'000;
 inline constexpr std::size_t kCodeMax = 100;
 inline constexpr std::size_t kTextMax = 20'000;
+inline constexpr std::size_t kFileNameMax = 255;     // what common file systems allow
+inline constexpr std::size_t kAttachmentsMax = 100;  // files per ticket
 
 // Decides `command` on `state` for `caller`. On success, the payloads to append (never empty).
 // On rejection, names the rule and field. Pure and thread-safe.

@@ -144,6 +144,13 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             return text_event(fbb, &fb::CreateTicketAssignedDirect, e.ticket_id, e.agent_user_id,
                               type);
           },
+          [&](const FileAttached& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_FileAttached;
+            return fb::CreateFileAttachedDirect(fbb, e.ticket_id.c_str(), e.attachment_id.c_str(),
+                                                e.name.c_str(), e.media_type.c_str(), e.size,
+                                                e.sha256.c_str())
+                .Union();
+          },
           [&](const TicketEscalated& e) -> flatbuffers::Offset<void> {
             type = fb::Payload_TicketEscalated;
             return fb::CreateTicketEscalatedDirect(fbb, e.ticket_id.c_str()).Union();
@@ -355,6 +362,15 @@ Result<Payload> read_payload(const fb::EventBody& body) {
       const auto* t = body.payload_as_TicketAssigned();
       return TicketAssigned{std::string(str(t->ticket_id())), std::string(str(t->agent_user_id()))};
     }
+    case fb::Payload_FileAttached: {
+      const auto* t = body.payload_as_FileAttached();
+      return FileAttached{std::string(str(t->ticket_id())),
+                          std::string(str(t->attachment_id())),
+                          std::string(str(t->name())),
+                          std::string(str(t->media_type())),
+                          t->size(),
+                          std::string(str(t->sha256()))};
+    }
     case fb::Payload_TicketEscalated:
       return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};
     case fb::Payload_NotificationSent:
@@ -558,6 +574,7 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const SolutionRefused&) { return "SolutionRefused"; },
                         [](const TicketClosed&) { return "TicketClosed"; },
                         [](const CommentAdded&) { return "CommentAdded"; },
+                        [](const FileAttached&) { return "FileAttached"; },
                         [](const TicketAssigned&) { return "TicketAssigned"; },
                         [](const TicketEscalated&) { return "TicketEscalated"; },
                         [](const PrioritySet&) { return "PrioritySet"; },

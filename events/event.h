@@ -68,6 +68,19 @@ CHORUS_TICKET_TEXT_EVENT(TicketClosed, reason)        // "Fermé", no longer nee
 CHORUS_TICKET_TEXT_EVENT(CommentAdded, text)          // either side, until "Fermé"
 #undef CHORUS_TICKET_TEXT_EVENT
 
+// Either side adds a file ("pièce jointe") until "Fermé". The event describes it; the bytes
+// are in the content store (api/content_store.h) under `sha256`, stored before the append.
+struct FileAttached {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string ticket_id;
+  std::string attachment_id;  // names the file within the ticket (download route)
+  std::string name;           // the file name as uploaded
+  std::string media_type;     // "application/pdf", ...
+  std::uint64_t size = 0;     // bytes
+  std::string sha256;         // of the content, 64 lower-case hex digits
+  bool operator==(const FileAttached&) const = default;
+};
+
 // Support handling (service desk, seed 001): an agent takes the ticket ("En cours de
 // traitement"), or another gets it; an empty agent means released.
 struct TicketAssigned {
@@ -350,7 +363,7 @@ using Payload =
                  ActivationResent, AccountDeactivated, AccountReactivated, PasswordResetRecorded,
                  AttachmentRequested, AttachmentValidated, AttachmentRefused, UserAttached,
                  AttachmentRemoved, MainManagerTransferred, EspaceEnabled, SubscriptionRequested,
-                 SubscriptionValidated, SubscriptionRefused>;
+                 SubscriptionValidated, SubscriptionRefused, FileAttached>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -680,11 +680,13 @@ std::string fold_text(std::string_view text) {
       cp = ((c & 0x0Fu) << 12) | ((text[i + 1] & 0x3Fu) << 6) | (text[i + 2] & 0x3Fu);
       len = 3;
     } else if (c >= 0xC0 && i + 1 < text.size()) {
+    json attachments;  // added to a draft: kept through its edits and its submission
       cp = ((c & 0x1Fu) << 6) | (text[i + 1] & 0x3Fu);
       len = 2;
     }
     i += len;
     if (cp < 0x20 || cp == 0x7F) {
+      if (previous->contains("attachments")) attachments = std::move((*previous)["attachments"]);
       if (cp == '\t' || cp == '\n' || cp == '\r') out.push_back(' ');
       continue;
     }
@@ -697,6 +699,7 @@ std::string fold_text(std::string_view text) {
     } else if (cp == 0x178) {
       out += "y";  // Ÿ
     } else if (cp == 0x2019 || cp == 0x2018) {
+    if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
       out.push_back('\'');  // typographic apostrophes, as in "d’informations"
     } else {
       append_utf8(out, cp);
@@ -760,6 +763,20 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   // A deleted draft leaves no row behind.
   if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
     if (before) {
+          [&](const events::FileAttached& e) -> Result<void> {
+            if (auto r = moved_to(0); !r) return r;
+            // "Pièces jointes" of the detail; the history entry names the file.
+            json file{{"attachment_id", e.attachment_id},
+                      {"name", e.name},
+                      {"media_type", e.media_type},
+                      {"size", e.size},
+                      {"sha256", e.sha256},
+                      {"added_by", event.meta.actor.user_id},
+                      {"added_at_us", event.meta.occurred_at_us}};
+            detail["attachments"].push_back(std::move(file));
+            text = e.name;
+            return {};
+          },
       auto detail = stored_detail();
       if (!detail) return std::unexpected(detail.error());
       set_words(words_of_detail(*detail), {}, before->emitter);
@@ -809,6 +826,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   Result<void> ok = std::visit(
       Overloaded{
           [&](const events::TicketDraftSaved& e) -> Result<void> {
+  if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
+    entry["attachment_id"] = file->attachment_id;
+  }
             if (auto r = form(e); !r) return r;
             after.status = 'B';
             after.opened_at_us = before ? before->opened_at_us

@@ -28,6 +28,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SolutionAccepted, ticket_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SolutionRefused, ticket_id, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketClosed, ticket_id, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CommentAdded, ticket_id, text)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileAttached, ticket_id, attachment_id, name, media_type, size,
+                                   sha256)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketAssigned, ticket_id, agent_user_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketEscalated, ticket_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PrioritySet, ticket_id, impact, severity, recommended, priority,
@@ -62,6 +64,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentValidated, structure_id, request_id
                                    services, comment)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRefused, structure_id, request_id, user_id, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRefused, structure_id, request_id, user_id, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(IdentifierReserved, identifier_type, identifier_value,
+                                   structure_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserAttached, structure_id, user_id, role, services, start_date,
                                    comment, direct)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRemoved, structure_id, user_id)

@@ -77,7 +77,7 @@ TEST(Invariants, TicketTransitionsFollowTheStatusTableAndAgreeWithEvolve) {
       events::InformationRequested{}, events::InformationProvided{}, events::SolutionProposed{},
       events::SolutionAccepted{},     events::SolutionRefused{},     events::TicketClosed{},
       events::CommentAdded{},         events::TicketAssigned{},      events::TicketEscalated{},
-      events::PrioritySet{}};
+      events::PrioritySet{},          events::FileAttached{}};
   int allowed = 0;
   for (Status from : {Status::none, Status::draft, Status::open, Status::waiting_for_information,
                       Status::resolved, Status::closed, Status::deleted}) {
@@ -97,7 +97,8 @@ TEST(Invariants, TicketTransitionsFollowTheStatusTableAndAgreeWithEvolve) {
           << events::type_name(p) << " from " << ticket::to_string(from);
     }
   }
-  EXPECT_EQ(allowed, 24);  // the rows of the table, support handling and comments included
+  // The rows of the table, support handling, comments, and files (also on a draft) included.
+  EXPECT_EQ(allowed, 28);
   EXPECT_EQ(ticket::transition(Status::open, events::NotificationSent{}).error().rule,
             "ticket.invariant.foreign_event");
 }

@@ -120,12 +120,61 @@ TEST(Ticket, FerméIsFinalForEveryCommand) {
       {Release{}, agent},
       {Reassign{"other"}, agent},
       {Escalate{}, agent},
-      {SetPriority{"major", "major", std::nullopt, ""}, agent}};
+      {SetPriority{"major", "major", std::nullopt, ""}, agent},
+      {AddAttachment{"a1", "f.pdf", "application/pdf", 3, std::string(64, 'a')}, kAlice}};
   for (const auto& [command, caller] : all) {
     auto r = decide(s, command, caller, {true});
     ASSERT_FALSE(r) << "command #" << command.index();
     EXPECT_EQ(r.error().code, errc::wrong_status) << "command #" << command.index();
   }
+}
+
+// "Pièces jointes": the emitter on a draft and either side until Fermé; the description is
+// checked (name, media type, size, hash), an outsider does not learn the ticket exists.
+TEST(Ticket, AttachmentsUntilFerméWithACheckedDescription) {
+  const AddAttachment file{"a1", "capture écran.png", "image/png", 10, std::string(64, 'b')};
+  State s = fold(fresh(), *decide(fresh(), SaveDraft{kForm}, kAlice, {true}));
+  const Caller agent{"agent", {.support_level1 = true}};
+  EXPECT_EQ(decide(s, file, agent, {true}).error().code, errc::not_found);  // drafts are private
+  auto on_draft = decide(s, file, kAlice, {true});
+  ASSERT_TRUE(on_draft) << on_draft.error().message;
+  s = fold(s, *on_draft);
+  EXPECT_EQ(s.attachments, 1u);
+  s = fold(s, *decide(s, Submit{std::nullopt, "SOL-1"}, kAlice, {true}));
+  ASSERT_EQ(s.status, Status::open);
+  EXPECT_TRUE(decide(s, file, agent, {true}));
+  EXPECT_EQ(decide(s, file, kBob, {true}).error().code, errc::not_found);
+
+  auto refused = [&](AddAttachment bad, const std::string& field) {
+    auto r = decide(s, bad, kAlice, {true});
+    ASSERT_FALSE(r) << field;
+    EXPECT_EQ(r.error().code, errc::invalid_field) << field;
+    EXPECT_EQ(r.error().field, field);
+  };
+  for (const char* name : {"", "../etc/passwd", "a\\b", "..", "a\nb"}) {
+    AddAttachment bad = file;
+    bad.name = name;
+    refused(bad, "name");
+  }
+  for (const char* type : {"", "pdf", "/pdf", "text/", "text/plain\r\nX-Evil: 1"}) {
+    AddAttachment bad = file;
+    bad.media_type = type;
+    refused(bad, "media_type");
+  }
+  AddAttachment with_charset = file;
+  with_charset.media_type = "text/plain; charset=utf-8";
+  EXPECT_TRUE(decide(s, with_charset, kAlice, {true}));
+  AddAttachment empty = file;
+  empty.size = 0;
+  refused(empty, "size");
+  AddAttachment upper = file;
+  upper.sha256 = std::string(64, 'B');
+  refused(upper, "sha256");
+
+  s = fold(s, *decide(s, Close{""}, kAlice, {true}));
+  auto closed = decide(s, file, kAlice, {true});
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().rule, "ticket.attachment.status");
 }
 
 }  // namespace

@@ -73,6 +73,7 @@ TEST(Codec, RoundTripsEveryStructureAndAccountPayload) {
       SubscriptionRequested{"s1", "q1", "u2", "Factures reçues", "", true, true, "svp"},
       SubscriptionValidated{"s1", "q1", "u2", "Factures reçues", "", true, false, "lecture"},
       SubscriptionRefused{"s1", "q1", "u2", "Non"},
+      IdentifierReserved{"SIRET", "73282932000074", "s1"},
   };
   std::uint64_t version = 0;
   for (const auto& payload : payloads) {
@@ -87,7 +88,18 @@ TEST(Codec, RoundTripsEveryStructureAndAccountPayload) {
   // Each alternative of the variant appears once by name: the list above misses none.
   std::set<std::string> names;
   for (const auto& p : payloads) names.insert(type_name(p));
-  EXPECT_EQ(names.size() + 14, std::variant_size_v<Payload>);
+  EXPECT_EQ(names.size() + 15, std::variant_size_v<Payload>);  // + the 15 ticket payloads
+}
+
+// A ticket's file ("pièce jointe"): every field, the 64-bit size included.
+TEST(Codec, RoundTripsAFileAttached) {
+  NewEvent e = draft_event("ticket-1");
+  e.payload = FileAttached{
+      "t1", "a1", "facture été.pdf", "application/pdf", 5'000'000'000ULL, std::string(64, 'e')};
+  auto decoded = decode(encode("ticket-1", 2, Hash{}, e).bytes);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(decoded->payload, e.payload);
+  EXPECT_STREQ(type_name(decoded->payload), "FileAttached");
 }
 
 TEST(Codec, EveryFlippedByteIsCaught) {

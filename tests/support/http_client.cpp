@@ -115,8 +115,9 @@ std::optional<HttpResponse> HttpClient::request(const std::string& method,
   std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST" || method == "PUT") {
-    out +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    // JSON unless the caller says otherwise (an attachment upload sends its media type).
+    if (!headers.contains("Content-Type")) out += "Content-Type: application/json\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   out += "\r\n" + body;
   send_raw(out);

@@ -1,0 +1,71 @@
+#pragma once
+// The content store of ticket attachments ("pièces jointes"): the files' bytes, addressed by
+// their SHA-256, on the server's disk. The log holds only their description (FileAttached);
+// a file is stored durably before its event is appended, so an acknowledged event never names
+// missing content. One copy per content, whoever sends it again (de-duplicated by hash).
+//
+// Layout: <dir>/<first two hex digits>/<64 hex digits>. A file is written to a temporary file
+// beside its final name, fsynced, renamed, and its directory fsynced. A crash may leave a
+// temporary file (".tmp-..."), or content that no event names (stored, then the append
+// failed or the decision was refused on a retry); neither is ever served. No sweeper yet.
+//
+// With the Kafka log and several servers, each server has its own store: files are kept on
+// the server that received them (a shared volume or an object store would be needed then).
+//
+// Its own error type (the module boundary of this store; the routes turn it into HTTP).
+
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace chorus::api {
+
+enum class content_errc {
+  invalid_argument = 1,  // not a SHA-256 in lower-case hex
+  not_found,             // no content under this hash
+  io_error,              // the disk failed; for put, the content may not be durable
+  corruption,            // stored bytes do not hash to their name
+};
+
+struct ContentError {
+  content_errc code;
+  std::string message;
+};
+
+template <class T>
+using ContentResult = std::expected<T, ContentError>;
+
+class ContentStore {
+ public:
+  // Opens the store in `dir`, creating it when missing. Fails with io_error when the directory
+  // cannot be created. Nothing else is read.
+  [[nodiscard]] static ContentResult<ContentStore> open(std::filesystem::path dir);
+
+  // The SHA-256 of `bytes`, 64 lower-case hex digits: the name put() stores them under. Pure.
+  [[nodiscard]] static std::string digest(std::string_view bytes);
+
+  // Stores `bytes` under `sha256`, which must be digest(bytes) (the caller computed it for the
+  // event; not computed twice for files of megabytes). Success: the content is durable (file
+  // and directory fsynced) or was already there with the same size. Fails with
+  // invalid_argument for a malformed hash, io_error when writing fails (no file under the final
+  // name is left half-written: the rename is atomic). Thread-safe, also across processes.
+  [[nodiscard]] ContentResult<void> put(std::string_view bytes, const std::string& sha256) const;
+
+  // The bytes stored under `sha256`, checked against it. Fails with invalid_argument for a
+  // malformed hash, not_found, io_error, or corruption when the bytes do not hash to the name.
+  // Changes nothing. Thread-safe.
+  [[nodiscard]] ContentResult<std::string> get(const std::string& sha256) const;
+
+  // Where the content of `sha256` is (or would be) kept; `sha256` must be well-formed.
+  [[nodiscard]] std::filesystem::path path_of(const std::string& sha256) const;
+
+ private:
+  explicit ContentStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+// Whether `v` is 64 lower-case hex digits. Pure.
+[[nodiscard]] bool is_sha256_hex(std::string_view v) noexcept;
+
+}  // namespace chorus::api
