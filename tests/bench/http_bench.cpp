@@ -123,18 +123,20 @@ int main(int argc, char** argv) {
                          auto r = c.request("GET", "/healthz");
                          return r && r->status == 200;
                        });
-  auto command = drive(
-      server.port(), rate, seconds, connections, [&](HttpClient& c, int conn, std::uint64_t i) {
-        auto r = c.request("POST", "/v1/tickets", form,
-                           {{"Authorization", tokens[(conn * 7 + i) % tokens.size()]}});
-        return r && r->status == 201;
-      });
-  auto query = drive(
-      server.port(), rate, seconds, connections, [&](HttpClient& c, int conn, std::uint64_t i) {
-        auto r = c.request("GET", "/v1/me/tickets?tab=en_cours&page_size=50", "",
-                           {{"Authorization", tokens[(conn * 7 + i) % tokens.size()]}});
-        return r && r->status == 200;
-      });
+  auto command = drive(server.pid(), server.port(), rate, seconds, connections,
+                       [&](HttpClient& c, int conn, std::uint64_t i) {
+                         auto r =
+                             c.request("POST", "/v1/tickets", form,
+                                       {{"Authorization", tokens[(conn * 7 + i) % tokens.size()]}});
+                         return r && r->status == 201;
+                       });
+  auto query = drive(server.pid(), server.port(), rate, seconds, connections,
+                     [&](HttpClient& c, int conn, std::uint64_t i) {
+                       auto r =
+                           c.request("GET", "/v1/me/tickets?tab=en_cours&page_size=50", "",
+                                     {{"Authorization", tokens[(conn * 7 + i) % tokens.size()]}});
+                       return r && r->status == 200;
+                     });
   std::printf("chorusd, embedded log, %d keep-alive connections, open loop\n", connections);
   print("baseline GET /healthz", rate, healthz);
   print("command POST /v1/tickets", rate, command);

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "events/big_endian.h"
 #include "events/codec.h"
@@ -70,6 +72,8 @@ class ServerHistory {
   explicit ServerHistory(ServerProcess& server)
       : client_(server.connect()),
         token_(testing::attach_users(server.port(), "structure-1", {"alice"})) {}
+
+  const std::string& token() const { return token_; }
 
   json act(const std::string& user, const std::string& method, const std::string& target,
            const std::string& body = "") {
@@ -169,6 +173,59 @@ TEST_F(ReplayEmbedded, StateAtEachMomentIsWhatTheServerShowedThen) {
   EXPECT_FALSE(changes.contains("title"));
 }
 
+TEST_F(ReplayEmbedded, StructureStateAtEachMomentIsWhatTheServerShowedThen) {
+  // alice is structure-1's GP, bob a simple user of it.
+  const std::string set_up =
+      testing::attach_users(server_->port(), "structure-1", {"alice", "bob"});
+  ServerHistory history(*server_);
+  const std::string s = "/v1/structures/structure-1";
+  std::vector<Moment> moments;
+  // Read by the GP of the moment: only managers may list the users.
+  auto record = [&](const std::string& gp) {
+    json detail = history.act(gp, "GET", s);
+    detail["members"] = history.act(gp, "GET", s + "/members")["items"];
+    moments.push_back({history.token().empty() ? set_up : history.token(), detail});
+  };
+  record("alice");
+  history.act("alice", "POST", s + "/services",
+              R"({"code":"COMPTA","label":"Comptabilité","valid_from":"2020-01-01"})");
+  record("alice");
+  history.act("alice", "PUT", s + "/data",
+              R"({"designation":"Mairie de Lyon","address_line1":"1 place de la Comédie",)"
+              R"("postal_code":"69001","city":"Lyon","country":"FR"})");
+  record("alice");
+  history.act("alice", "POST", s + "/main-manager", R"({"new_gp_user_id":"bob"})");
+  record("bob");
+  history.act("bob", "DELETE", s + "/members/alice");
+  record("bob");
+
+  for (const auto& m : moments) {
+    auto r = replay(data() + " state structure-structure-1 --at " + m.token);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const json state = json::parse(r.json_text, nullptr, false);
+    ASSERT_TRUE(state.is_object()) << r.out;
+    EXPECT_EQ(state.value("gp", ""), m.detail.value("gp_user_id", "")) << "at " << m.token;
+    EXPECT_EQ(state.value("status", ""), m.detail.value("status", "")) << "at " << m.token;
+    EXPECT_EQ(state.at("data").value("designation", ""),
+              m.detail.at("data").value("designation", ""))
+        << "at " << m.token;
+    std::set<std::string> state_services, shown_services;
+    for (const auto& sv : state.at("services")) state_services.insert(sv.value("code", ""));
+    for (const auto& sv : m.detail.at("services")) shown_services.insert(sv.value("code", ""));
+    EXPECT_EQ(state_services, shown_services) << "at " << m.token;
+    std::map<std::string, std::string> state_roles, shown_roles;
+    for (const auto& [user, member] : state.at("members").items())
+      state_roles[user] = member.value("role", "");
+    for (const auto& member : m.detail.at("members"))
+      shown_roles[member.value("user_id", "")] = member.value("role", "");
+    EXPECT_EQ(state_roles, shown_roles) << "at " << m.token;
+  }
+  // The moments differ where they should: the GP changed hands, alice left.
+  EXPECT_EQ(moments.front().detail.value("gp_user_id", ""), "alice");
+  EXPECT_EQ(moments.back().detail.value("gp_user_id", ""), "bob");
+  EXPECT_EQ(moments.back().detail.at("members").size(), 1u);
+}
+
 TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
@@ -249,11 +306,17 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   auto intact = replay(data() + " verify");
   EXPECT_EQ(intact.exit_code, 0) << intact.out;
   EXPECT_NE(intact.out.find("INTACT"), std::string::npos);
+  // Where the draft, version 1 of the ticket, lies (after the attachment setup's events).
+  auto first = replay(data() + " history ticket-" + id + " --format jsonl");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const json draft =
+      json::parse(first.json_text.substr(0, first.json_text.find('\n')), nullptr, false);
+  ASSERT_TRUE(draft.is_object()) << first.out;
+  const std::string position = draft.value("position", "");
+  ASSERT_TRUE(position.starts_with("0:")) << first.out;
   server_->stop();
 
-  // The draft, version 1 of the ticket, follows the four events of the attachment setup
-  // (account created and activated, structure created with its GP).
-  flip_byte(dir_ / "log", 4);
+  flip_byte(dir_ / "log", std::stoull(position.substr(2)));
   auto damaged = replay(data() + " verify --json");
   ASSERT_EQ(damaged.exit_code, 1) << damaged.out;
   const json report = json::parse(damaged.json_text, nullptr, false);
@@ -262,7 +325,7 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   ASSERT_EQ(report["broken"].size(), 1u) << report.dump(2);  // one link, not the whole chain
   EXPECT_EQ(report["broken"][0]["stream"], "ticket-" + id);
   EXPECT_EQ(report["broken"][0]["version"], 1);
-  EXPECT_EQ(report["broken"][0]["position"], "0:4");
+  EXPECT_EQ(report["broken"][0]["position"], position);
   // Reading the history of that ticket also refuses the damaged log.
   EXPECT_EQ(replay(data() + " history ticket-" + id).exit_code, 1);
 }
@@ -466,6 +529,15 @@ TEST(ReplayKafka, StatesFromKafkaAndATamperedTopicCopyNamesTheDamagedEvent) {
     auto verified = replay(log_args + " verify");
     EXPECT_EQ(verified.exit_code, 0) << verified.out;
     EXPECT_EQ(ServerHistory(server).act("alice", "GET", "/v1/tickets/" + id)["status"], "Fermé");
+    // With a persistent stream index: built by the first run, read by the second; the same
+    // history as without it.
+    const std::string indexed = log_args + " --kafka-index-dir " + (dir / "index").string();
+    auto plain = replay(log_args + " history ticket-" + id + " --format jsonl");
+    auto built = replay(indexed + " history ticket-" + id + " --format jsonl");
+    auto reused = replay(indexed + " history ticket-" + id + " --format jsonl");
+    EXPECT_EQ(plain.exit_code, 0) << plain.out;
+    EXPECT_EQ(built.out, plain.out);
+    EXPECT_EQ(reused.out, plain.out);
   }
   std::filesystem::remove_all(dir);
 

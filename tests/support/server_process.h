@@ -34,6 +34,7 @@ class ServerProcess {
   }
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return child_->pid(); }
   std::unique_ptr<HttpClient> connect() const { return std::make_unique<HttpClient>(port_); }
   int kill_now() { return child_->signal_and_wait(SIGKILL); }
   int stop() { return child_->signal_and_wait(SIGTERM); }
