@@ -151,6 +151,13 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
                                                 e.sha256.c_str())
                 .Union();
           },
+          [&](const IdentifierReserved& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_IdentifierReserved;
+            return fb::CreateIdentifierReservedDirect(fbb, e.identifier_type.c_str(),
+                                                      e.identifier_value.c_str(),
+                                                      e.structure_id.c_str())
+                .Union();
+          },
           [&](const TicketEscalated& e) -> flatbuffers::Offset<void> {
             type = fb::Payload_TicketEscalated;
             return fb::CreateTicketEscalatedDirect(fbb, e.ticket_id.c_str()).Union();
@@ -370,6 +377,12 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                           std::string(str(t->media_type())),
                           t->size(),
                           std::string(str(t->sha256()))};
+    }
+    case fb::Payload_IdentifierReserved: {
+      const auto* t = body.payload_as_IdentifierReserved();
+      return IdentifierReserved{std::string(str(t->identifier_type())),
+                                std::string(str(t->identifier_value())),
+                                std::string(str(t->structure_id()))};
     }
     case fb::Payload_TicketEscalated:
       return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};
@@ -601,6 +614,7 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const SubscriptionRequested&) { return "SubscriptionRequested"; },
                         [](const SubscriptionValidated&) { return "SubscriptionValidated"; },
                         [](const SubscriptionRefused&) { return "SubscriptionRefused"; },
+                        [](const IdentifierReserved&) { return "IdentifierReserved"; },
                     },
                     payload);
 }

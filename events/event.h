@@ -354,6 +354,17 @@ CHORUS_SUBSCRIPTION_EVENT(SubscriptionRequested)
 CHORUS_SUBSCRIPTION_EVENT(SubscriptionValidated)
 #undef CHORUS_SUBSCRIPTION_EVENT
 
+// The first and only event of the stream "identifier-<type>-<value>" (domain/structure.h,
+// identifier_stream_id), appended with the StructureCreated that takes the identifier at
+// expected version 0: two structures cannot take one identifier, even at the same instant.
+struct IdentifierReserved {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string identifier_type;
+  std::string identifier_value;
+  std::string structure_id;
+  bool operator==(const IdentifierReserved&) const = default;
+};
+
 using Payload =
     std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted, InformationRequested,
                  InformationProvided, SolutionProposed, SolutionAccepted, SolutionRefused,
@@ -363,7 +374,7 @@ using Payload =
                  ActivationResent, AccountDeactivated, AccountReactivated, PasswordResetRecorded,
                  AttachmentRequested, AttachmentValidated, AttachmentRefused, UserAttached,
                  AttachmentRemoved, MainManagerTransferred, EspaceEnabled, SubscriptionRequested,
-                 SubscriptionValidated, SubscriptionRefused, FileAttached>;
+                 SubscriptionValidated, SubscriptionRefused, FileAttached, IdentifierReserved>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;
