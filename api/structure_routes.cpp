@@ -179,6 +179,14 @@ st::State load_structure(CommandHandler::StreamLoader& loader, const std::string
   initial.structure_id = structure_id;
   return loader.load(st::stream_id(structure_id), std::move(initial), &st::evolve);
 }
+// Whether the log holds the reservation of this identifier (a structure took it).
+bool reserved(CommandHandler::StreamLoader& loader, const std::string& type,
+              const std::string& value) {
+  return loader
+             .load(st::identifier_stream_id(type, value), st::Reservation{},
+                   &st::evolve_reservation)
+             .version > 0;
+}
 st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& user_id) {
   if (!plain_id(user_id)) return {};
   return ac::facts_of(load_account(loader, user_id));
@@ -194,14 +202,6 @@ json rejection_json(const domain::Rejection& r) {
 // The services a pending request or history row concerns (empty: the whole structure).
 std::vector<std::string> row_services(const json& row) {
   return as_services(row.value("service", ""));
-}
-
-bool contains_text(const json& row, const std::string& q) {
-  if (q.empty()) return true;
-  for (const char* field : {"request_id", "user_id", "service", "espace", "comment"}) {
-    if (row.value(field, "").find(q) != std::string::npos) return true;
-  }
-  return false;
 }
 
 std::string csv_cell(const std::string& text) {
@@ -317,10 +317,10 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                                const st::Command& command, json answer = json::object()) {
     check_id(structure_id, "structure_id", "structure.not_found");
     bool identifier_taken = false;
-    if (const auto* create = std::get_if<st::CreateStructure>(&command)) {
+    const auto* create = std::get_if<st::CreateStructure>(&command);
+    if (create) {
+      // Structures created before identifiers were reserved in the log are found in the view.
       wait_for_views();
-      // The identifier index is a view: two creations of one identifier at the same instant
-      // could both pass; support creates structures one ticket at a time.
       identifier_taken =
           or_503(projections::structure_by_identifier(*runner_.store(), create->identifier_type,
                                                       create->identifier_value))
@@ -332,10 +332,16 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           st::Context context;
           context.today = today();
           context.account = facts(loader, concerned_user(command, caller));
-          context.identifier_taken = identifier_taken;
+          context.identifier_taken =
+              identifier_taken ||
+              (create && reserved(loader, create->identifier_type, create->identifier_value));
           auto decided = st::decide(state, command, caller, context);
           if (!decided) return std::unexpected(decided.error());
-          return wf::Appends{{st::stream_id(structure_id), state.version, std::move(*decided)}};
+          wf::Appends appends{{st::stream_id(structure_id), state.version, std::move(*decided)}};
+          // The reservation is what makes the identifier unique: a creation racing this one
+          // conflicts on it, decides again and finds it taken.
+          wf::reserve_identifiers(appends);
+          return appends;
         });
     answer["structure_id"] = structure_id;
     return written(outcome, std::move(answer));
@@ -500,9 +506,16 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
         }));
     for (const auto& m : members)
       context.technical_users.insert(json::parse(m).value("user_id", ""));
-    auto outcome = run("structure.change_identifier", [&](CommandHandler::StreamLoader& loader) {
-      return wf::change_identifier(load_structure(loader, params[0]), c, caller, context);
-    });
+    auto outcome = run(
+        "structure.change_identifier",
+        [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
+          wf::IdentifierContext now = context;
+          now.identifier_taken =
+              now.identifier_taken || reserved(loader, c.identifier_type, c.identifier_value);
+          auto appends = wf::change_identifier(load_structure(loader, params[0]), c, caller, now);
+          if (appends) wf::reserve_identifiers(*appends);
+          return appends;
+        });
     return written(outcome,
                    json{{"structure_id", params[0]}, {"new_structure_id", c.new_structure_id}});
   }
@@ -1036,8 +1049,8 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     return json_response(200, json{{"items", items}, {"pending_requests", pending}});
   }
   if (pattern == "/v1/approvals") {
-    // "Approbation": every pending request the caller may see, per structure they manage (or
-    // the one named, for support and auditors who manage none).
+    // "Approbation": every pending request the caller may see, per structure they manage, or
+    // for support and auditors every structure with pending requests; or the one named.
     const std::string named = query_or_empty(request, "structure_id");
     const std::string kind = query_or_empty(request, "kind");
     const std::string q = query_or_empty(request, "q");
@@ -1050,7 +1063,12 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     }
     const std::size_t page = positive_param(request, "page", 1, 1'000'000);
     const std::size_t page_size = positive_param(request, "page_size", 20, 200);
-    std::vector<std::pair<std::string, domain::access::Access>> scope;
+    struct InScope {
+      std::string structure_id;
+      domain::access::Access access;
+      std::optional<std::uint64_t> pending;  // known when every group is the caller's
+    };
+    std::vector<InScope> scope;
     if (!named.empty()) {
       existing(named);
       auto access = access_to(named);
@@ -1059,47 +1077,84 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
         throw Problem{403, "structure.view_requests.forbidden", "",
                       "L'approbation est réservée aux gestionnaires de la structure."};
       }
-      scope.emplace_back(named, std::move(access));
+      scope.push_back(InScope{named, std::move(access), std::nullopt});
+    } else if (is_support(caller) || caller.roles.auditor) {
+      // Support (and auditors), who manage no structure: every structure with pending
+      // requests, in structure id order, each with its count (the portal filters by naming
+      // one).
+      for (auto& [sid, n] : or_503(projections::structures_with_pending(*store))) {
+        auto access = access_to(sid);
+        if (domain::access::may(access, Action::view_requests, {})) {
+          scope.push_back(InScope{std::move(sid), std::move(access), n});
+        }
+      }
     } else {
       for (const auto& row : or_503(projections::user_accesses(*store, caller.user_id))) {
         auto access = access_from_view(row, caller);
         if (access.member == RoleScope::gp || access.member == RoleScope::gs_whole ||
             access.member == RoleScope::gs_services) {
-          scope.emplace_back(row.structure_id, std::move(access));
+          scope.push_back(InScope{row.structure_id, std::move(access), std::nullopt});
         }
       }
+    }
+    // "after": the next_cursor of the previous page; the page then starts just after that row
+    // in one seek, whatever its depth.
+    std::optional<projections::PendingCursor> after;
+    if (const auto text = query_or_empty(request, "after"); !text.empty()) {
+      after = projections::parse_pending_cursor(text);
+      // A cursor only places the page among the caller's own structures (in structure id
+      // order), whatever it names.
+      if (!after) {
+        throw Problem{400, "request.query", "after", "Curseur de page invalide."};
+      }
+    }
+    if (!q.empty() && !projections::is_searchable(q)) {
+      throw Problem{400, "request.query", "q",
+                    "La recherche demande au moins une lettre ou un chiffre."};
     }
     json counts = json::array();
     json items = json::array();
     std::uint64_t total = 0;
-    std::size_t skip = (page - 1) * page_size;
-    for (const auto& [sid, access] : scope) {
+    std::uint64_t skip = after ? 0 : static_cast<std::uint64_t>(page - 1) * page_size;
+    for (const auto& [sid, access, known] : scope) {
       std::uint64_t pending = 0;
-      for (const auto& [service, n] : or_503(projections::pending_counts(*store, sid))) {
-        if (domain::access::may(access, Action::view_requests, as_services(service))) pending += n;
+      if (known) {
+        pending = *known;
+      } else {
+        for (const auto& [service, n] : or_503(projections::pending_counts(*store, sid))) {
+          if (domain::access::may(access, Action::view_requests, as_services(service))) {
+            pending += n;
+          }
+        }
       }
       counts.push_back(json{{"structure_id", sid}, {"pending", pending}});
+      projections::PendingQuery query;
       // A scoped GS reads only their services' groups: the whole-structure group is never
       // theirs.
-      std::optional<std::vector<std::string>> groups;
       if (access.member == RoleScope::gs_services &&
           !domain::access::may(access, Action::view_requests, {})) {
-        groups = access.services;
+        query.services = access.services;
       }
-      const std::size_t wanted = page_size - std::min(page_size, items.size());
-      // Without a search, the counters give the total and a page reads only its own rows.
+      query.newest_first = sort == "newest";
+      query.kind = kind;
+      query.words = q;
       const bool filtered = !kind.empty() || !q.empty();
-      auto listed = or_503(projections::pending_page(
-          *store, sid, groups, sort == "newest", skip, wanted,
-          filtered ? std::function<bool(const std::string&)>([&](const std::string& text) {
-            json r = json::parse(text, nullptr, false);
-            if (r.is_discarded()) return false;
-            if (!domain::access::may(access, Action::view_requests, row_services(r))) return false;
-            if (!kind.empty() && r.value("kind", "") != kind) return false;
-            return contains_text(r, q);
-          })
-                   : nullptr));
-      if (!filtered) listed.total = pending;
+      // A structure before the cursor's gave its rows to earlier pages: only its total counts.
+      const bool passed = after && sid < after->structure_id;
+      if (after && sid == after->structure_id) query.after = after;
+      if (!filtered) {
+        // The counters give the total; a structure wholly skipped or after a full page is
+        // not read.
+        total += pending;
+        if (passed || items.size() >= page_size) continue;
+        if (!query.after && skip >= pending) {
+          skip -= pending;
+          continue;
+        }
+      }
+      query.offset = query.after ? 0 : skip;
+      query.limit = passed ? 0 : page_size - std::min(page_size, items.size());
+      auto listed = or_503(projections::pending_page(*store, sid, query));
       for (auto& row : listed.rows) {
         json r = json::parse(row);
         // Every row read is checked against the caller's scope, whatever the layout promises.
@@ -1107,14 +1162,19 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           items.push_back(std::move(r));
         }
       }
-      skip = skip > listed.total ? skip - listed.total : 0;
-      total += listed.total;
+      const std::uint64_t matching = filtered ? listed.total : pending;
+      if (!query.after && !passed) skip = skip > matching ? skip - matching : 0;
+      if (filtered) total += listed.total;
     }
-    return json_response(200, json{{"counts", counts},
-                                   {"total", total},
-                                   {"page", page},
-                                   {"page_size", page_size},
-                                   {"items", items}});
+    json answer{{"counts", counts},
+                {"total", total},
+                {"page", page},
+                {"page_size", page_size},
+                {"items", items}};
+    // The cursor of the next page, when this one is full (it may then be the last).
+    if (items.size() == page_size)
+      answer["next_cursor"] = projections::pending_cursor(items.back().dump());
+    return json_response(200, answer);
   }
   throw Problem{404, "request.route", "", "Ressource inconnue."};
 }

@@ -71,6 +71,15 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
     }
     return {};
   };
+  // Whether the caller may learn that this account exists: its holder, support and auditors
+  // (and, for an activation e-mail, a manager who sees the holder among a structure's users).
+  // Anyone else is told "not found" before any check of the account's state, so that no answer
+  // (403, 409) tells an existing account from an unknown one.
+  auto hidden_from = [&](bool sees_holder, std::string_view rule) -> Decision<void> {
+    if (holder || is_support(caller) || caller.roles.auditor || sees_holder) return {};
+    return reject(errc::not_found, std::string(rule) + ".not_found", "user_id",
+                  "Compte introuvable.");
+  };
   return std::visit(
       Overloaded{
           [&](const CreateAccount& c) -> Events {
@@ -110,6 +119,9 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                                               c.origin, c.technical});
           },
           [&](const Activate&) -> Events {
+            if (auto ok = hidden_from(false, "account.activate"); !ok) {
+              return std::unexpected(ok.error());
+            }
             if (auto ok = status_is(Status::pending_activation, "account.activate",
                                     "Ce compte n'est pas en cours d'activation");
                 !ok) {
@@ -122,6 +134,14 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             return one(events::AccountActivated{id});
           },
           [&](const ResendActivation&) -> Events {
+            // A manager who may see the holder in the structure's users list.
+            const bool sees_holder =
+                context.holder_on_structure &&
+                access::may(context.caller_access, access::Action::view_requests,
+                            context.holder_services);
+            if (auto ok = hidden_from(sees_holder, "account.resend_activation"); !ok) {
+              return std::unexpected(ok.error());
+            }
             if (auto ok = status_is(Status::pending_activation, "account.resend_activation",
                                     "Ce compte n'est pas en cours d'activation");
                 !ok) {
@@ -140,6 +160,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
           [&](const Deactivate& c) -> Events {
             constexpr std::string_view rule = "account.deactivate";
+            if (auto ok = hidden_from(false, rule); !ok) return std::unexpected(ok.error());
             if (state.status == Status::none) {
               return reject(errc::not_found, "account.deactivate.not_found", "user_id",
                             "Compte introuvable.");
@@ -182,6 +203,9 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             return one(events::AccountDeactivated{id, c.now_us});
           },
           [&](const Reactivate& c) -> Events {
+            if (auto ok = hidden_from(false, "account.reactivate"); !ok) {
+              return std::unexpected(ok.error());
+            }
             if (auto ok = status_is(Status::deactivated, "account.reactivate",
                                     "Ce compte n'est pas désactivé");
                 !ok) {

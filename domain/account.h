@@ -89,7 +89,10 @@ struct Context {
 };
 
 // Decides `command` on `state` for `caller`. On success, the payloads to append to the account
-// stream (never empty); on rejection, the rule and field. Deactivate checks that a new GP is
+// stream (never empty); on rejection, the rule and field. A caller who may not learn that the
+// account exists (anyone but its holder, support, auditors and, for an activation e-mail, a
+// manager who sees the holder among a structure's users) gets not_found on every command but
+// CreateAccount, whatever the account's state. Deactivate checks that a new GP is
 // named for exactly the managed structures; the transfers themselves are decided by the
 // structures (workflow::deactivate_account composes both). Pure and thread-safe.
 [[nodiscard]] Decision<std::vector<events::Payload>> decide(const State& state,

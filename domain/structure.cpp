@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/fields.h"
+#include "events/codec.h"
 
 namespace chorus::domain::structure {
 namespace {
@@ -258,6 +259,29 @@ access::Action action_of(const Command& command) noexcept {
 }
 
 std::string stream_id(const std::string& structure_id) { return "structure-" + structure_id; }
+
+std::string identifier_stream_id(std::string_view type, std::string_view value) {
+  auto plain = [](std::string_view text) {
+    return !text.empty() && std::ranges::all_of(text, [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    });
+  };
+  if (plain(type) && plain(value) && type.size() + value.size() <= 180) {
+    return "identifier-" + std::string(type) + "-" + std::string(value);
+  }
+  std::string both(type);
+  both.push_back('\0');
+  both.append(value);
+  return "identifier-~" + events::to_hex(events::sha256(both));
+}
+
+Reservation evolve_reservation(Reservation state, const events::Payload& payload) {
+  ++state.version;
+  if (const auto* e = std::get_if<events::IdentifierReserved>(&payload)) {
+    state.structure_id = e->structure_id;
+  }
+  return state;
+}
 
 Decision<std::vector<events::Payload>> decide(const State& state, const Command& command,
                                               const Caller& caller, const Context& context) {

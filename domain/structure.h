@@ -259,4 +259,20 @@ struct BulkOutcome {
 // "structure-<id>": the stream of a structure. Pure, thread-safe.
 [[nodiscard]] std::string stream_id(const std::string& structure_id);
 
+// The stream that reserves an identifier for one structure, for good: its only event is
+// IdentifierReserved, appended at expected version 0 with the StructureCreated taking the
+// identifier (workflow::reserve_identifiers). "identifier-<type>-<value>" when both are letters
+// and digits only (a SIRET), else "identifier-~<SHA-256 of type, NUL, value in hex>" (a stream
+// id is printable ASCII without spaces, at most 200 bytes); the two forms cannot meet. Pure,
+// thread-safe.
+[[nodiscard]] std::string identifier_stream_id(std::string_view type, std::string_view value);
+
+// A reservation stream as the command side loads it: taken once it holds an event.
+struct Reservation {
+  std::uint64_t version = 0;
+  std::string structure_id;  // the holder
+};
+// Folds an IdentifierReserved (other events only count in the version). Pure, thread-safe.
+[[nodiscard]] Reservation evolve_reservation(Reservation state, const events::Payload& payload);
+
 }  // namespace chorus::domain::structure

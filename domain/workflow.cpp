@@ -1,6 +1,7 @@
 #include "domain/workflow.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace chorus::domain::workflow {
 namespace {
@@ -84,6 +85,22 @@ Decision<Appends> change_identifier(const structure::State& old, const ChangeIde
   deactivated.payloads.push_back(
       events::StructureDeactivated{old.structure_id, id, "Changement d'identifiant"});
   return Appends{std::move(created), std::move(deactivated)};
+}
+
+void reserve_identifiers(Appends& appends) {
+  Appends reservations;
+  for (const auto& decision : appends) {
+    for (const auto& payload : decision.payloads) {
+      if (const auto* e = std::get_if<events::StructureCreated>(&payload)) {
+        reservations.push_back(
+            StreamDecision{structure::identifier_stream_id(e->identifier_type, e->identifier_value),
+                           0,
+                           {events::IdentifierReserved{e->identifier_type, e->identifier_value,
+                                                       e->structure_id}}});
+      }
+    }
+  }
+  std::ranges::move(reservations, std::back_inserter(appends));
 }
 
 Decision<Appends> deactivate_account(const account::State& holder,

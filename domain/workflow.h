@@ -49,6 +49,12 @@ struct IdentifierContext {
                                                   const Caller& caller,
                                                   const IdentifierContext& context);
 
+// Adds to `appends` the reservation of the identifier of every structure created in it (one
+// IdentifierReserved per StructureCreated, at expected version 0 of
+// structure::identifier_stream_id): written in the same batch, a second structure taking the
+// same identifier conflicts instead of passing. Pure, thread-safe.
+void reserve_identifiers(Appends& appends);
+
 // A structure the account holder manages as GP, with what is known of the new GP named for it.
 struct Managed {
   const structure::State* structure = nullptr;

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "events/codec.h"
+#include "projections/ranked_list.h"
+#include "projections/ticket_views.h"
 
 namespace chorus::projections {
 namespace {
@@ -40,9 +45,74 @@ std::string member_key(std::string_view s, std::string_view user) {
 std::string pending_prefix(std::string_view s, std::string_view service) {
   return key_of({"sp", s, service}) + '\0';
 }
+// A group's pending rows as a ranked list (ranked_list.h): a deep page is found by rank. Fences
+// are chosen by the request id (after the 8-byte time in the suffix). Counts are read and
+// rewritten: every new request lands in the last bucket (see Applier::bump).
+bool pending_fence(std::string_view suffix, std::string_view) {
+  return suffix.size() > 8 && is_fence_id(suffix.substr(8));
+}
+RankedList pending_list(std::string_view s, std::string_view service) {
+  return RankedList{pending_prefix(s, service), key_of({"sf", s, service}) + '\0',
+                    key_of({"sb", s, service}) + '\0', &pending_fence, false};
+}
+std::string pending_suffix(std::int64_t at_us, std::string_view rid) {
+  return be64(static_cast<std::uint64_t>(at_us)) + std::string(rid);
+}
+std::string pending_word_prefix(std::string_view s, std::string_view service) {
+  return key_of({"sx", s, service}) + '\0';
+}
+// Search tokens of a text: folded (fold_text), split on anything but letters, digits and the
+// characters of identifiers ("-", "_", ".", "@"), cut at 40 bytes. With `parts`, each token's
+// pieces between those characters too: "asker-990" gives "asker-990", "asker" and "990", so a
+// search finds an id by its beginning and by any of its pieces.
+constexpr std::size_t kWordMax = 40;
+std::set<std::string> search_tokens(std::string_view text, bool parts) {
+  std::set<std::string> out;
+  auto is_joiner = [](char c) { return c == '-' || c == '_' || c == '.' || c == '@'; };
+  auto add = [&](std::string word) {
+    if (word.empty()) return;
+    if (parts) {
+      std::string piece;
+      for (char c : word) {
+        if (is_joiner(c)) {
+          if (!piece.empty()) out.insert(piece.substr(0, kWordMax));
+          piece.clear();
+        } else {
+          piece.push_back(c);
+        }
+      }
+      if (!piece.empty()) out.insert(piece.substr(0, kWordMax));
+    }
+    if (word.size() > kWordMax) word.resize(kWordMax);
+    out.insert(std::move(word));
+  };
+  std::string word;
+  for (char c : fold_text(text)) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || u >= 0x80 || is_joiner(c)) {
+      word.push_back(c);
+    } else {
+      add(std::move(word));
+      word.clear();
+    }
+  }
+  add(std::move(word));
+  return out;
+}
+// The words a pending row (its JSON) is filed under: its ids, service, espace and comment.
+std::set<std::string> pending_words(const json& row) {
+  std::string text;
+  for (const char* field : {"request_id", "user_id", "service", "espace", "comment"}) {
+    text += row.value(field, "");
+    text += ' ';
+  }
+  return search_tokens(text, true);
+}
 std::string pending_index_key(std::string_view s, std::string_view rid) {
   return key_of({"sq", s, rid});
 }
+// Structures with pending requests, for support's inbox across structures.
+std::string pending_structure_key(std::string_view s) { return key_of({"sa", s}); }
 std::string pending_count_key(std::string_view s, std::string_view service) {
   return key_of({"sc", s, service});
 }
@@ -116,7 +186,13 @@ class Applier {
     auto v = batch_.get(key);
     if (!v) return std::unexpected(v.error());
     const std::uint64_t before = v->has_value() && (*v)->size() == 8 ? from_be64(**v) : 0;
-    batch_.put(key, be64(before + static_cast<std::uint64_t>(delta)));
+    const std::uint64_t after = before + static_cast<std::uint64_t>(delta);
+    // A structure without pending requests leaves support's list (other counters stay).
+    if (after == 0 && key.starts_with(std::string_view("sa\0", 3))) {
+      batch_.del(key);
+    } else {
+      batch_.put(key, be64(after));
+    }
     return {};
   }
 
@@ -179,12 +255,17 @@ class Applier {
     row["user_id"] = user;
     row["service"] = service;
     row["at_us"] = event_.meta.occurred_at_us;
-    const std::string key = pending_prefix(s, service) +
-                            be64(static_cast<std::uint64_t>(event_.meta.occurred_at_us)) + rid;
+    const std::string suffix = pending_suffix(event_.meta.occurred_at_us, rid);
+    const std::string key = pending_prefix(s, service) + suffix;
     const std::string text = row.dump();
     batch_.put(key, text);
     batch_.put(pending_index_key(s, rid), key);
     batch_.put(user_request_key(user, s, rid), text);
+    for (const auto& word : pending_words(row)) {
+      batch_.put(pending_word_prefix(s, service) + word + '\0' + suffix, row.value("kind", ""));
+    }
+    if (auto ok = ranked_insert(batch_, pending_list(s, service), suffix, text); !ok) return ok;
+    if (auto ok = bump(pending_structure_key(s), 1); !ok) return ok;
     return bump(pending_count_key(s, service), 1);
   }
 
@@ -197,11 +278,20 @@ class Applier {
     if (!row) return std::unexpected(row.error());
     if (!row->has_value()) return fail(errc::poison, "pending index without its row");
     json r = std::move(**row);
+    const std::string service = r.value("service", "");
+    const std::string suffix = (**key).substr(pending_prefix(s, service).size());
     batch_.del(**key);
     batch_.del(pending_index_key(s, rid));
-    if (auto ok = bump(pending_count_key(s, r.value("service", "")), -1); !ok) {
+    for (const auto& word : pending_words(r)) {
+      batch_.del(pending_word_prefix(s, service) + word + '\0' + suffix);
+    }
+    if (auto ok = ranked_remove(batch_, pending_list(s, service), suffix, ""); !ok) {
       return std::unexpected(ok.error());
     }
+    if (auto ok = bump(pending_count_key(s, service), -1); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (auto ok = bump(pending_structure_key(s), -1); !ok) return std::unexpected(ok.error());
     batch_.del(user_request_key(r.value("user_id", ""), s, rid));
     return r;
   }
@@ -557,42 +647,264 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> pending_counts(
   return out;
 }
 
-Result<RowPage> pending_page(const ViewStore& store, const std::string& structure_id,
-                             const std::optional<std::vector<std::string>>& services,
-                             bool newest_first, std::uint64_t offset, std::size_t limit,
-                             const std::function<bool(const std::string& row)>& keep) {
-  RowPage out;
-  const std::uint64_t skip = offset;
-  const std::size_t page_size = limit;
-  if (!keep && limit == 0) return out;
-  std::uint64_t seen = 0;
-  bool full = false;
-  auto visit = [&](std::string_view, std::string_view value) {
-    if (!keep) {
-      // No filter: the counters give the total; stop once the page is read.
-      if (seen++ >= skip) out.rows.emplace_back(value);
-      full = out.rows.size() >= page_size;
-      return !full;
-    }
-    std::string row(value);
-    if (!keep(row)) return true;
-    if (out.total >= skip && out.rows.size() < page_size) out.rows.push_back(std::move(row));
-    ++out.total;
-    return true;
-  };
-  std::vector<std::string> groups;
-  if (services) {
-    groups = *services;
-    std::ranges::sort(groups);
-  } else {
-    auto counts = pending_counts(store, structure_id);
-    if (!counts) return std::unexpected(counts.error());
-    for (auto& [service, n] : *counts) groups.push_back(service);
+namespace {
+
+std::string hex_of(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
   }
-  for (const auto& service : groups) {
-    if (full) break;
-    auto ok = store.scan(pending_prefix(structure_id, service), "", newest_first, visit);
-    if (!ok) return std::unexpected(ok.error());
+  return out;
+}
+
+std::optional<std::string> bytes_of_hex(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = digit(text[i]);
+    const int lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// Whether every query word begins one of the row's words.
+bool has_words(const std::set<std::string>& query, const std::set<std::string>& row) {
+  return std::ranges::all_of(query, [&](const std::string& w) {
+    auto it = row.lower_bound(w);
+    return it != row.end() && it->starts_with(w);
+  });
+}
+
+// A matching row of a filtered page, in page order.
+struct Match {
+  std::size_t group;
+  std::string suffix;
+  std::string row;
+};
+
+}  // namespace
+
+std::string pending_cursor(std::string_view row) {
+  json r = json::parse(row, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return "";
+  std::string raw = r.value("structure_id", "");
+  raw += '\0';
+  raw += r.value("service", "");
+  raw += '\0';
+  raw += pending_suffix(r.value("at_us", std::int64_t{0}), r.value("request_id", ""));
+  return hex_of(raw);
+}
+
+std::optional<PendingCursor> parse_pending_cursor(std::string_view text) {
+  if (text.size() > 2048) return std::nullopt;
+  auto raw = bytes_of_hex(text);
+  if (!raw) return std::nullopt;
+  const auto a = raw->find('\0');
+  if (a == std::string::npos) return std::nullopt;
+  const auto b = raw->find('\0', a + 1);
+  if (b == std::string::npos || raw->size() - b - 1 <= 8) return std::nullopt;
+  return PendingCursor{raw->substr(0, a), raw->substr(a + 1, b - a - 1), raw->substr(b + 1)};
+}
+
+bool is_searchable(std::string_view text) { return !search_tokens(text, false).empty(); }
+
+Result<std::vector<std::pair<std::string, std::uint64_t>>> structures_with_pending(
+    const ViewStore& store) {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  const std::string prefix = std::string("sa") + '\0';
+  auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view value) {
+    const std::uint64_t n = value.size() == 8 ? from_be64(value) : 0;
+    if (n > 0) out.emplace_back(std::string(key.substr(prefix.size())), n);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return out;
+}
+
+Result<RowPage> pending_page(const ViewStore& store, const std::string& structure_id,
+                             const PendingQuery& q) {
+  RowPage out;
+  const std::string& s = structure_id;
+  // The groups to read, in service order, with their pending counts.
+  auto counts = pending_counts(store, s);
+  if (!counts) return std::unexpected(counts.error());
+  std::vector<std::pair<std::string, std::uint64_t>> groups;
+  if (q.services) {
+    std::vector<std::string> wanted = *q.services;
+    std::ranges::sort(wanted);
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    for (const auto& service : wanted) {
+      auto it = std::ranges::find(*counts, service, &std::pair<std::string, std::uint64_t>::first);
+      if (it != counts->end()) groups.push_back(*it);
+    }
+  } else {
+    groups = std::move(*counts);
+  }
+  // The first group at or after the cursor's.
+  const std::size_t cursor_group =
+      q.after ? static_cast<std::size_t>(
+                    std::ranges::lower_bound(groups, q.after->service, {},
+                                             &std::pair<std::string, std::uint64_t>::first) -
+                    groups.begin())
+              : 0;
+  // Whether a row of group `g` at `suffix` comes after the cursor in page order.
+  auto after_cursor = [&](std::size_t g, const std::string& suffix) {
+    if (!q.after) return true;
+    if (g != cursor_group) return g > cursor_group;
+    if (groups[g].first != q.after->service) return true;  // the cursor's group is gone
+    return q.newest_first ? suffix < q.after->suffix : suffix > q.after->suffix;
+  };
+
+  if (q.words.empty() && q.kind.empty()) {
+    for (const auto& [service, n] : groups) out.total += n;
+    if (q.limit == 0) return out;
+    // Where the page starts: a group and, in it, a key (inclusive, or the cursor's, excluded).
+    std::size_t g = cursor_group;
+    std::string start;
+    std::string excluded;
+    if (q.after) {
+      if (g < groups.size() && groups[g].first == q.after->service) {
+        start = pending_prefix(s, groups[g].first) + q.after->suffix;
+        excluded = start;
+      }
+    } else {
+      std::uint64_t passed = 0;
+      for (g = 0; g < groups.size() && passed + groups[g].second <= q.offset; ++g) {
+        passed += groups[g].second;
+      }
+      if (g < groups.size()) {
+        const std::uint64_t n = groups[g].second;
+        const std::uint64_t rank = q.offset - passed;
+        auto key = ranked_key_at(store, pending_list(s, groups[g].first),
+                                 q.newest_first ? n - 1 - rank : rank, n);
+        if (!key) return std::unexpected(key.error());
+        if (!*key) return out;  // counts and rows disagree: a batch is being applied
+        start = std::move(**key);
+      }
+    }
+    for (; g < groups.size() && out.rows.size() < q.limit; ++g) {
+      auto ok = store.scan(pending_prefix(s, groups[g].first), start, q.newest_first,
+                           [&](std::string_view key, std::string_view value) {
+                             if (key == excluded) return true;
+                             out.rows.emplace_back(value);
+                             return out.rows.size() < q.limit;
+                           });
+      if (!ok) return std::unexpected(ok.error());
+      start.clear();
+    }
+    return out;
+  }
+
+  // Filtered: the matches of every group, in page order, then the page among them.
+  const std::set<std::string> words = search_tokens(q.words, false);
+  auto keep = [&](const json& r) {
+    if (!q.kind.empty() && r.value("kind", "") != q.kind) return false;
+    return words.empty() || has_words(words, pending_words(r));
+  };
+  std::vector<Match> matches;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const std::string rows_prefix = pending_prefix(s, groups[g].first);
+    if (words.empty()) {
+      // A kind alone: every row of the group is read.
+      auto ok = store.scan(
+          rows_prefix, "", q.newest_first, [&](std::string_view key, std::string_view value) {
+            json r = json::parse(value, nullptr, false);
+            if (!r.is_discarded() && keep(r)) {
+              matches.push_back(
+                  Match{g, std::string(key.substr(rows_prefix.size())), std::string(value)});
+            }
+            return true;
+          });
+      if (!ok) return std::unexpected(ok.error());
+      continue;
+    }
+    // The candidates: the rows filed under the rarest prefix. Each scan stops once it holds more
+    // than the best so far, and a first round stops at kProbe postings, so that a common word
+    // ("rattachement") is not read whole when a rare one is beside it.
+    constexpr std::size_t kProbe = 512;
+    std::optional<std::map<std::string, std::string>> best;  // suffix -> kind
+    const std::string words_prefix = pending_word_prefix(s, groups[g].first);
+    for (const std::size_t cap : {kProbe, SIZE_MAX}) {
+      for (const auto& w : words) {
+        std::map<std::string, std::string> found;
+        std::size_t postings = 0;
+        const std::size_t bound = best ? best->size() : cap;
+        auto ok = store.scan(words_prefix + w, "", false,
+                             [&](std::string_view key, std::string_view kind) {
+                               const auto end = key.find('\0', words_prefix.size());
+                               if (end != std::string_view::npos) {
+                                 found.emplace(key.substr(end + 1), kind);
+                               }
+                               return ++postings <= bound;
+                             });
+        if (!ok) return std::unexpected(ok.error());
+        if (postings <= bound && (!best || found.size() < best->size())) best = std::move(found);
+        if (best && best->empty()) break;
+      }
+      if (best) break;
+    }
+    if (!best || best->empty()) continue;
+    std::vector<Match> group_matches;
+    if (words.size() == 1) {
+      // One word: its postings are the matches (their value is the kind); rows are read for
+      // the page only.
+      for (auto& [suffix, kind] : *best) {
+        if (q.kind.empty() || kind == q.kind) group_matches.push_back(Match{g, suffix, ""});
+      }
+    } else {
+      // Several: each candidate row is read and checked against the other words.
+      std::vector<std::string> keys;
+      keys.reserve(best->size());
+      for (const auto& [suffix, kind] : *best) keys.push_back(rows_prefix + suffix);
+      auto rows = store.multi_get(keys);
+      if (!rows) return std::unexpected(rows.error());
+      std::size_t i = 0;
+      for (const auto& [suffix, kind] : *best) {
+        const auto& row = (*rows)[i++];
+        if (!row) continue;
+        json r = json::parse(*row, nullptr, false);
+        if (!r.is_discarded() && keep(r)) group_matches.push_back(Match{g, suffix, *row});
+      }
+    }
+    if (q.newest_first) std::ranges::reverse(group_matches);
+    std::ranges::move(group_matches, std::back_inserter(matches));
+  }
+  out.total = matches.size();
+  std::size_t first = 0;
+  if (q.after) {
+    while (first < matches.size() && !after_cursor(matches[first].group, matches[first].suffix)) {
+      ++first;
+    }
+  } else {
+    first = static_cast<std::size_t>(std::min<std::uint64_t>(q.offset, matches.size()));
+  }
+  const std::size_t last = std::min(matches.size(), first + q.limit);
+  // Rows not read yet (one-word searches): one multi-get for the page.
+  std::vector<std::string> keys;
+  for (std::size_t i = first; i < last; ++i) {
+    if (matches[i].row.empty()) {
+      keys.push_back(pending_prefix(s, groups[matches[i].group].first) + matches[i].suffix);
+    }
+  }
+  auto read = store.multi_get(keys);
+  if (!read) return std::unexpected(read.error());
+  std::size_t k = 0;
+  for (std::size_t i = first; i < last; ++i) {
+    if (!matches[i].row.empty()) {
+      out.rows.push_back(std::move(matches[i].row));
+    } else if (const auto& row = (*read)[k++]; row) {
+      out.rows.push_back(*row);
+    }
   }
   return out;
 }

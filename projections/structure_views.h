@@ -14,7 +14,18 @@
 //   sp\0<structure>\0<service>\0<at be64><request_id> -> pending request (JSON), by service
 //                                                   then oldest first; service "" = the whole
 //                                                   structure (sorts first)
+//   sf\0<structure>\0<service>\0<at be64><request_id> -> "": the group's fences (request id
+//                                                   hashing to 0 mod 64, ranked_list.h)
+//   sb\0<structure>\0<service>\0[<at be64><request_id>] -> be64: rows from that fence to the
+//                                                   next (the bare prefix: before the first);
+//                                                   page N is found by rank in a few scans
+//   sx\0<structure>\0<service>\0<word>\0<at be64><request_id> -> kind: each search word of
+//                                                   the request's ids, service, espace and
+//                                                   comment (folded; whole ids and their pieces)
 //   sq\0<structure>\0<request_id>                -> the key of its sp row
+//   sa\0<structure>                              -> its pending requests (be64, read and
+//                                                   rewritten; deleted at 0): support's inbox
+//                                                   across structures
 //   sc\0<structure>\0<service>                   -> pending requests of that service (be64;
 //                                                   read and rewritten, never merged)
 //   sh\0<structure>\0<stream version be64>       -> history row (JSON), newest last
@@ -102,22 +113,54 @@ struct AccessRow {
 [[nodiscard]] Result<std::vector<std::pair<std::string, std::uint64_t>>> pending_counts(
     const ViewStore& store, const std::string& structure_id);
 
+// Every structure with pending requests, with their number, in structure id order (support's
+// inbox across structures: one short row per structure). Fails with io_error. Thread-safe.
+[[nodiscard]] Result<std::vector<std::pair<std::string, std::uint64_t>>> structures_with_pending(
+    const ViewStore& store);
+
 struct RowPage {
   std::vector<std::string> rows;  // JSON objects
   std::uint64_t total = 0;        // rows matching, over every page
 };
 
-// Pending requests of `structure_id`: up to `limit` rows after skipping `offset` matching
-// ones. `services`: the service groups to read, in service order (nullopt: every group with
-// pending requests, whole-structure requests first). `newest_first` reverses the order inside
-// each group. With `keep`, a filter on each row (its JSON): every row of the groups is read
-// once and `total` counts the kept ones. Without it (null), the scan stops after
-// offset + limit rows and `total` stays 0 (pending_counts has it). Thread-safe.
+// Where a page of the approvals inbox starts: just after this row (a keyset cursor).
+struct PendingCursor {
+  std::string structure_id;
+  std::string service;  // the row's group
+  std::string suffix;   // the row's key suffix: be64 time, request id
+};
+// The cursor just after a pending row (its JSON, as a page gives it): opaque text (hex).
+// Pure, thread-safe.
+[[nodiscard]] std::string pending_cursor(std::string_view row);
+// Reads pending_cursor's text; nullopt when it is not one. Pure, thread-safe.
+[[nodiscard]] std::optional<PendingCursor> parse_pending_cursor(std::string_view text);
+
+struct PendingQuery {
+  // The service groups to read ("" = whole-structure requests); nullopt: every group with
+  // pending requests. Groups are read in service order ("" first).
+  std::optional<std::vector<std::string>> services;
+  bool newest_first = false;           // order inside each group
+  std::uint64_t offset = 0;            // matching rows skipped (ignored with `after`)
+  std::optional<PendingCursor> after;  // start just after this row of this structure
+  std::size_t limit = 20;
+  std::string kind;  // "attachment" or "subscription"; empty: both
+  // Search text, case- and accent-insensitive: every word of it must begin a word of the
+  // request's id, user id, service, espace or comment (an id is a word, and so is each of its
+  // pieces between "-", "_", "." and "@": "asker-99" finds "asker-990"). Empty: no search.
+  std::string words;
+};
+
+// Whether `text` holds a word a search can use (a letter or a digit). Pure.
+[[nodiscard]] bool is_searchable(std::string_view text);
+
+// A page of the pending requests of `structure_id` and `total`, the rows matching over every
+// page. Without search words or kind, a page at any offset is a few bounded scans (bucket
+// counts per group, ranked_list.h) and, from a cursor, one seek. With words, the candidates
+// come from the index of the rarest word's prefix (sx rows) and are checked against the other
+// words: the cost grows with the matches, not the pending requests. With a kind only, every row
+// of the groups is read. Fails with io_error; changes nothing. Thread-safe.
 [[nodiscard]] Result<RowPage> pending_page(const ViewStore& store, const std::string& structure_id,
-                                           const std::optional<std::vector<std::string>>& services,
-                                           bool newest_first, std::uint64_t offset,
-                                           std::size_t limit,
-                                           const std::function<bool(const std::string& row)>& keep);
+                                           const PendingQuery& query);
 
 // A page of the history of `structure_id`, newest first (page from 1): one reverse range scan
 // of (page * page_size) rows at most. With `before` (a row's "seq"), the page starts at the

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "projections/ranked_list.h"
+
 namespace chorus::projections {
 namespace {
 
@@ -40,21 +42,16 @@ std::string bucket_prefix(std::string_view sorted_list) {
   return key_of({"k", sorted_list}) + '\0';
 }
 
-constexpr std::uint64_t kFenceEvery = 64;
 // Sort values are cut here: keys stay short, and titles rarely differ only after 64 bytes.
 constexpr std::size_t kSortValueMax = 64;
 constexpr std::size_t kWordMax = 40;
 constexpr std::size_t kChunk = 512;
 
-// FNV-1a: which tickets are fences depends on nothing but their id, so a rebuild gives the same
-// buckets as the live views.
-bool is_fence(std::string_view id) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h % kFenceEvery == 0;
+// Which tickets are fences depends on nothing but their id (the index row's value), so a rebuild
+// gives the same buckets as the live views.
+bool ticket_fence(std::string_view, std::string_view id) { return is_fence_id(id); }
+RankedList ranked(const std::string& sl) {
+  return RankedList{index_prefix(sl), fence_prefix(sl), bucket_prefix(sl), &ticket_fence, true};
 }
 
 // Statuses as users see them, and their one-byte codes in the state row.
@@ -192,71 +189,16 @@ std::string sort_suffix(const TicketState& s, char col, std::string_view id) {
   return out;
 }
 
-// The nearest fence before `suffix` in a sorted list; "" (the head bucket) when none.
-Result<std::string> fence_before(const ViewBatch& batch, const std::string& sl,
-                                 const std::string& suffix) {
-  const std::string prefix = fence_prefix(sl);
-  const std::string own = prefix + suffix;
-  std::string found;
-  auto ok = batch.scan(prefix, own, /*reverse=*/true, [&](std::string_view key, std::string_view) {
-    if (key == own) return true;
-    found.assign(key.substr(prefix.size()));
-    return false;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return found;
-}
-
-// Rows after `suffix` up to the next fence (excluded).
-Result<std::uint64_t> rows_until_fence(const ViewBatch& batch, const std::string& sl,
-                                       const std::string& suffix) {
-  const std::string prefix = index_prefix(sl);
-  const std::string own = prefix + suffix;
-  std::uint64_t n = 0;
-  auto ok = batch.scan(prefix, own, false, [&](std::string_view key, std::string_view id) {
-    if (key == own) return true;
-    if (is_fence(id)) return false;
-    ++n;
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return n;
-}
-
 Result<void> index_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
                           const std::string& id) {
-  auto before = fence_before(batch, sl, suffix);
-  if (!before) return std::unexpected(before.error());
   batch.put(index_prefix(sl) + suffix, id);
-  if (!is_fence(id)) {
-    batch.add(bucket_prefix(sl) + *before, 1);
-    return {};
-  }
-  // A new fence splits the bucket it lands in: the rows after it move to its own bucket.
-  auto moved = rows_until_fence(batch, sl, suffix);
-  if (!moved) return std::unexpected(moved.error());
-  batch.put(fence_prefix(sl) + suffix, "");
-  batch.put(bucket_prefix(sl) + suffix, be64(*moved + 1));
-  batch.add(bucket_prefix(sl) + *before, -static_cast<std::int64_t>(*moved));
-  return {};
+  return ranked_insert(batch, ranked(sl), suffix, id);
 }
 
 Result<void> index_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
                           const std::string& id) {
   batch.del(index_prefix(sl) + suffix);
-  std::int64_t delta = -1;
-  if (is_fence(id)) {
-    // The fence's bucket joins the one before.
-    batch.del(fence_prefix(sl) + suffix);
-    batch.del(bucket_prefix(sl) + suffix);
-    auto moved = rows_until_fence(batch, sl, suffix);
-    if (!moved) return std::unexpected(moved.error());
-    delta = static_cast<std::int64_t>(*moved);
-  }
-  auto before = fence_before(batch, sl, suffix);
-  if (!before) return std::unexpected(before.error());
-  batch.add(bucket_prefix(sl) + *before, delta);
-  return {};
+  return ranked_remove(batch, ranked(sl), suffix, id);
 }
 
 bool is_queue(std::string_view list) { return list.starts_with(std::string_view("q\0", 2)); }
@@ -447,50 +389,13 @@ Result<std::vector<TicketRow>> rows_of(const ViewStore& store,
   return out;
 }
 
-// The key of the row at `rank` (0-based, key order) of a sorted list of `total` rows: bucket
-// counts summed from the nearer end, then a skip inside one bucket.
-Result<std::optional<std::string>> key_at_rank(const ViewStore& store, const std::string& sl,
-                                               std::uint64_t rank, std::uint64_t total) {
-  const std::string buckets = bucket_prefix(sl);
-  std::optional<std::string> bucket;  // suffix of the bucket's fence ("" for the head)
-  std::uint64_t skip = 0;
-  const bool from_start = rank < total / 2;
-  std::uint64_t passed = 0;  // rows in the buckets passed
-  auto ok = store.scan(buckets, "", !from_start, [&](std::string_view key, std::string_view v) {
-    const std::uint64_t n = from_be64(v);
-    // From the end, the bucket holds ranks total-passed-n .. total-passed-1.
-    if (from_start ? passed + n > rank : passed + n >= total - rank) {
-      bucket.emplace(key.substr(buckets.size()));
-      skip = from_start ? rank - passed : rank + passed + n - total;
-      return false;
-    }
-    passed += n;
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  if (!bucket) return std::optional<std::string>{};
-  const std::string rows = index_prefix(sl);
-  std::optional<std::string> found;
-  ok = store.scan(rows, bucket->empty() ? "" : rows + *bucket, false,
-                  [&](std::string_view key, std::string_view) {
-                    if (skip > 0) {
-                      --skip;
-                      return true;
-                    }
-                    found.emplace(key);
-                    return false;
-                  });
-  if (!ok) return std::unexpected(ok.error());
-  return found;
-}
-
 // Ids of `count` rows of a sorted list from the one at `rank` (key order), walking forward or
 // backward.
 Result<std::vector<std::string>> ids_from_rank(const ViewStore& store, const std::string& sl,
                                                std::uint64_t rank, std::uint64_t total,
                                                std::size_t count, bool backward) {
   std::vector<std::string> ids;
-  auto start = key_at_rank(store, sl, rank, total);
+  auto start = ranked_key_at(store, ranked(sl), rank, total);
   if (!start) return std::unexpected(start.error());
   if (!*start) return ids;
   auto ok =
@@ -680,13 +585,11 @@ std::string fold_text(std::string_view text) {
       cp = ((c & 0x0Fu) << 12) | ((text[i + 1] & 0x3Fu) << 6) | (text[i + 2] & 0x3Fu);
       len = 3;
     } else if (c >= 0xC0 && i + 1 < text.size()) {
-    json attachments;  // added to a draft: kept through its edits and its submission
       cp = ((c & 0x1Fu) << 6) | (text[i + 1] & 0x3Fu);
       len = 2;
     }
     i += len;
     if (cp < 0x20 || cp == 0x7F) {
-      if (previous->contains("attachments")) attachments = std::move((*previous)["attachments"]);
       if (cp == '\t' || cp == '\n' || cp == '\r') out.push_back(' ');
       continue;
     }
@@ -699,7 +602,6 @@ std::string fold_text(std::string_view text) {
     } else if (cp == 0x178) {
       out += "y";  // Ÿ
     } else if (cp == 0x2019 || cp == 0x2018) {
-    if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
       out.push_back('\'');  // typographic apostrophes, as in "d’informations"
     } else {
       append_utf8(out, cp);
@@ -763,20 +665,6 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   // A deleted draft leaves no row behind.
   if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
     if (before) {
-          [&](const events::FileAttached& e) -> Result<void> {
-            if (auto r = moved_to(0); !r) return r;
-            // "Pièces jointes" of the detail; the history entry names the file.
-            json file{{"attachment_id", e.attachment_id},
-                      {"name", e.name},
-                      {"media_type", e.media_type},
-                      {"size", e.size},
-                      {"sha256", e.sha256},
-                      {"added_by", event.meta.actor.user_id},
-                      {"added_at_us", event.meta.occurred_at_us}};
-            detail["attachments"].push_back(std::move(file));
-            text = e.name;
-            return {};
-          },
       auto detail = stored_detail();
       if (!detail) return std::unexpected(detail.error());
       set_words(words_of_detail(*detail), {}, before->emitter);
@@ -792,11 +680,13 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   json detail;
   std::set<std::string> old_words;
   auto form = [&](const auto& e) -> Result<void> {
+    json attachments;  // added to a draft: kept through its edits and its submission
     if (before) {
       auto previous = stored_detail();
       if (!previous) return std::unexpected(previous.error());
       old_words = words_of_detail(*previous);
       after = *before;
+      if (previous->contains("attachments")) attachments = std::move((*previous)["attachments"]);
     }
     after.emitter = e.emitter_user_id;
     after.title = e.title;
@@ -809,6 +699,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                   {"sub_category", e.sub_category},
                   {"title", e.title},
                   {"description", e.description}};
+    if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
     set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
     return {};
   };
@@ -826,9 +717,6 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   Result<void> ok = std::visit(
       Overloaded{
           [&](const events::TicketDraftSaved& e) -> Result<void> {
-  if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
-    entry["attachment_id"] = file->attachment_id;
-  }
             if (auto r = form(e); !r) return r;
             after.status = 'B';
             after.opened_at_us = before ? before->opened_at_us
@@ -874,6 +762,20 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           [&](const events::CommentAdded& e) {
             text = e.text;
             return moved_to(0);
+          },
+          [&](const events::FileAttached& e) -> Result<void> {
+            if (auto r = moved_to(0); !r) return r;
+            // "Pièces jointes" of the detail; the history entry names the file.
+            json file{{"attachment_id", e.attachment_id},
+                      {"name", e.name},
+                      {"media_type", e.media_type},
+                      {"size", e.size},
+                      {"sha256", e.sha256},
+                      {"added_by", event.meta.actor.user_id},
+                      {"added_at_us", event.meta.occurred_at_us}};
+            detail["attachments"].push_back(std::move(file));
+            text = e.name;
+            return {};
           },
           [&](const events::TicketAssigned& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
@@ -924,6 +826,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
              {"at_us", event.meta.occurred_at_us}};
   if (!event.meta.actor.on_behalf_of.empty()) entry["on_behalf_of"] = event.meta.actor.on_behalf_of;
   if (!text.empty()) entry["text"] = text;
+  if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
+    entry["attachment_id"] = file->attachment_id;
+  }
   batch.put(history_prefix(id) + be64(event.version), entry.dump());
   return {};
 }

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
@@ -129,6 +132,43 @@ TEST_F(StructureApi, LaunchMonthIncidentsAreHandled) {
   EXPECT_EQ(whole["counts"][0]["pending"], 3);
   EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?q=lm-b")["total"], 1);
   EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?page=2&page_size=2")["items"].size(), 1u);
+  // A keyset cursor: page 2 from page 1's next_cursor is page 2 by number.
+  auto first = ok("lm-gsw", "GET", "/v1/approvals?page_size=2");
+  ASSERT_TRUE(first.contains("next_cursor")) << first;
+  EXPECT_EQ(ok("lm-gsw", "GET",
+               "/v1/approvals?page_size=2&after=" + first.value("next_cursor", ""))["items"],
+            ok("lm-gsw", "GET", "/v1/approvals?page=2&page_size=2")["items"]);
+  EXPECT_EQ(act("lm-gsw", "GET", "/v1/approvals?after=zz").status, 400);
+  EXPECT_EQ(act("lm-gsw", "GET", "/v1/approvals?q=%21%21").status, 400);
+  // Search: case- and accent-insensitive, by the beginning of a word or an id.
+  EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?q=MERCI")["total"], 3);
+  EXPECT_EQ(ok("lm-gsw", "GET", "/v1/approvals?q=lm-")["total"], 3);
+  EXPECT_EQ(ok("lm-gss", "GET", "/v1/approvals?q=lm-")["total"], 1);
+  // Support sees every structure with pending requests, each with its count, and pages
+  // through them by number or by cursor alike.
+  auto support = ok("sn1", "GET", "/v1/approvals?page_size=200");
+  bool listed = false;
+  for (const auto& count : support["counts"]) {
+    listed =
+        listed || (count.value("structure_id", "") == "lm-s" && count.value("pending", 0) == 3);
+  }
+  EXPECT_TRUE(listed) << support;
+  std::vector<std::string> by_page, by_cursor;
+  for (int p = 1; p <= 200; ++p) {
+    auto page = ok("sn1", "GET", "/v1/approvals?page_size=2&page=" + std::to_string(p));
+    for (const auto& item : page["items"]) by_page.push_back(item.value("request_id", ""));
+    if (page["items"].size() < 2) break;
+  }
+  std::string cursor;
+  for (int p = 1; p <= 200; ++p) {
+    auto page =
+        ok("sn1", "GET", "/v1/approvals?page_size=2" + (cursor.empty() ? "" : "&after=" + cursor));
+    for (const auto& item : page["items"]) by_cursor.push_back(item.value("request_id", ""));
+    cursor = page.value("next_cursor", "");
+    if (cursor.empty()) break;
+  }
+  EXPECT_EQ(by_page, by_cursor);
+  EXPECT_EQ(by_page.size(), support.value("total", 0u));
   EXPECT_EQ(
       act("lm-gss", "POST", "/v1/structures/lm-s/attachment-requests/" + b + "/validate").status,
       404);
@@ -317,10 +357,12 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   accounts({"ac-new"}, false);
   ok("ac-heir", "POST", "/v1/structures/ac-s/members", json{{"user_id", "ac-new"}});
   ok("ac-heir", "POST", "/v1/accounts/ac-new/activation-resend", json{{"structure_id", "ac-s"}});
+  // The former GP, now a simple user, does not see the structure's users: told 404, as for an
+  // unknown account (existence must not leak).
   EXPECT_EQ(
       act("ac-gp", "POST", "/v1/accounts/ac-new/activation-resend", json{{"structure_id", "ac-s"}})
           .status,
-      403);
+      404);
   // A technical account, created and attached by the GP, its password reset recorded.
   auto tech = ok("ac-heir", "POST", "/v1/accounts",
                  json{{"technical", true},
@@ -397,6 +439,63 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   const json espace{{"espace", "Sollicitations reçues"}, {"write", true}};
   EXPECT_EQ(key("ac-heir", espace), 201);
   EXPECT_EQ(key("ac-heir", espace), 200);
+}
+
+// Identifier uniqueness is a guarantee of the log, not of a view: two creations of one SIRET
+// sent at the same instant on two connections (both pass the view's check, which sees
+// neither) each append their IdentifierReserved at expected version 0; exactly one wins, the
+// other decides again and is told the identifier is taken. Several rounds, so that the two
+// requests overlap in most of them; so does a SIRET change racing a creation.
+TEST_F(StructureApi, OneIdentifierIsTakenOnceEvenByRacingCreations) {
+  accounts({"race-gp"});
+  ok("sn1", "POST", "/v1/structures", structure_body("race-origin", "race-gp"));
+  for (int round = 0; round < 6; ++round) {
+    const std::string siret = testing::siret_for("race-" + std::to_string(round));
+    std::atomic<int> ready{0};
+    std::array<Answer, 2> answers;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        auto client = server_->connect();
+        std::string target = "/v1/structures";
+        std::string user = "sn1-race";
+        json body = structure_body("race-" + std::to_string(round) + "-" + std::to_string(i), "");
+        body["identifier_value"] = siret;
+        if (round % 2 == 1 && i == 1) {
+          // The GP changes the SIRET of their structure to the same one.
+          target = "/v1/structures/race-origin/identifier";
+          user = "race-gp";
+          body = json{{"identifier_value", siret}};
+        }
+        ++ready;
+        while (ready.load() < 2) std::this_thread::yield();
+        auto r = client->request(
+            "POST", target, body.dump(),
+            {{"Authorization",
+              ServerProcess::token(user, user == "race-gp"
+                                             ? std::vector<std::string>{}
+                                             : std::vector<std::string>{"support_n1"})}});
+        if (r)
+          answers[static_cast<std::size_t>(i)] =
+              Answer{r->status, json::parse(r->body, nullptr, false), {}};
+      });
+    }
+    for (auto& t : threads) t.join();
+    int won = 0;
+    for (const auto& a : answers) {
+      if (a.status == 201) {
+        ++won;
+      } else {
+        EXPECT_EQ(a.status, 422) << a.body;
+        EXPECT_TRUE(a.body.value("rule", "").ends_with("identifier_taken")) << a.body;
+      }
+    }
+    EXPECT_EQ(won, 1) << "round " << round << ": " << answers[0].body << " " << answers[1].body;
+    if (round % 2 == 1 && answers[1].status == 201) {
+      // The SIRET change won: the origin is now inactive; later rounds create only.
+      break;
+    }
+  }
 }
 
 // The multi-stream commands on the Kafka log: each is one transaction over several streams
@@ -491,7 +590,7 @@ class PermissionMatrix : public StructureApi {
 
 struct Row {
   const char* name;
-  const char* cells;  // one per role, in kRoles order
+  const char* cells;  // one per role, in kRoles order: Y 2xx, F 403, N 404, X 409
   std::function<std::string(const PermissionMatrix::Fixture&)> target;
   const char* method;
   json body;
@@ -545,9 +644,20 @@ TEST_F(PermissionMatrix, EveryCommandAndQueryForEveryRoleAndScope) {
          return "/v1/structures/" + f.s + "/subscription-requests/" + f.subscription + "/validate";
        },
        "POST", json::object()},
-      {"resend_activation", "Y Y F F Y Y F F",
+      // Account routes: who may not learn that an account exists is told 404 whatever its
+      // state (an unknown account answers the same), never 403 or 409.
+      {"resend_activation", "Y Y N N Y Y F N",
        [](const F& f) { return "/v1/accounts/nb-" + f.s.substr(3) + "/activation-resend"; }, "POST",
        nullptr},
+      {"resend_activation_unknown_account", "N N N N N N N N",
+       [](const F&) { return "/v1/accounts/pm-nobody/activation-resend"; }, "POST", nullptr},
+      {"activate_someone_else", "N N N N F F F N",
+       [](const F& f) { return "/v1/accounts/nb-" + f.s.substr(3) + "/activate"; }, "POST",
+       nullptr},
+      {"activate_unknown_account", "N N N N N N N N",
+       [](const F&) { return "/v1/accounts/pm-nobody/activate"; }, "POST", nullptr},
+      {"reactivate_someone_else_active", "N N N N X X X N",
+       [](const F&) { return "/v1/accounts/extra/reactivate"; }, "POST", nullptr},
       {"create_structure", "F F F F Y Y F F", [](const F&) { return "/v1/structures"; }, "POST",
        nullptr},
       {"pigp_import", "F F F F Y Y F F", [](const F&) { return "/v1/pigp-imports"; }, "POST",
@@ -558,6 +668,11 @@ TEST_F(PermissionMatrix, EveryCommandAndQueryForEveryRoleAndScope) {
        json{{"new_gp_user_id", "heir"}}},
       {"deactivate_structure", "F F F F Y Y F F", at("/deactivate"), "POST",
        json{{"reason", "Fermeture"}}},
+      {"deactivate_someone_else", "N N N N Y Y F N",
+       [](const F& f) { return "/v1/accounts/nb-" + f.s.substr(3) + "/deactivate"; }, "POST",
+       json::object()},
+      {"deactivate_unknown_account", "N N N N N N N N",
+       [](const F&) { return "/v1/accounts/pm-nobody/deactivate"; }, "POST", json::object()},
   };
   for (std::size_t r = 0; r < kRoles.size(); ++r) {
     const std::string& role = kRoles[r];
@@ -583,6 +698,7 @@ TEST_F(PermissionMatrix, EveryCommandAndQueryForEveryRoleAndScope) {
       const char expected = cells[r];
       const bool matched = expected == 'Y'   ? a.status >= 200 && a.status < 300
                            : expected == 'F' ? a.status == 403
+                           : expected == 'X' ? a.status == 409
                                              : a.status == 404;
       EXPECT_TRUE(matched) << row.name << " as " << role << ": expected " << expected << ", got "
                            << a.status << " " << a.body;

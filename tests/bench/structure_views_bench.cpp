@@ -178,8 +178,11 @@ int main(int argc, char** argv) {
   auto figures = [&](int n) {
     auto inbox = [&](std::optional<std::vector<std::string>> groups, std::uint64_t offset) {
       return [&store, &s, groups, offset](int) {
+        projections::PendingQuery q;
+        q.services = groups;
+        q.offset = offset;
         auto c = projections::pending_counts(*store, s);
-        auto page = projections::pending_page(*store, s, groups, false, offset, 20, nullptr);
+        auto page = projections::pending_page(*store, s, q);
         return c && page && page->rows.size() == 20;
       };
     };
@@ -189,20 +192,59 @@ int main(int argc, char** argv) {
           measure(n, inbox(std::vector<std::string>{service_code(3)}, 0)),
           measure(n, [&](int) { return raw_scan(db, one_service, false, 0, 20); }));
     print("inbox page 250 (rows 4,980-5,000), whole structure",
-          measure(n / 10, inbox(std::nullopt, 4'980)),
+          measure(n, inbox(std::nullopt, 4'980)),
           measure(n / 10, [&](int) { return raw_scan(db, inbox_prefix, false, 4'980, 20); }));
-    print("inbox search (q: every row read and filtered)",
-          measure(n / 20,
+    print("inbox page 500 (the last), whole structure", measure(n, inbox(std::nullopt, 9'980)),
+          measure(n / 10, [&](int) { return raw_scan(db, inbox_prefix, false, 9'980, 20); }));
+    {
+      // The same rows from the cursor of page 249's last row (?after=): one seek.
+      projections::PendingQuery q;
+      q.offset = 4'979;
+      q.limit = 1;
+      auto last = projections::pending_page(*store, s, q);
+      if (!last || last->rows.size() != 1) std::exit(1);
+      auto cursor = projections::parse_pending_cursor(projections::pending_cursor(last->rows[0]));
+      if (!cursor) std::exit(1);
+      print("inbox page 250 from its cursor (?after=)",
+            measure(n,
+                    [&](int) {
+                      projections::PendingQuery from;
+                      from.after = cursor;
+                      auto page = projections::pending_page(*store, s, from);
+                      return page && page->rows.size() == 20;
+                    }),
+            measure(n, [&](int) {
+              const std::string from = inbox_prefix + cursor->service + '\0' + cursor->suffix;
+              std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+              std::size_t read = 0, bytes = 0;
+              for (it->Seek(from); it->Valid() && it->key().starts_with(inbox_prefix) && read < 21;
+                   it->Next()) {
+                bytes += it->value().size();
+                ++read;
+              }
+              return read == 21 && bytes > 0;
+            }));
+    }
+    print("inbox search q=asker-99 (111 matches; raw: every row read)",
+          measure(n,
                   [&](int) {
-                    auto page = projections::pending_page(
-                        *store, s, std::nullopt, false, 0, 20, [](const std::string& row) {
-                          return row.find("asker-99") != std::string::npos;
-                        });
-                    return page.has_value() && !page->rows.empty();
+                    projections::PendingQuery q;
+                    q.words = "asker-99";
+                    auto page = projections::pending_page(*store, s, q);
+                    return page.has_value() && page->total == 111 && page->rows.size() == 20;
                   }),
           measure(n / 20, [&](int) {
             return raw_scan(db, inbox_prefix, false, 0, static_cast<std::size_t>(pending));
           }));
+    print("inbox search q=\"rattachement asker-1234\" (1 match)",
+          measure(n,
+                  [&](int) {
+                    projections::PendingQuery q;
+                    q.words = "Rattachement asker-1234";
+                    auto page = projections::pending_page(*store, s, q);
+                    return page.has_value() && page->total == 1;
+                  }),
+          measure(n, [&](int) { return raw_scan(db, inbox_prefix, false, 0, 20); }));
     print("history page 1, newest first",
           measure(n,
                   [&](int) {

@@ -56,8 +56,14 @@ TEST(Account, CreatedThenActivatedByItsHolder) {
                                  alice, {}));
   EXPECT_EQ(s.status, Status::pending_activation);
   EXPECT_FALSE(account::facts_of(s).active);
+  // Someone else may not learn the account exists (as for an unknown one); support may, and
+  // is told only the holder activates it.
   EXPECT_EQ(account::decide(s, account::Activate{}, Caller{"bob", {}}, {}).error().code,
-            errc::forbidden);
+            errc::not_found);
+  EXPECT_EQ(
+      account::decide(account::State{}, account::Activate{}, Caller{"bob", {}}, {}).error().code,
+      errc::not_found);
+  EXPECT_EQ(account::decide(s, account::Activate{}, kSupport1, {}).error().code, errc::forbidden);
   s = folded(s, *account::decide(s, account::Activate{}, alice, {}));
   EXPECT_EQ(s.status, Status::active);
   EXPECT_EQ(account::decide(s, account::Activate{}, alice, {}).error().code, errc::wrong_status);
@@ -70,7 +76,11 @@ TEST(Account, ActivationIsResentByAManagerOfTheUsersServicesOrSupport) {
   ctx.holder_on_structure = true;
   ctx.holder_services = {"B"};
   ctx.caller_access = structure::access_of(st, kGsA);
+  // A GS of A does not see a user of B: not found, as for an unknown account. An auditor sees
+  // every account but sends nothing.
   EXPECT_EQ(account::decide(s, account::ResendActivation{}, kGsA, ctx).error().code,
+            errc::not_found);
+  EXPECT_EQ(account::decide(s, account::ResendActivation{}, kAuditor, ctx).error().code,
             errc::forbidden);
   ctx.holder_services = {"A"};
   EXPECT_TRUE(account::decide(s, account::ResendActivation{}, kGsA, ctx));
@@ -88,6 +98,8 @@ TEST(Account, ReactivationWithinSixtyDaysThenClosedForGood) {
   EXPECT_EQ(account::decide(s, account::Deactivate{kT0, {}}, alice, {}).error().code,
             errc::wrong_status);
   EXPECT_EQ(account::decide(s, account::Reactivate{kT0 + kDay}, Caller{"bob", {}}, {}).error().code,
+            errc::not_found);
+  EXPECT_EQ(account::decide(s, account::Reactivate{kT0 + kDay}, kSupport1, {}).error().code,
             errc::forbidden);
   EXPECT_TRUE(account::decide(s, account::Reactivate{kT0 + 60 * kDay}, alice, {}));
   auto late = account::decide(s, account::Reactivate{kT0 + 60 * kDay + 1}, alice, {});
@@ -115,6 +127,8 @@ TEST(Account, AGpNamesANewGpForEveryManagedStructure) {
   EXPECT_TRUE(
       account::decide(s, account::Deactivate{kT0, {{"s1", "gsw"}, {"s2", "usr"}}}, gp, ctx));
   EXPECT_EQ(account::decide(s, account::Deactivate{kT0, {}}, Caller{"other", {}}, {}).error().code,
+            errc::not_found);
+  EXPECT_EQ(account::decide(s, account::Deactivate{kT0, {}}, kAuditor, {}).error().code,
             errc::forbidden);
 }
 

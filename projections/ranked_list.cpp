@@ -1,0 +1,123 @@
+#include "projections/ranked_list.h"
+
+namespace chorus::projections {
+namespace {
+
+// The nearest fence before `suffix`; "" (the head bucket) when none.
+Result<std::string> fence_before(const ViewBatch& batch, const RankedList& list,
+                                 const std::string& suffix) {
+  const std::string own = list.fences + suffix;
+  std::string found;
+  auto ok =
+      batch.scan(list.fences, own, /*reverse=*/true, [&](std::string_view key, std::string_view) {
+        if (key == own) return true;
+        found.assign(key.substr(list.fences.size()));
+        return false;
+      });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+// Rows after `suffix` up to the next fence (excluded).
+Result<std::uint64_t> rows_until_fence(const ViewBatch& batch, const RankedList& list,
+                                       const std::string& suffix) {
+  const std::string own = list.rows + suffix;
+  std::uint64_t n = 0;
+  auto ok = batch.scan(list.rows, own, false, [&](std::string_view key, std::string_view value) {
+    if (key == own) return true;
+    if (list.is_fence(key.substr(list.rows.size()), value)) return false;
+    ++n;
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return n;
+}
+
+Result<void> add_count(ViewBatch& batch, const RankedList& list, const std::string& key,
+                       std::int64_t delta) {
+  if (list.merge_counts) {
+    batch.add(key, delta);
+    return {};
+  }
+  auto v = batch.get(key);
+  if (!v) return std::unexpected(v.error());
+  const std::uint64_t before = v->has_value() && (*v)->size() == 8 ? from_be64(**v) : 0;
+  batch.put(key, be64(before + static_cast<std::uint64_t>(delta)));
+  return {};
+}
+
+}  // namespace
+
+bool is_fence_id(std::string_view id) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h % kFenceEvery == 0;
+}
+
+Result<void> ranked_insert(ViewBatch& batch, const RankedList& list, const std::string& suffix,
+                           std::string_view value) {
+  auto before = fence_before(batch, list, suffix);
+  if (!before) return std::unexpected(before.error());
+  if (!list.is_fence(suffix, value)) return add_count(batch, list, list.buckets + *before, 1);
+  // A new fence splits the bucket it lands in: the rows after it move to its own bucket.
+  auto moved = rows_until_fence(batch, list, suffix);
+  if (!moved) return std::unexpected(moved.error());
+  batch.put(list.fences + suffix, "");
+  batch.put(list.buckets + suffix, be64(*moved + 1));
+  return add_count(batch, list, list.buckets + *before, -static_cast<std::int64_t>(*moved));
+}
+
+Result<void> ranked_remove(ViewBatch& batch, const RankedList& list, const std::string& suffix,
+                           std::string_view value) {
+  std::int64_t delta = -1;
+  if (list.is_fence(suffix, value)) {
+    // The fence's bucket joins the one before.
+    batch.del(list.fences + suffix);
+    batch.del(list.buckets + suffix);
+    auto moved = rows_until_fence(batch, list, suffix);
+    if (!moved) return std::unexpected(moved.error());
+    delta = static_cast<std::int64_t>(*moved);
+  }
+  auto before = fence_before(batch, list, suffix);
+  if (!before) return std::unexpected(before.error());
+  return add_count(batch, list, list.buckets + *before, delta);
+}
+
+Result<std::optional<std::string>> ranked_key_at(const ViewStore& store, const RankedList& list,
+                                                 std::uint64_t rank, std::uint64_t total) {
+  std::optional<std::string> bucket;  // suffix of the bucket's fence ("" for the head)
+  std::uint64_t skip = 0;
+  const bool from_start = rank < total / 2;
+  std::uint64_t passed = 0;  // rows in the buckets passed
+  auto ok =
+      store.scan(list.buckets, "", !from_start, [&](std::string_view key, std::string_view v) {
+        const std::uint64_t n = v.size() == 8 ? from_be64(v) : 0;
+        // From the end, the bucket holds ranks total-passed-n .. total-passed-1.
+        if (from_start ? passed + n > rank : passed + n >= total - rank) {
+          bucket.emplace(key.substr(list.buckets.size()));
+          skip = from_start ? rank - passed : rank + passed + n - total;
+          return false;
+        }
+        passed += n;
+        return true;
+      });
+  if (!ok) return std::unexpected(ok.error());
+  if (!bucket) return std::optional<std::string>{};
+  std::optional<std::string> found;
+  ok = store.scan(list.rows, bucket->empty() ? "" : list.rows + *bucket, false,
+                  [&](std::string_view key, std::string_view) {
+                    if (skip > 0) {
+                      --skip;
+                      return true;
+                    }
+                    found.emplace(key);
+                    return false;
+                  });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+}  // namespace chorus::projections
