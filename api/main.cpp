@@ -19,6 +19,7 @@
 #include "api/content_store.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/reference.h"
 #include "api/router.h"
 #include "events/log_factory.h"
 #include "projections/runner.h"
@@ -103,6 +104,11 @@ int main(int argc, char** argv) {
       ->envname("CHORUS_ATTACHMENT_MAX_BYTES")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  std::string categories_file;
+  app.add_option("--categories-file", categories_file,
+                 "the ticket categories table, JSON as api/reference/categories.json (default: "
+                 "that file as built in)")
+      ->envname("CHORUS_CATEGORIES_FILE");
   app.add_option("--max-header-bytes", server.max_header_bytes,
                  "largest request header (431 above)")
       ->envname("CHORUS_MAX_HEADER_BYTES")
@@ -197,6 +203,23 @@ int main(int argc, char** argv) {
     return 1;
   }
   router_options.attachments = &*attachments;
+  // Reference data: the categories a ticket may be filed under, and which go to a business
+  // service ("M-").
+  std::string categories_text(chorus::api::built_in_categories_json());
+  if (!categories_file.empty()) {
+    std::ifstream in(categories_file, std::ios::binary);
+    if (!in) {
+      logger->error("msg=\"cannot read the categories file\" file=\"{}\"", categories_file);
+      return 2;
+    }
+    categories_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto categories = chorus::api::load_categories(categories_text);
+  if (!categories) {
+    logger->error("msg=\"invalid categories table\" error=\"{}\"", categories.error());
+    return 2;
+  }
+  router_options.categories = &*categories;
 
   chorus::api::Metrics metrics(metrics_on);
   chorus::api::Router router(**log, **runner, tokens, metrics, router_options);

@@ -102,12 +102,29 @@ void check_ticket_id(const std::string& id) {
 domain::ticket::Form read_form(const JsonBody& body) {
   return domain::ticket::Form{body.string_or_empty("emitting_structure_id"),
                               body.string_or_empty("category"),
-                              body.string_or_empty("sub_category"), body.string_or_empty("title"),
-                              body.string_or_empty("description")};
+                              body.string_or_empty("sub_category"),
+                              body.string_or_empty("title"),
+                              body.string_or_empty("description"),
+                              body.string_or_empty("destination_structure_id"),
+                              body.string_or_empty("destination_service")};
 }
 
-const std::set<std::string> kFormFields{"emitting_structure_id", "category", "sub_category",
-                                        "title", "description"};
+const std::set<std::string> kFormFields{
+    "emitting_structure_id",    "category",           "sub_category", "title", "description",
+    "destination_structure_id", "destination_service"};
+
+// The destination ("Organisation destinataire", service) a ticket command concerns: the form's
+// when it brings one, else the ticket's.
+std::pair<std::string, std::string> destination_of(const domain::ticket::Command& command,
+                                                   const domain::ticket::State& state) {
+  if (const auto* d = std::get_if<domain::ticket::SaveDraft>(&command)) {
+    return {d->form.destination_structure_id, d->form.destination_service};
+  }
+  if (const auto* s = std::get_if<domain::ticket::Submit>(&command); s && s->form) {
+    return {s->form->destination_structure_id, s->form->destination_service};
+  }
+  return {state.destination_structure_id, state.destination_service};
+}
 
 // One line per command: its type, outcome (accepted or the rule), correlation id and time.
 // Accepted commands at debug level, refusals at info. No user id, no text of the command.
@@ -245,6 +262,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/pigp-imports"},
       {"GET", "/v1/me/tickets/export.csv"},
       {"GET", "/v1/support/tickets"},
+      {"GET", "/v1/received/tickets"},
   };
   return kRoutes;
 }
@@ -416,10 +434,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     auto command = make_command(state);
                     // The caller must be attached to the emitting structure: the form's,
                     // or the draft's.
-                    auto decision = domain::ticket::decide(
-                        state, command, *caller,
+                    // A business recipient holds "Sollicitations reçues" on the destination.
+                    const auto [destination, service] = destination_of(command, state);
+                    auto context =
                         ticket_context(*runner_.store(), *caller,
-                                       emitting_structure_of(command, state), "", ""));
+                                       emitting_structure_of(command, state), destination, service);
+                    context.categories = options_.categories;
+                    auto decision = domain::ticket::decide(state, command, *caller, context);
                     if (decision && before_append) before_append();
                     return decision;
                   }});
@@ -644,8 +665,16 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     domain::ticket::State seen;
     seen.sub_category = t.value("sub_category", "");
     const bool emitter = t.value("emitter_user_id", "") == caller->user_id;
-    const bool recipient = t.value("status", "") != "Brouillon" &&
-                           domain::ticket::is_recipient(seen, *caller, {true, false});
+    // Support for a technical ticket; for a business ("M-") one, the destination's users
+    // holding "Sollicitations reçues" with write access.
+    const bool recipient =
+        t.value("status", "") != "Brouillon" &&
+        domain::ticket::is_recipient(
+            seen, *caller,
+            domain::ticket::is_business(seen.sub_category)
+                ? ticket_context(*store, *caller, "", t.value("destination_structure_id", ""),
+                                 t.value("destination_service", ""))
+                : domain::ticket::Context{});
     if (!emitter && !recipient) {
       throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     }
@@ -732,6 +761,28 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Une reconstruction des vues est déjà en cours."};
     }
     return json_response(202, json{{"status", "started"}});
+  }
+  if (pattern == "/v1/received/tickets") {
+    // "Sollicitations reçues": the business ("M-") tickets sent to a structure (or one of its
+    // services), for its users holding that espace with write access, paged like the support
+    // queues.
+    const std::string* structure = request.query_param("structure_id");
+    if (structure == nullptr || structure->empty()) {
+      throw Problem{400, "request.query", "structure_id",
+                    "Le paramètre « structure_id » est obligatoire."};
+    }
+    const std::string* service_param = request.query_param("service");
+    const std::string service = service_param ? *service_param : "";
+    if (!ticket_context(*store, *caller, "", *structure, service).business_recipient) {
+      throw Problem{403, "queue.received_only", "structure_id",
+                    "Réservé aux utilisateurs de la structure destinataire titulaires de l'espace "
+                    "« Sollicitations reçues » en modification."};
+    }
+    auto list = projections::received_queue(*structure, service);
+    if (!list) throw Problem{400, "request.query", "structure_id", "Structure manquante."};
+    const projections::TicketQuery query = ticket_query(request, {"structure_id", "service"});
+    const std::string head = json{{"structure_id", *structure}, {"service", service}}.dump();
+    return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/outbox") {
     require_operator(*caller, "outbox.operator_only", "au service d'envoi");

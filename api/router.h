@@ -20,6 +20,11 @@ namespace chorus::api {
 class Metrics;
 
 class ContentStore;
+}  // namespace chorus::api
+namespace chorus::domain::ticket {
+class Categories;
+}  // namespace chorus::domain::ticket
+namespace chorus::api {
 
 struct RouterOptions {
   // How long a query carrying a consistency token may wait for the views.
@@ -30,6 +35,8 @@ struct RouterOptions {
   // routes answer 503) and the largest file accepted (413 above).
   const ContentStore* attachments = nullptr;
   std::size_t max_attachment_bytes = 10 * 1024 * 1024;
+  // The ticket categories table (reference data); null: pairs are not checked.
+  const domain::ticket::Categories* categories = nullptr;
 };
 
 // The largest body a route takes, and what a 413 above it says.

@@ -37,8 +37,42 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
         check_text(f.sub_category, "sub_category", kCodeMax, true, "Sous-catégorie", rule),
         check_text(f.title, "title", kTitleMax, complete, "Titre/Résumé", rule),
         check_text(f.description, "description", kDescriptionMax, complete, "Description longue",
-                   rule)}) {
+                   rule),
+        check_text(f.destination_structure_id, "destination_structure_id", kCodeMax, false,
+                   "Organisation destinataire", rule),
+        check_text(f.destination_service, "destination_service", kCodeMax, false,
+                   "Service destinataire", rule)}) {
     if (!check) return check;
+  }
+  // The pair must be in the reference table: the category first, so that the message says
+  // which of the two is unknown.
+  if (context.categories != nullptr && !context.categories->has_category(f.category)) {
+    return reject(errc::invalid_field, std::string(rule) + ".category", "category",
+                  "Catégorie inconnue : « " + f.category + " ».");
+  }
+  if (context.categories != nullptr && !context.categories->contains(f.category, f.sub_category)) {
+    return reject(errc::invalid_field, std::string(rule) + ".sub_category", "sub_category",
+                  "La sous-catégorie « " + f.sub_category + " » n'existe pas dans la catégorie « " +
+                      f.category + " ».");
+  }
+  // Routing: "M-" goes to the destination (a draft may name it later), others to support.
+  if (is_business(f.sub_category)) {
+    if (complete && f.destination_structure_id.empty()) {
+      return reject(errc::invalid_field, std::string(rule) + ".destination",
+                    "destination_structure_id",
+                    "Une sous-catégorie « M- » s'adresse à un service métier : l'organisation "
+                    "destinataire est obligatoire.");
+    }
+  } else if (!f.destination_structure_id.empty()) {
+    return reject(errc::invalid_field, std::string(rule) + ".destination",
+                  "destination_structure_id",
+                  "Seules les sous-catégories « M- » ont une organisation destinataire ; les "
+                  "autres vont au support technique.");
+  }
+  if (f.destination_structure_id.empty() && !f.destination_service.empty()) {
+    return reject(errc::invalid_field, std::string(rule) + ".destination_service",
+                  "destination_service",
+                  "Un service destinataire demande son organisation destinataire.");
   }
   if (!context.attached_to_emitting_structure) {
     return reject(errc::forbidden, std::string(rule) + ".emitting_structure",
@@ -253,7 +287,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             return one(events::TicketDraftSaved{id, caller.user_id, c.form.emitting_structure_id,
                                                 c.form.category, c.form.sub_category, c.form.title,
-                                                c.form.description});
+                                                c.form.description, c.form.destination_structure_id,
+                                                c.form.destination_service});
           },
           [&](const Submit& c) -> Events {
             constexpr std::string_view rule = "ticket.submit";
@@ -266,9 +301,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.submit.form", "form",
                             "Le formulaire du ticket est obligatoire.");
             }
-            const Form form = c.form ? *c.form
-                                     : Form{state.emitting_structure_id, state.category,
-                                            state.sub_category, state.title, state.description};
+            const Form form =
+                c.form ? *c.form : Form{state.emitting_structure_id, state.category,
+                                        state.sub_category,          state.title,
+                                        state.description,           state.destination_structure_id,
+                                        state.destination_service};
             if (auto ok = check_form(form, context, true, rule); !ok) {
               return std::unexpected(ok.error());
             }
@@ -276,9 +313,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.submit.number", "number",
                             "Numéro de ticket manquant.");
             }
-            return one(events::TicketSubmitted{id, c.number, caller.user_id,
-                                               form.emitting_structure_id, form.category,
-                                               form.sub_category, form.title, form.description});
+            return one(events::TicketSubmitted{
+                id, c.number, caller.user_id, form.emitting_structure_id, form.category,
+                form.sub_category, form.title, form.description, form.destination_structure_id,
+                form.destination_service});
           },
           [&](const DeleteDraft&) -> Events {
             if (auto ok = guard(Side::emitter, "ticket.delete_draft", {Status::draft},
@@ -548,6 +586,8 @@ State evolve(State state, const events::Payload& payload) {
                    state.sub_category = e.sub_category;
                    state.title = e.title;
                    state.description = e.description;
+                   state.destination_structure_id = e.destination_structure_id;
+                   state.destination_service = e.destination_service;
                  },
                  [&](const events::TicketSubmitted& e) {
                    state.status = Status::open;
@@ -559,6 +599,8 @@ State evolve(State state, const events::Payload& payload) {
                    state.sub_category = e.sub_category;
                    state.title = e.title;
                    state.description = e.description;
+                   state.destination_structure_id = e.destination_structure_id;
+                   state.destination_service = e.destination_service;
                  },
                  [&](const events::TicketDraftDeleted&) { state.status = Status::deleted; },
                  [&](const events::InformationRequested&) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "domain/caller.h"
+#include "domain/categories.h"
 #include "domain/errc.h"
 #include "events/event.h"
 
@@ -38,6 +39,8 @@ struct State {
   std::string sub_category;
   std::string title;
   std::string description;
+  std::string destination_structure_id;  // "M-" tickets: the business recipient
+  std::string destination_service;       // empty: the whole structure
   // Support handling (service desk).
   int level = 1;                // 1, or 2 once escalated ("Envoyé au support")
   std::string assignee;         // the agent handling it ("En cours de traitement"); empty: nobody
@@ -53,6 +56,10 @@ struct Form {
   std::string sub_category;
   std::string title;        // "Titre/Résumé"
   std::string description;  // "Description longue"
+  // "Organisation destinataire": required for an "M-" sub-category (a business service),
+  // refused for the others (technical support, level 1). The service is optional.
+  std::string destination_structure_id = {};  // defaults: forms written before routing
+  std::string destination_service = {};
 };
 
 // "Enregistrer et quitter": create or edit a draft.
@@ -137,6 +144,9 @@ struct Context {
   // The caller holds "Sollicitations reçues" with write access on the destination of a
   // business ("M-") ticket: from the access view (structures issue); false until then.
   bool business_recipient = false;
+  // The categories table (reference data loaded by the server). Null: pairs are not checked
+  // (tools deciding on data they made themselves, such as the workload generator).
+  const Categories* categories = nullptr;
 };
 
 // "M-" sub-categories go to a business service; all others to technical support.

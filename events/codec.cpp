@@ -101,7 +101,8 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             return fb::CreateTicketDraftSavedDirect(
                        fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
                        e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
-                       e.title.c_str(), e.description.c_str())
+                       e.title.c_str(), e.description.c_str(), e.destination_structure_id.c_str(),
+                       e.destination_service.c_str())
                 .Union();
           },
           [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
@@ -109,7 +110,8 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             return fb::CreateTicketSubmittedDirect(
                        fbb, e.ticket_id.c_str(), e.number.c_str(), e.emitter_user_id.c_str(),
                        e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
-                       e.title.c_str(), e.description.c_str())
+                       e.title.c_str(), e.description.c_str(), e.destination_structure_id.c_str(),
+                       e.destination_service.c_str())
                 .Union();
           },
           [&](const TicketDraftDeleted& e) -> flatbuffers::Offset<void> {
@@ -326,15 +328,22 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                               std::string(str(e->category())),
                               std::string(str(e->sub_category())),
                               std::string(str(e->title())),
-                              std::string(str(e->description()))};
+                              std::string(str(e->description())),
+                              std::string(str(e->destination_structure_id())),
+                              std::string(str(e->destination_service()))};
     }
     case fb::Payload_TicketSubmitted: {
       const auto* e = body.payload_as_TicketSubmitted();
-      return TicketSubmitted{
-          std::string(str(e->ticket_id())),       std::string(str(e->number())),
-          std::string(str(e->emitter_user_id())), std::string(str(e->emitting_structure_id())),
-          std::string(str(e->category())),        std::string(str(e->sub_category())),
-          std::string(str(e->title())),           std::string(str(e->description()))};
+      return TicketSubmitted{std::string(str(e->ticket_id())),
+                             std::string(str(e->number())),
+                             std::string(str(e->emitter_user_id())),
+                             std::string(str(e->emitting_structure_id())),
+                             std::string(str(e->category())),
+                             std::string(str(e->sub_category())),
+                             std::string(str(e->title())),
+                             std::string(str(e->description())),
+                             std::string(str(e->destination_structure_id())),
+                             std::string(str(e->destination_service()))};
     }
     case fb::Payload_TicketDraftDeleted:
       return TicketDraftDeleted{

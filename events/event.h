@@ -33,6 +33,10 @@ struct TicketDraftSaved {
   std::string sub_category;
   std::string title;
   std::string description;
+  // "Organisation destinataire" of an "M-" sub-category (a business service); empty otherwise.
+  // Added fields default to empty, so that initializations written before them stay valid.
+  std::string destination_structure_id = {};
+  std::string destination_service = {};  // empty: the whole structure
   bool operator==(const TicketDraftSaved&) const = default;
 };
 
@@ -48,6 +52,8 @@ struct TicketSubmitted {
   std::string sub_category;
   std::string title;
   std::string description;
+  std::string destination_structure_id = {};  // as in TicketDraftSaved
+  std::string destination_service = {};
   bool operator==(const TicketSubmitted&) const = default;
 };
 

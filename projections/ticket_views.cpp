@@ -101,12 +101,15 @@ struct TicketState {
   std::string category;
   std::string sub_category;
   std::string assignee;
+  std::string destination;          // "M-" tickets: the destination structure
+  std::string destination_service;  // and service (empty: the whole structure)
 
   std::string encode() const {
     std::string out(1, status);
     out += be64(opened_at_us);
     out.push_back(level);
-    for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee}) {
+    for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee,
+                          &destination, &destination_service}) {
       put_field(out, *f);
     }
     return out;
@@ -121,11 +124,18 @@ struct TicketState {
     for (auto* f : {&s.emitter, &s.number, &s.title, &s.category, &s.sub_category, &s.assignee}) {
       if (!take_field(v, *f)) return std::nullopt;
     }
+    // Rows written before routing have no destination: they end here.
+    if (v.empty()) return s;
+    for (auto* f : {&s.destination, &s.destination_service}) {
+      if (!take_field(v, *f)) return std::nullopt;
+    }
     return s;
   }
   // "M-" sub-categories go to a business service (domain::ticket::is_business; projections may
   // not depend on domain/).
-  bool business() const { return sub_category.starts_with("M-"); }
+  bool business() const {
+    return sub_category.starts_with("M-") || sub_category.starts_with("M -");
+  }
 };
 
 // The lists a ticket is in.
@@ -139,6 +149,14 @@ std::vector<std::string> lists_of(const TicketState& s) {
     out.push_back(key_of({"q", level, "all"}));
     out.push_back(s.assignee.empty() ? key_of({"q", level, "unassigned"})
                                      : key_of({"q", level, "agent", s.assignee}));
+  }
+  // Received tickets ("Sollicitations reçues") of the destination: the whole structure's list
+  // holds every one, a service's list those sent to that service.
+  if (in_queue && s.business() && !s.destination.empty()) {
+    out.push_back(key_of({"d", s.destination, ""}));
+    if (!s.destination_service.empty()) {
+      out.push_back(key_of({"d", s.destination, s.destination_service}));
+    }
   }
   return out;
 }
@@ -201,7 +219,10 @@ Result<void> index_remove(ViewBatch& batch, const std::string& sl, const std::st
   return ranked_remove(batch, ranked(sl), suffix, id);
 }
 
-bool is_queue(std::string_view list) { return list.starts_with(std::string_view("q\0", 2)); }
+bool is_queue(std::string_view list) {
+  return list.starts_with(std::string_view("q\0", 2)) ||
+         list.starts_with(std::string_view("d\0", 2));
+}
 
 // The columns a list keeps an index for. Support queues hold tickets not yet closed (a few
 // thousand at the worst, DOMAIN.md "Scale"): they keep the opening-time index only, other sorts
@@ -692,13 +713,17 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     after.title = e.title;
     after.category = e.category;
     after.sub_category = e.sub_category;
+    after.destination = e.destination_structure_id;
+    after.destination_service = e.destination_service;
     detail = json{{"ticket_id", e.ticket_id},
                   {"emitter_user_id", e.emitter_user_id},
                   {"emitting_structure_id", e.emitting_structure_id},
                   {"category", e.category},
                   {"sub_category", e.sub_category},
                   {"title", e.title},
-                  {"description", e.description}};
+                  {"description", e.description},
+                  {"destination_structure_id", e.destination_structure_id},
+                  {"destination_service", e.destination_service}};
     if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
     set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
     return {};
@@ -853,6 +878,11 @@ Result<std::string> support_queue(int level, QueueScope scope, const std::string
       break;
   }
   return key_of({"q", l, "agent", agent});
+}
+
+Result<std::string> received_queue(const std::string& structure_id, const std::string& service) {
+  if (structure_id.empty()) return fail(errc::invalid_argument, "no destination structure");
+  return key_of({"d", structure_id, service});
 }
 
 std::optional<TicketSort> parse_ticket_sort(std::string_view name) noexcept {

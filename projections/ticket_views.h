@@ -33,8 +33,10 @@
 //   q\0<level>\0all                    technical tickets not yet Fermé at support level 1 or 2
 //   q\0<level>\0unassigned             the same, nobody on them
 //   q\0<level>\0agent\0<agent>         the same, "assigned to me"
-// Business ("M-") tickets are in no support queue: their destination comes with routing (not
-// built yet, issue 5 item 2), which will add lists per destination structure and service.
+//   d\0<structure>\0<service>          received tickets of a destination ("M-" tickets, not
+//                                      Fermé); <service> empty: the whole structure's, which
+//                                      holds those sent to any of its services too
+// Business ("M-") tickets are in no support queue.
 // Columns <col>: 'n' number, 't' title, 'c' category, 's' sub-category, 'S' status, 'o' opened
 // on.
 
@@ -76,6 +78,13 @@ enum class QueueScope { all, unassigned, mine };
 // invalid_argument for another level. Pure, thread-safe.
 [[nodiscard]] Result<std::string> support_queue(int level, QueueScope scope,
                                                 const std::string& agent);
+
+// The received tickets ("Sollicitations reçues") of a destination structure: every business
+// ("M-") ticket sent to it when `service` is empty, else those sent to that service; submitted
+// and not Fermé, like the support queues. Fails with invalid_argument for an empty structure.
+// Pure, thread-safe; the caller checks the caller's rights on the structure.
+[[nodiscard]] Result<std::string> received_queue(const std::string& structure_id,
+                                                 const std::string& service);
 
 enum class TicketSort : char {
   number = 'n',

@@ -44,7 +44,7 @@ TEST(OpenApi, TheServerAnswersEveryDocumentedOperationAsDocumented) {
   auto c = server.connect();
   const std::string auth = testing::ServerProcess::token("alice");
   const std::string form =
-      R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":"t","description":"x"})";
+      R"({"emitting_structure_id":"s","category":"Technique","sub_category":"Connexion","title":"t","description":"x"})";
   auto created = c->request("POST", "/v1/tickets/drafts", form, {{"Authorization", auth}});
   ASSERT_TRUE(created);
   const std::string id = json::parse(created->body)["ticket_id"];

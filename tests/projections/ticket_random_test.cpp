@@ -410,8 +410,10 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
   };
   for (int i = 0; i < kTickets; ++i) {
     const std::string id = "long-" + std::to_string(i);
-    const ticket::Form form{"s1", rng() % 2 ? "Technique" : "Facturation", subs[rng() % 4],
-                            titles[rng() % 7], "Description"};
+    ticket::Form form{"s1", rng() % 2 ? "Technique" : "Facturation", subs[rng() % 4],
+                      titles[rng() % 7], "Description"};
+    // "M-" tickets go to a business destination, which they must name to be submitted.
+    if (ticket::is_business(form.sub_category)) form.destination_structure_id = "dest-1";
     if (rng() % 10 == 0) {
       run(id, heavy, ticket::SaveDraft{form});
     } else {

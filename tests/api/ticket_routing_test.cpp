@@ -1,0 +1,195 @@
+// Categories as reference data and routing, through the HTTP API of the real server: a pair not
+// in api/reference/categories.json is refused naming the field; "M-" sub-categories need a
+// destination structure (optional service), are stored with it, and reach the destination's
+// received-tickets queue ("Sollicitations reçues") instead of the support queues.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/attachments.h"
+#include "tests/support/server_process.h"
+
+namespace chorus {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+
+constexpr const char* kBusiness = "M-Question pour une entité publique";
+
+json form(const std::string& category, const std::string& sub_category,
+          const std::string& destination = "", const std::string& service = "") {
+  json f{{"emitting_structure_id", "emit-r"},
+         {"category", category},
+         {"sub_category", sub_category},
+         {"title", "Où en est le paiement ?"},
+         {"description", "Facture déposée le 3."}};
+  if (!destination.empty()) f["destination_structure_id"] = destination;
+  if (!service.empty()) f["destination_service"] = service;
+  return f;
+}
+
+class TicketRouting : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() / ("chorus-routing-" + std::to_string(getpid()));
+    server_ = new ServerProcess({"--data-dir", dir_.string()});
+    testing::attach_users(server_->port(), "emit-r", {"alice"});
+    token_ = testing::attach_users(server_->port(), "dest-r", {"gpd", "recv", "compta", "plain"});
+    // The destination has a service, and its "Sollicitations reçues" espace is granted (write)
+    // to recv on the whole structure and to compta on COMPTA.
+    client_ = server_->connect().release();
+    const std::string base = "/v1/structures/dest-r";
+    ok("gpd", "POST", base + "/services",
+       json{{"code", "COMPTA"}, {"label", "Comptabilité"}, {"valid_from", "2020-01-01"}});
+    for (const char* service : {"", "COMPTA"}) {
+      json espace{{"espace", "Sollicitations reçues"}, {"read", true}, {"write", true}};
+      if (*service != '\0') espace["service"] = service;
+      ok("gpd", "POST", base + "/espaces", espace);
+    }
+    for (const auto& [user, service] : {std::pair{"recv", ""}, std::pair{"compta", "COMPTA"}}) {
+      json ask{{"espace", "Sollicitations reçues"}, {"write", true}};
+      if (*service != '\0') ask["service"] = service;
+      const json sub = ok(user, "POST", base + "/subscription-requests", ask);
+      ok("gpd", "POST",
+         base + "/subscription-requests/" + sub.value("request_id", "") + "/validate",
+         json{{"read", true}, {"write", true}});
+    }
+    ok("recv", "GET", "/v1/me/attachments");  // the access view has seen the grants
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    delete server_;
+    std::filesystem::remove_all(dir_);
+  }
+  struct Answer {
+    int status = 0;
+    json body;
+  };
+  static Answer act(const std::string& user, const std::string& method, const std::string& target,
+                    const json& body = nullptr) {
+    std::vector<std::string> roles;
+    if (user.starts_with("sn1")) roles = {"support_n1"};
+    std::map<std::string, std::string> headers{
+        {"Authorization", ServerProcess::token(user, roles)}};
+    if (!token_.empty()) headers["X-Consistency-Token"] = token_;
+    auto r = client_->request(method, target, body.is_null() ? "" : body.dump(), headers);
+    if (!r) return {};
+    Answer a{r->status, json::parse(r->body, nullptr, false)};
+    if (a.body.is_object() && a.body.value("consistency_token", "") != "") {
+      token_ = a.body.at("consistency_token").get<std::string>();
+    }
+    return a;
+  }
+  static json ok(const std::string& user, const std::string& method, const std::string& target,
+                 const json& body = nullptr) {
+    Answer a = act(user, method, target, body);
+    EXPECT_LT(a.status, 300) << method << " " << target << ": " << a.body;
+    return a.body;
+  }
+  static std::uint64_t received(const std::string& user, const std::string& query) {
+    Answer a = act(user, "GET", "/v1/received/tickets?" + query);
+    EXPECT_EQ(a.status, 200) << a.body;
+    return a.body.value("total", std::uint64_t{0});
+  }
+  static std::vector<std::string> received_ids(const std::string& user, const std::string& query) {
+    std::vector<std::string> out;
+    for (const auto& row :
+         act(user, "GET", "/v1/received/tickets?" + query).body.value("items", json::array())) {
+      out.push_back(row.value("ticket_id", ""));
+    }
+    return out;
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline ServerProcess* server_ = nullptr;
+  static inline std::string token_;
+  static inline testing::HttpClient* client_ = nullptr;
+};
+
+TEST_F(TicketRouting, PairsOutsideTheReferenceTableAreRefusedNamingTheField) {
+  auto unknown = act("alice", "POST", "/v1/tickets", form("Inconnue", "Connexion"));
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_EQ(unknown.body.value("rule", ""), "ticket.submit.category");
+  EXPECT_EQ(unknown.body.value("field", ""), "category");
+  auto mismatched = act("alice", "POST", "/v1/tickets/drafts", form("Technique", "Rattachement"));
+  EXPECT_EQ(mismatched.status, 422);
+  EXPECT_EQ(mismatched.body.value("rule", ""), "ticket.save_draft.sub_category");
+  EXPECT_EQ(mismatched.body.value("field", ""), "sub_category");
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets", form("Structures", "Rattachement")).status, 201);
+}
+
+TEST_F(TicketRouting, BusinessTicketsNeedADestinationAndTechnicalOnesHaveNone) {
+  auto missing = act("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness));
+  EXPECT_EQ(missing.status, 422);
+  EXPECT_EQ(missing.body.value("field", ""), "destination_structure_id");
+  EXPECT_EQ(missing.body.value("rule", ""), "ticket.submit.destination");
+  auto technical = act("alice", "POST", "/v1/tickets", form("Technique", "API", "dest-r"));
+  EXPECT_EQ(technical.status, 422);
+  EXPECT_EQ(technical.body.value("field", ""), "destination_structure_id");
+  // A draft may name its destination later; submitting it without one is refused.
+  auto draft = act("alice", "POST", "/v1/tickets/drafts", form("Factures émises", kBusiness));
+  ASSERT_EQ(draft.status, 201) << draft.body;
+  const std::string draft_id = draft.body.value("ticket_id", "");
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + draft_id + "/submit").body.value("field", ""),
+            "destination_structure_id");
+
+  auto sent =
+      act("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "COMPTA"));
+  ASSERT_EQ(sent.status, 201) << sent.body;
+  const std::string id = sent.body.value("ticket_id", "");
+  const json detail = ok("alice", "GET", "/v1/tickets/" + id);
+  EXPECT_EQ(detail.value("destination_structure_id", ""), "dest-r");
+  EXPECT_EQ(detail.value("destination_service", ""), "COMPTA");
+  // Support does not handle it: not in its queue, and the ticket does not exist for it.
+  EXPECT_EQ(act("sn1", "GET", "/v1/tickets/" + id).status, 404);
+  for (const auto& row :
+       ok("sn1", "GET", "/v1/support/tickets?page_size=200").value("items", json::array())) {
+    EXPECT_NE(row.value("ticket_id", ""), id);
+  }
+}
+
+TEST_F(TicketRouting, TheDestinationReceivesItInItsQueuesUntilFermé) {
+  const std::string whole =
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r"))
+          .value("ticket_id", "");
+  const std::string to_compta =
+      ok("alice", "POST", "/v1/tickets",
+         form("Remboursement TIC", "M-Question sur une demande rejetée", "dest-r", "COMPTA"))
+          .value("ticket_id", "");
+  auto contains = [](const std::vector<std::string>& ids, const std::string& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  // The whole structure's queue holds both; the service's queue only the one sent to it.
+  const auto all = received_ids("recv", "structure_id=dest-r&page_size=200");
+  EXPECT_TRUE(contains(all, whole));
+  EXPECT_TRUE(contains(all, to_compta));
+  const auto compta = received_ids("compta", "structure_id=dest-r&service=COMPTA&page_size=200");
+  EXPECT_FALSE(contains(compta, whole));
+  EXPECT_TRUE(contains(compta, to_compta));
+  // Paged and sorted like the support queues.
+  const json page = ok("recv", "GET", "/v1/received/tickets?structure_id=dest-r&page_size=1");
+  EXPECT_EQ(page.value("items", json::array()).size(), 1u);
+  EXPECT_GE(page.value("total", 0), 2);
+  // Nobody else reads them: compta on the whole structure, a plain member, the emitter.
+  EXPECT_EQ(act("compta", "GET", "/v1/received/tickets?structure_id=dest-r").status, 403);
+  EXPECT_EQ(act("plain", "GET", "/v1/received/tickets?structure_id=dest-r").status, 403);
+  EXPECT_EQ(act("alice", "GET", "/v1/received/tickets?structure_id=dest-r").status, 403);
+  EXPECT_EQ(act("recv", "GET", "/v1/received/tickets").status, 400);
+  EXPECT_EQ(act("plain", "GET", "/v1/tickets/" + whole).status, 404);
+
+  // The recipient reads and answers it; once Fermé it leaves the queues.
+  EXPECT_EQ(act("recv", "GET", "/v1/tickets/" + to_compta).status, 200);
+  EXPECT_EQ(act("compta", "GET", "/v1/tickets/" + whole).status, 404);  // not its service
+  const std::uint64_t before = received("recv", "structure_id=dest-r");
+  ok("compta", "POST", "/v1/tickets/" + to_compta + "/solution", json{{"text", "Payée le 5."}});
+  ok("alice", "POST", "/v1/tickets/" + to_compta + "/solution/accept");
+  EXPECT_EQ(received("recv", "structure_id=dest-r"), before - 1);
+  EXPECT_FALSE(contains(received_ids("compta", "structure_id=dest-r&service=COMPTA"), to_compta));
+}
+
+}  // namespace
+}  // namespace chorus
