@@ -263,6 +263,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"GET", "/v1/me/tickets/export.csv"},
       {"GET", "/v1/support/tickets"},
       {"GET", "/v1/received/tickets"},
+      {"POST", "/v1/public/tickets"},
   };
   return kRoutes;
 }
@@ -378,6 +379,51 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     metrics_.set_view_state(state);
     metrics_.set_storage_state(log_.stats(), store->stats());
     return Response{200, "text/plain; version=0.0.4", metrics_.scrape(), {}};
+  }
+
+  // --- Signed-out mode: the one route without an identity ------------------------------
+  if (pattern == "/v1/public/tickets") {
+    // "Mode non connecté": an e-mail instead of an account; the ticket gets its number and is
+    // routed, but no portal view lists it for its emitter. Never idempotent by key: with no
+    // identity, two senders could share a key.
+    JsonBody body(request.body, {"email", "category", "sub_category", "title", "description",
+                                 "destination_structure_id", "destination_service"});
+    domain::ticket::Form form;
+    form.category = body.string_or_empty("category");
+    form.sub_category = body.string_or_empty("sub_category");
+    form.title = body.string_or_empty("title");
+    form.description = body.string_or_empty("description");
+    form.destination_structure_id = body.string_or_empty("destination_structure_id");
+    form.destination_service = body.string_or_empty("destination_service");
+    const std::string ticket_id = random_uuid();
+    const domain::ticket::SubmitSignedOut command{form, body.string_or_empty("email"),
+                                                  domain::ticket::number_for(ticket_id)};
+    const domain::Caller nobody{};
+    CommandMeta meta{nobody, "signed_out", random_uuid(), random_uuid()};
+    domain::ticket::State initial;
+    initial.ticket_id = ticket_id;
+    domain::ticket::Context context;
+    context.categories = options_.categories;
+    const auto started = Clock::now();
+    try {
+      auto outcome = commands_.run(
+          domain::ticket::stream_id(ticket_id), meta,
+          Aggregate<domain::ticket::State>{
+              std::move(initial), &domain::ticket::evolve, [&](const domain::ticket::State& state) {
+                return domain::ticket::decide(state, command, nobody, context);
+              }});
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      metrics_.observe_command("ticket.submit_signed_out", "accepted", seconds);
+      log_command("ticket.submit_signed_out", "accepted", meta.correlation_id, seconds);
+      return json_response(201, json{{"ticket_id", ticket_id},
+                                     {"number", command.number},
+                                     {"consistency_token", outcome.consistency_token}});
+    } catch (const Problem& p) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      metrics_.observe_command("ticket.submit_signed_out", p.rule, seconds);
+      log_command("ticket.submit_signed_out", p.rule, meta.correlation_id, seconds);
+      throw;
+    }
   }
 
   // --- Everything else needs a verified identity ---------------------------------------

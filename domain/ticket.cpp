@@ -28,10 +28,11 @@ Decision<void> check_text(const std::string& value, std::string_view field, std:
 }
 
 // `complete`: a submission needs every field; a draft may lack the title and description.
+// `signed_out`: no account, so no emitting structure to be attached to.
 Decision<void> check_form(const Form& f, const Context& context, bool complete,
-                          std::string_view rule) {
+                          std::string_view rule, bool signed_out = false) {
   for (auto check :
-       {check_text(f.emitting_structure_id, "emitting_structure_id", kCodeMax, true,
+       {check_text(f.emitting_structure_id, "emitting_structure_id", kCodeMax, !signed_out,
                    "Identifiant de l'organisation", rule),
         check_text(f.category, "category", kCodeMax, true, "Catégorie", rule),
         check_text(f.sub_category, "sub_category", kCodeMax, true, "Sous-catégorie", rule),
@@ -74,7 +75,12 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
                   "destination_service",
                   "Un service destinataire demande son organisation destinataire.");
   }
-  if (!context.attached_to_emitting_structure) {
+  if (signed_out && !f.emitting_structure_id.empty()) {
+    return reject(errc::invalid_field, std::string(rule) + ".emitting_structure",
+                  "emitting_structure_id",
+                  "Un ticket en mode non connecté n'a pas de structure émettrice.");
+  }
+  if (!signed_out && !context.attached_to_emitting_structure) {
     return reject(errc::forbidden, std::string(rule) + ".emitting_structure",
                   "emitting_structure_id",
                   "Vous n'êtes pas rattaché à la structure émettrice choisie.");
@@ -142,6 +148,25 @@ bool is_sha256_hex(const std::string& v) {
   return v.size() == 64 && std::all_of(v.begin(), v.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
+}
+
+// An address a message can be sent to: one '@', something before it, a dot in the domain, no
+// space or control character. Whether it exists is the mailer's business.
+Decision<void> check_email(const std::string& email, std::string_view rule) {
+  if (auto ok = check_text(email, "email", kEmailMax, true, "Adresse e-mail", rule); !ok) {
+    return ok;
+  }
+  const auto at = email.find('@');
+  const bool shaped =
+      at != std::string::npos && at > 0 && email.find('@', at + 1) == std::string::npos &&
+      email.find('.', at + 2) != std::string::npos && email.back() != '.' &&
+      std::none_of(email.begin(), email.end(),
+                   [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F; });
+  if (!shaped) {
+    return reject(errc::invalid_field, std::string(rule) + ".email", "email",
+                  "Adresse e-mail invalide.");
+  }
+  return {};
 }
 
 enum class Side { emitter, recipient, either };
@@ -317,6 +342,25 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 id, c.number, caller.user_id, form.emitting_structure_id, form.category,
                 form.sub_category, form.title, form.description, form.destination_structure_id,
                 form.destination_service});
+          },
+          [&](const SubmitSignedOut& c) -> Events {
+            constexpr std::string_view rule = "ticket.submit_signed_out";
+            if (state.status != Status::none) {
+              return reject(errc::wrong_status, "ticket.submit_signed_out.status", "status",
+                            "Ce ticket a déjà été soumis.");
+            }
+            if (auto ok = check_email(c.email, rule); !ok) return std::unexpected(ok.error());
+            if (auto ok = check_form(c.form, context, true, rule, /*signed_out=*/true); !ok) {
+              return std::unexpected(ok.error());
+            }
+            if (c.number.empty()) {
+              return reject(errc::invalid_field, "ticket.submit_signed_out.number", "number",
+                            "Numéro de ticket manquant.");
+            }
+            return one(events::TicketSubmitted{id, c.number, "", "", c.form.category,
+                                               c.form.sub_category, c.form.title,
+                                               c.form.description, c.form.destination_structure_id,
+                                               c.form.destination_service, c.email});
           },
           [&](const DeleteDraft&) -> Events {
             if (auto ok = guard(Side::emitter, "ticket.delete_draft", {Status::draft},
@@ -601,6 +645,7 @@ State evolve(State state, const events::Payload& payload) {
                    state.description = e.description;
                    state.destination_structure_id = e.destination_structure_id;
                    state.destination_service = e.destination_service;
+                   state.emitter_email = e.emitter_email;
                  },
                  [&](const events::TicketDraftDeleted&) { state.status = Status::deleted; },
                  [&](const events::InformationRequested&) {

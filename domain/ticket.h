@@ -41,6 +41,7 @@ struct State {
   std::string description;
   std::string destination_structure_id;  // "M-" tickets: the business recipient
   std::string destination_service;       // empty: the whole structure
+  std::string emitter_email;             // signed-out tickets only (no emitter_user_id)
   // Support handling (service desk).
   int level = 1;                // 1, or 2 once escalated ("Envoyé au support")
   std::string assignee;         // the agent handling it ("En cours de traitement"); empty: nobody
@@ -71,6 +72,15 @@ struct SaveDraft {
 // saved; a new ticket needs one.
 struct Submit {
   std::optional<Form> form;
+  std::string number;  // chosen by the command side: number_for(ticket id)
+};
+
+// Signed-out mode ("mode non connecté"): no account, an e-mail instead; the form without an
+// emitting structure. The ticket gets its number and is routed like any other, but no portal
+// view lists it for its emitter, who cannot act on it: answers go by e-mail.
+struct SubmitSignedOut {
+  Form form;           // emitting_structure_id stays empty
+  std::string email;   // where the ticket's messages go
   std::string number;  // chosen by the command side: number_for(ticket id)
 };
 
@@ -129,9 +139,10 @@ struct SetPriority {
   std::string reason;
 };
 
-using Command = std::variant<SaveDraft, Submit, DeleteDraft, RequestInformation, ProvideInformation,
-                             ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment,
-                             Take, Release, Reassign, Escalate, SetPriority, AddAttachment>;
+using Command =
+    std::variant<SaveDraft, Submit, DeleteDraft, RequestInformation, ProvideInformation,
+                 ProposeSolution, AcceptSolution, RefuseSolution, Close, AddComment, Take, Release,
+                 Reassign, Escalate, SetPriority, AddAttachment, SubmitSignedOut>;
 
 // The priority recommended for impact x severity ("major", "medium", "minor"):
 // major+major 1; major+medium 2; medium+medium or major+minor 3; otherwise 4.
@@ -162,6 +173,7 @@ inline constexpr std::size_t kTitleMax = 200;
 inline constexpr std::size_t kDescriptionMax = 20'000;
 inline constexpr std::size_t kCodeMax = 100;
 inline constexpr std::size_t kTextMax = 20'000;
+inline constexpr std::size_t kEmailMax = 254;        // RFC 5321
 inline constexpr std::size_t kFileNameMax = 255;     // what common file systems allow
 inline constexpr std::size_t kAttachmentsMax = 100;  // files per ticket
 

@@ -111,7 +111,7 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
                        fbb, e.ticket_id.c_str(), e.number.c_str(), e.emitter_user_id.c_str(),
                        e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
                        e.title.c_str(), e.description.c_str(), e.destination_structure_id.c_str(),
-                       e.destination_service.c_str())
+                       e.destination_service.c_str(), e.emitter_email.c_str())
                 .Union();
           },
           [&](const TicketDraftDeleted& e) -> flatbuffers::Offset<void> {
@@ -343,7 +343,8 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                              std::string(str(e->title())),
                              std::string(str(e->description())),
                              std::string(str(e->destination_structure_id())),
-                             std::string(str(e->destination_service()))};
+                             std::string(str(e->destination_service())),
+                             std::string(str(e->emitter_email()))};
     }
     case fb::Payload_TicketDraftDeleted:
       return TicketDraftDeleted{

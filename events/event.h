@@ -54,6 +54,9 @@ struct TicketSubmitted {
   std::string description;
   std::string destination_structure_id = {};  // as in TicketDraftSaved
   std::string destination_service = {};
+  // Signed-out mode: no account (empty emitter_user_id and emitting structure); the e-mail the
+  // ticket's messages go to.
+  std::string emitter_email = {};
   bool operator==(const TicketSubmitted&) const = default;
 };
 

@@ -103,13 +103,14 @@ struct TicketState {
   std::string assignee;
   std::string destination;          // "M-" tickets: the destination structure
   std::string destination_service;  // and service (empty: the whole structure)
+  std::string email;                // signed-out tickets: no emitter, this address instead
 
   std::string encode() const {
     std::string out(1, status);
     out += be64(opened_at_us);
     out.push_back(level);
     for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee,
-                          &destination, &destination_service}) {
+                          &destination, &destination_service, &email}) {
       put_field(out, *f);
     }
     return out;
@@ -129,6 +130,8 @@ struct TicketState {
     for (auto* f : {&s.destination, &s.destination_service}) {
       if (!take_field(v, *f)) return std::nullopt;
     }
+    if (v.empty()) return s;  // written before signed-out tickets
+    if (!take_field(v, s.email)) return std::nullopt;
     return s;
   }
   // "M-" sub-categories go to a business service (domain::ticket::is_business; projections may
@@ -142,7 +145,10 @@ struct TicketState {
 std::vector<std::string> lists_of(const TicketState& s) {
   std::vector<std::string> out;
   if (s.status == 0) return out;
-  for (auto tab : status_of(s.status).tabs) out.push_back(key_of({"e", s.emitter, tab}));
+  // A signed-out ticket has no emitter: no "Tickets émis" lists it.
+  if (!s.emitter.empty()) {
+    for (auto tab : status_of(s.status).tabs) out.push_back(key_of({"e", s.emitter, tab}));
+  }
   const bool in_queue = s.status == 'O' || s.status == 'W' || s.status == 'R';
   if (in_queue && !s.business()) {
     const std::string level(1, s.level);
@@ -653,6 +659,16 @@ Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
   return std::optional<std::string>{state->emitter};
 }
 
+Result<std::optional<std::string>> ticket_emitter_email(const ViewBatch& batch,
+                                                        const std::string& ticket_id) {
+  auto stored = batch.get(state_key(ticket_id));
+  if (!stored) return std::unexpected(stored.error());
+  if (!stored->has_value()) return std::optional<std::string>{};
+  auto state = TicketState::decode(**stored);
+  if (!state) return fail(errc::poison, "ticket state row is malformed");
+  return std::optional<std::string>{state->email};
+}
+
 Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,
                                 ViewBatch& batch) {
   const std::string* ticket_id = ticket_id_of(event.payload);
@@ -725,6 +741,10 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                   {"destination_structure_id", e.destination_structure_id},
                   {"destination_service", e.destination_service}};
     if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
+    if constexpr (requires { e.emitter_email; }) {
+      after.email = e.emitter_email;
+      if (!e.emitter_email.empty()) detail["emitter_email"] = e.emitter_email;  // signed out
+    }
     set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
     return {};
   };

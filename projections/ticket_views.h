@@ -67,6 +67,11 @@ class TicketViews final : public Projector {
 [[nodiscard]] Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
                                                                 const std::string& ticket_id);
 
+// The e-mail of a signed-out ticket as the views know it ("" for a portal user's ticket), for
+// the outbox placed after TicketViews. nullopt when unknown.
+[[nodiscard]] Result<std::optional<std::string>> ticket_emitter_email(const ViewBatch& batch,
+                                                                      const std::string& ticket_id);
+
 // --- Lists --------------------------------------------------------------------------------
 
 // The list of `user`'s "Tickets émis" in `tab`. Fails with invalid_argument for an unknown tab.

@@ -19,7 +19,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketDraftSaved, ticket_id, emitter_user_id,
                                    description, destination_structure_id, destination_service)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketSubmitted, ticket_id, number, emitter_user_id,
                                    emitting_structure_id, category, sub_category, title,
-                                   description, destination_structure_id, destination_service)
+                                   description, destination_structure_id, destination_service,
+                                   emitter_email)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketDraftDeleted, ticket_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InformationRequested, ticket_id, text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InformationProvided, ticket_id, text)

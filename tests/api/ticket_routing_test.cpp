@@ -73,6 +73,7 @@ class TicketRouting : public ::testing::Test {
                     const json& body = nullptr) {
     std::vector<std::string> roles;
     if (user.starts_with("sn1")) roles = {"support_n1"};
+    if (user == "mailer") roles = {"operator"};
     std::map<std::string, std::string> headers{
         {"Authorization", ServerProcess::token(user, roles)}};
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
@@ -189,6 +190,64 @@ TEST_F(TicketRouting, TheDestinationReceivesItInItsQueuesUntilFermé) {
   ok("alice", "POST", "/v1/tickets/" + to_compta + "/solution/accept");
   EXPECT_EQ(received("recv", "structure_id=dest-r"), before - 1);
   EXPECT_FALSE(contains(received_ids("compta", "structure_id=dest-r&service=COMPTA"), to_compta));
+}
+
+// Signed-out mode: no token, an e-mail; the ticket gets a number and goes to support (or to
+// its "M-" destination), its messages go to the address, and no "Tickets émis" lists it.
+TEST_F(TicketRouting, SignedOutTicketsGetANumberAndAreRoutedButListedForNobody) {
+  auto post = [](const json& body) {
+    auto r = client_->request("POST", "/v1/public/tickets", body.dump());
+    Answer a{r ? r->status : 0, r ? json::parse(r->body, nullptr, false) : json()};
+    if (a.body.is_object() && a.body.value("consistency_token", "") != "") {
+      token_ = a.body.at("consistency_token").get<std::string>();
+    }
+    return a;
+  };
+  json signed_out{{"email", "jean.dupont@example.fr"},
+                  {"category", "Technique"},
+                  {"sub_category", "Connexion"},
+                  {"title", "Mot de passe oublié"},
+                  {"description", "Je ne reçois pas le courriel."}};
+  json bad = signed_out;
+  bad["email"] = "jean.dupont";
+  EXPECT_EQ(post(bad).body.value("field", ""), "email");
+  bad = signed_out;
+  bad["sub_category"] = "Inconnue";
+  EXPECT_EQ(post(bad).body.value("field", ""), "sub_category");
+  bad = signed_out;
+  bad["emitting_structure_id"] = "emit-r";
+  EXPECT_EQ(post(bad).status, 400);  // not a field of the signed-out form
+
+  auto sent = post(signed_out);
+  ASSERT_EQ(sent.status, 201) << sent.body;
+  const std::string id = sent.body.value("ticket_id", "");
+  EXPECT_TRUE(sent.body.value("number", "").starts_with("SOL-")) << sent.body;
+  // Support handles it and sees the address; the number is searchable in its queue.
+  const json detail = ok("sn1", "GET", "/v1/tickets/" + id);
+  EXPECT_EQ(detail.value("emitter_email", ""), "jean.dupont@example.fr");
+  EXPECT_EQ(detail.value("emitter_user_id", "?"), "");
+  const json queue =
+      ok("sn1", "GET", "/v1/support/tickets?number=" + sent.body.value("number", ""));
+  EXPECT_EQ(queue.value("total", 0), 1) << queue;
+  // The mailer has its creation notice, addressed to the e-mail.
+  bool noticed = false;
+  for (const auto& n : ok("mailer", "GET", "/v1/outbox?limit=1000").value("items", json::array())) {
+    if (n.value("ticket_id", "") == id) {
+      noticed = n.value("recipient_email", "") == "jean.dupont@example.fr" &&
+                n.value("kind", "") == "ticket_created";
+    }
+  }
+  EXPECT_TRUE(noticed);
+  // No portal user has it among "Tickets émis"; a "M-" one goes to its destination.
+  EXPECT_EQ(act("alice", "GET", "/v1/tickets/" + id).status, 404);
+  json business = signed_out;
+  business["category"] = "Factures émises";
+  business["sub_category"] = kBusiness;
+  EXPECT_EQ(post(business).body.value("field", ""), "destination_structure_id");
+  business["destination_structure_id"] = "dest-r";
+  auto routed = post(business);
+  ASSERT_EQ(routed.status, 201) << routed.body;
+  EXPECT_EQ(act("recv", "GET", "/v1/tickets/" + routed.body.value("ticket_id", "")).status, 200);
 }
 
 }  // namespace
