@@ -7,6 +7,7 @@
 #include <deque>
 #include <nlohmann/json.hpp>
 
+#include "api/csv.h"
 #include "api/json_body.h"
 #include "api/metrics.h"
 #include "domain/account.h"
@@ -202,19 +203,6 @@ json rejection_json(const domain::Rejection& r) {
 // The services a pending request or history row concerns (empty: the whole structure).
 std::vector<std::string> row_services(const json& row) {
   return as_services(row.value("service", ""));
-}
-
-std::string csv_cell(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  // A cell a spreadsheet would read as a formula is quoted as text.
-  if (!text.empty() && std::string_view("=+-@").find(text.front()) != std::string_view::npos) {
-    out.insert(1, "'");
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -1005,20 +993,24 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           return false;
         }));
     if (query_or_empty(request, "format") == "csv") {
-      std::string csv = "user_id,login_email,first_name,last_name,status,role,services\r\n";
+      // The same dialect as the tickets' export (api/csv.h).
+      std::string csv(kCsvByteOrderMark);
+      csv += csv_line(
+          {"Identifiant", "Adresse e-mail", "Prénom", "Nom", "Statut", "Rôle", "Services"});
       for (const auto& row : rows) {
         json m = json::parse(row);
         std::string services;
         for (const auto& s : m.value("services", std::vector<std::string>{})) {
           services += (services.empty() ? "" : " ") + s;
         }
-        for (const char* f :
-             {"user_id", "login_email", "first_name", "last_name", "status", "role"}) {
-          csv += csv_cell(m.value(f, "")) + ",";
-        }
-        csv += csv_cell(services) + "\r\n";
+        csv += csv_line({m.value("user_id", ""), m.value("login_email", ""),
+                         m.value("first_name", ""), m.value("last_name", ""), m.value("status", ""),
+                         m.value("role", ""), services});
       }
-      return Response{200, "text/csv; charset=utf-8", std::move(csv), {}};
+      return Response{200,
+                      "text/csv; charset=utf-8",
+                      std::move(csv),
+                      {{"Content-Disposition", "attachment; filename=\"utilisateurs.csv\""}}};
     }
     json items = json::array();
     for (const auto& row : rows) items.push_back(json::parse(row));

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/csv.h"
+
 namespace chorus::api {
 namespace {
 
@@ -64,32 +66,12 @@ std::string opened_text(std::int64_t us) {
   return out;
 }
 
-std::string csv_line(const projections::TicketRow& r) {
-  std::string line;
-  for (const std::string* cell : {&r.number, &r.title, &r.category, &r.sub_category, &r.status}) {
-    line += csv_cell(*cell);
-    line.push_back(';');
-  }
-  line += csv_cell(opened_text(r.opened_at_us));
-  line += "\r\n";
-  return line;
+std::string ticket_csv_line(const projections::TicketRow& r) {
+  return csv_line(
+      {r.number, r.title, r.category, r.sub_category, r.status, opened_text(r.opened_at_us)});
 }
 
 }  // namespace
-
-std::string csv_cell(std::string_view text) {
-  std::string out = "\"";
-  // A spreadsheet runs a cell starting with these as a formula ("CSV injection").
-  if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos) {
-    out.push_back('\'');
-  }
-  for (char c : text) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
 
 projections::TicketQuery ticket_query(const Request& request,
                                       std::initializer_list<const char*> also_allowed) {
@@ -177,15 +159,14 @@ Response ticket_csv_response(std::shared_ptr<const projections::ViewStore> store
     try {
       if (!*started) {
         *started = true;
-        chunk = "\xEF\xBB\xBF";  // the BOM: spreadsheets then read UTF-8, not Windows-1252
-        chunk +=
-            "\"Numéro\";\"Titre\";\"Catégorie\";\"Sous-catégorie\";\"Statut\";"
-            "\"Ouvert le (UTC)\"\r\n";
+        chunk = kCsvByteOrderMark;
+        chunk += csv_line(
+            {"Numéro", "Titre", "Catégorie", "Sous-catégorie", "Statut", "Ouvert le (UTC)"});
       }
       std::vector<projections::TicketRow> rows;
       auto n = cursor->next(500, rows);
       if (!n) return StreamStep::failed;
-      for (const auto& row : rows) chunk += csv_line(row);
+      for (const auto& row : rows) chunk += ticket_csv_line(row);
       return *n == 0 ? StreamStep::done : StreamStep::more;
     } catch (...) {
       return StreamStep::failed;  // bad_alloc: nothing else here throws

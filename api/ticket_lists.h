@@ -39,7 +39,4 @@ inline constexpr std::size_t kMaxPageSize = 200;
                                            const projections::TicketQuery& query,
                                            const std::string& filename);
 
-// One CSV cell as ticket_csv_response writes it, quotes included. Pure.
-[[nodiscard]] std::string csv_cell(std::string_view text);
-
 }  // namespace chorus::api

@@ -27,6 +27,7 @@ struct Answer {
   int status = 0;
   json body;
   std::map<std::string, std::string> headers;
+  std::string raw;  // the body as sent (CSV exports)
 };
 
 json structure_body(const std::string& id, const std::string& gp, bool is_public = false) {
@@ -72,7 +73,7 @@ class StructureApi : public ::testing::Test {
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
     auto r = client_->request(method, target, body.is_null() ? "" : body.dump(), headers);
     if (!r) return {};
-    Answer a{r->status, json::parse(r->body, nullptr, false), r->headers};
+    Answer a{r->status, json::parse(r->body, nullptr, false), r->headers, r->body};
     if (a.body.is_object() && a.body.value("consistency_token", "") != "") {
       token_ = a.body["consistency_token"];
     }
@@ -379,6 +380,9 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   auto csv = act("ac-heir", "GET", "/v1/structures/ac-s/members?format=csv");
   EXPECT_EQ(csv.status, 200);
   EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
+  // The tickets' dialect: BOM, ';', quoted cells, French headers.
+  EXPECT_TRUE(csv.raw.starts_with("\xEF\xBB\xBF\"Identifiant\";\"Adresse e-mail\";")) << csv.raw;
+  EXPECT_NE(csv.raw.find("\"ac-new\";"), std::string::npos) << csv.raw;
   // SIRET change: a duplicate under the new identifier, the old one deactivated.
   auto changed = ok("ac-heir", "POST", "/v1/structures/ac-s/identifier",
                     json{{"identifier_value", testing::siret_for("ac-s-new")}});
@@ -477,7 +481,7 @@ TEST_F(StructureApi, OneIdentifierIsTakenOnceEvenByRacingCreations) {
                                              : std::vector<std::string>{"support_n1"})}});
         if (r)
           answers[static_cast<std::size_t>(i)] =
-              Answer{r->status, json::parse(r->body, nullptr, false), {}};
+              Answer{r->status, json::parse(r->body, nullptr, false), {}, r->body};
       });
     }
     for (auto& t : threads) t.join();
