@@ -13,6 +13,7 @@
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "projections/outbox_views.h"
+#include "projections/structure_views.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::api {
@@ -157,6 +158,23 @@ std::string content_disposition(const std::string& name) {
     }
   }
   return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+}
+
+// Whether `structure_id` is an active structure of the views having `service` (when not empty):
+// a ticket is only routed where someone can receive it. Throws Problem 503 when the views fail.
+bool destination_exists(const projections::ViewStore& store, const std::string& structure_id,
+                        const std::string& service) {
+  if (structure_id.empty()) return true;
+  auto row = projections::structure_detail(store, structure_id);
+  if (!row) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+  if (!*row) return false;
+  const json d = json::parse(**row, nullptr, false);
+  if (!d.is_object() || d.value("status", "") != "active") return false;
+  if (service.empty()) return true;
+  const json none = json::array();
+  const json& services = d.contains("services") ? d.at("services") : none;
+  return std::any_of(services.begin(), services.end(),
+                     [&](const json& s) { return s.value("code", "") == service; });
 }
 
 // The outbox is drained by the mailer, and views are rebuilt by the operators: both run with
@@ -404,6 +422,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     initial.ticket_id = ticket_id;
     domain::ticket::Context context;
     context.categories = options_.categories;
+    context.destination_exists = destination_exists(*runner_.store(), form.destination_structure_id,
+                                                    form.destination_service);
     const auto started = Clock::now();
     try {
       auto outcome = commands_.run(
@@ -486,6 +506,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                         ticket_context(*runner_.store(), *caller,
                                        emitting_structure_of(command, state), destination, service);
                     context.categories = options_.categories;
+                    context.destination_exists =
+                        destination_exists(*runner_.store(), destination, service);
                     auto decision = domain::ticket::decide(state, command, *caller, context);
                     if (decision && before_append) before_append();
                     return decision;

@@ -70,6 +70,12 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
                   "Seules les sous-catégories « M- » ont une organisation destinataire ; les "
                   "autres vont au support technique.");
   }
+  if (!f.destination_structure_id.empty() && !context.destination_exists) {
+    return reject(
+        errc::invalid_field, std::string(rule) + ".destination_unknown",
+        f.destination_service.empty() ? "destination_structure_id" : "destination_service",
+        "Organisation ou service destinataire inconnu ou inactif.");
+  }
   if (f.destination_structure_id.empty() && !f.destination_service.empty()) {
     return reject(errc::invalid_field, std::string(rule) + ".destination_service",
                   "destination_service",

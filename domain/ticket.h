@@ -158,6 +158,9 @@ struct Context {
   // The categories table (reference data loaded by the server). Null: pairs are not checked
   // (tools deciding on data they made themselves, such as the workload generator).
   const Categories* categories = nullptr;
+  // The form's destination structure is active and has the destination service (when one is
+  // named): from the structure views. True when not looked up.
+  bool destination_exists = true;
 };
 
 // "M-" sub-categories go to a business service; all others to technical support.

@@ -138,6 +138,14 @@ TEST_F(TicketRouting, BusinessTicketsNeedADestinationAndTechnicalOnesHaveNone) {
   EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + draft_id + "/submit").body.value("field", ""),
             "destination_structure_id");
 
+  // Only an existing structure, and one of its services, can receive it.
+  auto nowhere = act("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "nulle"));
+  EXPECT_EQ(nowhere.body.value("rule", ""), "ticket.submit.destination_unknown") << nowhere.body;
+  EXPECT_EQ(nowhere.body.value("field", ""), "destination_structure_id");
+  auto no_service =
+      act("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "ACHATS"));
+  EXPECT_EQ(no_service.body.value("field", ""), "destination_service") << no_service.body;
+
   auto sent =
       act("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "COMPTA"));
   ASSERT_EQ(sent.status, 201) << sent.body;
