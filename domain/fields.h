@@ -1,5 +1,5 @@
 #pragma once
-// Field checks shared by the structure and account aggregates: a rejection names the rule and
+// Field checks shared by the ticket, structure and account aggregates: a rejection names the rule and
 // the field and says in French what is wrong, as the portal shows it.
 
 #include <string>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "domain/fields.h"
 #include "events/codec.h"
 
 namespace chorus::domain::ticket {
@@ -13,19 +14,7 @@ struct Overloaded : Ts... {
   using Ts::operator()...;
 };
 
-Decision<void> check_text(const std::string& value, std::string_view field, std::size_t max,
-                          bool required, std::string_view label, std::string_view rule) {
-  if (required && value.empty()) {
-    return reject(errc::invalid_field, std::string(rule) + ".required", std::string(field),
-                  "Le champ « " + std::string(label) + " » est obligatoire.");
-  }
-  if (value.size() > max) {
-    return reject(
-        errc::invalid_field, std::string(rule) + ".too_long", std::string(field),
-        "Le champ « " + std::string(label) + " » dépasse " + std::to_string(max) + " caractères.");
-  }
-  return {};
-}
+using fields::check_text;
 
 // `complete`: a submission needs every field; a draft may lack the title and description.
 // `signed_out`: no account, so no emitting structure to be attached to.
