@@ -1,6 +1,6 @@
 #pragma once
-// Field checks shared by the ticket, structure and account aggregates: a rejection names the rule and
-// the field and says in French what is wrong, as the portal shows it.
+// Field checks shared by the ticket, structure and account aggregates: a rejection names the rule
+// and the field and says in French what is wrong, as the portal shows it.
 
 #include <string>
 #include <string_view>
