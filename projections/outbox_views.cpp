@@ -101,15 +101,13 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
   json row{{"notification_id", id},
            {"kind", kind},
            {"ticket_id", ticket_id},
-           {"recipient_user_id", **emitter},
+           {"recipient_user_id", (*emitter)->user_id},
            {"at_us", event.meta.occurred_at_us}};
   if (const auto* submitted = std::get_if<events::TicketSubmitted>(&event.payload)) {
     row["number"] = submitted->number;
   }
   // A signed-out ticket's messages go to the address it was filed with (no account).
-  auto email = ticket_emitter_email(batch, ticket_id);
-  if (!email) return std::unexpected(email.error());
-  if (email->has_value() && !(*email)->empty()) row["recipient_email"] = **email;
+  if (!(*emitter)->email.empty()) row["recipient_email"] = (*emitter)->email;
   const std::string key =
       kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
   batch.put(key, row.dump());

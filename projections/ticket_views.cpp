@@ -649,24 +649,14 @@ const std::string* ticket_id_of(const events::Payload& payload) noexcept {
       payload);
 }
 
-Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
-                                                  const std::string& ticket_id) {
+Result<std::optional<TicketEmitter>> ticket_emitter(const ViewBatch& batch,
+                                                    const std::string& ticket_id) {
   auto stored = batch.get(state_key(ticket_id));
   if (!stored) return std::unexpected(stored.error());
-  if (!stored->has_value()) return std::optional<std::string>{};
+  if (!stored->has_value()) return std::optional<TicketEmitter>{};
   auto state = TicketState::decode(**stored);
   if (!state) return fail(errc::poison, "ticket state row is malformed");
-  return std::optional<std::string>{state->emitter};
-}
-
-Result<std::optional<std::string>> ticket_emitter_email(const ViewBatch& batch,
-                                                        const std::string& ticket_id) {
-  auto stored = batch.get(state_key(ticket_id));
-  if (!stored) return std::unexpected(stored.error());
-  if (!stored->has_value()) return std::optional<std::string>{};
-  auto state = TicketState::decode(**stored);
-  if (!state) return fail(errc::poison, "ticket state row is malformed");
-  return std::optional<std::string>{state->email};
+  return std::optional<TicketEmitter>{TicketEmitter{state->emitter, state->email}};
 }
 
 Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,

@@ -62,15 +62,15 @@ class TicketViews final : public Projector {
 // The ticket an event belongs to, or null for events of other aggregates.
 [[nodiscard]] const std::string* ticket_id_of(const events::Payload& payload) noexcept;
 
-// The emitter of a ticket as the views know it (read-your-writes within `batch`), for other
-// projectors of the same runner placed after TicketViews. nullopt when unknown.
-[[nodiscard]] Result<std::optional<std::string>> ticket_emitter(const ViewBatch& batch,
-                                                                const std::string& ticket_id);
-
-// The e-mail of a signed-out ticket as the views know it ("" for a portal user's ticket), for
-// the outbox placed after TicketViews. nullopt when unknown.
-[[nodiscard]] Result<std::optional<std::string>> ticket_emitter_email(const ViewBatch& batch,
-                                                                      const std::string& ticket_id);
+// Who a ticket's notices go to, as the views know it (read-your-writes within `batch`), for
+// other projectors of the same runner placed after TicketViews (the outbox).
+struct TicketEmitter {
+  std::string user_id;  // "" for a signed-out ticket
+  std::string email;    // a signed-out ticket's address; "" for a portal user's ticket
+};
+// nullopt when the ticket is unknown; poison when its state row is malformed.
+[[nodiscard]] Result<std::optional<TicketEmitter>> ticket_emitter(const ViewBatch& batch,
+                                                                  const std::string& ticket_id);
 
 // --- Lists --------------------------------------------------------------------------------
 
