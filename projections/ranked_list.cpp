@@ -46,6 +46,35 @@ Result<void> add_count(ViewBatch& batch, const RankedList& list, const std::stri
   return {};
 }
 
+// Keeps the head row on the first row's suffix: `suffix` comes in (inserted) or goes out.
+Result<void> move_head(ViewBatch& batch, const RankedList& list, const std::string& suffix,
+                       bool inserted) {
+  if (list.head.empty()) return {};
+  auto head = batch.get(list.head);
+  if (!head) return std::unexpected(head.error());
+  if (inserted) {
+    if (!head->has_value() || suffix < **head) batch.put(list.head, suffix);
+    return {};
+  }
+  if (!head->has_value() || **head != suffix) return {};
+  // The first row leaves: the next live row (the caller may not have deleted it yet) is the
+  // new head. Rows removed out of order after it are the only tombstones walked here.
+  const std::string own = list.rows + suffix;
+  std::optional<std::string> next;
+  auto ok = batch.scan(list.rows, own, false, [&](std::string_view key, std::string_view) {
+    if (key == own) return true;
+    next.emplace(key.substr(list.rows.size()));
+    return false;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  if (next) {
+    batch.put(list.head, *next);
+  } else {
+    batch.del(list.head);
+  }
+  return {};
+}
+
 }  // namespace
 
 bool is_fence_id(std::string_view id) noexcept {
@@ -59,6 +88,7 @@ bool is_fence_id(std::string_view id) noexcept {
 
 Result<void> ranked_insert(ViewBatch& batch, const RankedList& list, const std::string& suffix,
                            std::string_view value) {
+  if (auto ok = move_head(batch, list, suffix, /*inserted=*/true); !ok) return ok;
   auto before = fence_before(batch, list, suffix);
   if (!before) return std::unexpected(before.error());
   if (!list.is_fence(suffix, value)) return add_count(batch, list, list.buckets + *before, 1);
@@ -72,6 +102,7 @@ Result<void> ranked_insert(ViewBatch& batch, const RankedList& list, const std::
 
 Result<void> ranked_remove(ViewBatch& batch, const RankedList& list, const std::string& suffix,
                            std::string_view value) {
+  if (auto ok = move_head(batch, list, suffix, /*inserted=*/false); !ok) return ok;
   std::int64_t delta = -1;
   if (list.is_fence(suffix, value)) {
     // The fence's bucket joins the one before.
@@ -106,16 +137,22 @@ Result<std::optional<std::string>> ranked_key_at(const ViewStore& store, const R
       });
   if (!ok) return std::unexpected(ok.error());
   if (!bucket) return std::optional<std::string>{};
+  std::string start = bucket->empty() ? "" : list.rows + *bucket;
+  if (bucket->empty() && !list.head.empty()) {
+    // Past the tombstones of the rows that left the head.
+    auto head = store.get(list.head);
+    if (!head) return std::unexpected(head.error());
+    if (head->has_value()) start = list.rows + **head;
+  }
   std::optional<std::string> found;
-  ok = store.scan(list.rows, bucket->empty() ? "" : list.rows + *bucket, false,
-                  [&](std::string_view key, std::string_view) {
-                    if (skip > 0) {
-                      --skip;
-                      return true;
-                    }
-                    found.emplace(key);
-                    return false;
-                  });
+  ok = store.scan(list.rows, start, false, [&](std::string_view key, std::string_view) {
+    if (skip > 0) {
+      --skip;
+      return true;
+    }
+    found.emplace(key);
+    return false;
+  });
   if (!ok) return std::unexpected(ok.error());
   return found;
 }

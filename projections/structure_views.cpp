@@ -52,8 +52,12 @@ bool pending_fence(std::string_view suffix, std::string_view) {
   return suffix.size() > 8 && is_fence_id(suffix.substr(8));
 }
 RankedList pending_list(std::string_view s, std::string_view service) {
-  return RankedList{pending_prefix(s, service), key_of({"sf", s, service}) + '\0',
-                    key_of({"sb", s, service}) + '\0', &pending_fence, false};
+  return RankedList{pending_prefix(s, service),
+                    key_of({"sf", s, service}) + '\0',
+                    key_of({"sb", s, service}) + '\0',
+                    &pending_fence,
+                    false,
+                    key_of({"sl", s, service})};
 }
 std::string pending_suffix(std::int64_t at_us, std::string_view rid) {
   return be64(static_cast<std::uint64_t>(at_us)) + std::string(rid);
@@ -124,6 +128,15 @@ std::string service_history_prefix(std::string_view s, std::string_view service)
 std::string service_history_count_key(std::string_view s, std::string_view service) {
   return key_of({"sw", s, service});
 }
+// The stream version of the history row at an ordinal (1 = the oldest): page N is one point
+// read and one scan of a page, not a scan of every newer row.
+std::string history_ordinal_key(std::string_view s, std::uint64_t ordinal) {
+  return key_of({"so", s}) + '\0' + be64(ordinal);
+}
+std::string service_history_ordinal_key(std::string_view s, std::string_view service,
+                                        std::uint64_t ordinal) {
+  return key_of({"su", s, service}) + '\0' + be64(ordinal);
+}
 std::string identifier_key(std::string_view type, std::string_view value) {
   return key_of({"si", type, value});
 }
@@ -183,6 +196,12 @@ class Applier {
   // every page read slow (tests/bench/structure_views_bench.cpp); one point read per event
   // is cheaper.
   Result<void> bump(const std::string& key, std::int64_t delta) {
+    auto after = bumped(key, delta);
+    if (!after) return std::unexpected(after.error());
+    return {};
+  }
+  // As bump; the counter's new value.
+  Result<std::uint64_t> bumped(const std::string& key, std::int64_t delta) {
     auto v = batch_.get(key);
     if (!v) return std::unexpected(v.error());
     const std::uint64_t before = v->has_value() && (*v)->size() == 8 ? from_be64(**v) : 0;
@@ -193,7 +212,7 @@ class Applier {
     } else {
       batch_.put(key, be64(after));
     }
-    return {};
+    return after;
   }
 
   // The history row of this event; `kind`: attachment, subscription, transfer, data.
@@ -210,9 +229,14 @@ class Applier {
     // A row about one service is also filed under it, for a GS scoped to services.
     if (const std::string service = row.value("service", ""); !service.empty()) {
       batch_.put(service_history_prefix(s, service) + be64(event_.version), text);
-      if (auto ok = bump(service_history_count_key(s, service), 1); !ok) return ok;
+      auto n = bumped(service_history_count_key(s, service), 1);
+      if (!n) return std::unexpected(n.error());
+      batch_.put(service_history_ordinal_key(s, service, *n), be64(event_.version));
     }
-    return bump(history_count_key(s), 1);
+    auto n = bumped(history_count_key(s), 1);
+    if (!n) return std::unexpected(n.error());
+    batch_.put(history_ordinal_key(s, *n), be64(event_.version));
+    return {};
   }
 
   Result<void> update_detail(const std::string& s, const std::function<void(json&)>& change) {
@@ -801,6 +825,13 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
                            });
       if (!ok) return std::unexpected(ok.error());
       start.clear();
+      if (!q.newest_first && g + 1 < groups.size() && out.rows.size() < q.limit) {
+        // The next group from its first live row, past its head's tombstones.
+        auto key =
+            ranked_key_at(store, pending_list(s, groups[g + 1].first), 0, groups[g + 1].second);
+        if (!key) return std::unexpected(key.error());
+        if (*key) start = std::move(**key);
+      }
     }
     return out;
   }
@@ -909,17 +940,38 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
   return out;
 }
 
+namespace {
+// The stream version an ordinal row names; nullopt in a store written before ordinals were
+// kept (the caller then counts rows as it did).
+Result<std::optional<std::uint64_t>> history_start(const ViewStore& store,
+                                                   const std::string& ordinal_key) {
+  auto v = store.get(ordinal_key);
+  if (!v) return std::unexpected(v.error());
+  if (!v->has_value() || (*v)->size() != 8) return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>{from_be64(**v)};
+}
+}  // namespace
+
 Result<RowPage> history_page(const ViewStore& store, const std::string& structure_id,
                              std::size_t page, std::size_t page_size, std::uint64_t before) {
   RowPage out;
   auto total = store.get(history_count_key(structure_id));
   if (!total) return std::unexpected(total.error());
   out.total = total->has_value() && (*total)->size() == 8 ? from_be64(**total) : 0;
-  const std::uint64_t skip = static_cast<std::uint64_t>(page - 1) * page_size;
-  std::uint64_t seen = 0;
+  std::uint64_t skip = static_cast<std::uint64_t>(page - 1) * page_size;
   const std::string prefix = history_prefix(structure_id);
   if (before == 1) return out;  // nothing is older than the first event
-  const std::string start = before == 0 ? "" : prefix + be64(before - 1);
+  std::string start = before == 0 ? "" : prefix + be64(before - 1);
+  if (before == 0 && skip > 0) {
+    if (skip >= out.total) return out;
+    auto version = history_start(store, history_ordinal_key(structure_id, out.total - skip));
+    if (!version) return std::unexpected(version.error());
+    if (*version) {
+      start = prefix + be64(**version);
+      skip = 0;
+    }
+  }
+  std::uint64_t seen = 0;
   auto ok = store.scan(prefix, start, true, [&](std::string_view, std::string_view value) {
     if (seen++ >= skip) out.rows.emplace_back(value);
     return out.rows.size() < page_size;
@@ -933,8 +985,34 @@ Result<RowPage> service_history_page(const ViewStore& store, const std::string& 
                                      std::size_t page_size, std::uint64_t before) {
   RowPage out;
   if (before == 1) return out;
+  std::set<std::string> distinct(services.begin(), services.end());
+  distinct.erase("");
+  if (distinct.size() == 1 && before == 0) {
+    // One service: its own ordinals find page N as for the whole structure.
+    const std::string& service = *distinct.begin();
+    auto count = store.get(service_history_count_key(structure_id, service));
+    if (!count) return std::unexpected(count.error());
+    out.total = count->has_value() && (*count)->size() == 8 ? from_be64(**count) : 0;
+    const std::uint64_t skip = static_cast<std::uint64_t>(page - 1) * page_size;
+    if (skip >= out.total) return out;
+    auto version =
+        history_start(store, service_history_ordinal_key(structure_id, service, out.total - skip));
+    if (!version) return std::unexpected(version.error());
+    if (*version) {
+      const std::string prefix = service_history_prefix(structure_id, service);
+      auto ok = store.scan(prefix, prefix + be64(**version), true,
+                           [&](std::string_view, std::string_view value) {
+                             out.rows.emplace_back(value);
+                             return out.rows.size() < page_size;
+                           });
+      if (!ok) return std::unexpected(ok.error());
+      return out;
+    }
+    out.total = 0;  // a store written before the ordinals: merged below
+  }
   const std::uint64_t wanted = static_cast<std::uint64_t>(page) * page_size;
-  // Each service's newest `wanted` rows, merged newest first: the page is among them.
+  // Each service's newest `wanted` rows, merged newest first: the page is among them. With
+  // several services, page N reads up to N pages of each.
   std::vector<std::pair<std::uint64_t, std::string>> rows;
   std::set<std::string> seen_services;
   for (const auto& service : services) {

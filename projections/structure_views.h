@@ -19,6 +19,9 @@
 //   sb\0<structure>\0<service>\0[<at be64><request_id>] -> be64: rows from that fence to the
 //                                                   next (the bare prefix: before the first);
 //                                                   page N is found by rank in a few scans
+//   sl\0<structure>\0<service>                   -> <at be64><request_id> of the group's first
+//                                                   pending row: page 1 starts there, not at
+//                                                   the tombstones of decided requests
 //   sx\0<structure>\0<service>\0<word>\0<at be64><request_id> -> kind: each search word of
 //                                                   the request's ids, service, espace and
 //                                                   comment (folded; whole ids and their pieces)
@@ -30,9 +33,13 @@
 //                                                   read and rewritten, never merged)
 //   sh\0<structure>\0<stream version be64>       -> history row (JSON), newest last
 //   sk\0<structure>                              -> history rows (be64)
+//   so\0<structure>\0<ordinal be64>              -> be64 stream version of the history row
+//                                                   at that ordinal (1 = oldest): page N of
+//                                                   the history is a point read and one scan
 //   sv\0<structure>\0<service>\0<stream version be64> -> the history rows about that service
 //                                                   (copies), for a GS scoped to services
 //   sw\0<structure>\0<service>                   -> their count (be64)
+//   su\0<structure>\0<service>\0<ordinal be64>   -> as so, for that service's rows
 //   si\0<identifier_type>\0<identifier_value>    -> structure_id (search by identifier, and
 //                                                   the duplicate check of creations)
 //   sn\0<designation folded>\0<structure>        -> structure_id (search by name prefix)

@@ -4,7 +4,9 @@
 // stage every page at every offset, both orders, for the whole structure and for one service,
 // equals the model; the cursor chain (after=) walks the same rows; searches and the kind filter
 // give the model's matches; and a fresh rebuild of the log lays out the same rows (fences and
-// bucket counts included).
+// bucket counts included). Then each group's 40 oldest are decided (the inbox drains from its
+// head) and, besides the inbox, every history page by number is checked against the whole
+// history read at once.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <tuple>
 
 #include "events/embedded_log.h"
@@ -114,6 +117,44 @@ class StructureInbox : public ::testing::Test {
   }
 
   // Every page at every offset, and the cursor chain, against the model.
+  // History ("Historique") pages by number, for the whole structure, one service and two, equal
+  // the slices of the whole history read as one page (newest first), filtered by service.
+  void check_history_pages(const projections::ViewStore& store) {
+    auto all = projections::history_page(store, s_, 1, 100'000);
+    ASSERT_TRUE(all.has_value());
+    ASSERT_EQ(all->rows.size(), all->total);
+    ASSERT_GT(all->total, 400u);
+    auto model = [&](const std::set<std::string>& services) {
+      std::vector<std::string> rows;
+      for (const auto& row : all->rows) {
+        if (services.empty() || services.contains(json::parse(row).value("service", ""))) {
+          rows.push_back(row);
+        }
+      }
+      return rows;
+    };
+    const std::vector<std::set<std::string>> scopes = {{}, {"COMPTA"}, {"ACHATS", "S-2"}};
+    for (const auto& scope : scopes) {
+      const std::vector<std::string> expected = model(scope);
+      for (std::size_t size : {7u, 20u}) {
+        for (std::size_t page = 1; (page - 1) * size <= expected.size() + size; ++page) {
+          auto got = scope.empty() ? projections::history_page(store, s_, page, size)
+                                   : projections::service_history_page(
+                                         store, s_, {scope.begin(), scope.end()}, page, size);
+          ASSERT_TRUE(got.has_value());
+          EXPECT_EQ(got->total, expected.size());
+          const std::size_t from = std::min(expected.size(), (page - 1) * size);
+          const std::vector<std::string> slice(
+              expected.begin() + static_cast<std::ptrdiff_t>(from),
+              expected.begin() +
+                  static_cast<std::ptrdiff_t>(std::min(expected.size(), from + size)));
+          ASSERT_EQ(got->rows, slice)
+              << "page " << page << " of " << size << ", " << scope.size() << " services";
+        }
+      }
+    }
+  }
+
   void check_pages(const projections::ViewStore& store) {
     for (const auto& services : {std::optional<std::vector<std::string>>{},
                                  std::optional<std::vector<std::string>>{{"COMPTA"}},
@@ -289,6 +330,24 @@ TEST_F(StructureInbox, PagesCursorsAndSearchesMatchTheModel) {
     pending_.erase(rids[i]);
   }
   append(std::move(decisions), at + 10);
+  // Then, in each group, its oldest requests, as an inbox drains from its head: the group's
+  // first-row mark moves past each (the tombstones before it are never read again).
+  std::vector<const Pending*> by_age;
+  for (const auto& [rid, p] : pending_) by_age.push_back(&p);
+  std::ranges::sort(by_age, {}, [](const Pending* p) { return std::tie(p->at, p->rid); });
+  std::map<std::string, int> taken;
+  decisions.clear();
+  std::vector<std::string> gone;
+  for (const Pending* p : by_age) {
+    if (taken[p->service]++ >= 40) continue;
+    decisions.push_back(events::AttachmentRefused{s_, p->rid, p->user, "Non"});
+    if (p->kind == "subscription") {
+      decisions.back() = events::SubscriptionRefused{s_, p->rid, p->user, "Non"};
+    }
+    gone.push_back(p->rid);
+  }
+  for (const auto& rid : gone) pending_.erase(rid);
+  append(std::move(decisions), at + 20);
   while (true) {
     auto n = runner_->step(std::chrono::milliseconds(0));
     ASSERT_TRUE(n.has_value());
@@ -297,6 +356,7 @@ TEST_F(StructureInbox, PagesCursorsAndSearchesMatchTheModel) {
   store = runner_->store();
   check_pages(*store);
   check_searches(*store);
+  check_history_pages(*store);
 
   // A fresh rebuild lays out the same rows, fences and counts included.
   auto fresh = build("fresh");
