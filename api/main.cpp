@@ -192,6 +192,12 @@ int main(int argc, char** argv) {
     logger->error("msg=\"cannot open the views\" error=\"{}\"", runner.error().message);
     return 1;
   }
+  if ((*runner)->replaced_stale_layout()) {
+    logger->warn(
+        "msg=\"the views were written by a build of another layout; rebuilding them from the "
+        "log\" layout=\"{}\"",
+        chorus::projections::kViewsLayout);
+  }
   std::jthread projection_thread([&](std::stop_token stop) { (*runner)->run(stop); });
 
   // The attachments' bytes, beside the views (the log holds their descriptions only).

@@ -16,6 +16,7 @@ struct Runner::Generation {
   std::unique_ptr<events::LogCursor> cursor;
   std::vector<events::RecordedEvent> buffer;
   std::int64_t last_occurred_at_us = 0;  // of the last event its last step applied
+  bool layout_matches = true;            // written under kViewsLayout
 };
 
 namespace {
@@ -51,6 +52,18 @@ Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::Even
   if (!store) return std::unexpected(store.error());
   auto token = (*store)->position();
   if (!token) return std::unexpected(token.error());
+  auto layout = (*store)->get(kLayoutKey);
+  if (!layout) return std::unexpected(layout.error());
+  bool layout_matches = layout->has_value() && **layout == kViewsLayout;
+  if (token->empty() && !layout->has_value()) {
+    // A new store: it is written under this build's layout from its first row on.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    auto s = (*store)->db()->Put(sync, rocksdb::Slice(kLayoutKey.data(), kLayoutKey.size()),
+                                 rocksdb::Slice(kViewsLayout.data(), kViewsLayout.size()));
+    if (!s.ok()) return fail(errc::io_error, "recording the views layout: " + s.ToString());
+    layout_matches = true;
+  }
   events::LogPosition from;
   if (!token->empty()) {
     auto parsed = events::LogPosition::from_token(*token);
@@ -62,6 +75,7 @@ Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::Even
   auto g = std::make_unique<Generation>();
   g->store = std::move(*store);
   g->cursor = std::move(*cursor);
+  g->layout_matches = layout_matches;
   return g;
 }
 
@@ -79,6 +93,19 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
   }
   auto g = open_generation(log, generation_dir(data_dir, n));
   if (!g) return std::unexpected(g.error());
+  if (!(*g)->layout_matches) {
+    // Rows of another layout would be misread and extended wrongly: an empty generation takes
+    // over and catches up from position zero, as after a first start.
+    g->reset();
+    const std::string stale = generation_dir(data_dir, n);
+    ++n;
+    std::filesystem::remove_all(generation_dir(data_dir, n), ec);
+    g = open_generation(log, generation_dir(data_dir, n));
+    if (!g) return std::unexpected(g.error());
+    if (auto ok = write_current(data_dir, n); !ok) return std::unexpected(ok.error());
+    std::filesystem::remove_all(stale, ec);
+    runner->replaced_stale_layout_ = true;
+  }
   runner->generation_number_ = n;
   runner->applied_ = (*g)->cursor->position();
   runner->live_store_ = (*g)->store;

@@ -39,7 +39,10 @@ struct RunnerStats {
 
 class Runner {
  public:
-  // Opens the live generation under data_dir/views (creating generation 1 when none).
+  // Opens the live generation under data_dir/views (creating generation 1 when none). A live
+  // generation written under another layout than kViewsLayout (view_store.h) is replaced by an
+  // empty one, which catches up from position zero as the runner runs; see
+  // replaced_stale_layout().
   // `projectors` must outlive the runner. Fails with io_error or log_error.
   [[nodiscard]] static Result<std::unique_ptr<Runner>> open(events::EventLog& log,
                                                             std::string data_dir,
@@ -78,6 +81,9 @@ class Runner {
   [[nodiscard]] std::shared_ptr<const ViewStore> store() const;
   [[nodiscard]] events::LogPosition applied() const;
   [[nodiscard]] RunnerStats stats() const;
+  // Whether open() replaced a live generation of another layout (the views are then catching
+  // up from position zero), for the server to say so at start. Thread-safe.
+  [[nodiscard]] bool replaced_stale_layout() const { return replaced_stale_layout_; }
 
   std::size_t max_batch = 1000;
 
@@ -106,6 +112,7 @@ class Runner {
   mutable std::mutex store_mu_;  // guards live_store_; never held while polling the log
   std::shared_ptr<const ViewStore> live_store_;
   std::uint64_t generation_number_ = 0;
+  bool replaced_stale_layout_ = false;  // set by open() only
 
   mutable std::mutex applied_mu_;
   std::condition_variable applied_cv_;

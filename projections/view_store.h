@@ -100,5 +100,12 @@ using events::be64;
 using events::from_be64;
 inline constexpr std::string_view kPositionKey{"\x00position", 9};
 inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
+// The key layout the projectors of this build write, recorded in each store when it is
+// created. Bump it with any change to a key layout or a row format that rows written before
+// would not follow (a new row kept in step with others, a new key order): the runner then
+// replaces a live store of another layout instead of serving and extending rows it
+// misreads. Stores of builds before this mark have none and are replaced too.
+inline constexpr std::string_view kLayoutKey{"\x00layout", 7};
+inline constexpr std::string_view kViewsLayout{"2026-11-26.1"};
 
 }  // namespace chorus::projections

@@ -1,11 +1,14 @@
 #include "projections/runner.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "events/embedded_log.h"
@@ -95,6 +98,54 @@ TEST(Runner, AppliesEveryEventOnceAndRestartsFromItsPosition) {
   }
   EXPECT_EQ(more, 20u) << "a restarted runner goes on from its stored position";
   EXPECT_EQ(list_emitted_tickets(*(*reopened)->store(), "user-1", "tous", 1, 100)->total, 9u);
+}
+
+// A store written under another key layout (or before layouts were recorded) is not served:
+// an empty generation replaces it and catches up, and ends equal to a fresh build.
+TEST(Runner, AStoreOfAnotherLayoutIsReplacedThenCaughtUp) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 30);
+  TicketViews views;
+  auto drain = [](Runner& r) {
+    std::size_t applied = 0;
+    while (auto n = r.step(0ms)) {
+      if (*n == 0) break;
+      applied += *n;
+    }
+    return applied;
+  };
+  // Another layout's mark, then no mark at all (a store from before marks were written).
+  const std::optional<std::string> stales[] = {"2020-01-01.0", std::nullopt};
+  for (const auto& stale : stales) {
+    {
+      auto runner = Runner::open(**log, dir.str(), {&views});
+      ASSERT_TRUE(runner);
+      drain(**runner);
+      EXPECT_FALSE((*runner)->replaced_stale_layout());
+    }
+    std::uint64_t live = 0;
+    std::ifstream(dir.str() + "/views/CURRENT") >> live;
+    {
+      auto store = ViewStore::open(dir.str() + "/views/" + std::to_string(live));
+      ASSERT_TRUE(store);
+      const rocksdb::Slice key(kLayoutKey.data(), kLayoutKey.size());
+      auto s = stale ? (*store)->db()->Put(rocksdb::WriteOptions(), key, *stale)
+                     : (*store)->db()->Delete(rocksdb::WriteOptions(), key);
+      ASSERT_TRUE(s.ok());
+    }
+    auto runner = Runner::open(**log, dir.str(), {&views});
+    ASSERT_TRUE(runner);
+    EXPECT_TRUE((*runner)->replaced_stale_layout());
+    EXPECT_FALSE(std::filesystem::exists(dir.str() + "/views/" + std::to_string(live)));
+    EXPECT_EQ(drain(**runner), 60u) << "the new generation starts from position zero";
+    TempDir other;
+    auto fresh = Runner::open(**log, other.str(), {&views});
+    ASSERT_TRUE(fresh);
+    drain(**fresh);
+    EXPECT_EQ(testing::differences(*(*runner)->store(), *(*fresh)->store()), "");
+  }
 }
 
 TEST(Runner, PoisonEventIsSetAsideAndTheRestGoesOn) {
