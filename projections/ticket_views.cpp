@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 
 #include "projections/ranked_list.h"
 
@@ -443,57 +444,48 @@ std::string normalized_number(std::string_view number) {
   return n;
 }
 
-// The sorted keys (sort suffixes, which end with the ticket id) of every row of `list` that
-// matches `q.search`, in the query's order.
-Result<std::vector<std::pair<std::string, std::string>>> search(const ViewStore& store,
-                                                                const std::string& list,
-                                                                const TicketQuery& q) {
-  const TicketSearch& s = q.search;
-  const char col = static_cast<char>(q.sort);
-  const auto words = words_of(s.words);
-  std::vector<std::string> candidates;
-  std::string source_word;
-  if (!s.number.empty()) {
-    auto id = store.get(number_key(normalized_number(s.number)));
-    if (!id) return std::unexpected(id.error());
-    if (*id) candidates.push_back(**id);
-  } else if (!words.empty() && list.starts_with(std::string_view("e\0", 2))) {
-    // The rarest word's postings, unless the list itself is shorter (postings span every tab
-    // of the user): a scan stops as soon as it is longer than the best so far.
-    auto rows = list_count(store, list);
-    if (!rows) return std::unexpected(rows.error());
-    const std::string user = list.substr(2, list.find('\0', 2) - 2);
-    std::optional<std::vector<std::string>> best;
-    for (const auto& w : words) {
-      const std::string prefix = key_of({"w", user, w}) + '\0';
-      std::vector<std::string> ids;
-      const std::size_t bound = std::min<std::size_t>(best ? best->size() : *rows, *rows);
-      auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-        ids.emplace_back(key.substr(prefix.size()));
-        return ids.size() <= bound;
-      });
-      if (!ok) return std::unexpected(ok.error());
-      if (ids.size() <= bound && (!best || ids.size() < best->size())) {
-        best = std::move(ids);
-        source_word = w;
-      }
-    }
-    if (best) candidates = std::move(*best);
-  }
-  if (candidates.empty() && source_word.empty() && s.number.empty()) {
-    auto ok = store.scan(index_prefix(sorted(list, 'o')), "", false,
-                         [&](std::string_view, std::string_view id) {
-                           candidates.emplace_back(id);
-                           return true;
-                         });
-    if (!ok) return std::unexpected(ok.error());
-  }
+using Matches = std::vector<std::pair<std::string, std::string>>;
 
-  const std::string category = fold_text(s.category);
-  const std::string sub_category = fold_text(s.sub_category);
-  const std::string status = fold_text(s.status);
-  const std::string number = normalized_number(s.number);
-  std::vector<std::pair<std::string, std::string>> matches;
+// Search criteria folded once, as the views store the values they are compared with.
+struct Criteria {
+  std::string number;  // normalized
+  std::string category;
+  std::string sub_category;
+  std::string status;
+  std::optional<std::int64_t> from_us, before_us;
+  std::set<std::string> words;
+
+  explicit Criteria(const TicketSearch& s)
+      : number(normalized_number(s.number)),
+        category(fold_text(s.category)),
+        sub_category(fold_text(s.sub_category)),
+        status(fold_text(s.status)),
+        from_us(s.opened_from_us),
+        before_us(s.opened_before_us),
+        words(words_of(s.words)) {}
+
+  // Whether a ticket of the list passes every criterion but the words.
+  bool holds(const TicketState& st) const {
+    if (!number.empty() && normalized_number(st.number) != number) return false;
+    if (!category.empty() && fold_text(st.category) != category) return false;
+    if (!sub_category.empty() && fold_text(st.sub_category) != sub_category) return false;
+    if (!status.empty() && fold_text(status_of(st.status).label) != status) return false;
+    const auto opened = static_cast<std::int64_t>(st.opened_at_us);
+    if (from_us && opened < *from_us) return false;
+    if (before_us && opened >= *before_us) return false;
+    return true;
+  }
+};
+
+// The sorted matches (sort suffix, ticket id) among `candidates`: each one's state is read and
+// checked, and its postings of the words other than `source_word` (whose postings gave the
+// candidates, if any) are looked up; then sorted in memory. Cost: a few point reads per
+// candidate.
+Result<Matches> collect(const ViewStore& store, const std::string& list, const TicketQuery& q,
+                        const Criteria& c, const std::vector<std::string>& candidates,
+                        const std::string& source_word) {
+  const char col = static_cast<char>(q.sort);
+  Matches matches;
   for (std::size_t from = 0; from < candidates.size(); from += kChunk) {
     const std::vector<std::string> ids(candidates.begin() + static_cast<std::ptrdiff_t>(from),
                                        candidates.begin() + static_cast<std::ptrdiff_t>(std::min(
@@ -504,21 +496,13 @@ Result<std::vector<std::pair<std::string, std::string>>> search(const ViewStore&
     std::vector<std::string> posting_keys;
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const auto& st = (*states)[i];
-      if (!st) continue;
-      if (!in_list(*st, list)) continue;
-      if (!number.empty() && normalized_number(st->number) != number) continue;
-      if (!category.empty() && fold_text(st->category) != category) continue;
-      if (!sub_category.empty() && fold_text(st->sub_category) != sub_category) continue;
-      if (!status.empty() && fold_text(status_of(st->status).label) != status) continue;
-      const auto opened = static_cast<std::int64_t>(st->opened_at_us);
-      if (s.opened_from_us && opened < *s.opened_from_us) continue;
-      if (s.opened_before_us && opened >= *s.opened_before_us) continue;
+      if (!st || !in_list(*st, list) || !c.holds(*st)) continue;
       kept.push_back(i);
-      for (const auto& w : words) {
+      for (const auto& w : c.words) {
         if (w != source_word) posting_keys.push_back(word_key(st->emitter, w, ids[i]));
       }
     }
-    const std::size_t per_row = source_word.empty() ? words.size() : words.size() - 1;
+    const std::size_t per_row = source_word.empty() ? c.words.size() : c.words.size() - 1;
     std::vector<std::optional<std::string>> postings;
     if (!posting_keys.empty()) {
       auto got = store.multi_get(posting_keys);
@@ -536,6 +520,281 @@ Result<std::vector<std::pair<std::string, std::string>>> search(const ViewStore&
   std::sort(matches.begin(), matches.end());
   if (q.descending) std::reverse(matches.begin(), matches.end());
   return matches;
+}
+
+// A word's postings are collected and checked one by one ("collect") when they are at most
+// this many, or 1/kCollectShare of the list: each costs a few point reads (about 10 µs on a
+// big store), where the "walk" plan reads the list's rows in range scans (well under 1 µs a
+// row). Above that, the walk is cheaper.
+constexpr std::uint64_t kCollectMin = 64;
+constexpr std::uint64_t kCollectShare = 32;
+// A word's postings are scanned and matched against the rows still in play when they are at
+// most this many times as many; beyond, each row's posting is looked up instead.
+constexpr std::uint64_t kScanOverLookup = 16;
+
+// How a search finds its matches: "collect" (the number's ticket, a rare word's postings, or a
+// support queue's rows, each checked on its state and sorted in memory) or "walk" (an emitted
+// list: its indexes and the words' postings read in range scans give the set of matching ids,
+// no state read; a page is then read from the index for the sort, filtered by that set, from
+// the end nearer to the page).
+struct SearchPlan {
+  bool walk = false;
+  std::vector<std::string> candidates;  // collect
+  std::string source_word;              // collect: the word whose postings are the candidates
+};
+
+Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
+                               const TicketQuery& q, const Criteria& c) {
+  SearchPlan plan;
+  if (!c.number.empty()) {
+    auto id = store.get(number_key(c.number));
+    if (!id) return std::unexpected(id.error());
+    if (*id) plan.candidates.push_back(**id);
+    return plan;
+  }
+  if (list.starts_with(std::string_view("e\0", 2)) && index_for(list, q.sort) != 0) {
+    auto rows = list_count(store, list);
+    if (!rows) return std::unexpected(rows.error());
+    // Postings span every tab of the user: a probe stops past the bound.
+    const std::uint64_t bound = std::max(kCollectMin, *rows / kCollectShare);
+    const std::string user = list.substr(2, list.find('\0', 2) - 2);
+    std::optional<std::vector<std::string>> best;
+    for (const auto& w : c.words) {
+      const std::string prefix = key_of({"w", user, w}) + '\0';
+      std::vector<std::string> ids;
+      const std::uint64_t limit = best ? best->size() : bound;
+      auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+        ids.emplace_back(key.substr(prefix.size()));
+        return ids.size() <= limit;
+      });
+      if (!ok) return std::unexpected(ok.error());
+      if (ids.size() <= limit) {
+        best = std::move(ids);
+        plan.source_word = w;
+      }
+    }
+    if (best) {
+      plan.candidates = std::move(*best);
+    } else {
+      plan.walk = true;
+    }
+    return plan;
+  }
+  // A support queue (open tickets: short) or no index for the sort: every row is a candidate.
+  auto ok = store.scan(index_prefix(sorted(list, 'o')), "", false,
+                       [&](std::string_view, std::string_view id) {
+                         plan.candidates.emplace_back(id);
+                         return true;
+                       });
+  if (!ok) return std::unexpected(ok.error());
+  return plan;
+}
+
+struct IdHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view id) const noexcept {
+    return std::hash<std::string_view>{}(id);
+  }
+};
+
+// The ids that passed every source read so far (an index range, a word's postings): each
+// source counts the ids it holds among those that passed every earlier one. Lookups take a
+// string_view: no copy per row read.
+class IdTally {
+ public:
+  void seed(std::string_view id) {
+    if (hits_.emplace(std::string(id), 0).second) ++alive_;
+  }
+  void hit(std::string_view id) {
+    const auto it = hits_.find(id);
+    if (it != hits_.end() && it->second == level_) {
+      ++it->second;
+      ++passed_;
+    }
+  }
+  // The current source is read: only the ids it held stay.
+  void next_source() {
+    ++level_;
+    alive_ = passed_;
+    passed_ = 0;
+  }
+  // Forgets the hits of the current source (read another way instead).
+  void undo_source() {
+    for (auto& [id, n] : hits_) {
+      if (n == level_ + 1) n = level_;
+    }
+    passed_ = 0;
+  }
+  void clear() {
+    hits_.clear();
+    alive_ = passed_ = 0;
+  }
+  [[nodiscard]] bool contains(std::string_view id) const {
+    const auto it = hits_.find(id);
+    return it != hits_.end() && it->second == level_;
+  }
+  [[nodiscard]] std::size_t size() const { return alive_; }
+  [[nodiscard]] std::vector<std::string> ids() const {
+    std::vector<std::string> out;
+    out.reserve(alive_);
+    for (const auto& [id, n] : hits_) {
+      if (n == level_) out.push_back(id);
+    }
+    return out;
+  }
+
+ private:
+  std::unordered_map<std::string, std::uint32_t, IdHash, std::equal_to<>> hits_;
+  std::uint32_t level_ = 0;
+  std::size_t alive_ = 0, passed_ = 0;
+};
+
+// The ids of the rows of the emitted list `list` that match `c` (no number), from range scans:
+// the list's opening-time index within the dates, the category, sub-category and status
+// indexes at the value sought, each word's postings (or, when they are far more than the rows
+// still in play, those rows' postings looked up). No state row is read, unless a category is
+// longer than an index keeps (kSortValueMax). Opening times are taken to be positive (they are
+// the log's clock). Cost: the list's rows within the dates plus the postings scanned.
+Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
+  IdTally tally;
+  const std::string by_opening = index_prefix(sorted(list, 'o'));
+  std::string start;
+  if (c.from_us && *c.from_us > 0) {
+    start = by_opening + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
+  }
+  auto ok = store.scan(by_opening, start, false, [&](std::string_view key, std::string_view id) {
+    // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
+    if (key.size() < by_opening.size() + 9) return true;
+    const auto opened = static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
+    if (c.before_us && opened >= *c.before_us) return false;
+    if (!c.from_us || opened >= *c.from_us) tally.seed(id);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+
+  bool check_states = false;
+  auto at_value = [&](char col, const std::string& value) -> Result<void> {
+    if (value.size() >= kSortValueMax) check_states = true;  // the index holds a cut value
+    const std::string prefix = index_prefix(sorted(list, col)) +
+                               value.substr(0, std::min(value.size(), kSortValueMax)) + '\0';
+    auto scanned = store.scan(prefix, "", false, [&](std::string_view, std::string_view id) {
+      tally.hit(id);
+      return true;
+    });
+    if (!scanned) return scanned;
+    tally.next_source();
+    return {};
+  };
+  if (!c.category.empty()) {
+    if (auto r = at_value('c', c.category); !r) return std::unexpected(r.error());
+  }
+  if (!c.sub_category.empty()) {
+    if (auto r = at_value('s', c.sub_category); !r) return std::unexpected(r.error());
+  }
+  if (!c.status.empty()) {
+    const StatusInfo* info = nullptr;
+    for (const auto& s : kStatuses) {
+      if (fold_text(s.label) == c.status) info = &s;
+    }
+    const std::string_view tab = std::string_view(list).substr(list.rfind('\0') + 1);
+    if (info == nullptr ||
+        std::find(info->tabs.begin(), info->tabs.end(), tab) == info->tabs.end()) {
+      tally.clear();  // no row of this tab has that status
+      return tally;
+    }
+    // A tab of one status has no status index: all its rows have it.
+    if (columns_of(list).find('S') != std::string_view::npos) {
+      if (auto r = at_value('S', c.status); !r) return std::unexpected(r.error());
+    }
+  }
+  const std::string user = list.substr(2, list.find('\0', 2) - 2);
+  for (const auto& w : c.words) {
+    if (tally.size() == 0) break;
+    const std::string prefix = key_of({"w", user, w}) + '\0';
+    const std::uint64_t bound = kScanOverLookup * tally.size();
+    std::uint64_t seen = 0;
+    auto scanned = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+      if (++seen > bound) return false;
+      tally.hit(key.substr(prefix.size()));
+      return true;
+    });
+    if (!scanned) return std::unexpected(scanned.error());
+    if (seen > bound) {
+      tally.undo_source();
+      const auto ids = tally.ids();
+      for (std::size_t from = 0; from < ids.size(); from += kChunk) {
+        std::vector<std::string> keys;
+        for (std::size_t i = from; i < std::min(ids.size(), from + kChunk); ++i) {
+          keys.push_back(word_key(user, w, ids[i]));
+        }
+        auto got = store.multi_get(keys);
+        if (!got) return std::unexpected(got.error());
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if ((*got)[i]) tally.hit(ids[from + i]);
+        }
+      }
+    }
+    tally.next_source();
+  }
+  if (check_states) {
+    const auto ids = tally.ids();
+    auto states = states_of(store, ids);
+    if (!states) return std::unexpected(states.error());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((*states)[i] && c.holds(*(*states)[i])) tally.hit(ids[i]);
+    }
+    tally.next_source();
+  }
+  return tally;
+}
+
+// The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
+// `sl` that are in `matches` (which holds `total`), walking the index from the end nearer to
+// them: a page costs the index rows up to it from that end (range scans, one hash lookup a
+// row), whatever the page.
+Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::string& sl,
+                                           const IdTally& matches, std::uint64_t total,
+                                           std::uint64_t skip, std::size_t count, bool descending) {
+  std::vector<std::string> ids;
+  if (skip >= total) return ids;
+  // Ranks [lo, hi) in key order.
+  const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
+  const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
+  const bool backward = lo > total - hi;      // nearer the end of the index
+  std::uint64_t rank = backward ? total : 0;  // of the next match seen (backward: plus one)
+  auto ok = store.scan(index_prefix(sl), "", backward, [&](std::string_view, std::string_view id) {
+    if (!matches.contains(id)) return true;
+    if (backward) {
+      --rank;
+      if (rank < hi) ids.emplace_back(id);
+      return rank > lo;
+    }
+    if (rank >= lo) ids.emplace_back(id);
+    ++rank;
+    return rank < hi;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  if (backward != descending) std::reverse(ids.begin(), ids.end());
+  return ids;
+}
+
+// Every match of `list` in the query's order, after the plan.
+Result<Matches> search(const ViewStore& store, const std::string& list, const TicketQuery& q) {
+  const Criteria c(q.search);
+  auto plan = plan_search(store, list, q, c);
+  if (!plan) return std::unexpected(plan.error());
+  if (!plan->walk) return collect(store, list, q, c, plan->candidates, plan->source_word);
+  auto matches = match_ids(store, list, c);
+  if (!matches) return std::unexpected(matches.error());
+  Matches out;
+  out.reserve(matches->size());
+  const std::string prefix = index_prefix(sorted(list, index_for(list, q.sort)));
+  auto ok = store.scan(prefix, "", q.descending, [&](std::string_view key, std::string_view id) {
+    if (matches->contains(id)) out.emplace_back(key.substr(prefix.size()), id);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return out;
 }
 
 class IndexCursor final : public TicketCursor {
@@ -942,11 +1201,24 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
       ids = std::move(*got);
     }
   } else {
-    auto matches = search(store, list, query);
-    if (!matches) return std::unexpected(matches.error());
-    out.total = matches->size();
-    for (std::uint64_t i = skip; i < matches->size() && ids.size() < page_size; ++i) {
-      ids.push_back((*matches)[i].second);
+    const Criteria criteria(query.search);
+    auto plan = plan_search(store, list, query, criteria);
+    if (!plan) return std::unexpected(plan.error());
+    if (plan->walk) {
+      auto matches = match_ids(store, list, criteria);
+      if (!matches) return std::unexpected(matches.error());
+      out.total = matches->size();
+      auto got = walk_page(store, sorted(list, index), *matches, out.total, skip, page_size,
+                           query.descending);
+      if (!got) return std::unexpected(got.error());
+      ids = std::move(*got);
+    } else {
+      auto matches = collect(store, list, query, criteria, plan->candidates, plan->source_word);
+      if (!matches) return std::unexpected(matches.error());
+      out.total = matches->size();
+      for (std::uint64_t i = skip; i < matches->size() && ids.size() < page_size; ++i) {
+        ids.push_back((*matches)[i].second);
+      }
     }
   }
   auto rows = rows_of(store, ids);

@@ -145,12 +145,20 @@ struct TicketPage {
 
 // A page of `list` (from emitted_list or support_queue). Without search criteria the page is
 // read from the list's index for the sort column in bounded scans whatever its number (support
-// queues, short lists, are sorted in memory on other columns than opened_at, as searches
-// are). With
-// criteria, the matches are collected from the narrowest source (the number, the rarest word's
-// postings, else the list), then sorted: the cost grows with the matches. A page past the end
-// is empty. Fails with io_error when the store fails. Thread-safe; the caller checks that the
-// list is the caller's.
+// queues, short lists, are sorted in memory on other columns than opened_at). With criteria a
+// plan picks one of two ways, with the same answer:
+//   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
+//     least 64), or a support queue's rows are each checked on their state row and sorted in
+//     memory: a few point reads per candidate;
+//   - walk (emitted lists otherwise): the list's indexes (opening dates, category,
+//     sub-category, status) and the words' postings, read in range scans, give the set of
+//     matching ids and so the exact total, with no state read; the page is then read from the
+//     index for the sort, keeping the ids of that set, from the end of the index nearer to
+//     the page. Cost: the list's rows plus the words' postings in range scans (postings far
+//     more numerous than the rows left are looked up row by row instead), then the index rows
+//     up to the page from the nearer end.
+// A page past the end is empty. Fails with io_error when the store fails. Thread-safe; the
+// caller checks that the list is the caller's.
 [[nodiscard]] Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
                                               const TicketQuery& query);
 

@@ -472,5 +472,224 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
   std::filesystem::remove_all(dir);
 }
 
+// Searches of "Tickets émis" against the model, on data made so that both plans of
+// list_tickets run (ticket_views.h): a word in nine tickets of ten and one in three (walk: the
+// list's indexes and the postings in range scans, with postings looked up row by row when a
+// date range leaves few rows), a word in about 1% of them (collect: its postings, each checked
+// on its state), two words, words with a status, a category (one longer than an index keeps,
+// with another one equal on its first 64 bytes), a sub-category or dates, criteria without
+// words; every tab, every column both ways, pages of 13 to one past the end, the total on each
+// page, and the export. Another emitter's tickets use the same words.
+TEST(TicketSearch, BothPlansAnswerAsTheModel) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chorus-search-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  auto log = events::open_embedded_log({(dir / "log").string(), false});
+  ASSERT_TRUE(log);
+  projections::StandardViews views;
+  auto runner = projections::Runner::open(**log, dir.string(), views.list());
+  ASSERT_TRUE(runner);
+  api::CommandHandler handler(**log);
+  std::mt19937 rng(20261126);
+#ifdef __SANITIZE_ADDRESS__
+  constexpr int kTickets = 500;
+#else
+  constexpr int kTickets = 1200;
+#endif
+  const std::string long_a(70, 'a');
+  const std::string long_b = std::string(64, 'a') + "bbbbbb";  // equal to long_a on 64 bytes
+  const std::string categories[] = {"Technique", "Facturation", long_a, long_b};
+  const char* const subs[] = {"Connexion", "API", "Dépôt de facture"};
+  const domain::Caller heavy{"heavy", {}};
+  const domain::Caller other{"other", {}};
+  const domain::Caller sn1{"sn1", {.support_level1 = true}};
+  ticket::Context context;
+  context.attached_to_emitting_structure = true;
+  std::map<std::string, ticket::State> model;
+  std::map<std::string, std::set<std::string>> words;  // of each ticket
+  int step = 0;
+  auto run = [&](const std::string& id, const domain::Caller& caller,
+                 const ticket::Command& command) {
+    ticket::State initial;
+    initial.ticket_id = id;
+    const ticket::State before = model.contains(id) ? model[id] : initial;
+    auto expected = ticket::decide(before, command, caller, context);
+    if (!expected) return;
+    (void)handler.run(
+        ticket::stream_id(id),
+        api::CommandMeta{caller, "user", "search-" + std::to_string(step++), "corr"},
+        api::Aggregate<ticket::State>{initial, &ticket::evolve, [&](const ticket::State& s) {
+                                        return ticket::decide(s, command, caller, context);
+                                      }});
+    ticket::State after = before;
+    for (const auto& p : *expected) after = ticket::evolve(std::move(after), p);
+    model[id] = after;
+  };
+  for (int i = 0; i < kTickets; ++i) {
+    const std::string id = "search-" + std::to_string(i);
+    std::set<std::string> w{"texte"};
+    if (rng() % 10 != 0) w.insert("commun");
+    if (rng() % 3 == 0) w.insert("moyen");
+    if (i % 97 == 5) w.insert("rare");
+    std::string title = "Titre", description;
+    for (const auto& x : w) (rng() % 2 ? title : description) += " " + x;
+    if (w.contains("commun") && rng() % 4 == 0) title += " COMMUN";  // folded, counted once
+    const domain::Caller& emitter = i % 7 == 0 ? other : heavy;
+    ticket::Form form{"s1", categories[rng() % 4], subs[rng() % 3], title, description};
+    words[id] = w;
+    if (rng() % 10 == 0) {
+      run(id, emitter, ticket::SaveDraft{form});
+      continue;
+    }
+    run(id, emitter, ticket::Submit{form, ticket::number_for(id)});
+    switch (rng() % 5) {
+      case 0:
+        run(id, sn1, ticket::RequestInformation{"?"});
+        break;
+      case 1:
+        run(id, sn1, ticket::ProposeSolution{"solution"});
+        break;
+      case 2:
+        run(id, emitter, ticket::Close{""});
+        break;
+      default:
+        break;
+    }
+  }
+  while (*(*runner)->step(0ms) > 0) {
+  }
+  auto store = (*runner)->store();
+
+  // Opening times as the views show them, and dates cutting the list at a third and a bit
+  // further (few rows between: the postings are then looked up).
+  std::map<std::string, std::int64_t> opened;
+  for (const char* tab : projections::kTicketTabs) {
+    for (const auto& r : every_page(*store, *projections::emitted_list("heavy", tab), {}, 500)) {
+      opened[r["ticket_id"]] = r["opened_at_us"];
+    }
+  }
+  std::vector<std::int64_t> times;
+  for (const auto& [id, t] : opened) times.push_back(t);
+  std::sort(times.begin(), times.end());
+  ASSERT_GT(times.size(), 100u);
+  const std::int64_t third = times[times.size() / 3], a_bit_later = times[times.size() / 3 + 40];
+
+  struct Case {
+    std::string name;
+    projections::TicketSearch search;
+  };
+  auto with = [](auto set) {
+    projections::TicketSearch s;
+    set(s);
+    return s;
+  };
+  const Case cases[] = {
+      {"common word", with([](auto& s) { s.words = "Commun"; })},
+      {"rare word", with([](auto& s) { s.words = "rare"; })},
+      {"two common words", with([](auto& s) { s.words = "commun moyen"; })},
+      {"rare and common words", with([](auto& s) { s.words = "commun RARE"; })},
+      {"unknown word", with([](auto& s) { s.words = "absent"; })},
+      {"word and status", with([](auto& s) {
+         s.words = "commun";
+         s.status = "résolu";
+       })},
+      {"word and category", with([](auto& s) {
+         s.words = "moyen";
+         s.category = "facturation";
+       })},
+      {"word and long category", with([&](auto& s) {
+         s.words = "commun";
+         s.category = long_a;
+       })},
+      {"word and sub-category", with([](auto& s) {
+         s.words = "commun";
+         s.sub_category = "depot de facture";
+       })},
+      {"word and dates", with([&](auto& s) {
+         s.words = "commun";
+         s.opened_from_us = third;
+         s.opened_before_us = a_bit_later;
+       })},
+      {"rare word and dates", with([&](auto& s) {
+         s.words = "rare";
+         s.opened_from_us = third;
+       })},
+      {"status only", with([](auto& s) { s.status = "En attente d'informations"; })},
+      {"category only", with([&](auto& s) { s.category = long_b; })},
+      {"dates only", with([&](auto& s) { s.opened_before_us = third; })},
+  };
+  auto matches = [&](const std::string& id, const ticket::State& st,
+                     const projections::TicketSearch& s) {
+    for (const auto& w : {std::string("commun"), std::string("moyen"), std::string("rare"),
+                          std::string("absent")}) {
+      if (projections::fold_text(s.words).find(w) != std::string::npos && !words[id].contains(w)) {
+        return false;
+      }
+    }
+    auto fold = [](const std::string& t) { return projections::fold_text(t); };
+    if (!s.status.empty() && fold(ticket::to_string(st.status)) != fold(s.status)) return false;
+    if (!s.category.empty() && fold(st.category) != fold(s.category)) return false;
+    if (!s.sub_category.empty() && fold(st.sub_category) != fold(s.sub_category)) return false;
+    if (s.opened_from_us && opened[id] < *s.opened_from_us) return false;
+    if (s.opened_before_us && opened[id] >= *s.opened_before_us) return false;
+    return true;
+  };
+  std::size_t checked = 0;
+  for (const char* tab : projections::kTicketTabs) {
+    const std::string list = *projections::emitted_list("heavy", tab);
+    for (const auto& c : cases) {
+      std::vector<std::string> expected_ids;
+      for (const auto& [id, st] : model) {
+        if (st.emitter_user_id == "heavy" && in_tab(st, tab) && matches(id, st, c.search)) {
+          expected_ids.push_back(id);
+        }
+      }
+      for (const char* sort : kSortNames) {
+        for (bool descending : {false, true}) {
+          std::vector<std::tuple<std::string, std::int64_t, std::string>> keys;
+          for (const auto& id : expected_ids) {
+            keys.emplace_back(sort_value(model.at(id), sort), opened[id], id);
+          }
+          std::sort(keys.begin(), keys.end());
+          if (descending) std::reverse(keys.begin(), keys.end());
+          std::vector<std::string> want;
+          for (const auto& k : keys) want.push_back(std::get<2>(k));
+          projections::TicketQuery q;
+          q.sort = *projections::parse_ticket_sort(sort);
+          q.descending = descending;
+          q.search = c.search;
+          q.page_size = 13;
+          std::vector<std::string> got;
+          for (q.page = 1; q.page <= want.size() / 13 + 2; ++q.page) {
+            auto page = projections::list_tickets(*store, list, q);
+            ASSERT_TRUE(page);
+            ASSERT_EQ(page->total, want.size()) << tab << ", " << c.name << ", page " << q.page;
+            for (const auto& r : page->rows) got.push_back(json::parse(r)["ticket_id"]);
+          }
+          ASSERT_EQ(got, want) << tab << ", " << c.name << ", " << sort
+                               << (descending ? " desc" : " asc");
+          auto cursor = projections::export_tickets(store, list, q);
+          ASSERT_TRUE(cursor);
+          std::vector<projections::TicketRow> rows;
+          while (*(*cursor)->next(100, rows) > 0) {
+          }
+          std::vector<std::string> exported;
+          for (const auto& r : rows) exported.push_back(r.ticket_id);
+          ASSERT_EQ(exported, want) << "export: " << tab << ", " << c.name << ", " << sort;
+          ++checked;
+        }
+      }
+      if (std::string(tab) == "tous" && c.name == "common word") {
+        EXPECT_GT(expected_ids.size(), 300u);  // far more than the collect's bound (64)
+      }
+    }
+  }
+  EXPECT_EQ(checked, std::size(projections::kTicketTabs) * std::size(cases) * 12);
+  store.reset();
+  runner->reset();
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace chorus
