@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/reference_object.h"
+
 namespace chorus::api {
 
 std::expected<domain::ticket::Categories, std::string> load_categories(std::string_view json_text) {
@@ -24,11 +26,27 @@ std::expected<domain::ticket::Categories, std::string> load_categories(std::stri
                              "\" needs a non-empty \"sub_categories\" array");
     }
     for (const json& s : *subs) {
-      if (!s.is_string() || s.get_ref<const std::string&>().empty()) {
+      // A plain name, or {"name": ..., "object_type": ...} for a pair about an object.
+      const json* sub_name = &s;
+      std::string object_type;
+      if (s.is_object()) {
+        const auto n = s.find("name");
+        const auto t = s.find("object_type");
+        if (n == s.end() || t == s.end() || !t->is_string() ||
+            !domain::reference_object::is_object_type(t->get_ref<const std::string&>())) {
+          return std::unexpected("category \"" + name->get<std::string>() +
+                                 "\": a sub-category object needs \"name\" and a known "
+                                 "\"object_type\": " +
+                                 s.dump());
+        }
+        sub_name = &*n;
+        object_type = t->get<std::string>();
+      }
+      if (!sub_name->is_string() || sub_name->get_ref<const std::string&>().empty()) {
         return std::unexpected("category \"" + name->get<std::string>() +
                                "\" has an empty or non-text sub-category");
       }
-      out.add(name->get<std::string>(), s.get<std::string>());
+      out.add(name->get<std::string>(), sub_name->get<std::string>(), object_type);
     }
   }
   return out;

@@ -15,8 +15,10 @@ namespace chorus::api {
 [[nodiscard]] std::string_view built_in_categories_json() noexcept;
 
 // The table from its JSON form: {"categories": [{"name": ..., "sub_categories": [...]}, ...]}
-// (other top-level members, such as "_comment", are ignored). Fails with a message naming what
-// is wrong (not JSON, a missing or empty name, no category at all); nothing else is read.
+// (other top-level members, such as "_comment", are ignored); a sub-category is its name, or
+// {"name": ..., "object_type": "facture"} for a pair about an object (object_type one of
+// domain::reference_object::kObjectTypes). Fails with a message naming what is wrong (not JSON,
+// a missing or empty name, an unknown object type, no category at all); nothing else is read.
 // Pure, thread-safe.
 [[nodiscard]] std::expected<domain::ticket::Categories, std::string> load_categories(
     std::string_view json_text);

@@ -10,9 +10,11 @@
 #include "api/metrics.h"
 #include "api/structure_routes.h"
 #include "api/ticket_lists.h"
+#include "domain/reference_object.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "projections/outbox_views.h"
+#include "projections/reference_views.h"
 #include "projections/structure_views.h"
 #include "projections/ticket_views.h"
 
@@ -107,12 +109,16 @@ domain::ticket::Form read_form(const JsonBody& body) {
                               body.string_or_empty("title"),
                               body.string_or_empty("description"),
                               body.string_or_empty("destination_structure_id"),
-                              body.string_or_empty("destination_service")};
+                              body.string_or_empty("destination_service"),
+                              body.string_or_empty("object_type"),
+                              body.string_or_empty("object_number")};
 }
 
-const std::set<std::string> kFormFields{
-    "emitting_structure_id",    "category",           "sub_category", "title", "description",
-    "destination_structure_id", "destination_service"};
+const std::set<std::string> kFormFields{"emitting_structure_id", "category",
+                                        "sub_category",          "title",
+                                        "description",           "destination_structure_id",
+                                        "destination_service",   "object_type",
+                                        "object_number"};
 
 // The destination ("Organisation destinataire", service) a ticket command concerns: the form's
 // when it brings one, else the ticket's.
@@ -125,6 +131,31 @@ std::pair<std::string, std::string> destination_of(const domain::ticket::Command
     return {s->form->destination_structure_id, s->form->destination_service};
   }
   return {state.destination_structure_id, state.destination_service};
+}
+
+// The object ("Type d'objet concerné", "Numéro") a ticket command names: the form's when it
+// brings one, else the ticket's.
+std::pair<std::string, std::string> object_of(const domain::ticket::Command& command,
+                                              const domain::ticket::State& state) {
+  if (const auto* d = std::get_if<domain::ticket::SaveDraft>(&command)) {
+    return {d->form.object_type, d->form.object_number};
+  }
+  if (const auto* s = std::get_if<domain::ticket::Submit>(&command); s && s->form) {
+    return {s->form->object_type, s->form->object_number};
+  }
+  return {state.object_type, state.object_number};
+}
+
+// The recipient of the object of `type` and `number` as the reference objects view records it;
+// nullopt when either is empty or no import brought it. Throws Problem 503 when the views fail.
+std::optional<domain::ticket::Context::ObjectRecipient> object_recipient(
+    const projections::ViewStore& store, const std::string& type, const std::string& number) {
+  if (type.empty() || number.empty()) return std::nullopt;
+  auto row = projections::reference_object(store, type, number);
+  if (!row) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+  if (!*row) return std::nullopt;
+  return domain::ticket::Context::ObjectRecipient{(*row)->recipient_structure_id,
+                                                  (*row)->recipient_service};
 }
 
 // One line per command: its type, outcome (accepted or the rule), correlation id and time.
@@ -175,6 +206,16 @@ bool destination_exists(const projections::ViewStore& store, const std::string& 
   const json& services = d.contains("services") ? d.at("services") : none;
   return std::any_of(services.begin(), services.end(),
                      [&](const json& s) { return s.value("code", "") == service; });
+}
+
+// A queue's scope as the query names it: "all", "unassigned", "mine" ("Assignés à moi"). Throws
+// Problem 400 naming `scope` otherwise.
+projections::QueueScope queue_scope(const std::string& name) {
+  if (name == "all") return projections::QueueScope::all;
+  if (name == "unassigned") return projections::QueueScope::unassigned;
+  if (name == "mine") return projections::QueueScope::mine;
+  throw Problem{400, "request.query", "scope",
+                "File inconnue : « " + name + " » (all, unassigned ou mine)."};
 }
 
 // The outbox is drained by the mailer, and views are rebuilt by the operators: both run with
@@ -282,6 +323,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"GET", "/v1/support/tickets"},
       {"GET", "/v1/received/tickets"},
       {"POST", "/v1/public/tickets"},
+      {"POST", "/v1/reference-object-imports"},
   };
   return kRoutes;
 }
@@ -405,7 +447,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     // routed, but no portal view lists it for its emitter. Never idempotent by key: with no
     // identity, two senders could share a key.
     JsonBody body(request.body, {"email", "category", "sub_category", "title", "description",
-                                 "destination_structure_id", "destination_service"});
+                                 "destination_structure_id", "destination_service", "object_type",
+                                 "object_number"});
     domain::ticket::Form form;
     form.category = body.string_or_empty("category");
     form.sub_category = body.string_or_empty("sub_category");
@@ -413,6 +456,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     form.description = body.string_or_empty("description");
     form.destination_structure_id = body.string_or_empty("destination_structure_id");
     form.destination_service = body.string_or_empty("destination_service");
+    form.object_type = body.string_or_empty("object_type");
+    form.object_number = body.string_or_empty("object_number");
     const std::string ticket_id = random_uuid();
     const domain::ticket::SubmitSignedOut command{form, body.string_or_empty("email"),
                                                   domain::ticket::number_for(ticket_id)};
@@ -424,6 +469,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     context.categories = options_.categories;
     context.destination_exists = destination_exists(*runner_.store(), form.destination_structure_id,
                                                     form.destination_service);
+    context.object = object_recipient(*runner_.store(), form.object_type, form.object_number);
     const auto started = Clock::now();
     try {
       auto outcome = commands_.run(
@@ -508,6 +554,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     context.categories = options_.categories;
                     context.destination_exists =
                         destination_exists(*runner_.store(), destination, service);
+                    const auto [object_type, object_number] = object_of(command, state);
+                    context.object = object_recipient(*runner_.store(), object_type, object_number);
                     auto decision = domain::ticket::decide(state, command, *caller, context);
                     if (decision && before_append) before_append();
                     return decision;
@@ -562,7 +610,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     if (!request.body.empty()) {
       JsonBody body(request.body, kFormFields);
       if (!body.has("emitting_structure_id") && !body.has("title") && !body.has("category") &&
-          !body.has("sub_category") && !body.has("description")) {
+          !body.has("sub_category") && !body.has("description") && !body.has("object_number")) {
         form = std::nullopt;
       } else {
         form = read_form(body);
@@ -653,6 +701,86 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
         outcome.replayed ? 200 : 201,
         json{{"notification_id", id}, {"consistency_token", outcome.consistency_token}});
     r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
+    return r;
+  }
+  if (pattern == "/v1/reference-object-imports") {
+    // The reference objects (invoices, TIC refund requests, court-fee statements) made elsewhere
+    // in Chorus Pro, each with the recipient its tickets go to, brought by the support's or the
+    // operators' import script. Each line is decided and written on its own: a refused line
+    // says why, the others go through; a line already known with that recipient is unchanged.
+    if (!caller->roles.support_level1 && !caller->roles.support_level2 &&
+        !caller->roles.operator_) {
+      throw Problem{403, "reference_object.import.forbidden", "",
+                    "Import réservé au support et à l'exploitation."};
+    }
+    JsonBody body(request.body, {"objects"});
+    const auto lines = body.object_list(
+        "objects", {"object_type", "object_number", "recipient_structure_id", "recipient_service"});
+    if (lines.empty() || lines.size() > 1000) {
+      throw Problem{422, "request.bulk_size", "objects", "Entre 1 et 1000 objets par envoi."};
+    }
+    wait_for_views();  // the recipients' structures are looked up in the views
+    const auto store = runner_.store();
+    const char* role = caller->roles.support_level2   ? "support_n2"
+                       : caller->roles.support_level1 ? "support_n1"
+                                                      : "operator";
+    const std::string base_id = CommandHandler::command_id(caller->user_id, "POST " + request.path,
+                                                           request.idempotency_key);
+    json results = json::array();
+    std::string last_token;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const auto started = Clock::now();
+      const domain::reference_object::Import line{
+          lines[i].string_or_empty("object_type"), lines[i].string_or_empty("object_number"),
+          lines[i].string_or_empty("recipient_structure_id"),
+          lines[i].string_or_empty("recipient_service")};
+      json item{{"line", i + 1},
+                {"object_type", line.object_type},
+                {"object_number", line.object_number}};
+      // A retry with the same Idempotency-Key finds each line's first run.
+      CommandMeta meta{*caller, role,
+                       request.idempotency_key.empty()
+                           ? random_uuid()
+                           : CommandHandler::command_id(caller->user_id,
+                                                        base_id + "#" + std::to_string(i), "line"),
+                       random_uuid()};
+      domain::reference_object::Context context;
+      context.recipient_exists =
+          !line.recipient_structure_id.empty() &&
+          destination_exists(*store, line.recipient_structure_id, line.recipient_service);
+      const std::string stream =
+          domain::reference_object::stream_id(line.object_type, line.object_number);
+      try {
+        const CommandOutcome outcome = commands_.run_appends(
+            meta,
+            [&](CommandHandler::StreamLoader& loader)
+                -> domain::Decision<domain::workflow::Appends> {
+              const auto state = loader.load(stream, domain::reference_object::State{},
+                                             &domain::reference_object::evolve);
+              auto decided = domain::reference_object::decide(state, line, *caller, context);
+              if (!decided) return std::unexpected(decided.error());
+              if (decided->empty()) return domain::workflow::Appends{};
+              return domain::workflow::Appends{{stream, state.version, std::move(*decided)}};
+            });
+        item["outcome"] = outcome.consistency_token.empty() ? "unchanged"
+                          : outcome.replayed                ? "replayed"
+                                                            : "imported";
+        if (!outcome.consistency_token.empty()) last_token = outcome.consistency_token;
+        const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        metrics_.observe_command("reference_object.import", "accepted", seconds);
+        log_command("reference_object.import", "accepted", meta.correlation_id, seconds);
+      } catch (const Problem& p) {
+        const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        metrics_.observe_command("reference_object.import", p.rule, seconds);
+        log_command("reference_object.import", p.rule, meta.correlation_id, seconds);
+        item["outcome"] = "refused";
+        item["problem"] = json{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
+        if (!p.field.empty()) item["problem"]["field"] = p.field;
+      }
+      results.push_back(std::move(item));
+    }
+    Response r = json_response(200, json{{"results", results}, {"consistency_token", last_token}});
+    if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
     return r;
   }
   if (pattern == "/v1/tickets/{ticket_id}/attachments") {
@@ -804,17 +932,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
     const std::string* scope_param = request.query_param("scope");
     const std::string scope_name = scope_param ? *scope_param : "all";
-    projections::QueueScope scope;
-    if (scope_name == "all") {
-      scope = projections::QueueScope::all;
-    } else if (scope_name == "unassigned") {
-      scope = projections::QueueScope::unassigned;
-    } else if (scope_name == "mine") {
-      scope = projections::QueueScope::mine;  // "Assignés à moi"
-    } else {
-      throw Problem{400, "request.query", "scope",
-                    "File inconnue : « " + scope_name + " » (all, unassigned ou mine)."};
-    }
+    const auto scope = queue_scope(scope_name);
     auto list = or_503(projections::support_queue(level, scope, caller->user_id));
     const projections::TicketQuery query = ticket_query(request, {"level", "scope"});
     const std::string head = json{{"level", level}, {"scope", scope_name}}.dump();
@@ -846,10 +964,15 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Réservé aux utilisateurs de la structure destinataire titulaires de l'espace "
                     "« Sollicitations reçues » en modification."};
     }
-    auto list = projections::received_queue(*structure, service);
+    const std::string* scope_param = request.query_param("scope");
+    const std::string scope_name = scope_param ? *scope_param : "all";
+    const auto scope = queue_scope(scope_name);
+    auto list = projections::received_queue(*structure, service, scope, caller->user_id);
     if (!list) throw Problem{400, "request.query", "structure_id", "Structure manquante."};
-    const projections::TicketQuery query = ticket_query(request, {"structure_id", "service"});
-    const std::string head = json{{"structure_id", *structure}, {"service", service}}.dump();
+    const projections::TicketQuery query =
+        ticket_query(request, {"structure_id", "service", "scope"});
+    const std::string head =
+        json{{"structure_id", *structure}, {"service", service}, {"scope", scope_name}}.dump();
     return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/outbox") {

@@ -45,9 +45,52 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
                   "La sous-catégorie « " + f.sub_category + " » n'existe pas dans la catégorie « " +
                       f.category + " ».");
   }
-  // Routing: "M-" goes to the destination (a draft may name it later), others to support.
+  // Object-bound pairs (seed 002): the object's type and number, an object the reference
+  // objects know, whose recipient is the destination. Checked before the destination, which
+  // the object gives.
+  const std::string bound = context.categories != nullptr
+                                ? context.categories->object_type(f.category, f.sub_category)
+                                : std::string();
+  if (context.categories != nullptr && bound.empty() &&
+      (!f.object_type.empty() || !f.object_number.empty())) {
+    return reject(errc::invalid_field, std::string(rule) + ".object",
+                  f.object_type.empty() ? "object_number" : "object_type",
+                  "Cette sous-catégorie ne porte sur aucun objet : ni type ni numéro d'objet.");
+  }
+  if (!bound.empty()) {
+    for (auto check :
+         {check_text(f.object_type, "object_type", kCodeMax, complete, "Type d'objet concerné",
+                     rule),
+          check_text(f.object_number, "object_number", kCodeMax, complete, "Numéro", rule)}) {
+      if (!check) return check;
+    }
+    if (!f.object_type.empty() && f.object_type != bound) {
+      return reject(errc::invalid_field, std::string(rule) + ".object_type", "object_type",
+                    "Cette sous-catégorie porte sur un objet de type « " + bound + " ».");
+    }
+    if (!f.object_number.empty()) {
+      if (f.object_type.empty()) {
+        return reject(errc::invalid_field, std::string(rule) + ".object_type.required",
+                      "object_type", "Le champ « Type d'objet concerné » est obligatoire.");
+      }
+      if (!context.object) {
+        return reject(errc::invalid_field, std::string(rule) + ".object_unknown", "object_number",
+                      "Le numéro saisi ne correspond à aucun objet de type « " + bound +
+                          " » existant dans Chorus Pro.");
+      }
+      if (!f.destination_structure_id.empty() &&
+          (f.destination_structure_id != context.object->structure_id ||
+           f.destination_service != context.object->service)) {
+        return reject(errc::invalid_field, std::string(rule) + ".object_destination",
+                      "destination_structure_id",
+                      "Un ticket portant sur un objet va au destinataire de cet objet.");
+      }
+    }
+  }
+  // Routing: "M-" goes to the destination (a draft may name it later; an object-bound pair
+  // takes its object's), others to support.
   if (is_business(f.sub_category)) {
-    if (complete && f.destination_structure_id.empty()) {
+    if (complete && bound.empty() && f.destination_structure_id.empty()) {
       return reject(errc::invalid_field, std::string(rule) + ".destination",
                     "destination_structure_id",
                     "Une sous-catégorie « M- » s'adresse à un service métier : l'organisation "
@@ -81,6 +124,16 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
                   "Vous n'êtes pas rattaché à la structure émettrice choisie.");
   }
   return {};
+}
+
+// The form as it is recorded: an object-bound ticket goes to its object's recipient
+// (check_form has accepted the object).
+Form routed(Form f, const Context& context) {
+  if (!f.object_number.empty() && context.object) {
+    f.destination_structure_id = context.object->structure_id;
+    f.destination_service = context.object->service;
+  }
+  return f;
 }
 
 Decision<void> status_is(const State& state, std::initializer_list<Status> allowed,
@@ -262,14 +315,16 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
     return status_is(state, allowed, rule, what);
   };
   // Support handling: a support agent who is a recipient, on a submitted ticket not closed;
-  // a level-2 ticket is handled by level 2.
-  auto support_guard = [&](std::string_view rule) -> Decision<void> {
+  // a level-2 ticket is handled by level 2. `business_too`: a business ticket's recipients
+  // (who are its only recipients) may do it as well (take, release).
+  auto support_guard = [&](std::string_view rule, bool business_too = false) -> Decision<void> {
     if (auto ok = guard(Side::recipient, rule,
                         {Status::open, Status::waiting_for_information, Status::resolved},
                         "Seul un ticket soumis et non clôturé se traite");
         !ok) {
       return ok;
     }
+    if (business_too && is_business(state.sub_category)) return {};
     if (!caller.roles.support_level1 && !caller.roles.support_level2) {
       return reject(errc::forbidden, std::string(rule) + ".support_only", "",
                     "Action réservée au support.");
@@ -305,10 +360,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (auto ok = check_form(c.form, context, false, rule); !ok) {
               return std::unexpected(ok.error());
             }
-            return one(events::TicketDraftSaved{id, caller.user_id, c.form.emitting_structure_id,
-                                                c.form.category, c.form.sub_category, c.form.title,
-                                                c.form.description, c.form.destination_structure_id,
-                                                c.form.destination_service});
+            const Form f = routed(c.form, context);
+            return one(events::TicketDraftSaved{id, caller.user_id, f.emitting_structure_id,
+                                                f.category, f.sub_category, f.title, f.description,
+                                                f.destination_structure_id, f.destination_service,
+                                                f.object_type, f.object_number});
           },
           [&](const Submit& c) -> Events {
             constexpr std::string_view rule = "ticket.submit";
@@ -321,14 +377,22 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.submit.form", "form",
                             "Le formulaire du ticket est obligatoire.");
             }
-            const Form form =
-                c.form ? *c.form : Form{state.emitting_structure_id, state.category,
-                                        state.sub_category,          state.title,
-                                        state.description,           state.destination_structure_id,
-                                        state.destination_service};
+            const Form saved{state.emitting_structure_id, state.category,
+                             state.sub_category,          state.title,
+                             state.description,           state.destination_structure_id,
+                             state.destination_service,   state.object_type,
+                             state.object_number};
+            Form form = c.form ? *c.form : saved;
+            if (!c.form && !form.object_number.empty()) {
+              // A draft's destination came from its object: the object's recipient decides
+              // now, as it may have changed since.
+              form.destination_structure_id.clear();
+              form.destination_service.clear();
+            }
             if (auto ok = check_form(form, context, true, rule); !ok) {
               return std::unexpected(ok.error());
             }
+            form = routed(std::move(form), context);
             if (c.number.empty()) {
               return reject(errc::invalid_field, "ticket.submit.number", "number",
                             "Numéro de ticket manquant.");
@@ -336,7 +400,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             return one(events::TicketSubmitted{
                 id, c.number, caller.user_id, form.emitting_structure_id, form.category,
                 form.sub_category, form.title, form.description, form.destination_structure_id,
-                form.destination_service});
+                form.destination_service, "", form.object_type, form.object_number});
           },
           [&](const SubmitSignedOut& c) -> Events {
             constexpr std::string_view rule = "ticket.submit_signed_out";
@@ -352,10 +416,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.submit_signed_out.number", "number",
                             "Numéro de ticket manquant.");
             }
-            return one(events::TicketSubmitted{id, c.number, "", "", c.form.category,
-                                               c.form.sub_category, c.form.title,
-                                               c.form.description, c.form.destination_structure_id,
-                                               c.form.destination_service, c.email});
+            const Form f = routed(c.form, context);
+            return one(events::TicketSubmitted{id, c.number, "", "", f.category, f.sub_category,
+                                               f.title, f.description, f.destination_structure_id,
+                                               f.destination_service, c.email, f.object_type,
+                                               f.object_number});
           },
           [&](const DeleteDraft&) -> Events {
             if (auto ok = guard(Side::emitter, "ticket.delete_draft", {Status::draft},
@@ -479,7 +544,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 events::FileAttached{id, c.attachment_id, c.name, c.media_type, c.size, c.sha256});
           },
           [&](const Take&) -> Events {
-            if (auto ok = support_guard("ticket.take"); !ok) return std::unexpected(ok.error());
+            if (auto ok = support_guard("ticket.take", true); !ok)
+              return std::unexpected(ok.error());
             if (state.assignee == caller.user_id) {
               return reject(errc::wrong_status, "ticket.take.already_yours", "assignee",
                             "Vous traitez déjà ce ticket.");
@@ -491,7 +557,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             return one(events::TicketAssigned{id, caller.user_id});
           },
           [&](const Release&) -> Events {
-            if (auto ok = support_guard("ticket.release"); !ok) return std::unexpected(ok.error());
+            if (auto ok = support_guard("ticket.release", true); !ok)
+              return std::unexpected(ok.error());
             if (state.assignee != caller.user_id) {
               return reject(errc::forbidden, "ticket.release.not_yours", "assignee",
                             "Seul l'agent qui traite le ticket peut le relâcher.");
@@ -627,6 +694,8 @@ State evolve(State state, const events::Payload& payload) {
                    state.description = e.description;
                    state.destination_structure_id = e.destination_structure_id;
                    state.destination_service = e.destination_service;
+                   state.object_type = e.object_type;
+                   state.object_number = e.object_number;
                  },
                  [&](const events::TicketSubmitted& e) {
                    state.status = Status::open;
@@ -641,6 +710,8 @@ State evolve(State state, const events::Payload& payload) {
                    state.destination_structure_id = e.destination_structure_id;
                    state.destination_service = e.destination_service;
                    state.emitter_email = e.emitter_email;
+                   state.object_type = e.object_type;
+                   state.object_number = e.object_number;
                  },
                  [&](const events::TicketDraftDeleted&) { state.status = Status::deleted; },
                  [&](const events::InformationRequested&) {

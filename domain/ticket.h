@@ -42,6 +42,8 @@ struct State {
   std::string destination_structure_id;  // "M-" tickets: the business recipient
   std::string destination_service;       // empty: the whole structure
   std::string emitter_email;             // signed-out tickets only (no emitter_user_id)
+  std::string object_type;               // object-bound pairs: the object the ticket is about
+  std::string object_number;
   // Support handling (service desk).
   int level = 1;                // 1, or 2 once escalated ("Envoyé au support")
   std::string assignee;         // the agent handling it ("En cours de traitement"); empty: nobody
@@ -61,6 +63,11 @@ struct Form {
   // refused for the others (technical support, level 1). The service is optional.
   std::string destination_structure_id = {};  // defaults: forms written before routing
   std::string destination_service = {};
+  // "Type d'objet concerné" and "Numéro": required for an object-bound pair (categories.h,
+  // object_type), refused for the others. The ticket then goes to the object's recipient: the
+  // destination may be left empty (the portal fills it in) or name that same recipient.
+  std::string object_type = {};
+  std::string object_number = {};
 };
 
 // "Enregistrer et quitter": create or edit a draft.
@@ -125,6 +132,9 @@ struct AddAttachment {
 };
 
 // Support handling: take the ticket, release it, give it to another agent, send it to level 2.
+// A business ("M-") ticket is taken and released by its recipients ("prendre en charge",
+// **decision**: the seeds describe taking for the service desk only; the received queues have
+// "assigned to me" too); reassigning, escalating and the priority stay the support's.
 struct Take {};
 struct Release {};
 struct Reassign {
@@ -161,6 +171,13 @@ struct Context {
   // The form's destination structure is active and has the destination service (when one is
   // named): from the structure views. True when not looked up.
   bool destination_exists = true;
+  // The object the form names (object_type, object_number) as the reference objects record it
+  // (reference_object.h), looked up by the command side; nullopt when unknown or not named.
+  struct ObjectRecipient {
+    std::string structure_id;
+    std::string service;  // empty: the whole structure
+  };
+  std::optional<ObjectRecipient> object = std::nullopt;
 };
 
 // "M-" sub-categories go to a business service; all others to technical support.

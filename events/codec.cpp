@@ -102,7 +102,8 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
                        fbb, e.ticket_id.c_str(), e.emitter_user_id.c_str(),
                        e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
                        e.title.c_str(), e.description.c_str(), e.destination_structure_id.c_str(),
-                       e.destination_service.c_str())
+                       e.destination_service.c_str(), e.object_type.c_str(),
+                       e.object_number.c_str())
                 .Union();
           },
           [&](const TicketSubmitted& e) -> flatbuffers::Offset<void> {
@@ -111,7 +112,8 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
                        fbb, e.ticket_id.c_str(), e.number.c_str(), e.emitter_user_id.c_str(),
                        e.emitting_structure_id.c_str(), e.category.c_str(), e.sub_category.c_str(),
                        e.title.c_str(), e.description.c_str(), e.destination_structure_id.c_str(),
-                       e.destination_service.c_str(), e.emitter_email.c_str())
+                       e.destination_service.c_str(), e.emitter_email.c_str(),
+                       e.object_type.c_str(), e.object_number.c_str())
                 .Union();
           },
           [&](const TicketDraftDeleted& e) -> flatbuffers::Offset<void> {
@@ -158,6 +160,13 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             return fb::CreateIdentifierReservedDirect(fbb, e.identifier_type.c_str(),
                                                       e.identifier_value.c_str(),
                                                       e.structure_id.c_str())
+                .Union();
+          },
+          [&](const ReferenceObjectImported& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_ReferenceObjectImported;
+            return fb::CreateReferenceObjectImportedDirect(
+                       fbb, e.object_type.c_str(), e.object_number.c_str(),
+                       e.recipient_structure_id.c_str(), e.recipient_service.c_str())
                 .Union();
           },
           [&](const TicketEscalated& e) -> flatbuffers::Offset<void> {
@@ -330,7 +339,9 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                               std::string(str(e->title())),
                               std::string(str(e->description())),
                               std::string(str(e->destination_structure_id())),
-                              std::string(str(e->destination_service()))};
+                              std::string(str(e->destination_service())),
+                              std::string(str(e->object_type())),
+                              std::string(str(e->object_number()))};
     }
     case fb::Payload_TicketSubmitted: {
       const auto* e = body.payload_as_TicketSubmitted();
@@ -344,7 +355,9 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                              std::string(str(e->description())),
                              std::string(str(e->destination_structure_id())),
                              std::string(str(e->destination_service())),
-                             std::string(str(e->emitter_email()))};
+                             std::string(str(e->emitter_email())),
+                             std::string(str(e->object_type())),
+                             std::string(str(e->object_number()))};
     }
     case fb::Payload_TicketDraftDeleted:
       return TicketDraftDeleted{
@@ -393,6 +406,12 @@ Result<Payload> read_payload(const fb::EventBody& body) {
       return IdentifierReserved{std::string(str(t->identifier_type())),
                                 std::string(str(t->identifier_value())),
                                 std::string(str(t->structure_id()))};
+    }
+    case fb::Payload_ReferenceObjectImported: {
+      const auto* t = body.payload_as_ReferenceObjectImported();
+      return ReferenceObjectImported{
+          std::string(str(t->object_type())), std::string(str(t->object_number())),
+          std::string(str(t->recipient_structure_id())), std::string(str(t->recipient_service()))};
     }
     case fb::Payload_TicketEscalated:
       return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};
@@ -625,6 +644,7 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const SubscriptionValidated&) { return "SubscriptionValidated"; },
                         [](const SubscriptionRefused&) { return "SubscriptionRefused"; },
                         [](const IdentifierReserved&) { return "IdentifierReserved"; },
+                        [](const ReferenceObjectImported&) { return "ReferenceObjectImported"; },
                     },
                     payload);
 }

@@ -37,6 +37,11 @@ struct TicketDraftSaved {
   // Added fields default to empty, so that initializations written before them stay valid.
   std::string destination_structure_id = {};
   std::string destination_service = {};  // empty: the whole structure
+  // Object-bound pairs ("Type d'objet concerné", "Numéro"): the invoice, TIC refund request or
+  // court-fee statement the ticket is about; the destination above is then its recipient.
+  // Empty for other pairs.
+  std::string object_type = {};
+  std::string object_number = {};
   bool operator==(const TicketDraftSaved&) const = default;
 };
 
@@ -57,6 +62,8 @@ struct TicketSubmitted {
   // Signed-out mode: no account (empty emitter_user_id and emitting structure); the e-mail the
   // ticket's messages go to.
   std::string emitter_email = {};
+  std::string object_type = {};  // as in TicketDraftSaved
+  std::string object_number = {};
   bool operator==(const TicketSubmitted&) const = default;
 };
 
@@ -374,6 +381,19 @@ struct IdentifierReserved {
   bool operator==(const IdentifierReserved&) const = default;
 };
 
+// A reference object (invoice, TIC refund request, court-fee statement) as an import command
+// brought it, on the stream "object-<type>-<number>" (domain/reference_object.h): the recipient
+// that tickets about it go to. A later import of the same object with another recipient adds
+// another event; the last one holds.
+struct ReferenceObjectImported {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string object_type;    // "facture", "demande_remboursement_tic", "memoire_frais_justice"
+  std::string object_number;  // as users quote it
+  std::string recipient_structure_id;
+  std::string recipient_service;  // empty: the whole structure
+  bool operator==(const ReferenceObjectImported&) const = default;
+};
+
 using Payload =
     std::variant<TicketDraftSaved, TicketSubmitted, TicketDraftDeleted, InformationRequested,
                  InformationProvided, SolutionProposed, SolutionAccepted, SolutionRefused,
@@ -383,7 +403,8 @@ using Payload =
                  ActivationResent, AccountDeactivated, AccountReactivated, PasswordResetRecorded,
                  AttachmentRequested, AttachmentValidated, AttachmentRefused, UserAttached,
                  AttachmentRemoved, MainManagerTransferred, EspaceEnabled, SubscriptionRequested,
-                 SubscriptionValidated, SubscriptionRefused, FileAttached, IdentifierReserved>;
+                 SubscriptionValidated, SubscriptionRefused, FileAttached, IdentifierReserved,
+                 ReferenceObjectImported>;
 
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "projections/outbox_views.h"
+#include "projections/reference_views.h"
 #include "projections/structure_views.h"
 #include "projections/ticket_views.h"
 
@@ -15,8 +16,11 @@ struct StandardViews {
   TicketViews tickets;
   StructureViews structures;
   OutboxViews outbox;  // reads the tickets' emitters
+  ReferenceObjectViews reference_objects;
 
-  [[nodiscard]] std::vector<Projector*> list() { return {&tickets, &structures, &outbox}; }
+  [[nodiscard]] std::vector<Projector*> list() {
+    return {&tickets, &structures, &outbox, &reference_objects};
+  }
 };
 
 }  // namespace chorus::projections

@@ -159,11 +159,16 @@ std::vector<std::string> lists_of(const TicketState& s) {
   }
   // Received tickets ("Sollicitations reçues") of the destination: the whole structure's list
   // holds every one, a service's list those sent to that service.
+  // Each has its "unassigned" and "assigned to me" lists, as the support queues do.
   if (in_queue && s.business() && !s.destination.empty()) {
-    out.push_back(key_of({"d", s.destination, ""}));
-    if (!s.destination_service.empty()) {
-      out.push_back(key_of({"d", s.destination, s.destination_service}));
-    }
+    auto received = [&](std::string_view service) {
+      out.push_back(key_of({"d", s.destination, service}));
+      out.push_back(s.assignee.empty()
+                        ? key_of({"d", s.destination, service, "unassigned"})
+                        : key_of({"d", s.destination, service, "agent", s.assignee}));
+    };
+    received("");
+    if (!s.destination_service.empty()) received(s.destination_service);
   }
   return out;
 }
@@ -990,6 +995,10 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                   {"destination_structure_id", e.destination_structure_id},
                   {"destination_service", e.destination_service}};
     if (!attachments.is_null()) detail["attachments"] = std::move(attachments);
+    if (!e.object_number.empty()) {  // object-bound: the object, shown in the detail
+      detail["object_type"] = e.object_type;
+      detail["object_number"] = e.object_number;
+    }
     if constexpr (requires { e.emitter_email; }) {
       after.email = e.emitter_email;
       if (!e.emitter_email.empty()) detail["emitter_email"] = e.emitter_email;  // signed out
@@ -1149,9 +1158,18 @@ Result<std::string> support_queue(int level, QueueScope scope, const std::string
   return key_of({"q", l, "agent", agent});
 }
 
-Result<std::string> received_queue(const std::string& structure_id, const std::string& service) {
+Result<std::string> received_queue(const std::string& structure_id, const std::string& service,
+                                   QueueScope scope, const std::string& user) {
   if (structure_id.empty()) return fail(errc::invalid_argument, "no destination structure");
-  return key_of({"d", structure_id, service});
+  switch (scope) {
+    case QueueScope::all:
+      return key_of({"d", structure_id, service});
+    case QueueScope::unassigned:
+      return key_of({"d", structure_id, service, "unassigned"});
+    case QueueScope::mine:
+      break;
+  }
+  return key_of({"d", structure_id, service, "agent", user});
 }
 
 std::optional<TicketSort> parse_ticket_sort(std::string_view name) noexcept {

@@ -36,6 +36,8 @@
 //   d\0<structure>\0<service>          received tickets of a destination ("M-" tickets, not
 //                                      Fermé); <service> empty: the whole structure's, which
 //                                      holds those sent to any of its services too
+//   d\0<structure>\0<service>\0unassigned          the same, nobody on them
+//   d\0<structure>\0<service>\0agent\0<user>       the same, "assigned to me"
 // Business ("M-") tickets are in no support queue.
 // Columns <col>: 'n' number, 't' title, 'c' category, 's' sub-category, 'S' status, 'o' opened
 // on.
@@ -86,10 +88,13 @@ enum class QueueScope { all, unassigned, mine };
 
 // The received tickets ("Sollicitations reçues") of a destination structure: every business
 // ("M-") ticket sent to it when `service` is empty, else those sent to that service; submitted
-// and not Fermé, like the support queues. Fails with invalid_argument for an empty structure.
+// and not Fermé, like the support queues; `scope` narrows to those nobody has taken, or to
+// those `user` handles ("assigned to me"). Fails with invalid_argument for an empty structure.
 // Pure, thread-safe; the caller checks the caller's rights on the structure.
 [[nodiscard]] Result<std::string> received_queue(const std::string& structure_id,
-                                                 const std::string& service);
+                                                 const std::string& service,
+                                                 QueueScope scope = QueueScope::all,
+                                                 const std::string& user = "");
 
 enum class TicketSort : char {
   number = 'n',

@@ -16,11 +16,12 @@
 namespace chorus::events {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketDraftSaved, ticket_id, emitter_user_id,
                                    emitting_structure_id, category, sub_category, title,
-                                   description, destination_structure_id, destination_service)
+                                   description, destination_structure_id, destination_service,
+                                   object_type, object_number)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketSubmitted, ticket_id, number, emitter_user_id,
                                    emitting_structure_id, category, sub_category, title,
                                    description, destination_structure_id, destination_service,
-                                   emitter_email)
+                                   emitter_email, object_type, object_number)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TicketDraftDeleted, ticket_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InformationRequested, ticket_id, text)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InformationProvided, ticket_id, text)
@@ -67,6 +68,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRefused, structure_id, request_id, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRefused, structure_id, request_id, user_id, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(IdentifierReserved, identifier_type, identifier_value,
                                    structure_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReferenceObjectImported, object_type, object_number,
+                                   recipient_structure_id, recipient_service)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserAttached, structure_id, user_id, role, services, start_date,
                                    comment, direct)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRemoved, structure_id, user_id)

@@ -1,7 +1,9 @@
 // Categories as reference data and routing, through the HTTP API of the real server: a pair not
 // in api/reference/categories.json is refused naming the field; "M-" sub-categories need a
 // destination structure (optional service), are stored with it, and reach the destination's
-// received-tickets queue ("Sollicitations reçues") instead of the support queues.
+// received-tickets queue ("Sollicitations reçues") instead of the support queues. Object-bound
+// pairs name an imported reference object and go to its recipient; the received queues have
+// their "unassigned" and "assigned to me" scopes.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -73,7 +75,7 @@ class TicketRouting : public ::testing::Test {
                     const json& body = nullptr) {
     std::vector<std::string> roles;
     if (user.starts_with("sn1")) roles = {"support_n1"};
-    if (user == "mailer") roles = {"operator"};
+    if (user == "mailer" || user == "ops") roles = {"operator"};
     std::map<std::string, std::string> headers{
         {"Authorization", ServerProcess::token(user, roles)}};
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
@@ -166,8 +168,7 @@ TEST_F(TicketRouting, TheDestinationReceivesItInItsQueuesUntilFermé) {
       ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r"))
           .value("ticket_id", "");
   const std::string to_compta =
-      ok("alice", "POST", "/v1/tickets",
-         form("Remboursement TIC", "M-Question sur une demande rejetée", "dest-r", "COMPTA"))
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "COMPTA"))
           .value("ticket_id", "");
   auto contains = [](const std::vector<std::string>& ids, const std::string& id) {
     return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -258,5 +259,186 @@ TEST_F(TicketRouting, SignedOutTicketsGetANumberAndAreRoutedButListedForNobody) 
   EXPECT_EQ(act("recv", "GET", "/v1/tickets/" + routed.body.value("ticket_id", "")).status, 200);
 }
 
+constexpr const char* kInvoicePair = "M-Question pour le destinataire de ma facture";
+
+json object_form(const std::string& type, const std::string& number) {
+  json f = form("Factures émises", kInvoicePair);
+  if (!type.empty()) f["object_type"] = type;
+  if (!number.empty()) f["object_number"] = number;
+  return f;
+}
+
+bool has(const std::vector<std::string>& ids, const std::string& id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+// The import of reference objects: support or operators only; each line is decided on its own
+// and reported, a bad line refused with its rule and field while the others go through; a line
+// already known with that recipient is unchanged.
+TEST_F(TicketRouting, ReferenceObjectImportReportsEachLine) {
+  const json objects{
+      {"objects",
+       {{{"object_type", "facture"},
+         {"object_number", "FAC-IMP-1"},
+         {"recipient_structure_id", "dest-r"},
+         {"recipient_service", "COMPTA"}},
+        {{"object_type", "demande_remboursement_tic"},
+         {"object_number", "TIC-IMP-2"},
+         {"recipient_structure_id", "dest-r"}},
+        {{"object_type", "bon_de_commande"},
+         {"object_number", "X-3"},
+         {"recipient_structure_id", "dest-r"}},
+        {{"object_type", "facture"}, {"object_number", ""}, {"recipient_structure_id", "dest-r"}},
+        {{"object_type", "facture"},
+         {"object_number", "FAC-IMP-5"},
+         {"recipient_structure_id", "nulle"}},
+        {{"object_type", "facture"},
+         {"object_number", "FAC-IMP-6"},
+         {"recipient_structure_id", "dest-r"},
+         {"recipient_service", "ACHATS"}},
+        {{"object_type", "facture"},
+         {"object_number", "FAC-IMP-1"},
+         {"recipient_structure_id", "dest-r"},
+         {"recipient_service", "COMPTA"}}}}};
+  EXPECT_EQ(act("alice", "POST", "/v1/reference-object-imports", objects).status, 403);
+  EXPECT_EQ(act("recv", "POST", "/v1/reference-object-imports", objects).status, 403);
+  EXPECT_EQ(
+      act("ops", "POST", "/v1/reference-object-imports", json{{"objects", json::array()}}).status,
+      422);
+  const json report = ok("sn1-ops", "POST", "/v1/reference-object-imports", objects);
+  const json lines = report.value("results", json::array());
+  ASSERT_EQ(lines.size(), 7u) << report;
+  auto outcome = [&](std::size_t i) { return lines[i].value("outcome", ""); };
+  auto field = [&](std::size_t i) {
+    return lines[i].value("problem", json::object()).value("field", "");
+  };
+  EXPECT_EQ(outcome(0), "imported") << lines[0];
+  EXPECT_EQ(outcome(1), "imported") << lines[1];
+  EXPECT_EQ(outcome(2), "refused");
+  EXPECT_EQ(field(2), "object_type") << lines[2];
+  EXPECT_EQ(field(3), "object_number") << lines[3];
+  EXPECT_EQ(field(4), "recipient_structure_id") << lines[4];
+  EXPECT_EQ(field(5), "recipient_service") << lines[5];
+  EXPECT_EQ(outcome(6), "unchanged") << lines[6];
+  EXPECT_EQ(lines[2].value("line", 0), 3);
+  // An operator's script may send the same file again: nothing changes.
+  const json again =
+      ok("ops", "POST", "/v1/reference-object-imports", json{{"objects", {objects["objects"][1]}}});
+  EXPECT_EQ(again.value("results", json::array()).at(0).value("outcome", ""), "unchanged") << again;
+}
+
+// Seed 002: a ticket about an invoice (TIC refund request, court-fee statement) names the
+// object's type and number, which must exist for that type; it goes to the object's recipient.
+TEST_F(TicketRouting, ObjectBoundTicketsGoToTheObjectsRecipient) {
+  ok("ops", "POST", "/v1/reference-object-imports",
+     json{{"objects",
+           {{{"object_type", "facture"},
+             {"object_number", "FAC-2024-0042"},
+             {"recipient_structure_id", "dest-r"},
+             {"recipient_service", "COMPTA"}}}}});
+  const json counts_before = ok("alice", "GET", "/v1/me/tickets/counts");
+  const std::uint64_t received_before = received("recv", "structure_id=dest-r");
+
+  // An unknown number, a missing one, another type, an object on a pair about none: refused
+  // naming the field, and nothing is written.
+  auto unknown = act("alice", "POST", "/v1/tickets", object_form("facture", "FAC-2024-9999"));
+  EXPECT_EQ(unknown.status, 422) << unknown.body;
+  EXPECT_EQ(unknown.body.value("field", ""), "object_number");
+  EXPECT_EQ(unknown.body.value("rule", ""), "ticket.submit.object_unknown");
+  auto missing = act("alice", "POST", "/v1/tickets", object_form("facture", ""));
+  EXPECT_EQ(missing.status, 422);
+  EXPECT_EQ(missing.body.value("field", ""), "object_number") << missing.body;
+  auto other_type =
+      act("alice", "POST", "/v1/tickets", object_form("memoire_frais_justice", "FAC-2024-0042"));
+  EXPECT_EQ(other_type.body.value("field", ""), "object_type") << other_type.body;
+  json not_bound = form("Factures émises", kBusiness, "dest-r");
+  not_bound["object_type"] = "facture";
+  not_bound["object_number"] = "FAC-2024-0042";
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets", not_bound).body.value("field", ""), "object_type");
+  json elsewhere = object_form("facture", "FAC-2024-0042");
+  elsewhere["destination_structure_id"] = "emit-r";
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets", elsewhere).body.value("field", ""),
+            "destination_structure_id");
+  EXPECT_EQ(ok("alice", "GET", "/v1/me/tickets/counts"), counts_before);
+  EXPECT_EQ(received("recv", "structure_id=dest-r"), received_before);
+
+  // A known object: the ticket goes to its recipient (dest-r, COMPTA) and shows the object.
+  auto sent = act("alice", "POST", "/v1/tickets", object_form("facture", "FAC-2024-0042"));
+  ASSERT_EQ(sent.status, 201) << sent.body;
+  const std::string id = sent.body.value("ticket_id", "");
+  const json detail = ok("compta", "GET", "/v1/tickets/" + id);
+  EXPECT_EQ(detail.value("object_type", ""), "facture");
+  EXPECT_EQ(detail.value("object_number", ""), "FAC-2024-0042");
+  EXPECT_EQ(detail.value("destination_structure_id", ""), "dest-r");
+  EXPECT_EQ(detail.value("destination_service", ""), "COMPTA");
+  EXPECT_TRUE(has(received_ids("compta", "structure_id=dest-r&service=COMPTA&page_size=200"), id));
+  EXPECT_TRUE(has(received_ids("recv", "structure_id=dest-r&page_size=200"), id));
+  // Not technical support's, and nobody outside the recipient reads it.
+  for (const char* level : {"1"}) {
+    for (const auto& row :
+         ok("sn1", "GET", std::string("/v1/support/tickets?page_size=200&level=") + level)
+             .value("items", json::array())) {
+      EXPECT_NE(row.value("ticket_id", ""), id);
+    }
+  }
+  EXPECT_EQ(act("sn1", "GET", "/v1/tickets/" + id).status, 404);
+  EXPECT_EQ(act("plain", "GET", "/v1/tickets/" + id).status, 404);
+
+  // A draft names its object; submitted as saved, it goes to the object's recipient too.
+  auto draft = act("alice", "POST", "/v1/tickets/drafts", object_form("facture", "FAC-2024-0042"));
+  ASSERT_EQ(draft.status, 201) << draft.body;
+  const std::string draft_id = draft.body.value("ticket_id", "");
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + draft_id + "/submit").status, 201);
+  EXPECT_TRUE(
+      has(received_ids("compta", "structure_id=dest-r&service=COMPTA&page_size=200"), draft_id));
+  // Signed out, the same rule holds.
+  json public_form = object_form("facture", "FAC-2024-9999");
+  public_form.erase("emitting_structure_id");
+  public_form["email"] = "jean.dupont@example.fr";
+  auto r = client_->request("POST", "/v1/public/tickets", public_form.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json::parse(r->body, nullptr, false).value("field", ""), "object_number") << r->body;
+}
+
+// "Sollicitations reçues" have "unassigned" and "assigned to me" like the support queues: a
+// recipient takes a ticket ("prendre en charge") and releases it, and the lists follow.
+TEST_F(TicketRouting, ReceivedQueuesHaveUnassignedAndMineScopes) {
+  const std::string id =
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "COMPTA"))
+          .value("ticket_id", "");
+  const std::string whole = "structure_id=dest-r&page_size=200&scope=";
+  const std::string compta = "structure_id=dest-r&service=COMPTA&page_size=200&scope=";
+  EXPECT_TRUE(has(received_ids("recv", whole + "unassigned"), id));
+  EXPECT_TRUE(has(received_ids("compta", compta + "unassigned"), id));
+  EXPECT_FALSE(has(received_ids("recv", whole + "mine"), id));
+  EXPECT_EQ(act("recv", "GET", "/v1/received/tickets?structure_id=dest-r&scope=tous").status, 400);
+
+  // Support does not handle business tickets, nor does a member without the espace.
+  EXPECT_EQ(act("sn1", "POST", "/v1/tickets/" + id + "/take").status, 404);
+  EXPECT_EQ(act("plain", "POST", "/v1/tickets/" + id + "/take").status, 404);
+
+  ok("recv", "POST", "/v1/tickets/" + id + "/take");
+  EXPECT_EQ(ok("recv", "GET", "/v1/tickets/" + id).value("assignee", ""), "recv");
+  EXPECT_TRUE(has(received_ids("recv", whole + "mine"), id));
+  EXPECT_FALSE(has(received_ids("recv", whole + "unassigned"), id));
+  EXPECT_FALSE(has(received_ids("compta", compta + "unassigned"), id));
+  EXPECT_FALSE(has(received_ids("compta", compta + "mine"), id));
+  EXPECT_TRUE(has(received_ids("recv", whole + "all"), id));
+  EXPECT_GE(act("compta", "POST", "/v1/tickets/" + id + "/take").status, 400);     // taken
+  EXPECT_EQ(act("compta", "POST", "/v1/tickets/" + id + "/release").status, 403);  // not its
+
+  ok("recv", "POST", "/v1/tickets/" + id + "/release");
+  EXPECT_TRUE(has(received_ids("compta", compta + "unassigned"), id));
+  EXPECT_FALSE(has(received_ids("recv", whole + "mine"), id));
+
+  // The service's recipient takes it; its "mine" follows it until Fermé.
+  ok("compta", "POST", "/v1/tickets/" + id + "/take");
+  EXPECT_TRUE(has(received_ids("compta", compta + "mine"), id));
+  const json page = ok("compta", "GET", "/v1/received/tickets?" + compta + "mine");
+  EXPECT_EQ(page.value("scope", ""), "mine");
+  ok("alice", "POST", "/v1/tickets/" + id + "/close", json{{"reason", "Réglé"}});
+  EXPECT_FALSE(has(received_ids("compta", compta + "mine"), id));
+  EXPECT_FALSE(has(received_ids("recv", whole + "unassigned"), id));
+}
 }  // namespace
 }  // namespace chorus

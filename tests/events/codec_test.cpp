@@ -74,6 +74,7 @@ TEST(Codec, RoundTripsEveryStructureAndAccountPayload) {
       SubscriptionValidated{"s1", "q1", "u2", "Factures reçues", "", true, false, "lecture"},
       SubscriptionRefused{"s1", "q1", "u2", "Non"},
       IdentifierReserved{"SIRET", "73282932000074", "s1"},
+      ReferenceObjectImported{"facture", "FAC-2024-001", "s1", "ACHATS"},
   };
   std::uint64_t version = 0;
   for (const auto& payload : payloads) {

@@ -56,12 +56,23 @@ bool in_tab(const ticket::State& st, const std::string& tab) {
   return t != nullptr && (tab == t || (tous && tab == "tous"));
 }
 
-// The support queue lists a ticket is in, as "<level>/<scope>" ("1/all", "2/mine:sn2", ...).
+// The support queue lists a ticket is in, as "<level>/<scope>" ("1/all", "2/mine:sn2", ...), and
+// the received queues of a business ticket's destination, as "d/<structure>/<service>/<scope>"
+// (the whole structure's with an empty service holds those sent to its services too).
 std::set<std::string> queues_of(const ticket::State& st) {
   const bool waiting = st.status == ticket::Status::open ||
                        st.status == ticket::Status::waiting_for_information ||
                        st.status == ticket::Status::resolved;
-  if (!waiting || ticket::is_business(st.sub_category)) return {};
+  if (!waiting) return {};
+  if (ticket::is_business(st.sub_category)) {
+    std::set<std::string> out;
+    for (const std::string& service : {std::string(), st.destination_service}) {
+      const std::string d = "d/" + st.destination_structure_id + "/" + service;
+      out.insert(d + "/all");
+      out.insert(d + (st.assignee.empty() ? "/unassigned" : "/mine:" + st.assignee));
+    }
+    return out;
+  }
   const std::string level = std::to_string(st.level);
   return {level + "/all", level + (st.assignee.empty() ? "/unassigned" : "/mine:" + st.assignee)};
 }
@@ -124,6 +135,22 @@ void check_lists(const projections::ViewStore& store,
                          });
     }
   }
+  // The received queues of the one destination the random tickets use, whole and per service.
+  for (const std::string service : {"", "S1"}) {
+    const std::string d = "d/dest-1/" + service;
+    lists.emplace_back(*projections::received_queue("dest-1", service),
+                       [d](const ticket::State& st) { return queues_of(st).contains(d + "/all"); });
+    lists.emplace_back(
+        *projections::received_queue("dest-1", service, projections::QueueScope::unassigned),
+        [d](const ticket::State& st) { return queues_of(st).contains(d + "/unassigned"); });
+    for (const auto& agent : agents) {
+      lists.emplace_back(
+          *projections::received_queue("dest-1", service, projections::QueueScope::mine, agent),
+          [d, agent](const ticket::State& st) {
+            return queues_of(st).contains(d + "/mine:" + agent);
+          });
+    }
+  }
   for (const auto& [list, belongs] : lists) {
     std::vector<std::string> expected_ids;
     for (const auto& [id, st] : model) {
@@ -170,7 +197,9 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
                                             {"bob", {}},
                                             {"carol", {}},
                                             {"sn1", {.support_level1 = true}},
-                                            {"sn2", {.support_level2 = true}}};
+                                            {"sn2", {.support_level2 = true}},
+                                            // holds "Sollicitations reçues" (write) on dest-1
+                                            {"recv", {}}};
   std::mt19937 rng(20261124);  // repeatable
   std::map<std::string, ticket::State> model;
   std::vector<std::string> ids;
@@ -197,7 +226,17 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
     } else {
       id = ids[rng() % ids.size()];
     }
-    const ticket::Form form{"s1", "Technique", "Connexion", "Titre " + id, "Description"};
+    // One form in three is a business ("M-") one, sent to dest-1 or its service S1.
+    const int kind = static_cast<int>(rng() % 6);
+    const ticket::Form form =
+        kind < 4 ? ticket::Form{"s1", "Technique", "Connexion", "Titre " + id, "Description"}
+                 : ticket::Form{"s1",
+                                "Factures émises",
+                                "M-Question pour une entité publique",
+                                "Titre " + id,
+                                "Description",
+                                "dest-1",
+                                kind == 5 ? "S1" : ""};
     ticket::Command command;
     switch (fresh_ticket ? rng() % 2 : rng() % 15) {
       case 0:
@@ -252,7 +291,7 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
     const domain::Caller* pick = &callers[rng() % callers.size()];
     if (rng() % 5 != 0) {
       if (support_command) {
-        pick = &callers[3 + rng() % 2];
+        pick = &callers[3 + rng() % 3];
       } else if (model.contains(id)) {
         for (const auto& c : callers) {
           if (c.user_id == model[id].emitter_user_id) pick = &c;
@@ -265,13 +304,14 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
     const bool known = model.contains(id);
     const ticket::State before = known ? model[id] : initial;
     // The model decides with the same domain code the handler runs.
-    auto expected = ticket::decide(before, command, caller, {true, false});
+    const ticket::Context context{true, caller.user_id == "recv"};
+    auto expected = ticket::decide(before, command, caller, context);
     try {
       auto outcome = handler.run(
           ticket::stream_id(id),
           api::CommandMeta{caller, "user", "cmd-" + std::to_string(step), "corr"},
           api::Aggregate<ticket::State>{initial, &ticket::evolve, [&](const ticket::State& s) {
-                                          return ticket::decide(s, command, caller, {true, false});
+                                          return ticket::decide(s, command, caller, context);
                                         }});
       ASSERT_TRUE(expected.has_value()) << "step " << step << ": accepted, the model refused";
       ticket::State after = before;
@@ -327,7 +367,7 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
     // Every list on every column both ways, pages of 7; search by number finds a ticket for its
     // emitter only. Every 500 steps: a full check reads each list 13 times.
     if (step % 500 == 499 || step == kSteps - 1) {
-      check_lists(*store, model, {"alice", "bob", "carol"}, {"sn1", "sn2"}, 7);
+      check_lists(*store, model, {"alice", "bob", "carol"}, {"sn1", "sn2", "recv"}, 7);
       for (const auto& [tid, st] : model) {
         if (st.number.empty() || st.status == ticket::Status::deleted) continue;
         for (const char* user : {"alice", "bob", "carol"}) {
