@@ -19,6 +19,9 @@ struct Request {
   std::string consistency_token;  // "X-Consistency-Token"
   std::string content_type;
   std::string body;
+  // Who sent it, for rate limits only (never logged): the peer's address, or the value of
+  // ServerOptions::client_address_header when a trusted reverse proxy sets it.
+  std::string client_address;
 
   [[nodiscard]] const std::string* query_param(std::string_view name) const {
     for (const auto& [k, v] : query) {

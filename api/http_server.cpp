@@ -165,8 +165,21 @@ class Session : public std::enable_shared_from_this<Session> {
       return answer_error(Problem{400, "request.malformed", "", "Requête HTTP mal formée."});
     }
     auto request = parser_->release();
-    Response response = router_.handle(to_request(request));
+    Request r = to_request(request);
+    r.client_address = client_address(request);
+    Response response = router_.handle(r);
     send(std::move(response), request.version(), request.keep_alive());
+  }
+
+  std::string client_address(const http::request<http::string_body>& request) {
+    const std::string& header = options_.client_address_header;
+    if (!header.empty()) {
+      auto it = request.find(beast::string_view(header.data(), header.size()));
+      if (it != request.end()) return std::string(it->value());
+    }
+    beast::error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
   }
 
   // An error found before a complete request was read: answer it and close, since the rest of

@@ -22,6 +22,10 @@ struct ServerOptions {
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{10'000};
+  // Behind a reverse proxy every peer is the proxy: the header it sets to the real client's
+  // address (e.g. "X-Real-IP"). Empty: the peer's address. Only ever name a header the proxy
+  // overwrites, or a client could pick its own address.
+  std::string client_address_header;
 };
 
 class HttpServer {

@@ -19,6 +19,7 @@
 #include "api/content_store.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/rate_limit.h"
 #include "api/reference.h"
 #include "api/router.h"
 #include "events/log_factory.h"
@@ -120,6 +121,23 @@ int main(int argc, char** argv) {
                  "answer 408 to a request not received in this time")
       ->envname("CHORUS_REQUEST_TIMEOUT_MS")
       ->capture_default_str();
+  chorus::api::RateLimiter::Options public_limit;
+  double public_per_minute = 30;
+  app.add_option("--public-tickets-per-minute", public_per_minute,
+                 "signed-out tickets one client may send per minute, sustained (429 beyond; 0: "
+                 "no limit)")
+      ->envname("CHORUS_PUBLIC_TICKETS_PER_MINUTE")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--public-tickets-burst", public_limit.burst,
+                 "signed-out tickets a client not heard from lately may send at once")
+      ->envname("CHORUS_PUBLIC_TICKETS_BURST")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--client-address-header", server.client_address_header,
+                 "behind a reverse proxy, the header it sets to the client's address (e.g. "
+                 "X-Real-IP); empty: the peer's address")
+      ->envname("CHORUS_CLIENT_ADDRESS_HEADER");
   app.add_option("--consistency-wait-ms", consistency_wait_ms,
                  "how long a query with X-Consistency-Token may wait for the views (503 after)")
       ->envname("CHORUS_CONSISTENCY_WAIT_MS")
@@ -226,6 +244,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   router_options.categories = &*categories;
+  std::optional<chorus::api::RateLimiter> public_limiter;
+  if (public_per_minute > 0) {
+    public_limit.per_second = public_per_minute / 60;
+    public_limiter.emplace(public_limit);
+    router_options.public_tickets_limit = &*public_limiter;
+  }
 
   chorus::api::Metrics metrics(metrics_on);
   chorus::api::Router router(**log, **runner, tokens, metrics, router_options);

@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "api/content_store.h"
 #include "api/json_body.h"
 #include "api/metrics.h"
+#include "api/rate_limit.h"
 #include "api/structure_routes.h"
 #include "api/ticket_lists.h"
 #include "domain/reference_object.h"
@@ -446,6 +448,23 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     // "Mode non connecté": an e-mail instead of an account; the ticket gets its number and is
     // routed, but no portal view lists it for its emitter. Never idempotent by key: with no
     // identity, two senders could share a key.
+    if (options_.public_tickets_limit) {
+      const double now_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+              .count();
+      if (const double wait_s =
+              options_.public_tickets_limit->acquire(request.client_address, now_s);
+          wait_s > 0) {
+        const auto retry = static_cast<long long>(std::ceil(wait_s));
+        Response r = Problem{429, "public_ticket.rate_limited", "",
+                             "Trop de sollicitations envoyées depuis cette adresse : réessayez "
+                             "dans " +
+                                 std::to_string(retry) + " s."}
+                         .to_response();
+        r.headers.emplace_back("Retry-After", std::to_string(retry));
+        return r;
+      }
+    }
     JsonBody body(request.body, {"email", "category", "sub_category", "title", "description",
                                  "destination_structure_id", "destination_service", "object_type",
                                  "object_number"});

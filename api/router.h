@@ -18,7 +18,7 @@
 namespace chorus::api {
 
 class Metrics;
-
+class RateLimiter;
 class ContentStore;
 }  // namespace chorus::api
 namespace chorus::domain::ticket {
@@ -37,6 +37,8 @@ struct RouterOptions {
   std::size_t max_attachment_bytes = 10 * 1024 * 1024;
   // The ticket categories table (reference data); null: pairs are not checked.
   const domain::ticket::Categories* categories = nullptr;
+  // Signed-out tickets per client (429 with Retry-After beyond); null: not limited.
+  RateLimiter* public_tickets_limit = nullptr;
 };
 
 // The largest body a route takes, and what a 413 above it says.
