@@ -38,6 +38,31 @@ struct EventCoordinates {
 };
 [[nodiscard]] Result<EventCoordinates> peek(std::string_view bytes);
 
+// An event read in place, for walks over the whole log (the audit): decode()'s checks without
+// its copies. decode() builds every string of the event; a walk that needs only the chain
+// fields spent more in malloc than in the hash. `stream_id` points into the bytes given to
+// view(), or, when those were not 8-aligned, into a per-thread copy that the next view(),
+// peek() or decode() on the same thread overwrites: use a view before either happens.
+struct EventView {
+  std::string_view stream_id;
+  std::uint64_t version = 0;
+  EventId event_id{};
+  Hash prev_hash{};
+  Hash hash{};
+  const void* body = nullptr;  // the checked body, for decode_payload(); opaque outside codec
+};
+
+// Checks stored bytes as decode() does, with the same messages: a valid StoredEvent FlatBuffer,
+// the stored hash equal to the SHA-256 of the body, a known payload type with its table present.
+// On success returns the coordinates read in place, allocating nothing. Fails with corruption;
+// nothing is kept of a failed call. Thread-safe.
+[[nodiscard]] Result<EventView> view(std::string_view bytes);
+
+// The payload of a viewed event, as decode() gives it (a copy). Fails with corruption on a
+// payload type this build does not read, or invalid_argument on a default EventView; the view
+// stays usable either way. Valid only while the view is (see EventView). Thread-safe.
+[[nodiscard]] Result<Payload> decode_payload(const EventView& event);
+
 [[nodiscard]] Hash sha256(std::string_view bytes) noexcept;
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
 

@@ -2,12 +2,18 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
+#include <thread>
 
 #include "domain/invariants.h"
 #include "domain/structure.h"
@@ -29,6 +35,7 @@ std::string where(const events::LogAddress& a) {
 
 // What the walk remembers of each stream: just enough to check the next event.
 struct StreamCheck {
+  static constexpr std::uint32_t kNoStructure = UINT32_MAX;
   std::uint64_t version = 0;
   events::Hash hash{};
   bool chain_known = true;  // false after an event whose coordinates could not be read
@@ -36,6 +43,89 @@ struct StreamCheck {
   // may start a stream mid-way).
   bool from_start = false;
   domain::ticket::Status ticket_status = domain::ticket::Status::none;
+  std::uint32_t structure = kNoStructure;  // its StructureCheck in the walk's list, if any
+};
+
+// Every stream the walk met, by id. A log holds millions of streams and every event looks its
+// own up, so the table is flat: ids copied once into an arena (no allocation per stream),
+// states in one vector, and an open-addressing index of (hash tag, entry) pairs probed in one
+// array, where std::unordered_map<std::string, ...> chased a node and a string per lookup.
+// Not thread-safe.
+class StreamTable {
+ public:
+  struct Entry {
+    std::string_view id;  // in the arena
+    std::uint64_t hash = 0;
+    StreamCheck check;
+  };
+
+  // The state of stream `id`, fresh the first time. The reference lasts until the next call.
+  StreamCheck& operator[](std::string_view id) {
+    if (2 * (entries_.size() + 1) > index_.size()) grow();
+    const std::uint64_t h = std::hash<std::string_view>{}(id);
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      const std::uint64_t slot = index_[i];
+      if (slot == 0) {
+        entries_.push_back({intern(id), h, {}});
+        index_[i] = (h & kTagMask) | entries_.size();
+        return entries_.back().check;
+      }
+      auto& e = entries_[(slot & ~kTagMask) - 1];
+      if ((slot & kTagMask) == (h & kTagMask) && e.id == id) return e.check;
+    }
+  }
+
+  // The state of stream `id`, or null when the walk has not met it.
+  [[nodiscard]] const StreamCheck* find(std::string_view id) const {
+    if (index_.empty()) return nullptr;
+    const std::uint64_t h = std::hash<std::string_view>{}(id);
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      const std::uint64_t slot = index_[i];
+      if (slot == 0) return nullptr;
+      const auto& e = entries_[(slot & ~kTagMask) - 1];
+      if ((slot & kTagMask) == (h & kTagMask) && e.id == id) return &e.check;
+    }
+  }
+
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  // A slot is the high half of the id's hash (to skip most comparisons) and entry index + 1
+  // (0: empty slot).
+  static constexpr std::uint64_t kTagMask = 0xFFFF'FFFF'0000'0000;
+  static constexpr std::size_t kChunk = 1 << 20;
+
+  std::string_view intern(std::string_view id) {
+    if (chunks_.empty() || used_ + id.size() > chunk_size_) {
+      chunk_size_ = std::max(kChunk, id.size());
+      chunks_.push_back(std::make_unique<char[]>(chunk_size_));
+      used_ = 0;
+    }
+    char* at = chunks_.back().get() + used_;
+    std::memcpy(at, id.data(), id.size());
+    used_ += id.size();
+    return {at, id.size()};
+  }
+
+  // Doubles the index (kept at most half full, so probe sequences stay short).
+  void grow() {
+    std::vector<std::uint64_t> bigger(std::max<std::size_t>(1024, 2 * index_.size()), 0);
+    const std::size_t mask = bigger.size() - 1;
+    for (std::size_t k = 0; k < entries_.size(); ++k) {
+      std::size_t i = entries_[k].hash & mask;
+      while (bigger[i] != 0) i = (i + 1) & mask;
+      bigger[i] = (entries_[k].hash & kTagMask) | (k + 1);
+    }
+    index_.swap(bigger);
+  }
+
+  std::vector<Entry> entries_;
+  std::vector<std::uint64_t> index_;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  std::size_t chunk_size_ = 0, used_ = 0;
 };
 
 // What the walk remembers of each structure: its state folded by the domain's evolve(), and the
@@ -46,6 +136,19 @@ struct StructureCheck {
   std::optional<domain::structure::Service> public_invoices;  // as created
   std::string no_gp_since, no_gp_what;
   std::string services_since, services_what;
+};
+
+// Structures in the order the walk met them, each with its stream id.
+using StructureChecks = std::vector<std::pair<std::string, StructureCheck>>;
+
+// Where an event is, for findings: its log address, or a line of an extract. Made into text
+// only when a finding needs it, which most events never do.
+struct Where {
+  const events::LogAddress* address = nullptr;
+  std::uint64_t line = 0;
+  [[nodiscard]] std::string text() const {
+    return address != nullptr ? where(*address) : "line " + std::to_string(line);
+  }
 };
 
 // Collects findings, keeping the first kMaxListed and counting the rest.
@@ -71,13 +174,54 @@ class Findings {
   VerifyReport& report_;
 };
 
-// Checks one event against what came before in its stream, and the invariants it touches.
-// `position` names the event in findings.
-void check_structure(const std::string& stream, const events::Event& event,
-                     const std::string& position, StructureCheck& c, Findings& findings) {
+// What can be made of one stored event alone, before the checks that follow its stream in log
+// order: its view (hash checked), and what the invariants of its aggregate read. Ticket events
+// (most of the log) decode only their payload, for the status table; structure events decode
+// whole, as their invariants read the actor too; other streams decode nothing.
+struct Prepared {
+  bool ready = false;
+  events::Result<events::EventView> view = events::EventView{};
+  std::optional<events::Result<events::Payload>> payload;  // tickets: for the status table
+  // Structures (few): their invariants read the whole event. Held apart, as an Event is large
+  // and a batch holds thousands of Prepared.
+  std::unique_ptr<events::Result<events::Event>> event;
+};
+
+// Prepares `p` from `bytes` in place, overwriting what it held (a batch's Prepared are reused,
+// not rebuilt: moving large temporaries cost more than the hash).
+void prepare(std::string_view bytes, Prepared& p) {
+  p.ready = true;
+  p.view = events::view(bytes);
+  p.event.reset();
+  if (!p.view) {
+    p.payload.reset();
+    return;
+  }
+  const auto kind = aggregate_kind(p.view->stream_id);
+  if (kind == "ticket") {
+    p.payload = events::decode_payload(*p.view);
+  } else {
+    p.payload.reset();
+    if (kind == "structure") {
+      p.event = std::make_unique<events::Result<events::Event>>(events::decode(bytes));
+    }
+  }
+}
+
+// A view points into its bytes only when they are 8-aligned (else into a per-thread copy, see
+// events::EventView): only those are prepared away from the thread that checks them.
+bool aligned8(std::string_view bytes) {
+  return reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 == 0;
+}
+
+// Checks one structure event against the structure's invariants. `at` names the event in
+// findings.
+void check_structure(std::string_view stream, const events::Event& event, const Where& at,
+                     StructureCheck& c, Findings& findings) {
   namespace inv = domain::invariants;
+  const std::string position = at.text();
   if (auto breach = inv::decision_entitled(c.state, event.payload, event.meta.actor)) {
-    findings.breach({4, stream, *breach, position, position});
+    findings.breach({4, std::string(stream), *breach, position, position});
   }
   c.state = domain::structure::evolve(std::move(c.state), event.payload);
   c.had_gp = c.had_gp || !c.state.gp.empty();
@@ -90,7 +234,7 @@ void check_structure(const std::string& stream, const events::Event& event,
       since = position;
       what = std::move(*now_broken);
     } else if (!now_broken && !since.empty()) {
-      findings.breach({number, stream, what, since, position});
+      findings.breach({number, std::string(stream), what, since, position});
       since.clear();
     }
   };
@@ -101,8 +245,7 @@ void check_structure(const std::string& stream, const events::Event& event,
 }
 
 // Breaches still open when the walk ends held until the end.
-void close_open_breaches(std::unordered_map<std::string, StructureCheck>& structures,
-                         Findings& findings) {
+void close_open_breaches(StructureChecks& structures, Findings& findings) {
   for (auto& [stream, c] : structures) {
     if (!c.no_gp_since.empty()) findings.breach({1, stream, c.no_gp_what, c.no_gp_since, ""});
     if (!c.services_since.empty()) {
@@ -111,60 +254,139 @@ void close_open_breaches(std::unordered_map<std::string, StructureCheck>& struct
   }
 }
 
-void check_event(std::string_view bytes, events::Result<events::Event> event,
-                 std::string_view fallback_stream, std::uint64_t fallback_version,
-                 const std::string& position, std::unordered_map<std::string, StreamCheck>& streams,
-                 std::unordered_map<std::string, StructureCheck>& structures, Findings& findings) {
-  std::optional<events::EventCoordinates> coords;
-  if (event) {
-    coords = events::EventCoordinates{event->stream_id, event->version, event->meta.event_id,
-                                      event->prev_hash, event->hash};
-  } else if (auto peeked = events::peek(bytes)) {
-    coords = std::move(*peeked);  // the body was altered but the envelope still reads
+// Checks one event, prepared from `bytes`, against what came before in its stream, and the
+// invariants it touches. The fallbacks name the event when its bytes do not even read.
+void check_event(std::string_view bytes, const Prepared& p, std::string_view fallback_stream,
+                 std::uint64_t fallback_version, const Where& at, StreamTable& streams,
+                 StructureChecks& structures, Findings& findings) {
+  std::string_view stream = fallback_stream;
+  std::uint64_t version = fallback_version;
+  const events::Hash* prev_hash = nullptr;
+  const events::Hash* hash = nullptr;
+  std::optional<events::EventCoordinates> peeked;
+  if (p.view) {
+    stream = p.view->stream_id;
+    version = p.view->version;
+    prev_hash = &p.view->prev_hash;
+    hash = &p.view->hash;
+  } else if (auto coords = events::peek(bytes)) {
+    peeked = std::move(*coords);  // the body was altered but the envelope still reads
+    stream = peeked->stream_id;
+    version = peeked->version;
+    prev_hash = &peeked->prev_hash;
+    hash = &peeked->hash;
   }
-  const std::string stream = coords ? coords->stream_id : std::string(fallback_stream);
-  const std::uint64_t version = coords ? coords->version : fallback_version;
+  // The first failure of the event's own checks, if any: then its chain is still followed, but
+  // not its invariants.
+  const events::Error* failure = nullptr;
+  if (!p.view) {
+    failure = &p.view.error();
+  } else if (p.payload && !*p.payload) {
+    failure = &p.payload->error();
+  } else if (p.event && !*p.event) {
+    failure = &p.event->error();
+  }
   auto& s = streams[stream];
-  if (!event) {
-    findings.broken({stream, version, position, event.error().message});
-  }
-  if (!coords) {
+  if (failure != nullptr)
+    findings.broken({std::string(stream), version, at.text(), failure->message});
+  if (hash == nullptr) {
     s.version = version;
     s.chain_known = false;
     return;
   }
   if (version != s.version + 1) {
-    findings.broken({stream, version, position,
+    findings.broken({std::string(stream), version, at.text(),
                      "version " + std::to_string(version) + " follows version " +
                          std::to_string(s.version) + " of its stream"});
-  } else if (s.chain_known && coords->prev_hash != s.hash) {
-    findings.broken({stream, version, position,
-                     "prev_hash " + events::to_hex(coords->prev_hash) +
-                         " is not the hash of version " + std::to_string(s.version) + " (" +
-                         events::to_hex(s.hash) + ")"});
+  } else if (s.chain_known && *prev_hash != s.hash) {
+    findings.broken({std::string(stream), version, at.text(),
+                     "prev_hash " + events::to_hex(*prev_hash) + " is not the hash of version " +
+                         std::to_string(s.version) + " (" + events::to_hex(s.hash) + ")"});
   }
   s.version = version;
-  s.hash = coords->hash;
+  s.hash = *hash;
   s.chain_known = true;
-  if (!event) return;
+  if (failure != nullptr) return;
   if (version == 1) s.from_start = true;
   if (!s.from_start) return;
-  if (aggregate_kind(stream) == "structure") {
-    check_structure(stream, *event, position, structures[stream], findings);
-  } else if (aggregate_kind(stream) == "ticket") {
+  if (p.event) {
+    if (s.structure == StreamCheck::kNoStructure) {
+      s.structure = static_cast<std::uint32_t>(structures.size());
+      structures.emplace_back(std::string(stream), StructureCheck{});
+    }
+    check_structure(stream, **p.event, at, structures[s.structure].second, findings);
+  } else if (p.payload) {
     // Invariant 3: the status table. A breach is one event; the ticket's status then follows
     // the event's own target so that later events are judged from where the log says it is.
-    auto next = domain::ticket::transition(s.ticket_status, event->payload);
+    auto next = domain::ticket::transition(s.ticket_status, **p.payload);
     if (next) {
       s.ticket_status = *next;
     } else {
-      findings.breach({3, stream, next.error().message, position, position});
+      findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
       domain::ticket::State as_logged;
       as_logged.status = s.ticket_status;
-      s.ticket_status = domain::ticket::evolve(std::move(as_logged), event->payload).status;
+      s.ticket_status = domain::ticket::evolve(std::move(as_logged), **p.payload).status;
     }
   }
 }
+
+// A second thread that runs one task at a time for the walk, the same thread for the whole walk
+// (a thread started per batch costs its start and a fresh malloc arena each time). Not
+// thread-safe: one caller.
+class SecondHand {
+ public:
+  SecondHand() : thread_([this] { loop(); }) {}
+  ~SecondHand() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  SecondHand(const SecondHand&) = delete;
+  SecondHand& operator=(const SecondHand&) = delete;
+
+  // Starts `task`; the previous one must have been waited for.
+  void run(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      task_ = std::move(task);
+      pending_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Returns once the task started last has finished.
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return quit_ || pending_; });
+        if (!pending_) return;
+        task = std::move(task_);
+      }
+      task();
+      {
+        std::lock_guard lock(mu_);
+        pending_ = false;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> task_;
+  bool pending_ = false, quit_ = false;
+  std::thread thread_;  // last: started once the members it uses exist
+};
 
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -240,72 +462,163 @@ Result<void> walk_log(events::EventLog& log, const Progress& progress,
     std::vector<events::RecordedEvent> events;
     events::Result<std::size_t> n = std::size_t{0};
   };
-  // The cursor is only ever used by one thread at a time: a fetch runs between two get()s.
-  auto fetch = [&cursor] {
-    Fetched f;
-    f.n = cursor.poll(f.events, 10'000, std::chrono::milliseconds(100));
-    return f;
-  };
-  std::future<Fetched> next;
-  if (!cursor.position().covers(*end)) next = std::async(std::launch::async, fetch);
-  std::uint64_t done = 0;
-  int idle = 0;
-  while (next.valid()) {
-    Fetched f = next.get();
-    if (!f.n) return fail(errc::log_error, f.n.error().message);
-    idle = *f.n == 0 ? idle + 1 : 0;
-    // Reading the next batch overlaps with the work on this one.
-    if (!cursor.position().covers(*end) && idle < 10) {
-      next = std::async(std::launch::async, fetch);
+  // One reader thread fills batches while `visit` works on the one before. Two batches go
+  // round, and the reader empties each before refilling it: the events' memory is then freed
+  // by the thread that allocated it, where glibc's malloc is fast (frees from another thread,
+  // or from a thread started per batch, cost the walk as much as the reading). The cursor is
+  // only ever used by the reader until it is joined.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Fetched> full;
+  std::vector<std::vector<events::RecordedEvent>> spare(2);
+  bool reader_done = false, stop = false;
+  std::thread reader([&] {
+    int idle = 0;
+    for (;;) {
+      std::vector<events::RecordedEvent> batch;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || !spare.empty(); });
+        if (stop) break;
+        batch = std::move(spare.back());
+        spare.pop_back();
+      }
+      batch.clear();
+      if (cursor.position().covers(*end) || idle >= 10) break;
+      Fetched f;
+      f.events = std::move(batch);
+      f.n = cursor.poll(f.events, 10'000, std::chrono::milliseconds(100));
+      const bool failed = !f.n;
+      idle = !failed && *f.n == 0 ? idle + 1 : 0;
+      {
+        std::lock_guard lock(mu);
+        full.push_back(std::move(f));
+      }
+      cv.notify_all();
+      if (failed) break;
     }
+    std::lock_guard lock(mu);
+    reader_done = true;
+    cv.notify_all();
+  });
+  // Stops and joins the reader on every way out.
+  struct Joiner {
+    std::thread& t;
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    ~Joiner() {
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } joiner{reader, mu, cv, stop};
+  std::uint64_t done = 0;
+  for (;;) {
+    Fetched f;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !full.empty() || reader_done; });
+      if (full.empty()) break;
+      f = std::move(full.front());
+      full.pop_front();
+    }
+    if (!f.n) return fail(errc::log_error, f.n.error().message);
     visit(f.events);
     done += *f.n;
     if (progress) progress(done, total);
+    {
+      std::lock_guard lock(mu);
+      spare.push_back(std::move(f.events));
+    }
+    cv.notify_all();
   }
-  if (end_out != nullptr) *end_out = cursor.position();
+  if (end_out != nullptr) *end_out = cursor.position();  // the reader is done with the cursor
   return {};
 }
 
 Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress) {
   VerifyReport report;
   Findings findings(report);
-  std::unordered_map<std::string, StreamCheck> streams;
-  std::unordered_map<std::string, StructureCheck> structures;
+  StreamTable streams;
+  StructureChecks structures;
   events::LogPosition end;
-  std::vector<events::Result<events::Event>> decoded;
+  std::vector<Prepared> prepared;
+  std::vector<events::RecordedEvent>* current = nullptr;
+  // Hashing and decoding, which need nothing but the event, on two threads; the checks, which
+  // follow each stream in log order, on one. Each thread prepares the same half of every batch,
+  // overwriting what it prepared the batch before: its payloads are freed where allocated.
+  auto prepare_range = [&](std::size_t from, std::size_t to) {
+    auto& batch = *current;
+    for (std::size_t i = from; i < to; ++i) {
+      if (aligned8(batch[i].bytes)) {
+        prepare(batch[i].bytes, prepared[i]);
+      } else {
+        prepared[i].ready = false;
+      }
+    }
+  };
+  SecondHand helper;
   auto ok = walk_log(
       log, progress,
       [&](std::vector<events::RecordedEvent>& batch) {
-        // Decoding and hashing, the costly part, on two threads; the checks, which follow each
-        // stream in order, on one.
-        decoded.assign(batch.size(), events::Result<events::Event>{});
-        auto decode_range = [&](std::size_t from, std::size_t to) {
-          for (std::size_t i = from; i < to; ++i) decoded[i] = events::decode(batch[i].bytes);
-        };
+        current = &batch;
+        prepared.resize(batch.size());
         const std::size_t half = batch.size() / 2;
-        auto first = std::async(std::launch::async, decode_range, 0, half);
-        decode_range(half, batch.size());
-        first.get();
+        helper.run([&, half] { prepare_range(0, half); });
+        prepare_range(half, batch.size());
+        helper.wait();
         for (std::size_t i = 0; i < batch.size(); ++i) {
           const auto& r = batch[i];
+          if (!prepared[i].ready) prepare(r.bytes, prepared[i]);
           ++report.events;
-          check_event(r.bytes, std::move(decoded[i]), r.stream_id, r.version, where(r.address),
-                      streams, structures, findings);
+          check_event(r.bytes, prepared[i], r.stream_id, r.version, Where{&r.address, 0}, streams,
+                      structures, findings);
         }
       },
       &end);
   if (!ok) return std::unexpected(ok.error());
   close_open_breaches(structures, findings);
   // The stream index must agree with the log: a head beyond the last event means events were
-  // removed from the log's end of that stream.
-  for (const auto& [stream, s] : streams) {
-    auto head = log.stream_version(stream);
-    if (!head) return fail(errc::log_error, head.error().message);
-    if (*head != s.version) {
-      findings.broken({stream, *head, "index",
-                       "the stream index says version " + std::to_string(*head) +
-                           " but the log holds versions up to " + std::to_string(s.version)});
+  // removed from the log's end of that stream. Asked in id order, the index is read in its own
+  // key order rather than at random; and on two threads (stream_version() is thread-safe), as
+  // millions of lookups that follow the walk would otherwise leave a core idle.
+  std::vector<const StreamTable::Entry*> by_id;
+  by_id.reserve(streams.size());
+  for (const auto& e : streams.entries()) by_id.push_back(&e);
+  std::sort(by_id.begin(), by_id.end(), [](const auto* x, const auto* y) { return x->id < y->id; });
+  struct HeadsChecked {
+    std::vector<BrokenLink> broken;
+    std::optional<Error> error;
+  };
+  auto check_heads = [&](std::size_t from, std::size_t to) {
+    HeadsChecked out;
+    for (std::size_t i = from; i < to; ++i) {
+      const auto& e = *by_id[i];
+      auto head = log.stream_version(e.id);
+      if (!head) {
+        out.error = Error{errc::log_error, head.error().message};
+        break;
+      }
+      if (*head != e.check.version) {
+        out.broken.push_back({std::string(e.id), *head, "index",
+                              "the stream index says version " + std::to_string(*head) +
+                                  " but the log holds versions up to " +
+                                  std::to_string(e.check.version)});
+      }
     }
+    return out;
+  };
+  const std::size_t half = by_id.size() / 2;
+  auto first_half = std::async(std::launch::async, check_heads, 0, half);
+  HeadsChecked second_half = check_heads(half, by_id.size());
+  HeadsChecked heads[] = {first_half.get(), std::move(second_half)};
+  for (auto& h : heads) {
+    if (h.error) return std::unexpected(*h.error);
+    for (auto& b : h.broken) findings.broken(std::move(b));
   }
   report.streams = streams.size();
   report.end_position = end.to_token();
@@ -424,8 +737,8 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
                      "after the extract was made"});
   }
   // Each stream starts from the hash the manifest says its first event chains to.
-  std::unordered_map<std::string, StreamCheck> streams;
-  std::unordered_map<std::string, StructureCheck> structures;
+  StreamTable streams;
+  StructureChecks structures;
   for (const auto& [stream, s] : manifest["streams"].items()) {
     auto& c = streams[stream];
     c.version = s.value("first_version", std::uint64_t{1}) - 1;
@@ -440,23 +753,24 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   std::string last_hash;
   while (std::getline(in, line)) {
     ++n;
-    const std::string position = "line " + std::to_string(n);
+    const Where at{nullptr, n};
     json j = json::parse(line, nullptr, false);
     std::optional<std::string> bytes;
     if (!j.is_discarded() && j.is_object() && j.contains("stored") && j["stored"].is_string()) {
       bytes = unbase64(j["stored"].get<std::string>());
     }
     if (!bytes) {
-      findings.broken({"", 0, position, "not an event line (JSON with the stored bytes)"});
+      findings.broken({"", 0, at.text(), "not an event line (JSON with the stored bytes)"});
       continue;
     }
     const std::string stream = j.value("stream", "");
     const std::uint64_t version = j.value("version", std::uint64_t{0});
-    if (!streams.contains(stream)) {
-      findings.broken({stream, version, position, "stream not listed in the manifest"});
+    if (streams.find(stream) == nullptr) {
+      findings.broken({stream, version, at.text(), "stream not listed in the manifest"});
     }
-    check_event(*bytes, events::decode(*bytes), stream, version, position, streams, structures,
-                findings);
+    Prepared prepared;
+    prepare(*bytes, prepared);
+    check_event(*bytes, prepared, stream, version, at, streams, structures, findings);
     // The readable fields must say what the stored bytes say.
     if (auto e = events::decode(*bytes)) {
       const json expected = line_of(events::LogAddress{}, *e, *bytes);
@@ -464,7 +778,7 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
                               "prev_hash", "hash"}) {
         if (j.value(key, json()) != expected[key]) {
           findings.broken(
-              {stream, version, position,
+              {stream, version, at.text(),
                std::string("the readable \"") + key + "\" differs from the stored event's"});
         }
       }

@@ -6,7 +6,13 @@
 // Figures only; nothing here asserts a speed.
 //
 // Usage: replay_bench [--events N] [--rebuild-events M] [--dir DIR] [--keep]
-//   --keep leaves the log in DIR, and a later run reuses it when it holds enough events.
+//                     [--parts verify,history,rebuild,walk] [--runs K]
+//   --keep leaves the log in DIR, and a later run reuses it when it holds enough events; a
+//   reused log is never removed (it may be someone's 8-minute 10M-event log).
+//   --parts picks the measures (default: verify,history,rebuild); `walk` adds the tool's read
+//   path alone (walk_log, no check), to tell reading from checking.
+//   --runs repeats the raw scan and the verify K times and prints the medians too: the
+//   machine is shared, one run says little.
 
 #include <rocksdb/db.h>
 
@@ -14,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <random>
 
@@ -31,6 +38,14 @@ namespace {
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// CPU seconds used by the whole process (every thread) so far: on a shared machine the wall
+// time of a run depends on the others' load, its CPU time much less.
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -71,9 +86,18 @@ int main(int argc, char** argv) {
   app.add_option("--rebuild-events", rebuild_events, "events of the prefix the views rebuild");
   app.add_option("--dir", dir, "scratch directory");
   app.add_flag("--keep", keep, "keep the log for a later run");
+  std::string parts = "verify,history,rebuild";
+  int runs = 1;
+  app.add_option("--parts", parts, "measures to run: verify, history, rebuild, walk");
+  app.add_option("--runs", runs, "times the raw scan and the verify are repeated")
+      ->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
+  auto wanted = [&](std::string_view part) {
+    return ("," + parts + ",").find("," + std::string(part) + ",") != std::string::npos;
+  };
 
   const std::string log_dir = dir + "/log";
+  bool reused = false;
   {
     // Reuse a kept log when it is big enough; else write a fresh one.
     auto existing = events::open_embedded_log({.dir = log_dir, .read_only = true});
@@ -101,6 +125,7 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(summary->tickets), seconds_since(t0),
                   static_cast<double>(summary->events) / seconds_since(t0));
     } else {
+      reused = true;
       std::printf("workload: reusing %llu events in %s\n", static_cast<unsigned long long>(have),
                   log_dir.c_str());
     }
@@ -112,32 +137,62 @@ int main(int argc, char** argv) {
   auto raw = open_raw(log_dir);
   if (!raw) return 1;
 
-  // --- Raw scan of the whole log: the floor of any walk --------------------------------------
-  std::uint64_t events_total = 0, bytes_total = 0;
-  {
+  // --- Raw scan of the whole log: the floor of any walk, beside the verify ----------------
+  std::uint64_t events_total = 0;
+  std::vector<double> raw_rates, verify_rates;
+  for (int run = 0; run < (wanted("verify") || wanted("walk") ? runs : 0); ++run) {
+    std::uint64_t bytes_total = 0;
+    events_total = 0;
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     std::unique_ptr<rocksdb::Iterator> it(raw->db->NewIterator({}, raw->handles[1]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       ++events_total;
       bytes_total += it->value().size();
     }
     const double s = seconds_since(t0);
-    std::printf("raw RocksDB scan of the log: %llu events, %.0f MB in %.2f s: %.0f events/s\n",
-                static_cast<unsigned long long>(events_total), bytes_total / 1e6, s,
-                static_cast<double>(events_total) / s);
+    raw_rates.push_back(static_cast<double>(events_total) / s);
+    std::printf(
+        "raw RocksDB scan of the log: %llu events, %.0f MB in %.2f s: %.0f events/s (CPU %.1f "
+        "s)\n",
+        static_cast<unsigned long long>(events_total), bytes_total / 1e6, s, raw_rates.back(),
+        cpu_seconds() - c0);
+    if (wanted("walk")) {
+      const auto tw = Clock::now();
+      const double cw = cpu_seconds();
+      std::uint64_t walked = 0;
+      auto ok = replay::walk_log(
+          log, {}, [&](std::vector<events::RecordedEvent>& batch) { walked += batch.size(); });
+      if (!ok) return 1;
+      const double w = seconds_since(tw);
+      std::printf("walk (the tool's read path, no check): %.2f s: %.0f events/s (CPU %.1f s)\n", w,
+                  static_cast<double>(walked) / w, cpu_seconds() - cw);
+    }
+    if (!wanted("verify")) continue;
     const auto t1 = Clock::now();
+    const double c1 = cpu_seconds();
     auto report = replay::verify_log(log);
     if (!report) return 1;
     const double v = seconds_since(t1);
+    verify_rates.push_back(static_cast<double>(report->events) / v);
     std::printf(
         "verify (hashes, chains, invariants): %.2f s: %.0f events/s, %.1f%% of raw scan, "
-        "%s\n",
-        v, static_cast<double>(report->events) / v, 100.0 * s / v,
-        report->intact() ? "intact" : "DAMAGED");
+        "%s (CPU %.1f s, all threads)\n",
+        v, verify_rates.back(), 100.0 * s / v, report->intact() ? "intact" : "DAMAGED",
+        cpu_seconds() - c1);
+    std::fflush(stdout);
+  }
+  if (runs > 1 && !verify_rates.empty()) {
+    const double raw_p50 = percentile(raw_rates, 0.5), verify_p50 = percentile(verify_rates, 0.5);
+    std::printf("medians of %d runs: raw scan %.0f events/s, verify %.0f events/s (%.1f%%)\n", runs,
+                raw_p50, verify_p50, 100.0 * verify_p50 / raw_p50);
+  }
+  if (events_total == 0) {
+    if (auto end = log.end(); end && !end->next.empty()) events_total = end->next[0];
   }
 
   // --- One stream's history --------------------------------------------------------------------
-  {
+  if (wanted("history")) {
     // Streams picked evenly across the heads index.
     std::vector<std::string> streams;
     std::unique_ptr<rocksdb::Iterator> it(raw->db->NewIterator({}, raw->handles[3]));
@@ -174,7 +229,7 @@ int main(int argc, char** argv) {
   }
 
   // --- Views rebuilt from the log --------------------------------------------------------------
-  {
+  if (wanted("rebuild")) {
     const std::uint64_t n = std::min(rebuild_events, events_total);
     const std::string views_dir = dir + "/views-rebuild";
     std::filesystem::remove_all(views_dir);
@@ -192,6 +247,6 @@ int main(int argc, char** argv) {
 
   raw.reset();
   opened->reset();
-  if (!keep) std::filesystem::remove_all(dir);
+  if (!keep && !reused) std::filesystem::remove_all(dir);
   return 0;
 }

@@ -131,6 +131,71 @@ TEST(Codec, GarbageIsCorruptionNotACrash) {
   }
 }
 
+// view() reads in place what decode() copies, and agrees with it field for field.
+TEST(CodecView, ReadsTheCoordinatesInPlaceAndThePayloadOnDemand) {
+  NewEvent e = draft_event("ticket-1");
+  Hash prev{};
+  prev[31] = 9;
+  auto encoded = encode("ticket-1", 4, prev, e);
+  auto viewed = view(encoded.bytes);
+  ASSERT_TRUE(viewed) << viewed.error().message;
+  EXPECT_EQ(viewed->stream_id, "ticket-1");
+  // In place: the id points into the bytes given (8-aligned, as a std::string's heap is).
+  EXPECT_GE(viewed->stream_id.data(), encoded.bytes.data());
+  EXPECT_LT(viewed->stream_id.data(), encoded.bytes.data() + encoded.bytes.size());
+  EXPECT_EQ(viewed->version, 4u);
+  EXPECT_EQ(viewed->event_id, e.meta.event_id);
+  EXPECT_EQ(viewed->prev_hash, prev);
+  EXPECT_EQ(viewed->hash, encoded.hash);
+  auto payload = decode_payload(*viewed);
+  ASSERT_TRUE(payload) << payload.error().message;
+  EXPECT_EQ(*payload, e.payload);
+}
+
+// Bytes at an odd address (a Kafka message's) still view, through the per-thread copy.
+TEST(CodecView, ViewsMisalignedBytes) {
+  auto encoded = encode("ticket-2", 1, Hash{}, draft_event("ticket-2"));
+  std::string shifted = "x" + encoded.bytes;
+  auto viewed = view(std::string_view(shifted).substr(1));
+  ASSERT_TRUE(viewed) << viewed.error().message;
+  EXPECT_EQ(viewed->stream_id, "ticket-2");
+  EXPECT_EQ(viewed->hash, encoded.hash);
+}
+
+// A damaged record: view() fails exactly where decode() does, with the same message, so that a
+// walk on views misses nothing decode() would catch.
+TEST(CodecView, EveryFlippedByteGetsDecodesVerdict) {
+  auto encoded = encode("ticket-1", 1, Hash{}, draft_event("ticket-1"));
+  std::size_t failures = 0;
+  for (std::size_t i = 0; i < encoded.bytes.size(); ++i) {
+    std::string damaged = encoded.bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x01);
+    auto decoded = decode(damaged);
+    auto viewed = view(damaged);
+    ASSERT_EQ(decoded.has_value(), viewed.has_value()) << "byte " << i;
+    if (viewed) {
+      EXPECT_EQ(viewed->hash, decoded->hash) << "byte " << i;
+      EXPECT_EQ(decode_payload(*viewed).value(), decoded->payload) << "byte " << i;
+    } else {
+      ++failures;
+      EXPECT_EQ(viewed.error().code, errc::corruption);
+      EXPECT_EQ(viewed.error().message, decoded.error().message) << "byte " << i;
+    }
+  }
+  EXPECT_GT(failures, encoded.bytes.size() / 2);
+}
+
+TEST(CodecView, GarbageAndEmptyViewsFail) {
+  for (std::string bytes : {std::string(), std::string("abc"), std::string(300, '\xff')}) {
+    auto viewed = view(bytes);
+    ASSERT_FALSE(viewed);
+    EXPECT_EQ(viewed.error().code, errc::corruption);
+  }
+  auto payload = decode_payload(EventView{});
+  ASSERT_FALSE(payload);
+  EXPECT_EQ(payload.error().code, errc::invalid_argument);
+}
+
 TEST(Chain, DetectsABrokenLink) {
   std::vector<RecordedEvent> events;
   Hash prev{};
