@@ -59,20 +59,6 @@ RankedList pending_list(std::string_view s, std::string_view service) {
                     false,
                     key_of({"sl", s, service})};
 }
-// The same rows of one kind (attachment or subscription), for the portal's filter by kind:
-// rows are empty (the page reads them from sp) and the list is ranked as the group's is.
-RankedList pending_kind_list(std::string_view s, std::string_view service, std::string_view kind) {
-  return RankedList{key_of({"sy", s, service, kind}) + '\0',
-                    key_of({"sz", s, service, kind}) + '\0',
-                    key_of({"sj", s, service, kind}) + '\0',
-                    &pending_fence,
-                    false,
-                    key_of({"sg", s, service, kind})};
-}
-std::string pending_kind_count_key(std::string_view s, std::string_view service,
-                                   std::string_view kind) {
-  return key_of({"st", s, service, kind});
-}
 std::string pending_suffix(std::int64_t at_us, std::string_view rid) {
   return be64(static_cast<std::uint64_t>(at_us)) + std::string(rid);
 }
@@ -303,11 +289,6 @@ class Applier {
       batch_.put(pending_word_prefix(s, service) + word + '\0' + suffix, row.value("kind", ""));
     }
     if (auto ok = ranked_insert(batch_, pending_list(s, service), suffix, text); !ok) return ok;
-    const std::string kind = row.value("kind", "");
-    const RankedList by_kind = pending_kind_list(s, service, kind);
-    batch_.put(by_kind.rows + suffix, "");
-    if (auto ok = ranked_insert(batch_, by_kind, suffix, ""); !ok) return ok;
-    if (auto ok = bump(pending_kind_count_key(s, service, kind), 1); !ok) return ok;
     if (auto ok = bump(pending_structure_key(s), 1); !ok) return ok;
     return bump(pending_count_key(s, service), 1);
   }
@@ -329,15 +310,6 @@ class Applier {
       batch_.del(pending_word_prefix(s, service) + word + '\0' + suffix);
     }
     if (auto ok = ranked_remove(batch_, pending_list(s, service), suffix, ""); !ok) {
-      return std::unexpected(ok.error());
-    }
-    const std::string kind = r.value("kind", "");
-    const RankedList by_kind = pending_kind_list(s, service, kind);
-    batch_.del(by_kind.rows + suffix);
-    if (auto ok = ranked_remove(batch_, by_kind, suffix, ""); !ok) {
-      return std::unexpected(ok.error());
-    }
-    if (auto ok = bump(pending_kind_count_key(s, service, kind), -1); !ok) {
       return std::unexpected(ok.error());
     }
     if (auto ok = bump(pending_count_key(s, service), -1); !ok) {
@@ -817,18 +789,7 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
     return q.newest_first ? suffix < q.after->suffix : suffix > q.after->suffix;
   };
 
-  if (q.words.empty()) {
-    // A kind alone reads its own lists, ranked as the groups' are.
-    auto list_of = [&](const std::string& service) {
-      return q.kind.empty() ? pending_list(s, service) : pending_kind_list(s, service, q.kind);
-    };
-    if (!q.kind.empty()) {
-      for (auto& [service, n] : groups) {
-        auto count = store.get(pending_kind_count_key(s, service, q.kind));
-        if (!count) return std::unexpected(count.error());
-        n = count->has_value() && (*count)->size() == 8 ? from_be64(**count) : 0;
-      }
-    }
+  if (q.words.empty() && q.kind.empty()) {
     for (const auto& [service, n] : groups) out.total += n;
     if (q.limit == 0) return out;
     // Where the page starts: a group and, in it, a key (inclusive, or the cursor's, excluded).
@@ -837,7 +798,7 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
     std::string excluded;
     if (q.after) {
       if (g < groups.size() && groups[g].first == q.after->service) {
-        start = list_of(groups[g].first).rows + q.after->suffix;
+        start = pending_prefix(s, groups[g].first) + q.after->suffix;
         excluded = start;
       }
     } else {
@@ -848,41 +809,28 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
       if (g < groups.size()) {
         const std::uint64_t n = groups[g].second;
         const std::uint64_t rank = q.offset - passed;
-        auto key =
-            ranked_key_at(store, list_of(groups[g].first), q.newest_first ? n - 1 - rank : rank, n);
+        auto key = ranked_key_at(store, pending_list(s, groups[g].first),
+                                 q.newest_first ? n - 1 - rank : rank, n);
         if (!key) return std::unexpected(key.error());
         if (!*key) return out;  // counts and rows disagree: a batch is being applied
         start = std::move(**key);
       }
     }
-    std::vector<std::string> by_kind;  // sp keys of the page's rows, read at the end
-    for (; g < groups.size() && out.rows.size() + by_kind.size() < q.limit; ++g) {
-      const RankedList list = list_of(groups[g].first);
-      auto ok = store.scan(list.rows, start, q.newest_first,
+    for (; g < groups.size() && out.rows.size() < q.limit; ++g) {
+      auto ok = store.scan(pending_prefix(s, groups[g].first), start, q.newest_first,
                            [&](std::string_view key, std::string_view value) {
                              if (key == excluded) return true;
-                             if (q.kind.empty()) {
-                               out.rows.emplace_back(value);
-                             } else {
-                               by_kind.push_back(pending_prefix(s, groups[g].first) +
-                                                 std::string(key.substr(list.rows.size())));
-                             }
-                             return out.rows.size() + by_kind.size() < q.limit;
+                             out.rows.emplace_back(value);
+                             return out.rows.size() < q.limit;
                            });
       if (!ok) return std::unexpected(ok.error());
       start.clear();
-      if (!q.newest_first && g + 1 < groups.size() && out.rows.size() + by_kind.size() < q.limit) {
+      if (!q.newest_first && g + 1 < groups.size() && out.rows.size() < q.limit) {
         // The next group from its first live row, past its head's tombstones.
-        auto key = ranked_key_at(store, list_of(groups[g + 1].first), 0, groups[g + 1].second);
+        auto key =
+            ranked_key_at(store, pending_list(s, groups[g + 1].first), 0, groups[g + 1].second);
         if (!key) return std::unexpected(key.error());
         if (*key) start = std::move(**key);
-      }
-    }
-    if (!by_kind.empty()) {
-      auto rows = store.multi_get(by_kind);
-      if (!rows) return std::unexpected(rows.error());
-      for (auto& row : *rows) {
-        if (row) out.rows.push_back(std::move(*row));
       }
     }
     return out;
@@ -897,6 +845,20 @@ Result<RowPage> pending_page(const ViewStore& store, const std::string& structur
   std::vector<Match> matches;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const std::string rows_prefix = pending_prefix(s, groups[g].first);
+    if (words.empty()) {
+      // A kind alone: every row of the group is read.
+      auto ok = store.scan(
+          rows_prefix, "", q.newest_first, [&](std::string_view key, std::string_view value) {
+            json r = json::parse(value, nullptr, false);
+            if (!r.is_discarded() && keep(r)) {
+              matches.push_back(
+                  Match{g, std::string(key.substr(rows_prefix.size())), std::string(value)});
+            }
+            return true;
+          });
+      if (!ok) return std::unexpected(ok.error());
+      continue;
+    }
     // The candidates: the rows filed under the rarest prefix. Each scan stops once it holds more
     // than the best so far, and a first round stops at kProbe postings, so that a common word
     // ("rattachement") is not read whole when a rare one is beside it.

@@ -22,11 +22,6 @@
 //   sl\0<structure>\0<service>                   -> <at be64><request_id> of the group's first
 //                                                   pending row: page 1 starts there, not at
 //                                                   the tombstones of decided requests
-//   sy\0<structure>\0<service>\0<kind>\0<at be64><request_id> -> "": the group's rows of one
-//                                                   kind, ranked like sp with their own
-//                                                   fences (sz), buckets (sj), first row (sg)
-//                                                   and count (st\0<structure>\0<service>\0<kind>),
-//                                                   so a filter by kind pages as the inbox does
 //   sx\0<structure>\0<service>\0<word>\0<at be64><request_id> -> kind: each search word of
 //                                                   the request's ids, service, espace and
 //                                                   comment (folded; whole ids and their pieces)
@@ -169,9 +164,8 @@ struct PendingQuery {
 // page. Without search words or kind, a page at any offset is a few bounded scans (bucket
 // counts per group, ranked_list.h) and, from a cursor, one seek. With words, the candidates
 // come from the index of the rarest word's prefix (sx rows) and are checked against the other
-// words: the cost grows with the matches, not the pending requests. A kind alone pages through
-// that kind's own ranked lists (sy), as cheaply as the unfiltered inbox. Fails with io_error;
-// changes nothing. Thread-safe.
+// words: the cost grows with the matches, not the pending requests. With a kind only, every row
+// of the groups is read. Fails with io_error; changes nothing. Thread-safe.
 [[nodiscard]] Result<RowPage> pending_page(const ViewStore& store, const std::string& structure_id,
                                            const PendingQuery& query);
 

@@ -236,16 +236,6 @@ int main(int argc, char** argv) {
           measure(n / 20, [&](int) {
             return raw_scan(db, inbox_prefix, false, 0, static_cast<std::size_t>(pending));
           }));
-    print("inbox filtered by kind (attachments), page 250",
-          measure(n,
-                  [&](int) {
-                    projections::PendingQuery q;
-                    q.kind = "attachment";
-                    q.offset = 4'980;
-                    auto page = projections::pending_page(*store, s, q);
-                    return page.has_value() && page->rows.size() == 20;
-                  }),
-          measure(n / 10, [&](int) { return raw_scan(db, inbox_prefix, false, 4'980, 20); }));
     print("inbox search q=\"rattachement asker-1234\" (1 match)",
           measure(n,
                   [&](int) {

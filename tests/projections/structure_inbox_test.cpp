@@ -251,34 +251,6 @@ class StructureInbox : public ::testing::Test {
                           static_cast<std::ptrdiff_t>(std::min<std::size_t>(80, expected.size()))));
       }
     }
-    // A kind alone, for a manager scoped to services, at several offsets: its own ranked lists.
-    const std::vector<std::vector<std::string>> scopes = {{"COMPTA"}, {"", "S-2"}};
-    for (const std::string kind : {"attachment", "subscription"}) {
-      for (const auto& services : scopes) {
-        for (const bool newest : {false, true}) {
-          const auto expected =
-              ids(model(services, newest, [&](const Pending& p) { return p.kind == kind; }));
-          ASSERT_FALSE(expected.empty());
-          for (const std::size_t offset : {0u, 13u, 64u, 150u, 1000u}) {
-            projections::PendingQuery q;
-            q.kind = kind;
-            q.services = services;
-            q.newest_first = newest;
-            q.offset = offset;
-            q.limit = 25;
-            auto page = projections::pending_page(store, s_, q);
-            ASSERT_TRUE(page.has_value());
-            EXPECT_EQ(page->total, expected.size());
-            const std::size_t from = std::min(offset, expected.size());
-            EXPECT_EQ(ids(page->rows), std::vector<std::string>(
-                                           expected.begin() + static_cast<std::ptrdiff_t>(from),
-                                           expected.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                                  from + 25, expected.size()))))
-                << kind << " offset " << offset << (newest ? " newest first" : "");
-          }
-        }
-      }
-    }
   }
 
   std::filesystem::path dir_;
