@@ -92,4 +92,21 @@ std::string JsonBody::string_or_empty(const std::string& name) const {
   return optional_string(name).value_or("");
 }
 
+Response json_response(int status, const nlohmann::json& body) {
+  return Response{status, "application/json", body.dump(), {}};
+}
+
+nlohmann::json problem_json(const Problem& p) {
+  nlohmann::json out{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
+  if (!p.field.empty()) out["field"] = p.field;
+  return out;
+}
+
+Response batch_response(nlohmann::json results, const std::string& last_token) {
+  Response r = json_response(
+      200, nlohmann::json{{"results", std::move(results)}, {"consistency_token", last_token}});
+  if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
+  return r;
+}
+
 }  // namespace chorus::api

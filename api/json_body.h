@@ -45,4 +45,13 @@ class JsonBody {
   nlohmann::json json_;
 };
 
+// JSON answers, built the same way by every route file. Pure, thread-safe.
+[[nodiscard]] Response json_response(int status, const nlohmann::json& body);
+// A refusal as a member of an answer (a batch line's "problem"): status, rule, detail, and the
+// field when there is one.
+[[nodiscard]] nlohmann::json problem_json(const Problem& p);
+// A batch's answer (imports): one result per line, and the consistency token of its last
+// write, also as X-Consistency-Token, for a read that must see the whole batch.
+[[nodiscard]] Response batch_response(nlohmann::json results, const std::string& last_token);
+
 }  // namespace chorus::api

@@ -26,10 +26,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-Response json_response(int status, const json& body) {
-  return Response{status, "application/json", body.dump(), {}};
-}
-
 // Views store rows as JSON text: a list answer splices them in as they are, without parsing
 // each row only to print it again. `head` holds the other members, as `"key":value,` text.
 Response rows_response(std::string head, const std::vector<std::string>& rows) {
@@ -793,14 +789,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
         metrics_.observe_command("reference_object.import", p.rule, seconds);
         log_command("reference_object.import", p.rule, meta.correlation_id, seconds);
         item["outcome"] = "refused";
-        item["problem"] = json{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
-        if (!p.field.empty()) item["problem"]["field"] = p.field;
+        item["problem"] = problem_json(p);
       }
       results.push_back(std::move(item));
     }
-    Response r = json_response(200, json{{"results", results}, {"consistency_token", last_token}});
-    if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
-    return r;
+    return batch_response(std::move(results), last_token);
   }
   if (pattern == "/v1/tickets/{ticket_id}/attachments") {
     // "Ajouter une pièce jointe": the raw bytes as the body (no base64), the media type as

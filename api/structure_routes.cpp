@@ -42,10 +42,6 @@ std::string today() {
          two(static_cast<unsigned>(ymd.month())) + "-" + two(static_cast<unsigned>(ymd.day()));
 }
 
-Response json_response(int status, const json& body) {
-  return Response{status, "application/json", body.dump(), {}};
-}
-
 // Ids in paths and bodies become stream ids and view keys: a bounded, plain alphabet keeps
 // separators and garbage out. A bad one answers like an unknown one.
 bool plain_id(std::string_view id) {
@@ -193,12 +189,7 @@ st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& 
   return ac::facts_of(load_account(loader, user_id));
 }
 
-json rejection_json(const domain::Rejection& r) {
-  const Problem p = to_problem(r);
-  json out{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
-  if (!p.field.empty()) out["field"] = p.field;
-  return out;
-}
+json rejection_json(const domain::Rejection& r) { return problem_json(to_problem(r)); }
 
 // The services a pending request or history row concerns (empty: the whole structure).
 std::vector<std::string> row_services(const json& row) {
@@ -455,14 +446,11 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       } catch (const Problem& p) {
         meta.command_id = base_id;
         item["outcome"] = "refused";
-        item["problem"] = json{{"status", p.status}, {"rule", p.rule}, {"detail", p.detail}};
-        if (!p.field.empty()) item["problem"]["field"] = p.field;
+        item["problem"] = problem_json(p);
       }
       results.push_back(std::move(item));
     }
-    Response r = json_response(200, json{{"results", results}, {"consistency_token", last_token}});
-    if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
-    return r;
+    return batch_response(std::move(results), last_token);
   }
   if (pattern == "/v1/structures/{structure_id}/data") {
     JsonBody body(request.body, kDataFields);
