@@ -720,7 +720,8 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
         }
       }
       if (std::string(tab) == "tous" && c.name == "common word") {
-        EXPECT_GT(expected_ids.size(), 300u);  // far more than the collect's bound (64)
+        // Far more than the collect's bound (64), also with the sanitizers' fewer tickets.
+        EXPECT_GT(expected_ids.size(), static_cast<std::size_t>(kTickets) / 4);
       }
     }
   }
