@@ -368,6 +368,7 @@ std::string_view aggregate_kind(std::string_view stream_id) noexcept {
   if (stream_id.starts_with("ticket-")) return "ticket";
   if (stream_id.starts_with("structure-")) return "structure";
   if (stream_id.starts_with("account-")) return "account";
+  if (stream_id.starts_with("identifier-")) return "identifier";
   return {};
 }
 
@@ -389,9 +390,17 @@ Result<json> state_at(std::string_view stream_id, const std::vector<HistoryEvent
       return domain::account::evolve(std::move(s), p);
     }));
   }
-  return fail(errc::invalid_argument,
-              "no aggregate is kept in stream " + std::string(stream_id) +
-                  " (known: ticket-<id>, structure-<id>, account-<user id>)");
+  if (kind == "identifier") {
+    // The reservation the command side loads before creating a structure (or changing its
+    // identifier): whoever holds the identifier at that moment.
+    const auto r = fold<domain::structure::Reservation>(history, at, [](auto s, const auto& p) {
+      return domain::structure::evolve_reservation(std::move(s), p);
+    });
+    return json{{"version", r.version}, {"taken", r.version > 0}, {"structure_id", r.structure_id}};
+  }
+  return fail(errc::invalid_argument, "no aggregate is kept in stream " + std::string(stream_id) +
+                                          " (known: ticket-<id>, structure-<id>, account-<user "
+                                          "id>, identifier-<type>-<value>)");
 }
 
 json diff(const json& before, const json& after) {

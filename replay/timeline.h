@@ -58,14 +58,16 @@ struct HistoryEvent {
 // The fields an event's payload carries, by name (the schema's field names). Pure.
 [[nodiscard]] nlohmann::json payload_fields(const events::Payload& payload);
 
-// The aggregates the tool can rebuild, by stream-id prefix ("ticket-"): their kind, or empty
+// The aggregates the tool can rebuild, by stream-id prefix: "ticket", "structure", "account",
+// "identifier" (an identifier's reservation, domain::structure::identifier_stream_id), or empty
 // when the stream is of no known aggregate. Pure.
 [[nodiscard]] std::string_view aggregate_kind(std::string_view stream_id) noexcept;
 
 // Folds the events of `history` that lie at or before `at` with the aggregate's own evolve()
 // (domain/), and returns the state as JSON, with "version" the last version folded (0: the
-// aggregate did not exist yet). Fails with invalid_argument when the stream is of no known
-// aggregate. Pure.
+// aggregate did not exist yet). An identifier's reservation comes as {"version", "taken",
+// "structure_id"}: the structure holding it at that moment. Fails with invalid_argument when the
+// stream is of no known aggregate. Pure.
 [[nodiscard]] Result<nlohmann::json> state_at(std::string_view stream_id,
                                               const std::vector<HistoryEvent>& history,
                                               const Moment& at);

@@ -226,6 +226,54 @@ TEST_F(ReplayEmbedded, StructureStateAtEachMomentIsWhatTheServerShowedThen) {
   EXPECT_EQ(moments.back().detail.at("members").size(), 1u);
 }
 
+TEST_F(ReplayEmbedded, IdentifierReservationAtAMomentIsWhoHeldItThen) {
+  // Support creates structure-1 through the API: its SIRET is reserved in the same batch.
+  const std::string created = testing::attach_users(server_->port(), "structure-1", {"alice"});
+  const std::string siret = testing::siret_for("structure-1");
+  const std::string stream = "identifier-SIRET-" + siret;
+  auto held = replay(data() + " state " + stream + " --at " + created);
+  ASSERT_EQ(held.exit_code, 0) << held.out;
+  const json now = json::parse(held.json_text, nullptr, false);
+  ASSERT_TRUE(now.is_object()) << held.out;
+  EXPECT_EQ(now["structure_id"], "structure-1");
+  EXPECT_EQ(now["taken"], true);
+  EXPECT_EQ(now["version"], 1);
+
+  // The server refuses the identifier to a second structure: the reservation it folded is the
+  // one the tool shows, unchanged by the refusal.
+  testing::HttpClient client(server_->port());
+  auto refused =
+      client.request("POST", "/v1/structures",
+                     json{{"structure_id", "structure-2"},
+                          {"identifier_type", "SIRET"},
+                          {"identifier_value", siret},
+                          {"data",
+                           {{"designation", "Doublon"},
+                            {"address_line1", "2 rue de la Paix"},
+                            {"postal_code", "75002"},
+                            {"city", "Paris"},
+                            {"country", "FR"}}},
+                          {"first_gp_user_id", "alice"}}
+                         .dump(),
+                     {{"Authorization", ServerProcess::token("fixture-support", {"support_n1"})},
+                      {"X-Consistency-Token", created}});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_EQ(json::parse(refused->body, nullptr, false).value("rule", ""),
+            "structure.create.identifier_taken");
+  auto still = replay(data() + " state " + stream);
+  ASSERT_EQ(still.exit_code, 0) << still.out;
+  EXPECT_EQ(json::parse(still.json_text, nullptr, false), now);
+
+  // Before the structure was created, nobody held it.
+  auto before = replay(data() + " state " + stream + " --at 0 --diff-to end");
+  ASSERT_EQ(before.exit_code, 0) << before.out;
+  const json changes = json::parse(before.json_text, nullptr, false)["changes"];
+  EXPECT_EQ(changes["taken"], (json{{"before", false}, {"after", true}})) << before.out;
+  EXPECT_EQ(changes["structure_id"], (json{{"before", ""}, {"after", "structure-1"}}));
+  EXPECT_EQ(changes["version"], (json{{"before", 0}, {"after", 1}}));
+}
+
 TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
