@@ -77,8 +77,9 @@ class ViewBatch {
   explicit ViewBatch(const ViewStore& store);
   ~ViewBatch();
   [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
-  // As ViewStore::scan, over the store with this batch's changes on top. Rows written by merges
-  // must not be in the range (the batch's iterator does not resolve them). Not thread-safe.
+  // As ViewStore::scan, over the store with this batch's changes on top (counter merges
+  // resolved). Never steps outside the prefix, however many keys the batch deleted next to it.
+  // Fails with io_error when the store fails. Changes nothing. Not thread-safe.
   [[nodiscard]] Result<void> scan(
       std::string_view prefix, std::string_view start, bool reverse,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
@@ -106,6 +107,6 @@ inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 // replaces a live store of another layout instead of serving and extending rows it
 // misreads. Stores of builds before this mark have none and are replaced too.
 inline constexpr std::string_view kLayoutKey{"\x00layout", 7};
-inline constexpr std::string_view kViewsLayout{"2026-11-26.4"};
+inline constexpr std::string_view kViewsLayout{"2026-11-26.5"};
 
 }  // namespace chorus::projections
