@@ -35,6 +35,11 @@ std::string word_key(std::string_view emitter, std::string_view word, std::strin
   return key_of({"w", emitter, word, id});
 }
 std::string count_key(std::string_view list) { return key_of({"c", list}); }
+// Rows of an emitted list holding a word: the exact total of a one-word search, in one read.
+std::string word_count_key(std::string_view list, std::string_view word) {
+  return key_of({"wc", list, word});
+}
+bool is_emitted(std::string_view list) { return list.starts_with(std::string_view("e\0", 2)); }
 // A list sorted on one column: "<list>\0<col>".
 std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
 std::string index_prefix(std::string_view sorted_list) { return key_of({"x", sorted_list}) + '\0'; }
@@ -260,10 +265,13 @@ char index_for(std::string_view list, TicketSort sort) {
 }
 
 // Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
-// touching only what changed (most events change no listed column).
+// touching only what changed (most events change no listed column), and its words' counts in
+// the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, no read.
 Result<void> update_lists(ViewBatch& batch, const std::string& id,
                           const std::optional<TicketState>& before,
-                          const std::optional<TicketState>& after) {
+                          const std::optional<TicketState>& after,
+                          const std::set<std::string>& old_words,
+                          const std::set<std::string>& new_words) {
   const auto old_lists = before ? lists_of(*before) : std::vector<std::string>{};
   const auto new_lists = after ? lists_of(*after) : std::vector<std::string>{};
   auto contains = [](const std::vector<std::string>& v, const std::string& s) {
@@ -287,6 +295,18 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
       }
     }
     if (was != is) batch.add(count_key(list), is ? 1 : -1);
+    if (is_emitted(list)) {
+      if (was) {
+        for (const auto& w : old_words) {
+          if (!is || !new_words.contains(w)) batch.add(word_count_key(list, w), -1);
+        }
+      }
+      if (is) {
+        for (const auto& w : new_words) {
+          if (!was || !old_words.contains(w)) batch.add(word_count_key(list, w), 1);
+        }
+      }
+    }
   }
   return {};
 }
@@ -783,6 +803,106 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
   return ids;
 }
 
+// The one word of a search that an emitted list's word counts answer on their own: exactly one
+// word, and no other criterion but a status that every row of the tab has ("Clôturés" and
+// "Fermé"); nullopt otherwise.
+std::optional<std::string> lone_word(const Criteria& c, std::string_view list) {
+  if (c.words.size() != 1 || !c.number.empty() || !c.category.empty() || !c.sub_category.empty() ||
+      c.from_us || c.before_us) {
+    return std::nullopt;
+  }
+  if (!c.status.empty()) {
+    const std::string_view tab = list.substr(list.rfind('\0') + 1);
+    int statuses = 0;
+    bool same = false;
+    for (const auto& s : kStatuses) {
+      if (std::find(s.tabs.begin(), s.tabs.end(), tab) == s.tabs.end()) continue;
+      ++statuses;
+      same = fold_text(s.label) == c.status;
+    }
+    if (statuses != 1 || !same) return std::nullopt;
+  }
+  return *c.words.begin();
+}
+
+// A word page looks each walked index row's posting up (MultiGet, about 1 µs a row) while the
+// rows it expects to walk are at most the word's rows in the list / kLookupShare; beyond,
+// reading the user's postings of the word in one range scan (well under 1 µs each) and
+// checking the rows in memory is cheaper.
+constexpr std::uint64_t kLookupShare = 3;
+constexpr std::uint64_t kLookupBatchMax = 1024;
+
+// The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
+// `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
+// from the word count), walking the index from the end nearer to them. A short walk (the first
+// and last pages of a common word) looks each row's posting up, in MultiGet batches sized on
+// the word's share of the list; a long one (middle pages) reads the user's postings of the word
+// first. Cost: the index rows from the nearer end up to the page, plus either as many point
+// reads or the word's postings.
+Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
+                                           const std::string& sl, const std::string& word,
+                                           std::uint64_t total, std::uint64_t rows,
+                                           std::uint64_t skip, std::size_t count, bool descending) {
+  std::vector<std::string> ids;
+  if (skip >= total) return ids;
+  rows = std::max(rows, total);
+  const std::string user = list.substr(2, list.find('\0', 2) - 2);
+  // Ranks [lo, hi) in key order.
+  const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
+  const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
+  const bool backward = lo > total - hi;                 // nearer the end of the index
+  std::uint64_t remaining = backward ? total - lo : hi;  // matches to pass from that end
+  if ((remaining * rows / total) * kLookupShare > total) {
+    IdTally postings;
+    const std::string prefix = key_of({"w", user, word}) + '\0';
+    auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+      postings.seed(key.substr(prefix.size()));
+      return true;
+    });
+    if (!ok) return std::unexpected(ok.error());
+    return walk_page(store, sl, postings, total, skip, count, descending);
+  }
+  std::uint64_t rank = backward ? total : 0;  // of the next match seen (backward: plus one)
+  std::string from;                           // the last index key read
+  const std::string prefix = index_prefix(sl);
+  bool done = false;
+  while (!done) {
+    const std::uint64_t batch =
+        std::clamp<std::uint64_t>(remaining * rows / total * 5 / 4 + 16, 32, kLookupBatchMax);
+    std::vector<std::string> batch_ids, keys;
+    std::string last;
+    auto ok = store.scan(prefix, from, backward, [&](std::string_view key, std::string_view id) {
+      if (!from.empty() && key == from) return true;  // read in the previous batch
+      batch_ids.emplace_back(id);
+      last.assign(key);
+      return batch_ids.size() < batch;
+    });
+    if (!ok) return std::unexpected(ok.error());
+    if (batch_ids.empty()) break;
+    from = std::move(last);
+    keys.reserve(batch_ids.size());
+    for (const auto& id : batch_ids) keys.push_back(word_key(user, word, id));
+    auto got = store.multi_get(keys);
+    if (!got) return std::unexpected(got.error());
+    for (std::size_t i = 0; i < batch_ids.size() && !done; ++i) {
+      if (!(*got)[i]) continue;
+      --remaining;
+      if (backward) {
+        --rank;
+        if (rank < hi) ids.push_back(std::move(batch_ids[i]));
+        done = rank <= lo;
+      } else {
+        if (rank >= lo) ids.push_back(std::move(batch_ids[i]));
+        ++rank;
+        done = rank >= hi;
+      }
+    }
+    if (batch_ids.size() < batch) break;  // the end of the index
+  }
+  if (backward != descending) std::reverse(ids.begin(), ids.end());
+  return ids;
+}
+
 // Every match of `list` in the query's order, after the plan.
 Result<Matches> search(const ViewStore& store, const std::string& list, const TicketQuery& q) {
   const Criteria c(q.search);
@@ -958,8 +1078,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     if (before) {
       auto detail = stored_detail();
       if (!detail) return std::unexpected(detail.error());
-      set_words(words_of_detail(*detail), {}, before->emitter);
-      if (auto r = update_lists(batch, id, before, std::nullopt); !r) return r;
+      const auto words = words_of_detail(*detail);
+      set_words(words, {}, before->emitter);
+      if (auto r = update_lists(batch, id, before, std::nullopt, words, {}); !r) return r;
     }
     batch.del(state_key(id));
     batch.del(detail_key(id));
@@ -970,7 +1091,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   TicketState after;
   json detail;
   std::set<std::string> old_words;
+  bool formed = false;  // the title or description may have changed
   auto form = [&](const auto& e) -> Result<void> {
+    formed = true;
     json attachments;  // added to a draft: kept through its edits and its submission
     if (before) {
       auto previous = stored_detail();
@@ -1115,7 +1238,14 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       event.payload);
   if (!ok) return ok;
 
-  if (auto r = update_lists(batch, id, before, after); !r) return r;
+  // The words matter when the ticket may enter or leave an emitted list or its words change:
+  // a status or form event.
+  std::set<std::string> new_words;
+  if (formed || !before || before->status != after.status || before->emitter != after.emitter) {
+    new_words = words_of_detail(detail);
+    if (!formed) old_words = new_words;
+  }
+  if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
   const StatusInfo& status = status_of(after.status);
   detail["status"] = status.label;
   detail["opened_at_us"] = after.opened_at_us;
@@ -1220,9 +1350,34 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
     }
   } else {
     const Criteria criteria(query.search);
-    auto plan = plan_search(store, list, query, criteria);
-    if (!plan) return std::unexpected(plan.error());
-    if (plan->walk) {
+    // One word in an emitted list: the total is the word's count in the list (one read); a
+    // rare word's postings are collected as below, a common word's page is read from the sort
+    // index, filtered by the word (word_page).
+    const auto word = index != 0 && is_emitted(list) ? lone_word(criteria, list) : std::nullopt;
+    std::uint64_t word_total = 0, rows = 0;
+    bool by_word = false;
+    if (word) {
+      auto count = store.get(word_count_key(list, *word));
+      if (!count) return std::unexpected(count.error());
+      word_total = count->has_value() ? from_be64(**count) : 0;
+      auto in_list = list_count(store, list);
+      if (!in_list) return std::unexpected(in_list.error());
+      rows = *in_list;
+      by_word = word_total == 0 || word_total > std::max(kCollectMin, rows / kCollectShare);
+    }
+    Result<SearchPlan> plan{SearchPlan{}};
+    if (!by_word) {
+      plan = plan_search(store, list, query, criteria);
+      if (!plan) return std::unexpected(plan.error());
+      by_word = word && plan->walk;  // rare in the list, common in the user's other tabs
+    }
+    if (by_word) {
+      out.total = word_total;
+      auto got = word_page(store, list, sorted(list, index), *word, word_total, rows, skip,
+                           page_size, query.descending);
+      if (!got) return std::unexpected(got.error());
+      ids = std::move(*got);
+    } else if (plan->walk) {
       auto matches = match_ids(store, list, criteria);
       if (!matches) return std::unexpected(matches.error());
       out.total = matches->size();

@@ -11,6 +11,9 @@
 //   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
 //                                         description: lower case, no accents)
 //   c\0<list>                          -> rows in the list (be64, merged)
+//   wc\0<list>\0<word>                 -> rows of an emitted list holding the word (be64,
+//                                         merged +1/-1 as a ticket enters or leaves the list or
+//                                         its words change): a one-word search's total
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
 //                                         queues on 'o' only: open tickets, a few thousand at
 //                                         worst, are sorted in memory on other columns; "En
@@ -150,8 +153,14 @@ struct TicketPage {
 
 // A page of `list` (from emitted_list or support_queue). Without search criteria the page is
 // read from the list's index for the sort column in bounded scans whatever its number (support
-// queues, short lists, are sorted in memory on other columns than opened_at). With criteria a
-// plan picks one of two ways, with the same answer:
+// queues, short lists, are sorted in memory on other columns than opened_at). A search by one
+// word in an emitted list (and nothing else, or the status of a one-status tab) takes its total
+// from the word's count in the list (one read); a word in more than 1/32 of the list (and 64
+// rows) has its page read from the index for the sort from the end nearer to the page,
+// keeping the rows holding the word: their postings looked up in MultiGet batches for the
+// first and last pages, the user's postings of the word read in one range scan first when the
+// page lies far from both ends (cost then: the word's postings plus the index rows up to the
+// page). Otherwise, with criteria a plan picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
 //     least 64), or a support queue's rows are each checked on their state row and sorted in
 //     memory: a few point reads per candidate;

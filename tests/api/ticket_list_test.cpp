@@ -390,9 +390,11 @@ TEST_F(TicketList, CsvExportOfManyRowsComesInChunks) {
   ASSERT_EQ(last.body["items"].size(), 20u);
   EXPECT_EQ(last.body["items"][19]["title"], "Ticket 0");
 
-  // A word in every one of these tickets (read by walking the list's index, ticket_views.h)
-  // pages like the list, from either end; with a second, rare word (read from its postings)
-  // or a date range, the same answer as the filter applied to the whole list.
+  // A word in every one of these tickets (its count in the list gives the total; the page is
+  // read from the sort index keeping the rows holding it, ticket_views.h) pages like the list,
+  // from either end, the middle pages too, and past the end; with a second, rare word (read
+  // from its postings) or a date range, the same answer as the filter applied to the whole
+  // list; with the status every row of a one-status tab has, the same as the word alone.
   for (const char* order : {"asc", "desc"}) {
     const std::string q = std::string("q=VOLUME&sort=title&order=") + order;
     const json whole = all("bulk", q);
@@ -421,6 +423,17 @@ TEST_F(TicketList, CsvExportOfManyRowsComesInChunks) {
   EXPECT_EQ(rare[0]["title"], "Ticket 617");
   EXPECT_EQ(all("bulk", "q=volume&tab=clotures").size(), 0u);
   EXPECT_EQ(all("bulk", "q=volume&status=Ouvert&sort=number").size(), 200u);
+  for (int page = 1; page <= 14; page += 6) {
+    const std::string paging = "&sort=number&order=desc&page_size=50&page=" + std::to_string(page);
+    auto alone = act("bulk", "GET", "/v1/me/tickets?q=volume&tab=en_cours" + paging);
+    auto with_status =
+        act("bulk", "GET", "/v1/me/tickets?q=volume&tab=en_cours&status=Ouvert" + paging);
+    ASSERT_EQ(alone.status, 200) << alone.raw;
+    EXPECT_EQ(alone.body["total"], 620);
+    EXPECT_EQ(alone.body["items"].size(), page < 13 ? 50u : page == 13 ? 20u : 0u) << page;
+    EXPECT_EQ(with_status.body["total"], alone.body["total"]);
+    EXPECT_EQ(with_status.body["items"], alone.body["items"]) << page;
+  }
 }
 
 TEST_F(TicketList, SupportQueuesPerLevelWithAssignedAndUnassigned) {

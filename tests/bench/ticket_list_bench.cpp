@@ -3,10 +3,12 @@
 // real projections::Runner, then in-process latencies (no HTTP) of:
 //   - a page of 50 of each "Tickets émis" tab for user-0: first, middle and last page, on every
 //     sort column both ways;
-//   - the counts per tab; searches by number, by common words (in most tickets: the "walk"
-//     plan of list_tickets), by words with a status, by category: first, middle and last page
-//     on two columns both ways, beside a raw scan of the list's index and the postings (what
-//     an exact total reads at least); the support queue of level 1;
+//   - the counts per tab; searches by number, by one common word (its count in the list gives
+//     the total, the page is read from the sort index filtered by the word), also with the
+//     status of a one-status tab, by several words and by words with a status (the "walk" plan
+//     of list_tickets), by category: first, middle and last page on two columns both ways,
+//     beside a raw scan of the list's index and the postings (what the walk reads at least);
+//     the support queue of level 1;
 //   - the CSV export rate of user-0's biggest tab (rows formatted as the route sends them);
 // each beside raw RocksDB baselines measured in the same run on the same store: an iterator
 // seek and a scan of 50 rows, and that scan plus the MultiGet of the 50 rows' state (what any
@@ -289,6 +291,10 @@ int main(int argc, char** argv) {
        criteria([](auto& c) { c.words = "rejet paiement mandat"; })},
       {"words 'rejet paiement mandat'", "clotures",
        criteria([](auto& c) { c.words = "rejet paiement mandat"; })},
+      {"word 'facture', status 'Fermé'", "clotures", criteria([](auto& c) {
+         c.words = "facture";
+         c.status = "Fermé";
+       })},
       {"word 'facture', status 'Résolu'", "tous", criteria([](auto& c) {
          c.words = "facture";
          c.status = "Résolu";
