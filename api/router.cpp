@@ -152,8 +152,8 @@ std::optional<domain::ticket::Context::ObjectRecipient> object_recipient(
   auto row = projections::reference_object(store, type, number);
   if (!row) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
   if (!*row) return std::nullopt;
-  return domain::ticket::Context::ObjectRecipient{(*row)->recipient_structure_id,
-                                                  (*row)->recipient_service};
+  return domain::ticket::Context::ObjectRecipient{
+      (*row)->recipient_structure_id, (*row)->recipient_service, (*row)->issuer_structure_id};
 }
 
 // One line per command: its type, outcome (accepted or the rule), correlation id and time.
@@ -729,8 +729,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Import réservé au support et à l'exploitation."};
     }
     JsonBody body(request.body, {"objects"});
-    const auto lines = body.object_list(
-        "objects", {"object_type", "object_number", "recipient_structure_id", "recipient_service"});
+    const auto lines =
+        body.object_list("objects", {"object_type", "object_number", "issuer_structure_id",
+                                     "recipient_structure_id", "recipient_service"});
     if (lines.empty() || lines.size() > 1000) {
       throw Problem{422, "request.bulk_size", "objects", "Entre 1 et 1000 objets par envoi."};
     }
@@ -748,7 +749,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       const domain::reference_object::Import line{
           lines[i].string_or_empty("object_type"), lines[i].string_or_empty("object_number"),
           lines[i].string_or_empty("recipient_structure_id"),
-          lines[i].string_or_empty("recipient_service")};
+          lines[i].string_or_empty("recipient_service"),
+          lines[i].string_or_empty("issuer_structure_id")};
       json item{{"line", i + 1},
                 {"object_type", line.object_type},
                 {"object_number", line.object_number}};
@@ -763,6 +765,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       context.recipient_exists =
           !line.recipient_structure_id.empty() &&
           destination_exists(*store, line.recipient_structure_id, line.recipient_service);
+      context.issuer_exists = !line.issuer_structure_id.empty() &&
+                              destination_exists(*store, line.issuer_structure_id, "");
       const std::string stream =
           domain::reference_object::stream_id(line.object_type, line.object_number);
       try {

@@ -27,6 +27,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Import& 
   }
   for (auto check : {fields::check_text(c.object_number, "object_number", kNumberMax, true,
                                         "Numéro de l'objet", rule),
+                     fields::check_text(c.issuer_structure_id, "issuer_structure_id", 100, true,
+                                        "Structure émettrice de l'objet", rule),
                      fields::check_text(c.recipient_structure_id, "recipient_structure_id", 100,
                                         true, "Structure destinataire", rule),
                      fields::check_text(c.recipient_service, "recipient_service", 100, false,
@@ -41,17 +43,23 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Import& 
     return reject(errc::invalid_field, "reference_object.import.object_number", "object_number",
                   "Le numéro de l'objet contient un caractère de contrôle.");
   }
+  if (!context.issuer_exists) {
+    return reject(errc::invalid_field, "reference_object.import.issuer", "issuer_structure_id",
+                  "Structure émettrice de l'objet inconnue ou inactive.");
+  }
   if (!context.recipient_exists) {
     return reject(errc::invalid_field, "reference_object.import.recipient",
                   c.recipient_service.empty() ? "recipient_structure_id" : "recipient_service",
                   "Structure ou service destinataire inconnu ou inactif.");
   }
   if (state.version > 0 && state.recipient_structure_id == c.recipient_structure_id &&
-      state.recipient_service == c.recipient_service) {
+      state.recipient_service == c.recipient_service &&
+      state.issuer_structure_id == c.issuer_structure_id) {
     return std::vector<events::Payload>{};  // already known so
   }
-  return std::vector<events::Payload>{events::ReferenceObjectImported{
-      c.object_type, c.object_number, c.recipient_structure_id, c.recipient_service}};
+  return std::vector<events::Payload>{
+      events::ReferenceObjectImported{c.object_type, c.object_number, c.recipient_structure_id,
+                                      c.recipient_service, c.issuer_structure_id}};
 }
 
 State evolve(State state, const events::Payload& payload) {
@@ -59,6 +67,7 @@ State evolve(State state, const events::Payload& payload) {
   if (const auto* e = std::get_if<events::ReferenceObjectImported>(&payload)) {
     state.recipient_structure_id = e->recipient_structure_id;
     state.recipient_service = e->recipient_service;
+    state.issuer_structure_id = e->issuer_structure_id;
   }
   return state;
 }

@@ -32,28 +32,34 @@ struct State {
   std::uint64_t version = 0;  // 0: never imported
   std::string recipient_structure_id;
   std::string recipient_service;
+  std::string issuer_structure_id;  // empty: recorded before issuers were (schema version 1)
 };
 
-// One line of an import: the object and its recipient (a structure, optionally one service).
+// One line of an import: the object, the structure that issued it, and its recipient (a
+// structure, optionally one service).
 struct Import {
   std::string object_type;
   std::string object_number;
   std::string recipient_structure_id;
   std::string recipient_service;  // empty: the whole structure
+  std::string issuer_structure_id = {};
 };
 
 // What the command side looked up in the structure views.
 struct Context {
   // The recipient structure is active and has the service (when one is named).
   bool recipient_exists = false;
+  // The issuing structure is known and active.
+  bool issuer_exists = false;
 };
 
 // Decides one import line for `caller`. Success: the events to append to
 // stream_id(type, number) at `state.version`: one ReferenceObjectImported, or none when the
-// object is already recorded with this recipient (a repeated import changes nothing). Failure:
-// forbidden (rule "reference_object.import.forbidden") unless the caller is support (level 1 or
-// 2) or an operator; invalid_field naming object_type, object_number, recipient_structure_id or
-// recipient_service. Nothing is written on failure. Pure, thread-safe.
+// object is already recorded with this issuer and recipient (a repeated import changes
+// nothing). Failure: forbidden (rule "reference_object.import.forbidden") unless the caller is
+// support (level 1 or 2) or an operator; invalid_field naming object_type, object_number,
+// issuer_structure_id, recipient_structure_id or recipient_service. Nothing is written on
+// failure. Pure, thread-safe.
 [[nodiscard]] Decision<std::vector<events::Payload>> decide(const State& state,
                                                             const Import& command,
                                                             const Caller& caller,

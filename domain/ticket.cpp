@@ -73,7 +73,11 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
         return reject(errc::invalid_field, std::string(rule) + ".object_type.required",
                       "object_type", "Le champ « Type d'objet concerné » est obligatoire.");
       }
-      if (!context.object) {
+      // Only the object's issuer may name it ("ma facture", seed 002). Anyone else gets the
+      // answer an unknown number gets: a user must not learn, by probing numbers, that an
+      // invoice exists nor, from the routed ticket, whom it was sent to.
+      if (!context.object || context.object->issuer_structure_id.empty() ||
+          context.object->issuer_structure_id != f.emitting_structure_id) {
         return reject(errc::invalid_field, std::string(rule) + ".object_unknown", "object_number",
                       "Le numéro saisi ne correspond à aucun objet de type « " + bound +
                           " » existant dans Chorus Pro.");

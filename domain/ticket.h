@@ -176,6 +176,8 @@ struct Context {
   struct ObjectRecipient {
     std::string structure_id;
     std::string service;  // empty: the whole structure
+    // The structure that issued the object: a ticket about it must be emitted by it.
+    std::string issuer_structure_id = {};
   };
   std::optional<ObjectRecipient> object = std::nullopt;
 };

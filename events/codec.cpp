@@ -166,7 +166,8 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
             type = fb::Payload_ReferenceObjectImported;
             return fb::CreateReferenceObjectImportedDirect(
                        fbb, e.object_type.c_str(), e.object_number.c_str(),
-                       e.recipient_structure_id.c_str(), e.recipient_service.c_str())
+                       e.recipient_structure_id.c_str(), e.recipient_service.c_str(),
+                       e.issuer_structure_id.c_str())
                 .Union();
           },
           [&](const TicketEscalated& e) -> flatbuffers::Offset<void> {
@@ -411,7 +412,8 @@ Result<Payload> read_payload(const fb::EventBody& body) {
       const auto* t = body.payload_as_ReferenceObjectImported();
       return ReferenceObjectImported{
           std::string(str(t->object_type())), std::string(str(t->object_number())),
-          std::string(str(t->recipient_structure_id())), std::string(str(t->recipient_service()))};
+          std::string(str(t->recipient_structure_id())), std::string(str(t->recipient_service())),
+          std::string(str(t->issuer_structure_id()))};
     }
     case fb::Payload_TicketEscalated:
       return TicketEscalated{std::string(str(body.payload_as_TicketEscalated()->ticket_id()))};

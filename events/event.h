@@ -386,11 +386,16 @@ struct IdentifierReserved {
 // that tickets about it go to. A later import of the same object with another recipient adds
 // another event; the last one holds.
 struct ReferenceObjectImported {
-  static constexpr std::uint16_t kSchemaVersion = 1;
+  // 2: issuer_structure_id. Version 1 events have none: no ticket may name their object until
+  // an import records its issuer.
+  static constexpr std::uint16_t kSchemaVersion = 2;
   std::string object_type;    // "facture", "demande_remboursement_tic", "memoire_frais_justice"
   std::string object_number;  // as users quote it
   std::string recipient_structure_id;
   std::string recipient_service;  // empty: the whole structure
+  // The structure that issued the object (the invoice's supplier, the refund's or the fees'
+  // claimant): "ma facture" in seed 002. Only its users may open a ticket about the object.
+  std::string issuer_structure_id = {};
   bool operator==(const ReferenceObjectImported&) const = default;
 };
 

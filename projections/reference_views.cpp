@@ -26,7 +26,8 @@ Result<void> ReferenceObjectViews::apply(const events::Event& event, const event
             json{{"object_type", e->object_type},
                  {"object_number", e->object_number},
                  {"recipient_structure_id", e->recipient_structure_id},
-                 {"recipient_service", e->recipient_service}}
+                 {"recipient_service", e->recipient_service},
+                 {"issuer_structure_id", e->issuer_structure_id}}
                 .dump());
   return {};
 }
@@ -41,7 +42,8 @@ Result<std::optional<ReferenceObject>> reference_object(const ViewStore& store,
   if (!j.is_object()) return fail(errc::poison, "reference object row is not JSON");
   return std::optional<ReferenceObject>{
       ReferenceObject{j.value("object_type", ""), j.value("object_number", ""),
-                      j.value("recipient_structure_id", ""), j.value("recipient_service", "")}};
+                      j.value("recipient_structure_id", ""), j.value("recipient_service", ""),
+                      j.value("issuer_structure_id", "")}};
 }
 
 }  // namespace chorus::projections

@@ -5,7 +5,10 @@
 //
 // Key layout:
 //   ro\0<object_type>\0<object_number>  -> {"object_type", "object_number",
-//                                           "recipient_structure_id", "recipient_service"}
+//                                           "recipient_structure_id", "recipient_service",
+//                                           "issuer_structure_id"}
+// A row written before issuers were recorded has none: read as "", which no emitting structure
+// matches, so no layout change was needed.
 // The last ReferenceObjectImported of an object holds.
 
 #include <optional>
@@ -26,7 +29,8 @@ struct ReferenceObject {
   std::string object_type;
   std::string object_number;
   std::string recipient_structure_id;
-  std::string recipient_service;  // empty: the whole structure
+  std::string recipient_service;    // empty: the whole structure
+  std::string issuer_structure_id;  // the only structure whose users may name the object
 };
 
 // The object of `type` and `number`; nullopt when no import brought it. Fails with io_error

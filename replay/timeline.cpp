@@ -69,7 +69,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRefused, structure_id, request_id
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(IdentifierReserved, identifier_type, identifier_value,
                                    structure_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReferenceObjectImported, object_type, object_number,
-                                   recipient_structure_id, recipient_service)
+                                   recipient_structure_id, recipient_service, issuer_structure_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserAttached, structure_id, user_id, role, services, start_date,
                                    comment, direct)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRemoved, structure_id, user_id)

@@ -276,30 +276,50 @@ bool has(const std::vector<std::string>& ids, const std::string& id) {
 // and reported, a bad line refused with its rule and field while the others go through; a line
 // already known with that recipient is unchanged.
 TEST_F(TicketRouting, ReferenceObjectImportReportsEachLine) {
-  const json objects{
-      {"objects",
-       {{{"object_type", "facture"},
-         {"object_number", "FAC-IMP-1"},
-         {"recipient_structure_id", "dest-r"},
-         {"recipient_service", "COMPTA"}},
-        {{"object_type", "demande_remboursement_tic"},
-         {"object_number", "TIC-IMP-2"},
-         {"recipient_structure_id", "dest-r"}},
-        {{"object_type", "bon_de_commande"},
-         {"object_number", "X-3"},
-         {"recipient_structure_id", "dest-r"}},
-        {{"object_type", "facture"}, {"object_number", ""}, {"recipient_structure_id", "dest-r"}},
-        {{"object_type", "facture"},
-         {"object_number", "FAC-IMP-5"},
-         {"recipient_structure_id", "nulle"}},
-        {{"object_type", "facture"},
-         {"object_number", "FAC-IMP-6"},
-         {"recipient_structure_id", "dest-r"},
-         {"recipient_service", "ACHATS"}},
-        {{"object_type", "facture"},
-         {"object_number", "FAC-IMP-1"},
-         {"recipient_structure_id", "dest-r"},
-         {"recipient_service", "COMPTA"}}}}};
+  const json objects{{"objects",
+                      {{{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-1"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"},
+                        {"recipient_service", "COMPTA"}},
+                       {{"object_type", "demande_remboursement_tic"},
+                        {"object_number", "TIC-IMP-2"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"}},
+                       {{"object_type", "bon_de_commande"},
+                        {"object_number", "X-3"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"}},
+                       {{"object_type", "facture"},
+                        {"object_number", ""},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-5"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "nulle"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-6"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"},
+                        {"recipient_service", "ACHATS"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-1"},
+                        {"issuer_structure_id", "emit-r"},
+                        {"recipient_structure_id", "dest-r"},
+                        {"recipient_service", "COMPTA"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-8"},
+                        {"recipient_structure_id", "dest-r"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-9"},
+                        {"issuer_structure_id", "nulle"},
+                        {"recipient_structure_id", "dest-r"}},
+                       {{"object_type", "facture"},
+                        {"object_number", "FAC-IMP-1"},
+                        {"issuer_structure_id", "dest-r"},
+                        {"recipient_structure_id", "dest-r"},
+                        {"recipient_service", "COMPTA"}}}}};
   EXPECT_EQ(act("alice", "POST", "/v1/reference-object-imports", objects).status, 403);
   EXPECT_EQ(act("recv", "POST", "/v1/reference-object-imports", objects).status, 403);
   EXPECT_EQ(
@@ -307,7 +327,7 @@ TEST_F(TicketRouting, ReferenceObjectImportReportsEachLine) {
       422);
   const json report = ok("sn1-ops", "POST", "/v1/reference-object-imports", objects);
   const json lines = report.value("results", json::array());
-  ASSERT_EQ(lines.size(), 7u) << report;
+  ASSERT_EQ(lines.size(), 10u) << report;
   auto outcome = [&](std::size_t i) { return lines[i].value("outcome", ""); };
   auto field = [&](std::size_t i) {
     return lines[i].value("problem", json::object()).value("field", "");
@@ -320,6 +340,10 @@ TEST_F(TicketRouting, ReferenceObjectImportReportsEachLine) {
   EXPECT_EQ(field(4), "recipient_structure_id") << lines[4];
   EXPECT_EQ(field(5), "recipient_service") << lines[5];
   EXPECT_EQ(outcome(6), "unchanged") << lines[6];
+  // The issuer is required and must be a known structure; another issuer replaces the first.
+  EXPECT_EQ(field(7), "issuer_structure_id") << lines[7];
+  EXPECT_EQ(field(8), "issuer_structure_id") << lines[8];
+  EXPECT_EQ(outcome(9), "imported") << lines[9];
   EXPECT_EQ(lines[2].value("line", 0), 3);
   // An operator's script may send the same file again: nothing changes.
   const json again =
@@ -334,6 +358,7 @@ TEST_F(TicketRouting, ObjectBoundTicketsGoToTheObjectsRecipient) {
      json{{"objects",
            {{{"object_type", "facture"},
              {"object_number", "FAC-2024-0042"},
+             {"issuer_structure_id", "emit-r"},
              {"recipient_structure_id", "dest-r"},
              {"recipient_service", "COMPTA"}}}}});
   const json counts_before = ok("alice", "GET", "/v1/me/tickets/counts");
@@ -359,6 +384,17 @@ TEST_F(TicketRouting, ObjectBoundTicketsGoToTheObjectsRecipient) {
   elsewhere["destination_structure_id"] = "emit-r";
   EXPECT_EQ(act("alice", "POST", "/v1/tickets", elsewhere).body.value("field", ""),
             "destination_structure_id");
+  // The object was issued by emit-r: a user of another structure naming it gets exactly the
+  // answer an unknown number gets, so probing numbers reveals neither the invoice nor its
+  // recipient.
+  json foreign = object_form("facture", "FAC-2024-0042");
+  foreign["emitting_structure_id"] = "dest-r";
+  auto probe = act("plain", "POST", "/v1/tickets", foreign);
+  EXPECT_EQ(probe.status, 422) << probe.body;
+  EXPECT_EQ(probe.body.value("rule", ""), unknown.body.value("rule", "?"));
+  EXPECT_EQ(probe.body.value("field", ""), "object_number");
+  EXPECT_EQ(probe.body.value("detail", ""), unknown.body.value("detail", "?")) << probe.body;
+  EXPECT_EQ(act("plain", "POST", "/v1/tickets/drafts", foreign).status, 422);
   EXPECT_EQ(ok("alice", "GET", "/v1/me/tickets/counts"), counts_before);
   EXPECT_EQ(received("recv", "structure_id=dest-r"), received_before);
 
@@ -391,13 +427,17 @@ TEST_F(TicketRouting, ObjectBoundTicketsGoToTheObjectsRecipient) {
   EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + draft_id + "/submit").status, 201);
   EXPECT_TRUE(
       has(received_ids("compta", "structure_id=dest-r&service=COMPTA&page_size=200"), draft_id));
-  // Signed out, the same rule holds.
-  json public_form = object_form("facture", "FAC-2024-9999");
-  public_form.erase("emitting_structure_id");
-  public_form["email"] = "jean.dupont@example.fr";
-  auto r = client_->request("POST", "/v1/public/tickets", public_form.dump());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(json::parse(r->body, nullptr, false).value("field", ""), "object_number") << r->body;
+  // Signed out, the same rule holds; and without a structure nobody is the object's issuer, so
+  // a known number is refused like an unknown one.
+  for (const char* number : {"FAC-2024-9999", "FAC-2024-0042"}) {
+    json public_form = object_form("facture", number);
+    public_form.erase("emitting_structure_id");
+    public_form["email"] = "jean.dupont@example.fr";
+    auto r = client_->request("POST", "/v1/public/tickets", public_form.dump());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 422) << number;
+    EXPECT_EQ(json::parse(r->body, nullptr, false).value("field", ""), "object_number") << r->body;
+  }
 }
 
 // "Sollicitations reçues" have "unassigned" and "assigned to me" like the support queues: a

@@ -14,23 +14,31 @@ const Caller kAlice{"alice", {}};
 
 TEST(ReferenceObject, ImportRecordsTheRecipientOnceAndRefusesBadLines) {
   namespace ro = reference_object;
-  const ro::Import line{"facture", "FAC-1", "dest", "COMPTA"};
-  ro::Context known{.recipient_exists = true};
+  const ro::Import line{"facture", "FAC-1", "dest", "COMPTA", "s1"};
+  ro::Context known{.recipient_exists = true, .issuer_exists = true};
   auto first = ro::decide({}, line, kSupport, known);
   ASSERT_TRUE(first) << first.error().message;
   ASSERT_EQ(first->size(), 1u);
   ro::State s = ro::evolve({}, first->front());
   EXPECT_EQ(s.recipient_service, "COMPTA");
+  EXPECT_EQ(s.issuer_structure_id, "s1");
   // The same line again writes nothing; another recipient replaces it.
   EXPECT_TRUE(ro::decide(s, line, kSupport, known)->empty());
-  EXPECT_EQ(ro::decide(s, {"facture", "FAC-1", "dest", ""}, kSupport, known)->size(), 1u);
+  EXPECT_EQ(ro::decide(s, {"facture", "FAC-1", "dest", "", "s1"}, kSupport, known)->size(), 1u);
+  EXPECT_EQ(ro::decide(s, {"facture", "FAC-1", "dest", "COMPTA", "s2"}, kSupport, known)->size(),
+            1u);
 
   EXPECT_EQ(ro::decide({}, line, kAlice, known).error().code, errc::forbidden);
-  EXPECT_EQ(ro::decide({}, {"devis", "D-1", "dest", ""}, kSupport, known).error().field,
+  EXPECT_EQ(ro::decide({}, {"devis", "D-1", "dest", "", "s1"}, kSupport, known).error().field,
             "object_type");
-  EXPECT_EQ(ro::decide({}, {"facture", "", "dest", ""}, kSupport, known).error().field,
+  EXPECT_EQ(ro::decide({}, {"facture", "", "dest", "", "s1"}, kSupport, known).error().field,
             "object_number");
-  EXPECT_EQ(ro::decide({}, line, kSupport, {}).error().field, "recipient_service");
+  EXPECT_EQ(ro::decide({}, {"facture", "F", "dest", ""}, kSupport, known).error().field,
+            "issuer_structure_id");
+  EXPECT_EQ(ro::decide({}, line, kSupport, {.recipient_exists = true}).error().field,
+            "issuer_structure_id");
+  EXPECT_EQ(ro::decide({}, line, kSupport, {.issuer_exists = true}).error().field,
+            "recipient_service");
   // Any number gives a valid stream id, and two objects never share one.
   EXPECT_EQ(ro::stream_id("facture", "F1"), "object-facture-F1");
   EXPECT_NE(ro::stream_id("facture", "F-1"), ro::stream_id("facture", "F_1"));
@@ -53,7 +61,16 @@ TEST(ReferenceObject, ABoundPairGoesToItsObjectsRecipient) {
   EXPECT_EQ(unknown.error().field, "object_number");
   EXPECT_EQ(unknown.error().rule, "ticket.submit.object_unknown");
 
-  context.object = ticket::Context::ObjectRecipient{"dest", "COMPTA"};
+  // Known, but issued by another structure (or by none recorded): the same answer as unknown.
+  for (const char* issuer : {"s2", ""}) {
+    context.object = ticket::Context::ObjectRecipient{"dest", "COMPTA", issuer};
+    auto foreign = ticket::decide(fresh, ticket::Submit{form, "SOL-1"}, kAlice, context);
+    ASSERT_FALSE(foreign);
+    EXPECT_EQ(foreign.error().rule, unknown.error().rule);
+    EXPECT_EQ(foreign.error().message, unknown.error().message);
+  }
+
+  context.object = ticket::Context::ObjectRecipient{"dest", "COMPTA", "s1"};
   auto sent = ticket::decide(fresh, ticket::Submit{form, "SOL-1"}, kAlice, context);
   ASSERT_TRUE(sent) << sent.error().message;
   const auto& e = std::get<events::TicketSubmitted>(sent->front());
