@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -652,8 +653,20 @@ const char* type_name(const Payload& payload) noexcept {
 }
 
 Hash sha256(std::string_view bytes) noexcept {
+  // OpenSSL 3's one-shot SHA256() looks the algorithm up by name on every call (a lock and a
+  // string comparison), which cost a walk over millions of events as much as the hashing: the
+  // algorithm is fetched once, and each thread reuses one context.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           EVP_MD_CTX_free);
   Hash out{};
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out.data());
+  unsigned int len = 0;
+  if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
+    // Not expected with a working libcrypto; the one-shot call gives the same digest.
+    SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out.data());
+  }
   return out;
 }
 

@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "events/big_endian.h"
 #include "events/group_commit.h"
@@ -113,9 +115,98 @@ class EmbeddedCursor final : public LogCursor {
   LogPosition position_;
 };
 
+// See LogScan. The iterator lives for the whole scan: one sequential pass, with a large
+// read-ahead, and without filling the block cache with blocks read once.
+class EmbeddedScan final : public LogScan {
+ public:
+  EmbeddedScan(std::shared_ptr<Core> core, std::uint64_t end)
+      : core_(std::move(core)), end_(end), upper_(be64(end)), upper_slice_(upper_) {}
+
+  Result<std::size_t> next(StoredBatch& batch, std::size_t max) override {
+    batch.records.clear();
+    if (failed_) return std::unexpected(*failed_);
+    if (!it_) {
+      rocksdb::ReadOptions ro = sequential();
+      ro.iterate_upper_bound = &upper_slice_;
+      it_.reset(core_->db->NewIterator(ro, core_->log_cf));
+      it_->SeekToFirst();
+    }
+    // The arena is never reallocated while a batch fills (the records point into it): a batch
+    // ends when the next event does not fit, unless it is the first, for which the arena grows.
+    if (batch.arena.size() < kArenaWords) batch.arena.resize(kArenaWords);
+    std::size_t used = 0;  // in words
+    for (; it_->Valid() && batch.records.size() < max; it_->Next(), ++next_) {
+      if (from_be64(it_->key().ToStringView()) != next_) {
+        return fail_scan(Error{errc::corruption,
+                               "the embedded log has no event at offset " + std::to_string(next_) +
+                                   " (next key: offset " +
+                                   std::to_string(from_be64(it_->key().ToStringView())) + ")"});
+      }
+      const rocksdb::Slice value = it_->value();
+      const std::size_t words = (value.size() + 7) / 8;
+      if (used + words > batch.arena.size()) {
+        if (!batch.records.empty()) break;
+        batch.arena.resize(words);
+      }
+      char* at = reinterpret_cast<char*>(batch.arena.data() + used);
+      std::memcpy(at, value.data(), value.size());
+      batch.records.push_back({next_, {at, value.size()}});
+      used += words;
+    }
+    if (!it_->status().ok()) return fail_scan(io(it_->status(), "reading the log"));
+    if (!it_->Valid() && next_ < end_) {
+      return fail_scan(Error{errc::corruption, "the embedded log has no event at offset " +
+                                                   std::to_string(next_) + " (it ends at " +
+                                                   std::to_string(end_) + ")"});
+    }
+    return batch.records.size();
+  }
+
+  Result<void> heads(const std::function<void(const IndexedHead&)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(core_->db->NewIterator(sequential(), core_->heads_cf));
+    IndexedHead head;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view value = it->value().ToStringView();
+      head.stream_id = it->key().ToStringView();
+      head.well_formed = value.size() == 8 + 32;
+      head.version = head.well_formed ? from_be64(value) : 0;
+      if (head.well_formed) std::memcpy(head.hash.data(), value.data() + 8, head.hash.size());
+      visit(head);
+    }
+    if (!it->status().ok()) return std::unexpected(io(it->status(), "reading the stream index"));
+    return {};
+  }
+
+ private:
+  static constexpr std::size_t kArenaWords = (8 << 20) / 8;
+
+  static rocksdb::ReadOptions sequential() {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 4 << 20;
+    return ro;
+  }
+
+  std::unexpected<Error> fail_scan(Error e) {
+    failed_ = e;
+    return std::unexpected(std::move(e));
+  }
+
+  std::shared_ptr<Core> core_;
+  std::uint64_t end_ = 0;
+  std::uint64_t next_ = 0;
+  std::string upper_;
+  rocksdb::Slice upper_slice_;  // points into upper_; read by the iterator
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::optional<Error> failed_;
+};
+
 class EmbeddedLog final : public EventLog {
  public:
   explicit EmbeddedLog(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+  // For scans (LogScan), which share the database.
+  [[nodiscard]] const std::shared_ptr<Core>& core() const noexcept { return core_; }
 
   Result<AppendResult> append(std::span<const StreamAppend> batch) override {
     if (auto ok = check_batch(batch); !ok) return std::unexpected(ok.error());
@@ -233,6 +324,13 @@ class EmbeddedLog final : public EventLog {
 };
 
 }  // namespace
+
+std::unique_ptr<LogScan> scan_embedded_log(EventLog& log) {
+  auto* embedded = dynamic_cast<EmbeddedLog*>(&log);
+  if (embedded == nullptr) return nullptr;
+  const auto& core = embedded->core();
+  return std::make_unique<EmbeddedScan>(core, core->end.load(std::memory_order_acquire));
+}
 
 Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& options) {
   rocksdb::DBOptions db_options;

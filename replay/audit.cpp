@@ -14,11 +14,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "domain/invariants.h"
 #include "domain/structure.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
+#include "events/embedded_log.h"
 #include "replay/timeline.h"
 
 namespace chorus::replay {
@@ -44,6 +46,7 @@ struct StreamCheck {
   bool from_start = false;
   domain::ticket::Status ticket_status = domain::ticket::Status::none;
   std::uint32_t structure = kNoStructure;  // its StructureCheck in the walk's list, if any
+  bool indexed = false;                    // its head was found in the stream index
 };
 
 // Every stream the walk met, by id. A log holds millions of streams and every event looks its
@@ -59,10 +62,16 @@ class StreamTable {
     StreamCheck check;
   };
 
+  [[nodiscard]] static std::uint64_t hash_of(std::string_view id) noexcept {
+    return std::hash<std::string_view>{}(id);
+  }
+
   // The state of stream `id`, fresh the first time. The reference lasts until the next call.
-  StreamCheck& operator[](std::string_view id) {
+  StreamCheck& operator[](std::string_view id) { return at(id, hash_of(id)); }
+
+  // The same, for an id whose hash_of() is `h` (computed ahead, on another thread).
+  StreamCheck& at(std::string_view id, std::uint64_t h) {
     if (2 * (entries_.size() + 1) > index_.size()) grow();
-    const std::uint64_t h = std::hash<std::string_view>{}(id);
     const std::size_t mask = index_.size() - 1;
     for (std::size_t i = h & mask;; i = (i + 1) & mask) {
       const std::uint64_t slot = index_[i];
@@ -87,6 +96,23 @@ class StreamTable {
       const auto& e = entries_[(slot & ~kTagMask) - 1];
       if ((slot & kTagMask) == (h & kTagMask) && e.id == id) return &e.check;
     }
+  }
+
+  // Asks the CPU to load what at(id, h) will read first, so that a lookup a few events ahead
+  // does not wait on memory: the index slot, or (`entry`, once the slot is likely loaded) the
+  // entry it names. The table holds millions of streams, far more than the caches.
+  void prefetch(std::uint64_t h, bool entry) const noexcept {
+    if (index_.empty()) return;
+    const std::uint64_t* slot = &index_[h & (index_.size() - 1)];
+    if (!entry) {
+      __builtin_prefetch(slot);
+    } else if (*slot != 0 && (*slot & ~kTagMask) <= entries_.size()) {
+      __builtin_prefetch(&entries_[(*slot & ~kTagMask) - 1]);
+    }
+  }
+
+  [[nodiscard]] StreamCheck* find(std::string_view id) {
+    return const_cast<StreamCheck*>(std::as_const(*this).find(id));
   }
 
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
@@ -181,6 +207,7 @@ class Findings {
 struct Prepared {
   bool ready = false;
   events::Result<events::EventView> view = events::EventView{};
+  std::uint64_t stream_hash = 0;  // StreamTable::hash_of() the view's stream id
   std::optional<events::Result<events::Payload>> payload;  // tickets: for the status table
   // Structures (few): their invariants read the whole event. Held apart, as an Event is large
   // and a batch holds thousands of Prepared.
@@ -197,6 +224,7 @@ void prepare(std::string_view bytes, Prepared& p) {
     p.payload.reset();
     return;
   }
+  p.stream_hash = StreamTable::hash_of(p.view->stream_id);
   const auto kind = aggregate_kind(p.view->stream_id);
   if (kind == "ticket") {
     p.payload = events::decode_payload(*p.view);
@@ -286,9 +314,12 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   } else if (p.event && !*p.event) {
     failure = &p.event->error();
   }
-  auto& s = streams[stream];
   if (failure != nullptr)
     findings.broken({std::string(stream), version, at.text(), failure->message});
+  // Not even the envelope reads, and the reader did not name the stream (a scan does not):
+  // the chain of its stream then breaks at the next event, which names it.
+  if (hash == nullptr && stream.empty()) return;
+  auto& s = p.view ? streams.at(stream, p.stream_hash) : streams[stream];
   if (hash == nullptr) {
     s.version = version;
     s.chain_known = false;
@@ -387,6 +418,200 @@ class SecondHand {
   bool pending_ = false, quit_ = false;
   std::thread thread_;  // last: started once the members it uses exist
 };
+
+// One event as the checks of verify_log read it, whatever read the log.
+struct Item {
+  std::string_view bytes;
+  std::string_view stream;  // the reader's coordinates: "" when it has none (a scan)
+  std::uint64_t version = 0;
+  events::LogAddress address;
+};
+
+// The checks of verify_log, batch after batch in log order. Hashing and decoding, which need
+// nothing but the event, run on two threads; the checks, which follow each stream in log order,
+// on the caller's. Each thread prepares the same half of every batch, overwriting what it
+// prepared the batch before: its payloads are freed where allocated. Not thread-safe: one caller.
+class LogChecker {
+ public:
+  explicit LogChecker(VerifyReport& report) : report_(report), findings_(report) {}
+
+  void check(const std::vector<Item>& batch) {
+    current_ = &batch;
+    prepared_.resize(batch.size());
+    const std::size_t half = batch.size() / 2;
+    helper_.run([this, half] { prepare_range(0, half); });
+    prepare_range(half, batch.size());
+    helper_.wait();
+    // Streams are looked up a few events ahead of their check (see StreamTable::prefetch).
+    auto ahead = [&](std::size_t j, bool entry) {
+      if (j < batch.size() && prepared_[j].ready && prepared_[j].view) {
+        streams_.prefetch(prepared_[j].stream_hash, entry);
+      }
+    };
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      ahead(i + 16, false);
+      ahead(i + 8, true);
+      const auto& r = batch[i];
+      if (!prepared_[i].ready) prepare(r.bytes, prepared_[i]);
+      ++report_.events;
+      check_event(r.bytes, prepared_[i], r.stream, r.version, Where{&r.address, 0}, streams_,
+                  structures_, findings_);
+    }
+  }
+
+  // After the walk: breaches still open held until the end.
+  void close() { close_open_breaches(structures_, findings_); }
+
+  StreamTable& streams() { return streams_; }
+  Findings& findings() { return findings_; }
+
+ private:
+  void prepare_range(std::size_t from, std::size_t to) {
+    const auto& batch = *current_;
+    for (std::size_t i = from; i < to; ++i) {
+      if (aligned8(batch[i].bytes)) {
+        prepare(batch[i].bytes, prepared_[i]);
+      } else {
+        prepared_[i].ready = false;
+      }
+    }
+  }
+
+  VerifyReport& report_;
+  Findings findings_;
+  StreamTable streams_;
+  StructureChecks structures_;
+  std::vector<Prepared> prepared_;
+  const std::vector<Item>* current_ = nullptr;
+  SecondHand helper_;  // last: its thread stops before the members it uses go
+};
+
+// Runs `fill(batch)` on a reader thread while `visit(batch)` works on the batch filled before:
+// two batches go round, each refilled by the reader once visited (so its memory, reused, stays
+// the reader's). fill() returns how many events it read, 0 at the end. Fails with log_error when
+// fill() fails; batches visited before stay visited.
+template <class Batch, class Fill, class Visit>
+Result<void> pipelined(Fill fill, Visit visit) {
+  std::mutex mu;
+  std::condition_variable cv;
+  Batch batches[2];
+  bool full[2] = {false, false};
+  events::Result<std::size_t> filled[2];
+  bool stop = false;
+  std::thread reader([&] {
+    for (int k = 0;; k ^= 1) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stop || !full[k]; });
+        if (stop) return;
+      }
+      auto n = fill(batches[k]);
+      const bool last = !n || *n == 0;
+      {
+        std::lock_guard lock(mu);
+        filled[k] = std::move(n);
+        full[k] = true;
+      }
+      cv.notify_all();
+      if (last) return;
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    ~Joiner() {
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      t.join();
+    }
+  } joiner{reader, mu, cv, stop};
+  for (int k = 0;; k ^= 1) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return full[k]; });
+    }
+    if (!filled[k]) return fail(errc::log_error, filled[k].error().message);
+    if (*filled[k] == 0) return {};
+    visit(batches[k]);
+    {
+      std::lock_guard lock(mu);
+      full[k] = false;
+    }
+    cv.notify_all();
+  }
+}
+
+// verify_log on the embedded log: read in place by a scan (events/embedded_log.h), and the stream
+// index's heads read in one pass in key order, each looked up in the walk's table (a head of a
+// stream the log does not hold is caught too).
+Result<void> verify_scanned(events::LogScan& scan, std::uint64_t total, const Progress& progress,
+                            LogChecker& checker, VerifyReport& report) {
+  constexpr std::size_t kBatch = 10'000;
+  std::vector<Item> items;
+  std::uint64_t done = 0, end = 0;
+  auto walked = pipelined<events::StoredBatch>(
+      [&](events::StoredBatch& batch) { return scan.next(batch, kBatch); },
+      [&](events::StoredBatch& batch) {
+        items.resize(batch.records.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          items[i].bytes = batch.records[i].bytes;
+          items[i].address = {0, batch.records[i].offset};
+        }
+        checker.check(items);
+        done += items.size();
+        end = batch.records.back().offset + 1;
+        if (progress) progress(done, total);
+      });
+  if (!walked) return std::unexpected(walked.error());
+  checker.close();
+  report.end_position = events::LogPosition{{end}}.to_token();
+
+  auto& streams = checker.streams();
+  std::vector<BrokenLink> index;
+  auto read = scan.heads([&](const events::IndexedHead& head) {
+    StreamCheck* s = streams.find(head.stream_id);
+    if (s == nullptr) {
+      index.push_back({std::string(head.stream_id), head.version, "index",
+                       "the stream index says version " + std::to_string(head.version) +
+                           " but the log holds no event of this stream"});
+      return;
+    }
+    s->indexed = true;
+    if (!head.well_formed) {
+      index.push_back({std::string(head.stream_id), 0, "index",
+                       "the stream index holds a malformed head for this stream"});
+    } else if (head.version != s->version) {
+      index.push_back({std::string(head.stream_id), head.version, "index",
+                       "the stream index says version " + std::to_string(head.version) +
+                           " but the log holds versions up to " + std::to_string(s->version)});
+    } else if (s->chain_known && head.hash != s->hash) {
+      // The next append would chain to the index's hash, not to the log's last event.
+      index.push_back({std::string(head.stream_id), head.version, "index",
+                       "the stream index's hash " + events::to_hex(head.hash) +
+                           " is not the hash of version " + std::to_string(s->version) + " (" +
+                           events::to_hex(s->hash) + ")"});
+    }
+  });
+  if (!read) return fail(errc::log_error, read.error().message);
+  for (const auto& e : streams.entries()) {
+    if (!e.check.indexed) {
+      index.push_back({std::string(e.id), 0, "index",
+                       "the stream index says version 0 but the log holds versions up to " +
+                           std::to_string(e.check.version)});
+    }
+  }
+  // In stream-id order, as the cursor's path reports them.
+  std::stable_sort(index.begin(), index.end(),
+                   [](const auto& x, const auto& y) { return x.stream < y.stream; });
+  for (auto& b : index) checker.findings().broken(std::move(b));
+  report.streams = streams.size();
+  return {};
+}
 
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -542,46 +767,32 @@ Result<void> walk_log(events::EventLog& log, const Progress& progress,
 
 Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress) {
   VerifyReport report;
-  Findings findings(report);
-  StreamTable streams;
-  StructureChecks structures;
-  events::LogPosition end;
-  std::vector<Prepared> prepared;
-  std::vector<events::RecordedEvent>* current = nullptr;
-  // Hashing and decoding, which need nothing but the event, on two threads; the checks, which
-  // follow each stream in log order, on one. Each thread prepares the same half of every batch,
-  // overwriting what it prepared the batch before: its payloads are freed where allocated.
-  auto prepare_range = [&](std::size_t from, std::size_t to) {
-    auto& batch = *current;
-    for (std::size_t i = from; i < to; ++i) {
-      if (aligned8(batch[i].bytes)) {
-        prepare(batch[i].bytes, prepared[i]);
-      } else {
-        prepared[i].ready = false;
-      }
+  LogChecker checker(report);
+  if (auto scan = events::scan_embedded_log(log)) {
+    auto end = log.end();
+    if (!end) return fail(errc::log_error, end.error().message);
+    std::uint64_t total = 0;
+    for (auto n : end->next) total += n;
+    if (auto ok = verify_scanned(*scan, total, progress, checker, report); !ok) {
+      return std::unexpected(ok.error());
     }
-  };
-  SecondHand helper;
+    return report;
+  }
+  events::LogPosition end;
+  std::vector<Item> items;
   auto ok = walk_log(
       log, progress,
       [&](std::vector<events::RecordedEvent>& batch) {
-        current = &batch;
-        prepared.resize(batch.size());
-        const std::size_t half = batch.size() / 2;
-        helper.run([&, half] { prepare_range(0, half); });
-        prepare_range(half, batch.size());
-        helper.wait();
+        items.resize(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
-          const auto& r = batch[i];
-          if (!prepared[i].ready) prepare(r.bytes, prepared[i]);
-          ++report.events;
-          check_event(r.bytes, prepared[i], r.stream_id, r.version, Where{&r.address, 0}, streams,
-                      structures, findings);
+          items[i] = {batch[i].bytes, batch[i].stream_id, batch[i].version, batch[i].address};
         }
+        checker.check(items);
       },
       &end);
   if (!ok) return std::unexpected(ok.error());
-  close_open_breaches(structures, findings);
+  checker.close();
+  auto& streams = checker.streams();
   // The stream index must agree with the log: a head beyond the last event means events were
   // removed from the log's end of that stream. Asked in id order, the index is read in its own
   // key order rather than at random; and on two threads (stream_version() is thread-safe), as
@@ -618,7 +829,7 @@ Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress)
   HeadsChecked heads[] = {first_half.get(), std::move(second_half)};
   for (auto& h : heads) {
     if (h.error) return std::unexpected(*h.error);
-    for (auto& b : h.broken) findings.broken(std::move(b));
+    for (auto& b : h.broken) checker.findings().broken(std::move(b));
   }
   report.streams = streams.size();
   report.end_position = end.to_token();

@@ -58,10 +58,13 @@ using Progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
     events::LogPosition* end_out = nullptr);
 
 // Walks the whole log, from its beginning to its end when the walk started, and checks every
-// event's hash, every stream's chain (versions consecutive from 1, prev_hash links), and
-// invariant 3 (tickets move along the status table; Fermé is final). Problems go into the
-// report, not the error: on success the report says what was found (intact() when nothing).
-// Fails with log_error when the log cannot be read. Read-only; thread-safe if the log is.
+// event's hash, every stream's chain (versions consecutive from 1, prev_hash links), invariant 3
+// (tickets move along the status table; Fermé is final), invariants 1, 2, 4 of structures, and
+// the stream index against the log (each stream's indexed version; on the embedded log also its
+// indexed hash, and heads of streams the log does not hold; findings at position "index").
+// Problems go into the report, not the error: on success the report says what was found
+// (intact() when nothing). Fails with log_error when the log cannot be read (on the embedded log,
+// also when an offset is missing). Read-only; thread-safe if the log is.
 [[nodiscard]] Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress = {});
 
 // What an extract holds: one stream, or every event that occurred in [from_us, to_us].

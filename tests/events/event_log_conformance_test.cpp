@@ -607,5 +607,62 @@ TEST_F(KafkaLogFaults, PersistentStreamIndexIsBuiltOnceThenCaughtUp) {
   std::filesystem::remove_all(index_dir);
 }
 
+// The audit's read path (events/embedded_log.h, LogScan): every event of the log as it stood when
+// the scan began, in offset order, with the bytes a cursor reads, 8-aligned; and the heads.
+TEST(EmbeddedLogScan, ReadsEveryEventInPlaceInOffsetOrderAndEveryHead) {
+  EmbeddedUnderTest where;
+  auto log = where.open();
+  ASSERT_TRUE(log) << log.error().message;
+  ASSERT_TRUE((*log)->append(std::vector<StreamAppend>{append_to("ticket-a", 0, 2)}));
+  ASSERT_TRUE((*log)->append(
+      std::vector<StreamAppend>{append_to("ticket-b", 0, 2, 3000), append_to("ticket-c", 0)}));
+  ASSERT_TRUE((*log)->append(std::vector<StreamAppend>{append_to("ticket-a", 2, 1, 7)}));
+  auto scan = scan_embedded_log(**log);
+  ASSERT_NE(scan, nullptr);
+  // Appended after the scan began: beyond its end.
+  ASSERT_TRUE((*log)->append(std::vector<StreamAppend>{append_to("ticket-d", 0)}));
+
+  auto cursor = (*log)->follow({});
+  ASSERT_TRUE(cursor);
+  std::vector<RecordedEvent> expected;
+  ASSERT_TRUE((*cursor)->poll(expected, 100, 0ms));
+  ASSERT_EQ(expected.size(), 7u);
+  expected.pop_back();  // ticket-d's
+
+  StoredBatch batch;
+  std::size_t seen = 0;
+  for (;;) {
+    auto n = scan->next(batch, 2);
+    ASSERT_TRUE(n) << n.error().message;
+    ASSERT_EQ(*n, batch.records.size());
+    ASSERT_LE(*n, 2u);
+    if (*n == 0) break;
+    for (const auto& r : batch.records) {
+      ASSERT_LT(seen, expected.size());
+      EXPECT_EQ(r.offset, expected[seen].address.offset);
+      EXPECT_EQ(r.bytes, expected[seen].bytes);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.bytes.data()) % 8, 0u);
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, expected.size());
+  EXPECT_EQ(*scan->next(batch, 2), 0u);  // stays at its end
+
+  std::map<std::string, std::pair<std::uint64_t, Hash>> heads;
+  ASSERT_TRUE(scan->heads([&](const IndexedHead& h) {
+    EXPECT_TRUE(h.well_formed);
+    heads[std::string(h.stream_id)] = {h.version, h.hash};
+  }));
+  ASSERT_EQ(heads.size(), 4u);  // the index is read as it is now
+  for (const auto& [stream, head] : heads) {
+    EXPECT_EQ(head.first, *(*log)->stream_version(stream)) << stream;
+    auto last = (*log)->read_stream(stream, head.first, 1);
+    ASSERT_TRUE(last && last->size() == 1u);
+    auto viewed = view(last->front().bytes);
+    ASSERT_TRUE(viewed);
+    EXPECT_EQ(head.second, viewed->hash) << stream;
+  }
+}
+
 }  // namespace
 }  // namespace chorus::events

@@ -378,6 +378,44 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   EXPECT_EQ(replay(data() + " history ticket-" + id).exit_code, 1);
 }
 
+TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexToTheLog) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  server_->stop();
+  {
+    // The head of the ticket keeps its version but names another hash; and the index gains
+    // the head of a stream the log never held.
+    rocksdb::DBOptions options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, (dir_ / "log").string(), cfs, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::string head;
+    ASSERT_TRUE(db->Get({}, handles[3], "ticket-" + id, &head).ok());
+    ASSERT_EQ(head.size(), 40u);
+    head[20] ^= 0x01;
+    ASSERT_TRUE(db->Put({}, handles[3], "ticket-" + id, head).ok());
+    ASSERT_TRUE(db->Put({}, handles[3], "ticket-ghost", head).ok());
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+  auto r = replay(data() + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out;
+  EXPECT_TRUE(report["breaches"].empty()) << report.dump(2);
+  ASSERT_EQ(report["broken"].size(), 2u) << report.dump(2);  // the log itself is sound
+  std::map<std::string, json> by_stream;
+  for (const auto& b : report["broken"]) by_stream[b["stream"]] = b;
+  const json& changed = by_stream["ticket-" + id];
+  EXPECT_EQ(changed["position"], "index");
+  EXPECT_NE(changed["reason"].get<std::string>().find("hash"), std::string::npos) << changed;
+  const json& ghost = by_stream["ticket-ghost"];
+  EXPECT_EQ(ghost["position"], "index");
+  EXPECT_NE(ghost["reason"].get<std::string>().find("no event"), std::string::npos) << ghost;
+}
+
 TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
   server_->stop();
   server_.reset();
