@@ -8,6 +8,7 @@
 #include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
+#include <cassert>
 #include <filesystem>
 #include <vector>
 
@@ -281,12 +282,45 @@ Result<void> ViewBatch::scan(
   return {};
 }
 
+Result<const ViewBatch::KeySet*> ViewBatch::keys_under(std::string_view prefix) {
+  if (auto it = key_sets_.find(prefix); it != key_sets_.end()) return &it->second;
+  KeySet keys;
+  auto ok = scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+    keys.emplace_hint(keys.end(), key.substr(prefix.size()));
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  auto added = key_sets_.emplace(std::string(prefix), std::move(keys)).first;
+  // A nested prefix would leave one set blind to the other's writes (a caller's bug).
+  assert(added == key_sets_.begin() || !prefix.starts_with(std::prev(added)->first));
+  assert(std::next(added) == key_sets_.end() ||
+         !std::string_view(std::next(added)->first).starts_with(prefix));
+  return &added->second;
+}
+
+ViewBatch::KeySet* ViewBatch::loaded_keys_for(std::string_view key, std::string_view& suffix) {
+  if (key_sets_.empty()) return nullptr;
+  // Prefixes do not nest: the greatest one not after the key is the only one it may start with.
+  auto it = key_sets_.upper_bound(key);
+  if (it == key_sets_.begin()) return nullptr;
+  --it;
+  if (!key.starts_with(it->first)) return nullptr;
+  suffix = key.substr(it->first.size());
+  return &it->second;
+}
+
 void ViewBatch::put(std::string_view key, std::string_view value) {
   batch_->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  std::string_view suffix;
+  if (auto* keys = loaded_keys_for(key, suffix)) keys->emplace(suffix);
 }
 
 void ViewBatch::del(std::string_view key) {
   batch_->Delete(rocksdb::Slice(key.data(), key.size()));
+  std::string_view suffix;
+  if (auto* keys = loaded_keys_for(key, suffix)) {
+    if (auto found = keys->find(suffix); found != keys->end()) keys->erase(found);
+  }
 }
 
 void ViewBatch::add(std::string_view key, std::int64_t delta) {
@@ -294,6 +328,9 @@ void ViewBatch::add(std::string_view key, std::int64_t delta) {
 }
 
 void ViewBatch::set_save_point() { batch_->SetSavePoint(); }
-void ViewBatch::rollback_to_save_point() { (void)batch_->RollbackToSavePoint(); }
+void ViewBatch::rollback_to_save_point() {
+  (void)batch_->RollbackToSavePoint();
+  key_sets_.clear();  // they may hold keys the dropped changes wrote or deleted
+}
 
 }  // namespace chorus::projections

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,17 +85,33 @@ class ViewBatch {
   [[nodiscard]] Result<void> scan(
       std::string_view prefix, std::string_view start, bool reverse,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+  // The keys under `prefix` (their suffixes after it), read once per batch with scan() and then
+  // kept in step with this batch's put() and del() under it: for small key sets that are looked
+  // up many times a batch (a ranked list's fences, ranked_list.cpp), where each lookup would
+  // otherwise be a seek through every level of the store. Prefixes asked for must not nest (no
+  // one is a prefix of another). The set stays valid until the next call that may change the
+  // batch's rows (put, del, rollback). Fails with io_error when the store fails. Not
+  // thread-safe.
+  using KeySet = std::set<std::string, std::less<>>;
+  [[nodiscard]] Result<const KeySet*> keys_under(std::string_view prefix);
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
   // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it.
   void add(std::string_view key, std::int64_t delta);
   void set_save_point();
+  // Drops every change since the last save point (and the key sets of keys_under, read again
+  // on the next call).
   void rollback_to_save_point();
   rocksdb::WriteBatchWithIndex& raw() { return *batch_; }
 
  private:
+  // The loaded key set whose prefix `key` starts with, and the key's suffix after it; null when
+  // none is loaded.
+  KeySet* loaded_keys_for(std::string_view key, std::string_view& suffix);
+
   const ViewStore& store_;
   std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
+  std::map<std::string, KeySet, std::less<>> key_sets_;
 };
 
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.

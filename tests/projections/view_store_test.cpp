@@ -149,6 +149,32 @@ TEST(ViewBatch, ScanSeesTheStoreWithTheBatchOnTopInEveryDirection) {
   }
 }
 
+// keys_under reads a prefix's keys once, then follows the batch's own puts and deletes under
+// it; a rollback drops it, and the next call reads the batch again.
+TEST(ViewBatch, KeysUnderFollowTheBatchAndARollback) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  {
+    ViewBatch seed(**store);
+    for (const char* k : {"f|a", "f|c", "g|x"}) seed.put(k, "");
+    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), seed.raw().GetWriteBatch()).ok());
+  }
+  ViewBatch batch(**store);
+  batch.del("f|c");
+  auto keys = batch.keys_under("f|");
+  ASSERT_TRUE(keys);
+  EXPECT_EQ(**keys, (ViewBatch::KeySet{"a"}));
+  batch.set_save_point();
+  batch.put("f|b", "");
+  batch.put("g|y", "");  // under a prefix not loaded yet; rolled back below
+  batch.del("f|a");
+  EXPECT_EQ(**batch.keys_under("f|"), (ViewBatch::KeySet{"b"}));
+  batch.rollback_to_save_point();
+  EXPECT_EQ(**batch.keys_under("f|"), (ViewBatch::KeySet{"a"}));
+  EXPECT_EQ(**batch.keys_under("g|"), (ViewBatch::KeySet{"x"}));
+}
+
 TEST(ViewBatch, ScanStopsWhenTheVisitorSaysSo) {
   ScratchDir dir;
   auto store = ViewStore::open(dir.str());
