@@ -158,8 +158,9 @@ Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
   return cut;
 }
 
-Result<events::LogPosition> rebuild_views(events::EventLog& log, const events::LogPosition& until,
-                                          const std::string& out_dir, const Progress& progress) {
+Result<events::LogPosition> rebuild_views(
+    events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
+    const Progress& progress, const std::function<void(std::string_view)>& batch_observer) {
   std::error_code ec;
   if (std::filesystem::exists(out_dir + "/views", ec)) {
     return fail(errc::invalid_argument, out_dir + " holds views already");
@@ -172,6 +173,7 @@ Result<events::LogPosition> rebuild_views(events::EventLog& log, const events::L
   projections::StandardViews views;
   auto runner = projections::Runner::open(*prefix, out_dir, views.list());
   if (!runner) return fail(errc::io_error, runner.error().message);
+  (*runner)->batch_observer = batch_observer;
   int idle = 0;
   while (!(*runner)->applied().covers(*end) && idle < 10) {
     auto n = (*runner)->step(std::chrono::milliseconds(100));
