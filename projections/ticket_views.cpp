@@ -1,6 +1,7 @@
 #include "projections/ticket_views.h"
 
 #include <algorithm>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
@@ -40,6 +41,18 @@ std::string word_count_key(std::string_view list, std::string_view word) {
   return key_of({"wc", list, word});
 }
 bool is_emitted(std::string_view list) { return list.starts_with(std::string_view("e\0", 2)); }
+// A ticket's words (those of its postings), for recounting a bucket's words when a fence comes
+// or goes.
+std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
+// The rows of a bucket of a sorted list holding a word; the bare prefix counts those before the
+// first fence.
+std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
+  return key_of({"kw", sl, word}) + '\0';
+}
+// The column whose index keeps per-word bucket counts: "opened on", the portal's default sort.
+// Each column more would cost every ticket entering or leaving a list one more fence lookup
+// and a merge per word.
+constexpr char kWordBucketColumn = 'o';
 // A list sorted on one column: "<list>\0<col>".
 std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
 std::string index_prefix(std::string_view sorted_list) { return key_of({"x", sorted_list}) + '\0'; }
@@ -264,6 +277,104 @@ char index_for(std::string_view list, TicketSort sort) {
   return 0;
 }
 
+std::string encode_words(const std::set<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out.push_back('\0');
+    out += w;
+  }
+  return out;
+}
+
+// The bucket the row at `suffix` of the sorted list `sl` falls in: the suffix of the nearest
+// fence before it ("" before the first fence); read-your-writes.
+Result<std::string> bucket_before(const ViewBatch& batch, const std::string& sl,
+                                  const std::string& suffix) {
+  const std::string fences = fence_prefix(sl), own = fences + suffix;
+  std::string found;
+  auto ok = batch.scan(fences, own, true, [&](std::string_view key, std::string_view) {
+    if (key == own) return true;
+    found.assign(key.substr(fences.size()));
+    return false;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+// The ids of the rows after `suffix` up to the next fence (both excluded).
+Result<std::vector<std::string>> rows_to_fence(const ViewBatch& batch, const std::string& sl,
+                                               const std::string& suffix) {
+  const std::string prefix = index_prefix(sl), own = prefix + suffix;
+  std::vector<std::string> ids;
+  auto ok = batch.scan(prefix, own, false, [&](std::string_view key, std::string_view id) {
+    if (key == own) return true;
+    if (is_fence_id(id)) return false;
+    ids.emplace_back(id);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return ids;
+}
+
+void add_words(ViewBatch& batch, const std::string& sl, const std::string& bucket,
+               const std::set<std::string>& words, std::int64_t delta) {
+  for (const auto& w : words) batch.add(word_bucket_prefix(sl, w) + bucket, delta);
+}
+
+// Moves the words of the tickets `ids` from one bucket's counts to another's (a fence came or
+// went): one read of each ticket's words row.
+Result<void> move_words(ViewBatch& batch, const std::string& sl,
+                        const std::vector<std::string>& ids, const std::string& from,
+                        const std::string& to) {
+  for (const auto& id : ids) {
+    auto row = batch.get(words_row_key(id));
+    if (!row) return std::unexpected(row.error());
+    if (!row->has_value() || (*row)->empty()) continue;
+    std::set<std::string> words;
+    std::string_view rest = **row;
+    for (std::size_t at; (at = rest.find('\0')) != std::string_view::npos;
+         rest.remove_prefix(at + 1)) {
+      words.emplace(rest.substr(0, at));
+    }
+    words.emplace(rest);
+    add_words(batch, sl, from, words, -1);
+    add_words(batch, sl, to, words, 1);
+  }
+  return {};
+}
+
+// The word bucket counts of the sorted list `sl` as the ticket `id` (holding `words`) at
+// `suffix` leaves it; before its rows are removed. A fence's bucket joins the one before.
+Result<void> word_buckets_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                                 const std::string& id, const std::set<std::string>& words) {
+  auto before = bucket_before(batch, sl, suffix);
+  if (!before) return std::unexpected(before.error());
+  if (!is_fence_id(id)) {
+    add_words(batch, sl, *before, words, -1);
+    return {};
+  }
+  add_words(batch, sl, suffix, words, -1);
+  auto rest = rows_to_fence(batch, sl, suffix);
+  if (!rest) return std::unexpected(rest.error());
+  return move_words(batch, sl, *rest, suffix, *before);
+}
+
+// As the ticket enters the list; before its rows are written. A fence splits the bucket it
+// lands in: the rows after it move to its own.
+Result<void> word_buckets_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                                 const std::string& id, const std::set<std::string>& words) {
+  auto before = bucket_before(batch, sl, suffix);
+  if (!before) return std::unexpected(before.error());
+  if (!is_fence_id(id)) {
+    add_words(batch, sl, *before, words, 1);
+    return {};
+  }
+  add_words(batch, sl, suffix, words, 1);
+  auto rest = rows_to_fence(batch, sl, suffix);
+  if (!rest) return std::unexpected(rest.error());
+  return move_words(batch, sl, *rest, *before, suffix);
+}
+
 // Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
 // touching only what changed (most events change no listed column), and its words' counts in
 // the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, no read.
@@ -286,12 +397,37 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
     for (char col : columns_of(list)) {
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
-      if (was && is && old_suffix == new_suffix) continue;
+      const std::string sl = sorted(list, col);
+      const bool buckets = col == kWordBucketColumn && is_emitted(list);
+      if (was && is && old_suffix == new_suffix) {
+        if (buckets && old_words != new_words) {  // a draft's words edited
+          std::string bucket = old_suffix;
+          if (!is_fence_id(id)) {
+            auto b = bucket_before(batch, sl, old_suffix);
+            if (!b) return std::unexpected(b.error());
+            bucket = std::move(*b);
+          }
+          std::set<std::string> gone, came;
+          std::set_difference(old_words.begin(), old_words.end(), new_words.begin(),
+                              new_words.end(), std::inserter(gone, gone.end()));
+          std::set_difference(new_words.begin(), new_words.end(), old_words.begin(),
+                              old_words.end(), std::inserter(came, came.end()));
+          add_words(batch, sl, bucket, gone, -1);
+          add_words(batch, sl, bucket, came, 1);
+        }
+        continue;
+      }
       if (was) {
-        if (auto r = index_remove(batch, sorted(list, col), old_suffix, id); !r) return r;
+        if (buckets) {
+          if (auto r = word_buckets_remove(batch, sl, old_suffix, id, old_words); !r) return r;
+        }
+        if (auto r = index_remove(batch, sl, old_suffix, id); !r) return r;
       }
       if (is) {
-        if (auto r = index_insert(batch, sorted(list, col), new_suffix, id); !r) return r;
+        if (buckets) {
+          if (auto r = word_buckets_insert(batch, sl, new_suffix, id, new_words); !r) return r;
+        }
+        if (auto r = index_insert(batch, sl, new_suffix, id); !r) return r;
       }
     }
     if (was != is) batch.add(count_key(list), is ? 1 : -1);
@@ -832,47 +968,29 @@ std::optional<std::string> lone_word(const Criteria& c, std::string_view list) {
 constexpr std::uint64_t kLookupShare = 3;
 constexpr std::uint64_t kLookupBatchMax = 1024;
 
-// The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
-// `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
-// from the word count), walking the index from the end nearer to them. A short walk (the first
-// and last pages of a common word) looks each row's posting up, in MultiGet batches sized on
-// the word's share of the list; a long one (middle pages) reads the user's postings of the word
-// first. Cost: the index rows from the nearer end up to the page, plus either as many point
-// reads or the word's postings.
-Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
-                                           const std::string& sl, const std::string& word,
-                                           std::uint64_t total, std::uint64_t rows,
-                                           std::uint64_t skip, std::size_t count, bool descending) {
+// The ids of the matches at key-order ranks [lo, hi) among the rows of the sorted list `sl`
+// holding `word` (postings of `user`), walking the index from `from` (a full key; "" for an
+// end; included when `include_from`) in key order or backward, the next match seen having rank
+// `rank` (backward: `rank` - 1). Each row's posting is looked up, in MultiGet batches sized on
+// `rows_per_match` (the list's rows per match) and the matches still to pass. Ids come in walk
+// order.
+Result<std::vector<std::string>> lookup_walk(const ViewStore& store, const std::string& sl,
+                                             const std::string& user, const std::string& word,
+                                             std::string from, bool include_from, bool backward,
+                                             std::uint64_t rank, std::uint64_t lo, std::uint64_t hi,
+                                             double rows_per_match) {
   std::vector<std::string> ids;
-  if (skip >= total) return ids;
-  rows = std::max(rows, total);
-  const std::string user = list.substr(2, list.find('\0', 2) - 2);
-  // Ranks [lo, hi) in key order.
-  const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
-  const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
-  const bool backward = lo > total - hi;                 // nearer the end of the index
-  std::uint64_t remaining = backward ? total - lo : hi;  // matches to pass from that end
-  if ((remaining * rows / total) * kLookupShare > total) {
-    IdTally postings;
-    const std::string prefix = key_of({"w", user, word}) + '\0';
-    auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-      postings.seed(key.substr(prefix.size()));
-      return true;
-    });
-    if (!ok) return std::unexpected(ok.error());
-    return walk_page(store, sl, postings, total, skip, count, descending);
-  }
-  std::uint64_t rank = backward ? total : 0;  // of the next match seen (backward: plus one)
-  std::string from;                           // the last index key read
   const std::string prefix = index_prefix(sl);
-  bool done = false;
+  std::uint64_t remaining = backward ? rank - lo : hi - rank;  // matches to pass
+  bool done = remaining == 0;
   while (!done) {
-    const std::uint64_t batch =
-        std::clamp<std::uint64_t>(remaining * rows / total * 5 / 4 + 16, 32, kLookupBatchMax);
+    const auto batch = std::clamp<std::uint64_t>(
+        static_cast<std::uint64_t>(static_cast<double>(remaining) * rows_per_match * 1.25) + 16, 32,
+        kLookupBatchMax);
     std::vector<std::string> batch_ids, keys;
     std::string last;
     auto ok = store.scan(prefix, from, backward, [&](std::string_view key, std::string_view id) {
-      if (!from.empty() && key == from) return true;  // read in the previous batch
+      if (!include_from && !from.empty() && key == from) return true;  // read before
       batch_ids.emplace_back(id);
       last.assign(key);
       return batch_ids.size() < batch;
@@ -880,6 +998,7 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     if (!ok) return std::unexpected(ok.error());
     if (batch_ids.empty()) break;
     from = std::move(last);
+    include_from = false;
     keys.reserve(batch_ids.size());
     for (const auto& id : batch_ids) keys.push_back(word_key(user, word, id));
     auto got = store.multi_get(keys);
@@ -899,8 +1018,91 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     }
     if (batch_ids.size() < batch) break;  // the end of the index
   }
-  if (backward != descending) std::reverse(ids.begin(), ids.end());
   return ids;
+}
+
+// Where a walk to the match of key-order rank `lo` may start: the rank of the first match from
+// the fence of the bucket holding it, and that fence's suffix ("" for the head bucket), from
+// the word's bucket counts summed from the end of the list nearer to it. nullopt when the
+// counts do not add up to `total` (not expected).
+Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
+    const ViewStore& store, const std::string& sl, const std::string& word, std::uint64_t total,
+    std::uint64_t lo, bool backward) {
+  std::optional<std::pair<std::uint64_t, std::string>> found;
+  const std::string prefix = word_bucket_prefix(sl, word);
+  std::uint64_t passed = 0;  // matches in the buckets passed
+  auto ok = store.scan(prefix, "", backward, [&](std::string_view key, std::string_view value) {
+    const std::uint64_t n = value.size() == 8 ? from_be64(value) : 0;
+    if (n == 0 || n > total) return true;  // emptied (or not a count)
+    if (passed + n > total) return false;
+    if (!backward && passed + n > lo) {
+      found.emplace(passed, key.substr(prefix.size()));
+      return false;
+    }
+    passed += n;
+    if (backward && total - passed <= lo) {
+      found.emplace(total - passed, key.substr(prefix.size()));
+      return false;
+    }
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return found;
+}
+
+// The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
+// `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
+// from the word count). A short walk from the end of the index nearer to them (the first and
+// last pages of a common word) looks each row's posting up. Farther from both ends, on the
+// column with word bucket counts, the walk starts at the fence of the bucket holding the page
+// (the counts summed from the nearer end); on other columns the user's postings of the word
+// are read first (one range scan) and the index walked from the nearer end against them.
+// Cost: a short walk or a bucket walk, a few hundred index rows and as many point reads, plus
+// (bucket walk) the word's bucket counts from the nearer end, about rows / 128; otherwise the
+// word's postings and the index rows up to the page.
+Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
+                                           const std::string& sl, const std::string& word,
+                                           std::uint64_t total, std::uint64_t rows,
+                                           std::uint64_t skip, std::size_t count, bool descending) {
+  std::vector<std::string> ids;
+  if (skip >= total) return ids;
+  rows = std::max(rows, total);
+  const double rows_per_match = static_cast<double>(rows) / static_cast<double>(total);
+  const std::string user = list.substr(2, list.find('\0', 2) - 2);
+  // Ranks [lo, hi) in key order.
+  const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
+  const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
+  const bool backward = lo > total - hi;                      // nearer the end of the index
+  const std::uint64_t from_end = backward ? total - lo : hi;  // matches to pass from that end
+  if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
+    auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
+                           rows_per_match);
+    if (!got) return got;
+    ids = std::move(*got);
+    if (backward != descending) std::reverse(ids.begin(), ids.end());
+    return ids;
+  }
+  if (sl.back() == kWordBucketColumn) {
+    auto start = bucket_start(store, sl, word, total, lo, backward);
+    if (!start) return std::unexpected(start.error());
+    if (*start) {
+      const auto& [rank, fence] = **start;
+      auto got = lookup_walk(store, sl, user, word, fence.empty() ? "" : index_prefix(sl) + fence,
+                             true, false, rank, lo, hi, rows_per_match);
+      if (!got) return got;
+      ids = std::move(*got);
+      if (descending) std::reverse(ids.begin(), ids.end());
+      return ids;
+    }
+  }
+  IdTally postings;
+  const std::string prefix = key_of({"w", user, word}) + '\0';
+  auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+    postings.seed(key.substr(prefix.size()));
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return walk_page(store, sl, postings, total, skip, count, descending);
 }
 
 // Every match of `list` in the query's order, after the plan.
@@ -1081,6 +1283,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       const auto words = words_of_detail(*detail);
       set_words(words, {}, before->emitter);
       if (auto r = update_lists(batch, id, before, std::nullopt, words, {}); !r) return r;
+      batch.del(words_row_key(id));
     }
     batch.del(state_key(id));
     batch.del(detail_key(id));
@@ -1244,6 +1447,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   if (formed || !before || before->status != after.status || before->emitter != after.emitter) {
     new_words = words_of_detail(detail);
     if (!formed) old_words = new_words;
+    if (formed && (!before || old_words != new_words)) {
+      batch.put(words_row_key(id), encode_words(new_words));
+    }
   }
   if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
   const StatusInfo& status = status_of(after.status);
