@@ -515,15 +515,16 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
 // Searches of "Tickets émis" against the model, on data made so that every plan of
 // list_tickets runs (ticket_views.h): one word alone, in nine tickets of ten, one in three, or
 // only the oldest third (the word's count gives the total; the page is read from the sort index
-// with postings looked up, in several batches when the word is absent near that end, or with
-// the postings read first for pages far from both ends), also with the status of a one-status
-// tab; a word in about 1% of them (collect: its postings, each checked on its state); two
-// words, words with a status, a category (one longer than an index keeps, with another one
-// equal on its first 64 bytes), a sub-category or dates (walk: the list's indexes and the
-// postings in range scans, postings looked up row by row when a date range leaves few rows),
-// criteria without words; every tab, every column both ways, pages of 13 to one past the end,
-// the total on each page, and the export. Another emitter's tickets use the same words; some
-// drafts change words before being submitted or deleted.
+// with postings looked up, in several batches when the word is absent near that end; for
+// pages far from both ends, from the fence of the bucket holding the page on opening time, or
+// with the postings read first on other columns), also with the status of a one-status tab; a word
+// in about 1% of them (collect: its postings, each checked on its state); two words, words with a
+// status, a category (one longer than an index keeps, with another one equal on its first 64
+// bytes), a sub-category or dates (walk: the list's indexes and the postings in range scans,
+// postings looked up row by row when a date range leaves few rows), criteria without words; every
+// tab, every column both ways, pages of 13 to one past the end, the total on each page, and the
+// export. Another emitter's tickets use the same words; some drafts change words before being
+// submitted or deleted.
 TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-search-" + std::to_string(getpid()));
