@@ -29,6 +29,23 @@ using nlohmann::json;
 
 namespace {
 
+// Tells a reader thread to stop (under its lock) and joins it, on every way out of the scope
+// that started it.
+struct ReaderJoiner {
+  std::thread& t;
+  std::mutex& mu;
+  std::condition_variable& cv;
+  bool& stop;
+  ~ReaderJoiner() {
+    {
+      std::lock_guard lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    t.join();
+  }
+};
+
 constexpr std::string_view kFormat = "chorus-audit-extract/1";
 
 std::string where(const events::LogAddress& a) {
@@ -516,20 +533,7 @@ Result<void> pipelined(Fill fill, Visit visit) {
       if (last) return;
     }
   });
-  struct Joiner {
-    std::thread& t;
-    std::mutex& mu;
-    std::condition_variable& cv;
-    bool& stop;
-    ~Joiner() {
-      {
-        std::lock_guard lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      t.join();
-    }
-  } joiner{reader, mu, cv, stop};
+  ReaderJoiner joiner{reader, mu, cv, stop};
   for (int k = 0;; k ^= 1) {
     {
       std::unique_lock lock(mu);
@@ -726,21 +730,7 @@ Result<void> walk_log(events::EventLog& log, const Progress& progress,
     reader_done = true;
     cv.notify_all();
   });
-  // Stops and joins the reader on every way out.
-  struct Joiner {
-    std::thread& t;
-    std::mutex& mu;
-    std::condition_variable& cv;
-    bool& stop;
-    ~Joiner() {
-      {
-        std::lock_guard lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      t.join();
-    }
-  } joiner{reader, mu, cv, stop};
+  ReaderJoiner joiner{reader, mu, cv, stop};  // stops and joins the reader on every way out
   std::uint64_t done = 0;
   for (;;) {
     Fetched f;
