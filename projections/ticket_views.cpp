@@ -1055,11 +1055,13 @@ Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
 // from the word count). A short walk from the end of the index nearer to them (the first and
 // last pages of a common word) looks each row's posting up. Farther from both ends, on the
 // column with word bucket counts, the walk starts at the fence of the bucket holding the page
-// (the counts summed from the nearer end); on other columns the user's postings of the word
-// are read first (one range scan) and the index walked from the nearer end against them.
+// (the counts summed from the nearer end); on other columns the index is walked from the
+// nearer end, each row's posting looked up while the rows to walk are fewer than the user's
+// postings of the word (their count: the word's counts in the tabs), else against those
+// postings read first in one range scan.
 // Cost: a short walk or a bucket walk, a few hundred index rows and as many point reads, plus
 // (bucket walk) the word's bucket counts from the nearer end, about rows / 128; otherwise the
-// word's postings and the index rows up to the page.
+// index rows up to the page and as many point reads, or the word's postings.
 Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
                                            const std::string& sl, const std::string& word,
                                            std::uint64_t total, std::uint64_t rows,
@@ -1094,6 +1096,22 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
       if (descending) std::reverse(ids.begin(), ids.end());
       return ids;
     }
+  }
+  // The user's postings of the word: its rows in the tabs that share no ticket.
+  std::uint64_t postings_total = 0;
+  for (const char* tab : {"actions_requises", "en_cours", "clotures", "brouillons"}) {
+    auto n = store.get(word_count_key(key_of({"e", user, tab}), word));
+    if (!n) return std::unexpected(n.error());
+    postings_total += n->has_value() ? from_be64(**n) : 0;
+  }
+  if (static_cast<double>(from_end) * rows_per_match <= static_cast<double>(postings_total)) {
+    // Fewer rows to walk than postings to read: each row's posting looked up.
+    auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
+                           rows_per_match);
+    if (!got) return got;
+    ids = std::move(*got);
+    if (backward != descending) std::reverse(ids.begin(), ids.end());
+    return ids;
   }
   IdTally postings;
   const std::string prefix = key_of({"w", user, word}) + '\0';
