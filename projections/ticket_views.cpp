@@ -1076,13 +1076,16 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
   const bool backward = lo > total - hi;                      // nearer the end of the index
   const std::uint64_t from_end = backward ? total - lo : hi;  // matches to pass from that end
-  if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
+  // Walks the index from its nearer end, each row's posting looked up.
+  auto walk_from_nearer_end = [&]() -> Result<std::vector<std::string>> {
     auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
                            rows_per_match);
     if (!got) return got;
-    ids = std::move(*got);
-    if (backward != descending) std::reverse(ids.begin(), ids.end());
-    return ids;
+    if (backward != descending) std::reverse(got->begin(), got->end());
+    return got;
+  };
+  if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
+    return walk_from_nearer_end();
   }
   if (sl.back() == kWordBucketColumn) {
     auto start = bucket_start(store, sl, word, total, lo, backward);
@@ -1105,13 +1108,7 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     postings_total += n->has_value() ? from_be64(**n) : 0;
   }
   if (static_cast<double>(from_end) * rows_per_match <= static_cast<double>(postings_total)) {
-    // Fewer rows to walk than postings to read: each row's posting looked up.
-    auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
-                           rows_per_match);
-    if (!got) return got;
-    ids = std::move(*got);
-    if (backward != descending) std::reverse(ids.begin(), ids.end());
-    return ids;
+    return walk_from_nearer_end();  // fewer rows to walk than postings to read
   }
   IdTally postings;
   const std::string prefix = key_of({"w", user, word}) + '\0';
