@@ -91,8 +91,8 @@ struct PrefixBounds {
   }
 };
 
-// Walks `it` over the prefix from `start` as ViewStore::scan documents. The bounds are checked
-// here too: a batch's own entries are not bounded by the read options.
+// Walks `it` over the prefix from `start` as ViewStore::scan documents. The prefix is checked
+// here too, besides the read options' bounds.
 Result<void> walk(rocksdb::Iterator& it, const PrefixBounds& b, std::string_view prefix,
                   std::string_view start, bool reverse,
                   const std::function<bool(std::string_view, std::string_view)>& visit) {
