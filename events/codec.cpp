@@ -731,26 +731,17 @@ Result<EventCoordinates> peek(std::string_view bytes) {
   return c;
 }
 
+// One set of checks for both readings: decode() is view() and then copies.
 Result<Event> decode(std::string_view bytes) {
-  bytes = aligned(bytes);
-  const fb::StoredEvent* stored = nullptr;
-  const fb::EventBody* body = checked_body(bytes, &stored);
+  auto v = view(bytes);
+  if (!v) return std::unexpected(v.error());
+  const auto* body = static_cast<const fb::EventBody*>(v->body);
   Event e;
-  if (body == nullptr || !copy_fixed(stored->hash(), e.hash) ||
-      !copy_fixed(body->prev_hash(), e.prev_hash) ||
-      !copy_fixed(body->event_id(), e.meta.event_id)) {
-    return fail(errc::corruption, "stored event is not a valid StoredEvent FlatBuffer");
-  }
-  e.stream_id = std::string(str(body->stream_id()));
-  e.version = body->version();
-  const auto* body_bytes = stored->body();
-  Hash actual = sha256(
-      std::string_view(reinterpret_cast<const char*>(body_bytes->data()), body_bytes->size()));
-  if (actual != e.hash) {
-    return fail(errc::corruption, "event " + e.stream_id + " v" + std::to_string(e.version) +
-                                      ": stored hash " + to_hex(e.hash) +
-                                      " does not match its body (" + to_hex(actual) + ")");
-  }
+  e.stream_id = std::string(v->stream_id);
+  e.version = v->version;
+  e.hash = v->hash;
+  e.prev_hash = v->prev_hash;
+  e.meta.event_id = v->event_id;
   e.schema_version = body->schema_version();
   e.meta.occurred_at_us = body->occurred_at_us();
   if (const auto* a = body->actor()) {
