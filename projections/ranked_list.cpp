@@ -155,4 +155,40 @@ Result<std::optional<std::string>> ranked_key_at(const ViewStore& store, const R
   return found;
 }
 
+Result<std::uint64_t> ranked_rank_of(const ViewStore& store, const RankedList& list,
+                                     const std::string& suffix) {
+  // The fence at or before `suffix` ("" for the head bucket).
+  std::string fence;
+  auto ok = store.scan(list.fences, list.fences + suffix, true,
+                       [&](std::string_view key, std::string_view) {
+                         fence.assign(key.substr(list.fences.size()));
+                         return false;
+                       });
+  if (!ok) return std::unexpected(ok.error());
+  // The buckets before that fence, the head bucket ("", first in key order) included.
+  std::uint64_t rank = 0;
+  if (!fence.empty()) {
+    ok = store.scan(list.buckets, "", false, [&](std::string_view key, std::string_view v) {
+      if (key.substr(list.buckets.size()) >= fence) return false;
+      rank += v.size() == 8 ? from_be64(v) : 0;
+      return true;
+    });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  std::string start = fence.empty() ? "" : list.rows + fence;
+  if (fence.empty() && !list.head.empty()) {
+    auto head = store.get(list.head);
+    if (!head) return std::unexpected(head.error());
+    if (head->has_value()) start = list.rows + **head;
+  }
+  const std::string end = list.rows + suffix;
+  ok = store.scan(list.rows, start, false, [&](std::string_view key, std::string_view) {
+    if (key >= end) return false;
+    ++rank;
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return rank;
+}
+
 }  // namespace chorus::projections

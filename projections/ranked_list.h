@@ -62,4 +62,11 @@ struct RankedList {
                                                                std::uint64_t rank,
                                                                std::uint64_t total);
 
+// The rank `suffix` has in the list, or would have if it were a row: the rows before it. From
+// the bucket counts summed from the start of the list up to the fence at or before it (about
+// n / kFenceEvery small rows) and the rows of that bucket up to it. Fails with io_error.
+// Changes nothing; thread-safe.
+[[nodiscard]] Result<std::uint64_t> ranked_rank_of(const ViewStore& store, const RankedList& list,
+                                                   const std::string& suffix);
+
 }  // namespace chorus::projections

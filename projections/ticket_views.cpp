@@ -93,6 +93,18 @@ const StatusInfo& status_of(char code) {
   return kStatuses[0];
 }
 
+// The status a search names by its label (folded); nullptr when none does.
+const StatusInfo* status_labelled(std::string_view folded) {
+  for (const auto& s : kStatuses) {
+    if (fold_text(s.label) == folded) return &s;
+  }
+  return nullptr;
+}
+// Whether the "Tickets émis" tab `tab` lists tickets of status `s`.
+bool tab_holds(const StatusInfo& s, std::string_view tab) {
+  return std::find(s.tabs.begin(), s.tabs.end(), tab) != s.tabs.end();
+}
+
 void put_field(std::string& out, std::string_view field) {
   const auto n = static_cast<std::uint32_t>(field.size());
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(n >> shift));
@@ -197,8 +209,7 @@ bool in_list(const TicketState& s, std::string_view list) {
     const std::string_view rest = list.substr(2);
     const auto sep = rest.find('\0');
     if (sep == std::string_view::npos || rest.substr(0, sep) != s.emitter) return false;
-    const auto tabs = status_of(s.status).tabs;
-    return s.status != 0 && std::find(tabs.begin(), tabs.end(), rest.substr(sep + 1)) != tabs.end();
+    return s.status != 0 && tab_holds(status_of(s.status), rest.substr(sep + 1));
   }
   const auto lists = lists_of(s);
   return std::find(lists.begin(), lists.end(), list) != lists.end();
@@ -811,27 +822,44 @@ class IdTally {
 };
 
 // The ids of the rows of the emitted list `list` that match `c` (no number), from range scans:
-// the list's opening-time index within the dates, the category, sub-category and status
-// indexes at the value sought, each word's postings (or, when they are far more than the rows
-// still in play, those rows' postings looked up). No state row is read, unless a category is
-// longer than an index keeps (kSortValueMax). Opening times are taken to be positive (they are
-// the log's clock). Cost: the list's rows within the dates plus the postings scanned.
+// the list's opening-time index within the dates (when there are dates, or no value to seek),
+// the category, sub-category and status indexes at the value sought, each word's postings (or,
+// when they are far more than the rows still in play, those rows' postings looked up). No state
+// row is read, unless a category is longer than an index keeps (kSortValueMax). Opening times
+// are taken to be positive (they are the log's clock). Cost: the list's rows within the dates,
+// or those holding the first value, plus the other values' rows and the postings scanned.
 Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
   IdTally tally;
-  const std::string by_opening = index_prefix(sorted(list, 'o'));
-  std::string start;
-  if (c.from_us && *c.from_us > 0) {
-    start = by_opening + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
+  const StatusInfo* status = nullptr;
+  if (!c.status.empty()) {
+    status = status_labelled(c.status);
+    if (status == nullptr || !tab_holds(*status, list.substr(list.rfind('\0') + 1))) {
+      return tally;  // no row of this tab has that status
+    }
   }
-  auto ok = store.scan(by_opening, start, false, [&](std::string_view key, std::string_view id) {
-    // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
-    if (key.size() < by_opening.size() + 9) return true;
-    const auto opened = static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
-    if (c.before_us && opened >= *c.before_us) return false;
-    if (!c.from_us || opened >= *c.from_us) tally.seed(id);
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
+  // A tab of one status has no status index: all its rows have it.
+  const bool by_status = status != nullptr && columns_of(list).find('S') != std::string_view::npos;
+  // Without dates, the first value's index range gives the rows in play: it holds fewer than
+  // the whole list.
+  bool seeded = false;
+  if (c.from_us || c.before_us || (c.category.empty() && c.sub_category.empty() && !by_status)) {
+    const std::string by_opening = index_prefix(sorted(list, 'o'));
+    std::string start;
+    if (c.from_us && *c.from_us > 0) {
+      start = by_opening + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
+    }
+    auto ok = store.scan(by_opening, start, false, [&](std::string_view key, std::string_view id) {
+      // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
+      if (key.size() < by_opening.size() + 9) return true;
+      const auto opened =
+          static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
+      if (c.before_us && opened >= *c.before_us) return false;
+      if (!c.from_us || opened >= *c.from_us) tally.seed(id);
+      return true;
+    });
+    if (!ok) return std::unexpected(ok.error());
+    seeded = true;
+  }
 
   bool check_states = false;
   auto at_value = [&](char col, const std::string& value) -> Result<void> {
@@ -839,11 +867,16 @@ Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const
     const std::string prefix = index_prefix(sorted(list, col)) +
                                value.substr(0, std::min(value.size(), kSortValueMax)) + '\0';
     auto scanned = store.scan(prefix, "", false, [&](std::string_view, std::string_view id) {
-      tally.hit(id);
+      if (seeded) {
+        tally.hit(id);
+      } else {
+        tally.seed(id);
+      }
       return true;
     });
     if (!scanned) return scanned;
-    tally.next_source();
+    if (seeded) tally.next_source();
+    seeded = true;
     return {};
   };
   if (!c.category.empty()) {
@@ -852,21 +885,8 @@ Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const
   if (!c.sub_category.empty()) {
     if (auto r = at_value('s', c.sub_category); !r) return std::unexpected(r.error());
   }
-  if (!c.status.empty()) {
-    const StatusInfo* info = nullptr;
-    for (const auto& s : kStatuses) {
-      if (fold_text(s.label) == c.status) info = &s;
-    }
-    const std::string_view tab = std::string_view(list).substr(list.rfind('\0') + 1);
-    if (info == nullptr ||
-        std::find(info->tabs.begin(), info->tabs.end(), tab) == info->tabs.end()) {
-      tally.clear();  // no row of this tab has that status
-      return tally;
-    }
-    // A tab of one status has no status index: all its rows have it.
-    if (columns_of(list).find('S') != std::string_view::npos) {
-      if (auto r = at_value('S', c.status); !r) return std::unexpected(r.error());
-    }
+  if (by_status) {
+    if (auto r = at_value('S', c.status); !r) return std::unexpected(r.error());
   }
   const std::string user = list.substr(2, list.find('\0', 2) - 2);
   for (const auto& w : c.words) {
@@ -940,25 +960,67 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
 }
 
 // The one word of a search that an emitted list's word counts answer on their own: exactly one
-// word, and no other criterion but a status that every row of the tab has ("Clôturés" and
-// "Fermé"); nullopt otherwise.
-std::optional<std::string> lone_word(const Criteria& c, std::string_view list) {
+// word and no other criterion (a status that every row of the tab has was dropped by
+// narrow_by_status); nullopt otherwise.
+std::optional<std::string> lone_word(const Criteria& c) {
   if (c.words.size() != 1 || !c.number.empty() || !c.category.empty() || !c.sub_category.empty() ||
-      c.from_us || c.before_us) {
+      !c.status.empty() || c.from_us || c.before_us) {
     return std::nullopt;
   }
-  if (!c.status.empty()) {
-    const std::string_view tab = list.substr(list.rfind('\0') + 1);
-    int statuses = 0;
-    bool same = false;
-    for (const auto& s : kStatuses) {
-      if (std::find(s.tabs.begin(), s.tabs.end(), tab) == s.tabs.end()) continue;
-      ++statuses;
-      same = fold_text(s.label) == c.status;
-    }
-    if (statuses != 1 || !same) return std::nullopt;
-  }
   return *c.words.begin();
+}
+
+// The statuses a tab of "Tickets émis" holds rows of.
+int statuses_in(std::string_view tab) {
+  return static_cast<int>(std::count_if(std::begin(kStatuses), std::end(kStatuses),
+                                        [&](const StatusInfo& s) { return tab_holds(s, tab); }));
+}
+
+// A search on a status in a tab of several statuses reads the tab of that status holding the
+// fewest statuses instead: the same rows, in the same order, from a smaller list. In a tab of
+// one status the criterion is then dropped (every row has it), so that the tab's word counts,
+// word buckets and plain pages answer: "Ouvert" in "Tous (sauf clôturés)" is "En cours",
+// "Résolu" in "Tous" is "Résolu" in "Actions requises".
+struct NarrowedSearch {
+  std::string list;
+  TicketQuery query;
+};
+NarrowedSearch narrow_by_status(const std::string& list, const TicketQuery& q) {
+  NarrowedSearch out{list, q};
+  if (!is_emitted(list) || q.search.status.empty()) return out;
+  const StatusInfo* status = status_labelled(fold_text(q.search.status));
+  const auto sep = list.rfind('\0');
+  const std::string_view tab = std::string_view(list).substr(sep + 1);
+  if (status == nullptr || !tab_holds(*status, tab)) return out;  // no rows: as asked
+  std::string_view best = tab;
+  for (auto t : status->tabs) {
+    if (statuses_in(t) < statuses_in(best)) best = t;
+  }
+  out.list = list.substr(0, sep + 1).append(best);
+  if (statuses_in(best) == 1) out.query.search.status.clear();
+  return out;
+}
+
+// A search on one value of an indexed column and nothing else (a category, a sub-category, a
+// status in a tab of several): the column and the value. Its matches are one range of that
+// column's index, ordered within it by opening time. nullopt otherwise, or when the value is
+// longer than the index keeps.
+std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::string_view list) {
+  if (!c.words.empty() || !c.number.empty() || c.from_us || c.before_us) return std::nullopt;
+  std::optional<std::pair<char, std::string>> out;
+  int criteria = 0;
+  for (const auto& [col, value] : {std::pair<char, const std::string*>{'c', &c.category},
+                                   {'s', &c.sub_category},
+                                   {'S', &c.status}}) {
+    if (value->empty()) continue;
+    ++criteria;
+    out.emplace(col, *value);
+  }
+  if (criteria != 1 || out->second.size() >= kSortValueMax ||
+      columns_of(list).find(out->first) == std::string_view::npos) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 // A word page looks each walked index row's posting up (MultiGet, about 1 µs a row) while the
@@ -1540,9 +1602,7 @@ bool TicketSearch::empty() const {
 }
 
 bool is_ticket_status(const std::string& label) {
-  const std::string folded = fold_text(label);
-  return std::any_of(std::begin(kStatuses), std::end(kStatuses),
-                     [&](const StatusInfo& s) { return fold_text(s.label) == folded; });
+  return status_labelled(fold_text(label)) != nullptr;
 }
 
 Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list) {
@@ -1551,14 +1611,36 @@ Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list
   return count->has_value() ? from_be64(**count) : 0;
 }
 
-Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
-                                const TicketQuery& query) {
+Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_asked,
+                                const TicketQuery& query_asked) {
+  const auto [list, query] = narrow_by_status(list_asked, query_asked);
   TicketPage out;
   const std::size_t page_size = std::max<std::size_t>(query.page_size, 1);
   const std::uint64_t skip = (std::max<std::size_t>(query.page, 1) - 1) * std::uint64_t{page_size};
   std::vector<std::string> ids;
   const char index = index_for(list, query.sort);
-  if (query.search.empty() && index != 0) {
+  const Criteria criteria(query.search);
+  const auto value = lone_value(criteria, list);
+  if (value && (index == value->first || index == 'o')) {
+    // One range of the value's column index, at its ranks.
+    const std::string sl = sorted(list, value->first);
+    auto from = ranked_rank_of(store, ranked(sl), value->second + '\0');
+    if (!from) return std::unexpected(from.error());
+    auto to = ranked_rank_of(store, ranked(sl), value->second + '\1');
+    if (!to) return std::unexpected(to.error());
+    out.total = *to - *from;
+    if (skip < out.total) {
+      auto rows = list_count(store, list);
+      if (!rows) return std::unexpected(rows.error());
+      const std::uint64_t rank = query.descending ? *to - 1 - skip : *from + skip;
+      auto got = ids_from_rank(
+          store, sl, rank, *rows,
+          static_cast<std::size_t>(std::min<std::uint64_t>(page_size, out.total - skip)),
+          query.descending);
+      if (!got) return std::unexpected(got.error());
+      ids = std::move(*got);
+    }
+  } else if (query.search.empty() && index != 0) {
     auto total = list_count(store, list);
     if (!total) return std::unexpected(total.error());
     out.total = *total;
@@ -1570,11 +1652,10 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
       ids = std::move(*got);
     }
   } else {
-    const Criteria criteria(query.search);
     // One word in an emitted list: the total is the word's count in the list (one read); a
     // rare word's postings are collected as below, a common word's page is read from the sort
     // index, filtered by the word (word_page).
-    const auto word = index != 0 && is_emitted(list) ? lone_word(criteria, list) : std::nullopt;
+    const auto word = index != 0 && is_emitted(list) ? lone_word(criteria) : std::nullopt;
     std::uint64_t word_total = 0, rows = 0;
     bool by_word = false;
     if (word) {
@@ -1633,8 +1714,9 @@ Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::strin
 }
 
 Result<std::unique_ptr<TicketCursor>> export_tickets(std::shared_ptr<const ViewStore> store,
-                                                     const std::string& list,
-                                                     const TicketQuery& query) {
+                                                     const std::string& list_asked,
+                                                     const TicketQuery& query_asked) {
+  const auto [list, query] = narrow_by_status(list_asked, query_asked);
   if (const char index = index_for(list, query.sort); query.search.empty() && index != 0) {
     return std::make_unique<IndexCursor>(std::move(store), sorted(list, index), query.descending);
   }

@@ -158,7 +158,13 @@ struct TicketPage {
 
 // A page of `list` (from emitted_list or support_queue). Without search criteria the page is
 // read from the list's index for the sort column in bounded scans whatever its number (support
-// queues, short lists, are sorted in memory on other columns than opened_at). A search by one
+// queues, short lists, are sorted in memory on other columns than opened_at). A status sought
+// in a tab of several ("Tous", "Actions requises") is sought in the smallest tab holding it
+// instead, where it is dropped when that tab holds no other ("Ouvert" in "Tous" is "En
+// cours"): the same rows, in the same order. One category, sub-category or status sought
+// alone, sorted on that column or on opening time, is one range of that column's index: its
+// total from the ranks of its two ends (bucket counts summed from the start of the list, about
+// rows / 64 small rows), its page read at its rank as a plain page is. A search by one
 // word in an emitted list (and nothing else, or the status of a one-status tab) takes its total
 // from the word's count in the list (one read); a word in more than 1/32 of the list (and 64
 // rows) has its page read from the index for the sort, keeping the rows holding the word
@@ -172,8 +178,9 @@ struct TicketPage {
 //   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
 //     least 64), or a support queue's rows are each checked on their state row and sorted in
 //     memory: a few point reads per candidate;
-//   - walk (emitted lists otherwise): the list's indexes (opening dates, category,
-//     sub-category, status) and the words' postings, read in range scans, give the set of
+//   - walk (emitted lists otherwise): the list's indexes (opening dates, or without dates the
+//     first value's range; category, sub-category, status) and the words' postings, read in
+//     range scans, give the set of
 //     matching ids and so the exact total, with no state read; the page is then read from the
 //     index for the sort, keeping the ids of that set, from the end of the index nearer to
 //     the page. Cost: the list's rows plus the words' postings in range scans (postings far

@@ -521,10 +521,12 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
 // in about 1% of them (collect: its postings, each checked on its state); two words, words with a
 // status, a category (one longer than an index keeps, with another one equal on its first 64
 // bytes), a sub-category or dates (walk: the list's indexes and the postings in range scans,
-// postings looked up row by row when a date range leaves few rows), criteria without words; every
-// tab, every column both ways, pages of 13 to one past the end, the total on each page, and the
-// export. Another emitter's tickets use the same words; some drafts change words before being
-// submitted or deleted.
+// postings looked up row by row when a date range leaves few rows), criteria without words (one
+// category, sub-category or status alone: a range of that column's index read at its ranks; a
+// status and a category: the category's range seeds the walk); a status searched in "Tous"
+// (read from the smaller tab of that status); every tab, every column both ways, pages of 13 to
+// one past the end, the total on each page, and the export. Another emitter's tickets use the same
+// words; some drafts change words before being submitted or deleted.
 TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("chorus-search-" + std::to_string(getpid()));
@@ -697,7 +699,18 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
          s.opened_from_us = third;
        })},
       {"status only", with([](auto& s) { s.status = "En attente d'informations"; })},
+      {"status of one tab only", with([](auto& s) { s.status = "ouvert"; })},
+      {"common word, status of one tab", with([](auto& s) {
+         s.words = "commun";
+         s.status = "Ouvert";
+       })},
       {"category only", with([&](auto& s) { s.category = long_b; })},
+      {"short category only", with([&](auto& s) { s.category = "TECHNIQUE"; })},
+      {"sub-category only", with([&](auto& s) { s.sub_category = "api"; })},
+      {"category and status", with([&](auto& s) {
+         s.category = "Technique";
+         s.status = "Résolu";
+       })},
       {"dates only", with([&](auto& s) { s.opened_before_us = third; })},
   };
   auto matches = [&](const std::string& id, const ticket::State& st,
