@@ -3,19 +3,6 @@
 namespace chorus::projections {
 namespace {
 
-// The nearest fence before `suffix`; "" (the head bucket) when none. The list's fences (one
-// row in kFenceEvery) are read once per batch and then looked up in memory: a batch applies
-// many events to the same lists, and a reverse seek through every level of the store for each
-// took over a third of a rebuild's time (perf, replay_bench --parts rebuild).
-Result<std::string> fence_before(ViewBatch& batch, const RankedList& list,
-                                 const std::string& suffix) {
-  auto fences = batch.keys_under(list.fences);
-  if (!fences) return std::unexpected(fences.error());
-  auto it = (*fences)->lower_bound(suffix);
-  if (it == (*fences)->begin()) return std::string();
-  return *std::prev(it);
-}
-
 // Rows after `suffix` up to the next fence (excluded).
 Result<std::uint64_t> rows_until_fence(const ViewBatch& batch, const RankedList& list,
                                        const std::string& suffix) {
@@ -75,6 +62,19 @@ Result<void> move_head(ViewBatch& batch, const RankedList& list, const std::stri
 
 }  // namespace
 
+// The list's fences (one row in kFenceEvery) are read once per batch and then looked up in
+// memory: a batch applies many events to the same lists, and a reverse seek through every level
+// of the store for each took over a third of a rebuild's time (perf, replay_bench --parts
+// rebuild).
+Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list,
+                                        const std::string& suffix) {
+  auto fences = batch.keys_under(list.fences);
+  if (!fences) return std::unexpected(fences.error());
+  auto it = (*fences)->lower_bound(suffix);
+  if (it == (*fences)->begin()) return std::string();
+  return *std::prev(it);
+}
+
 bool is_fence_id(std::string_view id) noexcept {
   std::uint64_t h = 14695981039346656037ULL;
   for (unsigned char c : id) {
@@ -87,7 +87,7 @@ bool is_fence_id(std::string_view id) noexcept {
 Result<void> ranked_insert(ViewBatch& batch, const RankedList& list, const std::string& suffix,
                            std::string_view value) {
   if (auto ok = move_head(batch, list, suffix, /*inserted=*/true); !ok) return ok;
-  auto before = fence_before(batch, list, suffix);
+  auto before = ranked_fence_before(batch, list, suffix);
   if (!before) return std::unexpected(before.error());
   if (!list.is_fence(suffix, value)) return add_count(batch, list, list.buckets + *before, 1);
   // A new fence splits the bucket it lands in: the rows after it move to its own bucket.
@@ -110,7 +110,7 @@ Result<void> ranked_remove(ViewBatch& batch, const RankedList& list, const std::
     if (!moved) return std::unexpected(moved.error());
     delta = static_cast<std::int64_t>(*moved);
   }
-  auto before = fence_before(batch, list, suffix);
+  auto before = ranked_fence_before(batch, list, suffix);
   if (!before) return std::unexpected(before.error());
   return add_count(batch, list, list.buckets + *before, delta);
 }

@@ -42,6 +42,12 @@ struct RankedList {
   std::string head{};
 };
 
+// The suffix of the nearest fence before `suffix` (excluded), "" (the head bucket) when none;
+// read-your-writes. The list's fences are read once per batch (ViewBatch::keys_under), then
+// looked up in memory. Fails with io_error. Changes nothing; not thread-safe (one batch).
+[[nodiscard]] Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list,
+                                                      const std::string& suffix);
+
 // Counts the row at `suffix` (holding `value`) into the list's buckets, splitting a bucket when
 // the row is a fence, and moves the head row when the row comes first. The caller writes or
 // deletes the row itself, before or after. Reads the nearest fence before it and, for a fence,
