@@ -3,21 +3,6 @@
 namespace chorus::projections {
 namespace {
 
-// Rows after `suffix` up to the next fence (excluded).
-Result<std::uint64_t> rows_until_fence(const ViewBatch& batch, const RankedList& list,
-                                       const std::string& suffix) {
-  const std::string own = list.rows + suffix;
-  std::uint64_t n = 0;
-  auto ok = batch.scan(list.rows, own, false, [&](std::string_view key, std::string_view value) {
-    if (key == own) return true;
-    if (list.is_fence(key.substr(list.rows.size()), value)) return false;
-    ++n;
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return n;
-}
-
 Result<void> add_count(ViewBatch& batch, const RankedList& list, const std::string& key,
                        std::int64_t delta) {
   if (list.merge_counts) {
@@ -75,6 +60,21 @@ Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list
   return *std::prev(it);
 }
 
+Result<std::vector<std::string>> ranked_rows_to_fence(const ViewBatch& batch,
+                                                      const RankedList& list,
+                                                      const std::string& suffix) {
+  const std::string own = list.rows + suffix;
+  std::vector<std::string> values;
+  auto ok = batch.scan(list.rows, own, false, [&](std::string_view key, std::string_view value) {
+    if (key == own) return true;
+    if (list.is_fence(key.substr(list.rows.size()), value)) return false;
+    values.emplace_back(value);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return values;
+}
+
 bool is_fence_id(std::string_view id) noexcept {
   std::uint64_t h = 14695981039346656037ULL;
   for (unsigned char c : id) {
@@ -91,11 +91,11 @@ Result<void> ranked_insert(ViewBatch& batch, const RankedList& list, const std::
   if (!before) return std::unexpected(before.error());
   if (!list.is_fence(suffix, value)) return add_count(batch, list, list.buckets + *before, 1);
   // A new fence splits the bucket it lands in: the rows after it move to its own bucket.
-  auto moved = rows_until_fence(batch, list, suffix);
+  auto moved = ranked_rows_to_fence(batch, list, suffix);
   if (!moved) return std::unexpected(moved.error());
   batch.put(list.fences + suffix, "");
-  batch.put(list.buckets + suffix, be64(*moved + 1));
-  return add_count(batch, list, list.buckets + *before, -static_cast<std::int64_t>(*moved));
+  batch.put(list.buckets + suffix, be64(moved->size() + 1));
+  return add_count(batch, list, list.buckets + *before, -static_cast<std::int64_t>(moved->size()));
 }
 
 Result<void> ranked_remove(ViewBatch& batch, const RankedList& list, const std::string& suffix,
@@ -106,9 +106,9 @@ Result<void> ranked_remove(ViewBatch& batch, const RankedList& list, const std::
     // The fence's bucket joins the one before.
     batch.del(list.fences + suffix);
     batch.del(list.buckets + suffix);
-    auto moved = rows_until_fence(batch, list, suffix);
+    auto moved = ranked_rows_to_fence(batch, list, suffix);
     if (!moved) return std::unexpected(moved.error());
-    delta = static_cast<std::int64_t>(*moved);
+    delta = static_cast<std::int64_t>(moved->size());
   }
   auto before = ranked_fence_before(batch, list, suffix);
   if (!before) return std::unexpected(before.error());

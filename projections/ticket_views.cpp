@@ -306,21 +306,6 @@ Result<std::string> bucket_before(ViewBatch& batch, const std::string& sl,
   return ranked_fence_before(batch, ranked(sl), suffix);
 }
 
-// The ids of the rows after `suffix` up to the next fence (both excluded).
-Result<std::vector<std::string>> rows_to_fence(const ViewBatch& batch, const std::string& sl,
-                                               const std::string& suffix) {
-  const std::string prefix = index_prefix(sl), own = prefix + suffix;
-  std::vector<std::string> ids;
-  auto ok = batch.scan(prefix, own, false, [&](std::string_view key, std::string_view id) {
-    if (key == own) return true;
-    if (is_fence_id(id)) return false;
-    ids.emplace_back(id);
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return ids;
-}
-
 void add_words(ViewBatch& batch, const std::string& sl, const std::string& bucket,
                const std::set<std::string>& words, std::int64_t delta) {
   for (const auto& w : words) batch.add(word_bucket_prefix(sl, w) + bucket, delta);
@@ -359,7 +344,7 @@ Result<void> word_buckets_remove(ViewBatch& batch, const std::string& sl, const 
     return {};
   }
   add_words(batch, sl, suffix, words, -1);
-  auto rest = rows_to_fence(batch, sl, suffix);
+  auto rest = ranked_rows_to_fence(batch, ranked(sl), suffix);
   if (!rest) return std::unexpected(rest.error());
   return move_words(batch, sl, *rest, suffix, *before);
 }
@@ -375,7 +360,7 @@ Result<void> word_buckets_insert(ViewBatch& batch, const std::string& sl, const 
     return {};
   }
   add_words(batch, sl, suffix, words, 1);
-  auto rest = rows_to_fence(batch, sl, suffix);
+  auto rest = ranked_rows_to_fence(batch, ranked(sl), suffix);
   if (!rest) return std::unexpected(rest.error());
   return move_words(batch, sl, *rest, *before, suffix);
 }
