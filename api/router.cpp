@@ -321,6 +321,8 @@ const std::vector<RouteInfo>& Router::routes() {
       {"GET", "/v1/support/tickets"},
       {"GET", "/v1/received/tickets"},
       {"POST", "/v1/public/tickets"},
+      {"GET", "/v1/public/ticket-categories"},
+      {"GET", "/v1/reference-objects/{object_type}/{object_number}"},
       {"POST", "/v1/reference-object-imports"},
   };
   return kRoutes;
@@ -505,6 +507,28 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       log_command("ticket.submit_signed_out", p.rule, meta.correlation_id, seconds);
       throw;
     }
+  }
+
+  // The ticket form's lists ("Catégorie", "Sous-catégorie"): reference data, the same for the
+  // signed-out form, so without an identity. Each pair says where it goes and, for an
+  // object-bound pair, the object type the form fills in ("Type d'objet concerné", seed 002).
+  if (pattern == "/v1/public/ticket-categories") {
+    json categories = json::array();
+    if (options_.categories != nullptr) {
+      for (const auto& [category, subs] : options_.categories->pairs()) {
+        json listed = json::array();
+        for (const auto& sub : subs) {
+          json pair{{"name", sub},
+                    {"routing", domain::ticket::is_business(sub) ? "business" : "support"}};
+          if (auto type = options_.categories->object_type(category, sub); !type.empty()) {
+            pair["object_type"] = std::move(type);
+          }
+          listed.push_back(std::move(pair));
+        }
+        categories.push_back(json{{"name", category}, {"sub_categories", std::move(listed)}});
+      }
+    }
+    return json_response(200, json{{"categories", std::move(categories)}});
   }
 
   // --- Everything else needs a verified identity ---------------------------------------
@@ -996,6 +1020,45 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::size_t limit = positive_param(request, "limit", 100, 1000);
     auto rows = or_503(projections::pending_notifications(*store, limit));
     return rows_response("", rows);
+  }
+  if (pattern == "/v1/reference-objects/{object_type}/{object_number}") {
+    // The object a ticket form names, read back so that the form fills in "Organisation
+    // destinataire" (seed 002) before it is sent. Scoped as the rule that routes the ticket
+    // (domain/ticket.cpp, check_form): only users of the object's issuer may name it, and
+    // anyone else gets what an unknown number gets, so probing numbers teaches nothing.
+    const std::string& type = params[0];
+    const std::string& number = params[1];
+    if (!domain::reference_object::is_object_type(type)) {
+      throw Problem{404, "reference_object.object_type", "object_type",
+                    "Type d'objet inconnu : « " + type + " »."};
+    }
+    const std::string* emitting = request.query_param("emitting_structure_id");
+    if (emitting == nullptr || emitting->empty()) {
+      throw Problem{400, "request.query", "emitting_structure_id",
+                    "Le paramètre « emitting_structure_id » (structure émettrice) est "
+                    "obligatoire."};
+    }
+    if (!ticket_context(*store, *caller, *emitting, "", "").attached_to_emitting_structure) {
+      throw Problem{403, "reference_object.emitting_structure", "emitting_structure_id",
+                    "Vous n'êtes pas rattaché à cette structure émettrice."};
+    }
+    const auto object = object_recipient(*store, type, number);
+    if (!object || object->issuer_structure_id != *emitting) {
+      throw Problem{404, "reference_object.not_found", "object_number",
+                    "Le numéro saisi ne correspond à aucun objet de type « " + type +
+                        " » existant dans Chorus Pro."};
+    }
+    json answer{{"object_type", type},
+                {"object_number", number},
+                {"destination_structure_id", object->structure_id},
+                {"destination_service", object->service}};
+    if (auto row = or_503(projections::structure_detail(*store, object->structure_id))) {
+      const json d = json::parse(*row, nullptr, false);
+      if (d.is_object() && d.contains("data") && d.at("data").is_object()) {
+        answer["destination_designation"] = d.at("data").value("designation", "");
+      }
+    }
+    return json_response(200, answer);
   }
   if (pattern == "/v1/me/tickets/counts") {
     json counts = json::object();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/attachments.h"
@@ -438,6 +439,74 @@ TEST_F(TicketRouting, ObjectBoundTicketsGoToTheObjectsRecipient) {
     EXPECT_EQ(r->status, 422) << number;
     EXPECT_EQ(json::parse(r->body, nullptr, false).value("field", ""), "object_number") << r->body;
   }
+}
+
+// The form's own reads: its category and sub-category lists, with their routing and object
+// type, without a token (the signed-out form uses them too); and an object read back so that
+// the form fills in "Organisation destinataire" (seed 002), for the object's issuer only.
+TEST_F(TicketRouting, TheFormReadsItsCategoriesAndItsObjectsRecipient) {
+  auto listed = client_->request("GET", "/v1/public/ticket-categories", "");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->status, 200) << listed->body;
+  std::map<std::string, json> pairs;  // "<category>/<sub-category>" -> the pair
+  const json body = json::parse(listed->body);
+  for (const auto& c : body.at("categories")) {
+    for (const auto& s : c.at("sub_categories")) {
+      pairs[c.value("name", "") + "/" + s.value("name", "")] = s;
+    }
+  }
+  ASSERT_TRUE(pairs.contains(std::string("Factures émises/") + kInvoicePair)) << listed->body;
+  const json& invoice = pairs[std::string("Factures émises/") + kInvoicePair];
+  EXPECT_EQ(invoice.value("routing", ""), "business");
+  EXPECT_EQ(invoice.value("object_type", ""), "facture");
+  const json& general = pairs[std::string("Factures émises/") + kBusiness];
+  EXPECT_EQ(general.value("routing", ""), "business");
+  EXPECT_FALSE(general.contains("object_type")) << general;
+  EXPECT_EQ(pairs["Technique/Connexion"].value("routing", ""), "support");
+
+  ok("ops", "POST", "/v1/reference-object-imports",
+     json{{"objects",
+           {{{"object_type", "facture"},
+             {"object_number", "FAC-2024-0777"},
+             {"issuer_structure_id", "emit-r"},
+             {"recipient_structure_id", "dest-r"},
+             {"recipient_service", "COMPTA"}}}}});
+  const std::string path = "/v1/reference-objects/facture/FAC-2024-0777";
+  const json back = ok("alice", "GET", path + "?emitting_structure_id=emit-r");
+  EXPECT_EQ(back.value("object_type", ""), "facture");
+  EXPECT_EQ(back.value("object_number", ""), "FAC-2024-0777");
+  EXPECT_EQ(back.value("destination_structure_id", ""), "dest-r");
+  EXPECT_EQ(back.value("destination_service", ""), "COMPTA");
+  EXPECT_EQ(back.value("destination_designation", ""), "Structure dest-r");
+  // What the form then sends goes where the read-back said.
+  json sent_form = object_form("facture", "FAC-2024-0777");
+  sent_form["destination_structure_id"] = back.value("destination_structure_id", "");
+  sent_form["destination_service"] = back.value("destination_service", "");
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets", sent_form).status, 201);
+
+  // Someone of another structure gets what an unknown number gets; a structure the caller is
+  // not attached to is refused as the ticket's emitting structure would be.
+  const auto unknown = act(
+      "alice", "GET", "/v1/reference-objects/facture/FAC-2024-0778?emitting_structure_id=emit-r");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(unknown.body.value("field", ""), "object_number");
+  const auto foreign = act("plain", "GET", path + "?emitting_structure_id=dest-r");
+  EXPECT_EQ(foreign.status, 404) << foreign.body;
+  EXPECT_EQ(foreign.body.value("rule", ""), unknown.body.value("rule", "?"));
+  EXPECT_EQ(foreign.body.value("detail", ""), unknown.body.value("detail", "?"));
+  const auto not_attached = act("plain", "GET", path + "?emitting_structure_id=emit-r");
+  EXPECT_EQ(not_attached.status, 403) << not_attached.body;
+  EXPECT_EQ(not_attached.body.value("field", ""), "emitting_structure_id");
+  const auto unnamed = act("alice", "GET", path);
+  EXPECT_EQ(unnamed.status, 400) << unnamed.body;
+  EXPECT_EQ(unnamed.body.value("field", ""), "emitting_structure_id");
+  const auto other_type =
+      act("alice", "GET", "/v1/reference-objects/bon/FAC-2024-0777?emitting_structure_id=emit-r");
+  EXPECT_EQ(other_type.status, 404) << other_type.body;
+  EXPECT_EQ(other_type.body.value("field", ""), "object_type");
+  auto anonymous = client_->request("GET", path + "?emitting_structure_id=emit-r", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
 }
 
 // "Sollicitations reçues" have "unassigned" and "assigned to me" like the support queues: a
