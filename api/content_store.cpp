@@ -79,10 +79,19 @@ ContentResult<void> ContentStore::put(std::string_view bytes, const std::string&
   const auto final_path = path_of(sha256);
   const auto shard = final_path.parent_path();
   std::error_code ec;
-  // De-duplicated: the same bytes are there already (a file under its final name is whole,
-  // being renamed there only once complete and fsynced).
-  const auto existing = std::filesystem::file_size(final_path, ec);
-  if (!ec && existing == bytes.size()) return {};
+  {
+    // De-duplicated: the same bytes are there already (a file under its final name is whole,
+    // being renamed there only once complete and fsynced). Stamped as new under the lock, so a
+    // sweep that found it old checks it again before removing it.
+    std::lock_guard lock(*names_);
+    const auto existing = std::filesystem::file_size(final_path, ec);
+    if (!ec && existing == bytes.size()) {
+      std::filesystem::last_write_time(final_path, std::filesystem::file_time_type::clock::now(),
+                                       ec);
+      if (ec) return fail(content_errc::io_error, "cannot stamp " + final_path.string());
+      return {};
+    }
+  }
   if (!std::filesystem::exists(shard, ec)) {
     std::filesystem::create_directories(shard, ec);
     if (ec) return fail(content_errc::io_error, "cannot create " + shard.string());
@@ -111,13 +120,65 @@ ContentResult<void> ContentStore::put(std::string_view bytes, const std::string&
     ::unlink(temp.c_str());
     return fail(content_errc::io_error, errno_text("cannot close", temp));
   }
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
-    const std::string message = errno_text("cannot rename", temp);
-    ::unlink(temp.c_str());
-    return fail(content_errc::io_error, message);
+  {
+    std::lock_guard lock(*names_);
+    if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+      const std::string message = errno_text("cannot rename", temp);
+      ::unlink(temp.c_str());
+      return fail(content_errc::io_error, message);
+    }
   }
   if (!sync_dir(shard)) return fail(content_errc::io_error, errno_text("cannot fsync", shard));
   return {};
+}
+
+ContentResult<SweepReport> ContentStore::sweep(
+    std::filesystem::file_time_type cutoff,
+    const std::function<ContentResult<bool>(const std::string&)>& named) const {
+  namespace fs = std::filesystem;
+  SweepReport report;
+  std::error_code shards_ec;
+  for (fs::directory_iterator shards(dir_, shards_ec), end; !shards_ec && shards != end;
+       shards.increment(shards_ec)) {
+    std::error_code kind_ec;
+    if (!shards->is_directory(kind_ec)) continue;
+    std::error_code files_ec;
+    for (fs::directory_iterator files(shards->path(), files_ec); !files_ec && files != end;
+         files.increment(files_ec)) {
+      const fs::path path = files->path();
+      const std::string name = path.filename().string();
+      const bool temporary = name.starts_with(".tmp-");
+      if (!temporary && !is_sha256_hex(name)) continue;
+      if (!temporary) ++report.examined;
+      // Checked and removed under the lock put() keeps or replaces a name under: a file put()
+      // stamped since the listing is new again and stays.
+      std::lock_guard lock(*names_);
+      std::error_code gone;
+      const auto written = fs::last_write_time(path, gone);
+      if (gone || written >= cutoff) continue;  // removed meanwhile, or too new
+      if (!temporary) {
+        auto is_named = named(name);
+        if (!is_named) return std::unexpected(is_named.error());
+        if (*is_named) continue;
+      }
+      const auto size = fs::file_size(path, gone);
+      if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) continue;
+        return fail(content_errc::io_error, errno_text("cannot remove", path));
+      }
+      ++(temporary ? report.temporary_removed : report.removed);
+      if (!gone) report.bytes_freed += size;
+    }
+    if (files_ec) {
+      return fail(content_errc::io_error,
+                  "cannot list " + shards->path().string() + ": " + files_ec.message());
+    }
+  }
+  if (shards_ec) {
+    return fail(content_errc::io_error,
+                "cannot list " + dir_.string() + ": " + shards_ec.message());
+  }
+  return report;
 }
 
 ContentResult<std::string> ContentStore::get(const std::string& sha256) const {

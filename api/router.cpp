@@ -280,6 +280,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"GET", "/v1/tickets/{ticket_id}/attachments/{attachment_id}"},
       {"GET", "/v1/outbox"},
       {"POST", "/v1/admin/views/rebuild"},
+      {"POST", "/v1/admin/attachments/sweep"},
       {"POST", "/v1/outbox/{notification_id}/sent"},
       {"GET", "/v1/me/tickets"},
       {"GET", "/v1/me/tickets/counts"},
@@ -987,6 +988,50 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Une reconstruction des vues est déjà en cours."};
     }
     return json_response(202, json{{"status", "started"}});
+  }
+  if (pattern == "/v1/admin/attachments/sweep") {
+    // Removes attachment content that no event names (stored, then the append failed or the
+    // decision was refused) and leftover temporary files, once older than the cutoff. The
+    // views are first brought up to the log's end, so every event acknowledged before the
+    // sweep is seen; put() keeps later ones safe (content_store.h).
+    require_operator(*caller, "attachments.operator_only", "à l'exploitation");
+    const ContentStore* files = options_.attachments;
+    if (files == nullptr) {
+      throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+    }
+    // At least 5 minutes: longer than any upload takes between storing its bytes and
+    // appending its event.
+    const std::size_t minutes =
+        positive_param(request, "older_than_minutes", 24 * 60, 366 * 24 * 60);
+    if (minutes < 5) {
+      throw Problem{400, "request.query", "older_than_minutes",
+                    "« older_than_minutes » doit valoir au moins 5."};
+    }
+    const auto cutoff =
+        std::filesystem::file_time_type::clock::now() - std::chrono::minutes(minutes);
+    auto end = log_.end();
+    if (!end) throw Problem{503, "log.unavailable", "", "Journal indisponible."};
+    if (auto caught_up = runner_.wait_for(*end, options_.consistency_wait); !caught_up) {
+      throw Problem{503, "views.behind", "", "Les vues n'ont pas encore rattrapé le journal."};
+    }
+    auto views = runner_.store();
+    auto report = files->sweep(cutoff, [&](const std::string& sha256) -> ContentResult<bool> {
+      auto named = projections::content_named(*views, sha256);
+      if (!named)
+        return std::unexpected(ContentError{content_errc::io_error, named.error().message});
+      return *named;
+    });
+    if (!report) {
+      spdlog::error("msg=\"attachment sweep failed\" error=\"{}\"", report.error().message);
+      throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+    }
+    spdlog::info(
+        "msg=\"attachment sweep\" examined={} removed={} temporary_removed={} bytes_freed={}",
+        report->examined, report->removed, report->temporary_removed, report->bytes_freed);
+    return json_response(200, json{{"examined", report->examined},
+                                   {"removed", report->removed},
+                                   {"temporary_removed", report->temporary_removed},
+                                   {"bytes_freed", report->bytes_freed}});
   }
   if (pattern == "/v1/received/tickets") {
     // "Sollicitations reçues": the business ("M-") tickets sent to a structure (or one of its

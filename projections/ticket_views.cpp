@@ -32,6 +32,7 @@ std::string state_key(std::string_view id) { return key_of({"s", id}); }
 std::string detail_key(std::string_view id) { return key_of({"t", id}); }
 std::string history_prefix(std::string_view id) { return key_of({"h", id}) + '\0'; }
 std::string number_key(std::string_view number) { return key_of({"n", number}); }
+std::string content_key(std::string_view sha256) { return key_of({"a", sha256}); }
 std::string word_key(std::string_view emitter, std::string_view word, std::string_view id) {
   return key_of({"w", emitter, word, id});
 }
@@ -1459,6 +1460,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                       {"added_by", event.meta.actor.user_id},
                       {"added_at_us", event.meta.occurred_at_us}};
             detail["attachments"].push_back(std::move(file));
+            batch.put(content_key(e.sha256), "");
             text = e.name;
             return {};
           },
@@ -1702,6 +1704,12 @@ Result<std::unique_ptr<TicketCursor>> export_tickets(std::shared_ptr<const ViewS
   auto matches = search(*store, list, query);
   if (!matches) return std::unexpected(matches.error());
   return std::make_unique<MatchCursor>(std::move(store), std::move(*matches));
+}
+
+Result<bool> content_named(const ViewStore& store, const std::string& sha256) {
+  auto row = store.get(content_key(sha256));
+  if (!row) return std::unexpected(row.error());
+  return row->has_value();
 }
 
 Result<std::optional<std::string>> ticket_detail(const ViewStore& store,

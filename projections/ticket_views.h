@@ -8,6 +8,9 @@
 //   t\0<ticket_id>                     -> ticket detail row (JSON)
 //   h\0<ticket_id>\0<version be64>     -> one activity-history entry (JSON)
 //   n\0<number>                        -> ticket id (search by number; upper case)
+//   a\0<sha256>                        -> "": content some FileAttached names; never removed
+//                                         (the log keeps naming it), so the content store's
+//                                         sweep keeps it (api/content_store.h)
 //   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
 //                                         description: lower case, no accents)
 //   c\0<list>                          -> rows in the list (be64, merged)
@@ -218,6 +221,10 @@ class TicketCursor {
 
 // The detail of a ticket (JSON, with its "history" in version order), nullopt when unknown.
 // The caller checks who may see it.
+// Whether an applied FileAttached names the content of `sha256` (any ticket, drafts deleted
+// since included). Fails with io_error. Changes nothing; thread-safe.
+[[nodiscard]] Result<bool> content_named(const ViewStore& store, const std::string& sha256);
+
 [[nodiscard]] Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                                const std::string& ticket_id);
 

@@ -1,11 +1,14 @@
 // Ticket attachments ("pièces jointes") through the HTTP API of the real server: upload as raw
 // bytes, download the same bytes, the size limit (413, nothing written), scope (outsiders get
-// 404), the status table (refused once Fermé), and the content store surviving a restart.
+// 404), the status table (refused once Fermé), the content store surviving a restart, and the
+// operators' sweep of content no event names.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "api/content_store.h"
@@ -59,6 +62,7 @@ class TicketAttachments : public ::testing::Test {
              const std::string& body = "", std::map<std::string, std::string> headers = {}) {
     std::vector<std::string> roles;
     if (user.starts_with("sn1")) roles = {"support_n1"};
+    if (user == "ops") roles = {"operator"};
     headers["Authorization"] = ServerProcess::token(user, roles);
     if (!token_.empty()) headers["X-Consistency-Token"] = token_;
     auto r = client_->request(method, target, body, headers);
@@ -221,6 +225,66 @@ TEST_F(TicketAttachments, ContentSurvivesARestart) {
   ASSERT_EQ(got.status, 200) << got.raw;
   EXPECT_EQ(got.raw, bytes);
   EXPECT_EQ(got.headers["content-type"], "application/octet-stream");
+}
+
+// Content no event names (its upload failed after storing it) and leftover temporary files go
+// once old enough; content an event names stays however old, and so does anything recent or
+// not the store's. Content sent again is stamped as new, so a sweep keeps it.
+TEST_F(TicketAttachments, TheSweepRemovesOnlyOldContentNoEventNames) {
+  namespace fs = std::filesystem;
+  using namespace std::chrono_literals;
+  const auto root = dir_ / "attachments";
+  const auto days_ago = fs::file_time_type::clock::now() - 48h;
+  auto plant = [&](const std::string& bytes, bool old) {
+    const std::string sha = api::ContentStore::digest(bytes);
+    fs::create_directories(root / sha.substr(0, 2));
+    const fs::path path = root / sha.substr(0, 2) / sha;
+    std::ofstream(path, std::ios::binary) << bytes;
+    if (old) fs::last_write_time(path, days_ago);
+    return path;
+  };
+  const std::string id = open_ticket();
+  const std::string named_bytes = binary_bytes(1500) + "named";
+  auto added = upload("alice", id, "named.bin", named_bytes);
+  ASSERT_EQ(added.status, 201) << added.raw;
+  const fs::path named =
+      root / added.body.value("sha256", "").substr(0, 2) / added.body.value("sha256", "");
+  fs::last_write_time(named, days_ago);  // only the event keeps it now
+  const std::string orphan_bytes = binary_bytes(1200) + "orphan";
+  const fs::path orphan = plant(orphan_bytes, true);
+  const fs::path recent = plant(binary_bytes(1200) + "recent", false);
+  const std::string resent_bytes = binary_bytes(900) + "resent";
+  const fs::path resent = plant(resent_bytes, true);
+  ASSERT_EQ(upload("alice", id, "resent.bin", resent_bytes).status, 201);
+  EXPECT_GT(fs::last_write_time(resent), days_ago + 47h) << "content sent again is stamped";
+  const fs::path temporary = named.parent_path() / ".tmp-left-by-a-crash";
+  std::ofstream(temporary) << "half";
+  fs::last_write_time(temporary, days_ago);
+  const fs::path foreign = named.parent_path() / "notes.txt";
+  std::ofstream(foreign) << "not the store's";
+  fs::last_write_time(foreign, days_ago);
+
+  EXPECT_EQ(act("alice", "POST", "/v1/admin/attachments/sweep").status, 403);
+  auto too_soon = act("ops", "POST", "/v1/admin/attachments/sweep?older_than_minutes=1");
+  EXPECT_EQ(too_soon.status, 400) << too_soon.raw;
+  EXPECT_EQ(too_soon.body.value("field", ""), "older_than_minutes");
+  EXPECT_TRUE(fs::exists(orphan)) << "a refused sweep removes nothing";
+
+  auto swept = act("ops", "POST", "/v1/admin/attachments/sweep?older_than_minutes=60");
+  ASSERT_EQ(swept.status, 200) << swept.raw;
+  EXPECT_EQ(swept.body.value("removed", 0u), 1u) << swept.body;
+  EXPECT_EQ(swept.body.value("temporary_removed", 0u), 1u);
+  EXPECT_EQ(swept.body.value("bytes_freed", 0u), orphan_bytes.size() + 4);
+  EXPECT_GE(swept.body.value("examined", 0u), 4u);
+  EXPECT_FALSE(fs::exists(orphan));
+  EXPECT_FALSE(fs::exists(temporary));
+  EXPECT_TRUE(fs::exists(recent));
+  EXPECT_TRUE(fs::exists(resent));
+  EXPECT_TRUE(fs::exists(foreign));
+  auto got = act("alice", "GET",
+                 "/v1/tickets/" + id + "/attachments/" + added.body.value("attachment_id", ""));
+  ASSERT_EQ(got.status, 200) << got.raw;
+  EXPECT_EQ(got.raw, named_bytes);
 }
 
 }  // namespace
