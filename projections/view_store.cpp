@@ -179,6 +179,7 @@ ViewBatch::ViewBatch(const ViewStore& store)
 ViewBatch::~ViewBatch() = default;
 
 Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
+  settle(key);
   std::string value;
   auto s = batch_->GetFromBatchAndDB(store_.db(), rocksdb::ReadOptions(),
                                      rocksdb::Slice(key.data(), key.size()), &value);
@@ -196,6 +197,7 @@ Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
 Result<void> ViewBatch::scan(
     std::string_view prefix, std::string_view start, bool reverse,
     const std::function<bool(std::string_view, std::string_view)>& visit) const {
+  settle_prefix(prefix);
   PrefixBounds b(prefix);
   rocksdb::Slice lower_slice(b.lower), upper_slice(b.upper);
   rocksdb::ReadOptions ro;
@@ -310,12 +312,14 @@ ViewBatch::KeySet* ViewBatch::loaded_keys_for(std::string_view key, std::string_
 }
 
 void ViewBatch::put(std::string_view key, std::string_view value) {
+  settle(key);
   batch_->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
   std::string_view suffix;
   if (auto* keys = loaded_keys_for(key, suffix)) keys->emplace(suffix);
 }
 
 void ViewBatch::del(std::string_view key) {
+  settle(key);
   batch_->Delete(rocksdb::Slice(key.data(), key.size()));
   std::string_view suffix;
   if (auto* keys = loaded_keys_for(key, suffix)) {
@@ -324,12 +328,69 @@ void ViewBatch::del(std::string_view key) {
 }
 
 void ViewBatch::add(std::string_view key, std::int64_t delta) {
-  batch_->Merge(rocksdb::Slice(key.data(), key.size()), be64(static_cast<std::uint64_t>(delta)));
+  auto it = counts_.find(key);
+  const bool created = it == counts_.end();
+  if (created) it = counts_.emplace(std::string(key), Count{}).first;
+  remember(it, created);
+  it->second.delta += delta;
+  it->second.pending = true;
 }
 
-void ViewBatch::set_save_point() { batch_->SetSavePoint(); }
+void ViewBatch::remember(Counts::iterator it, bool created) const {
+  if (created) {
+    undo_.emplace_back(it, std::nullopt);
+  } else if (it->second.epoch != epoch_) {
+    undo_.emplace_back(it, it->second);
+  }
+  it->second.epoch = epoch_;
+}
+
+void ViewBatch::write_out(Counts::iterator it) const {
+  if (!it->second.pending) return;
+  remember(it, false);
+  batch_->Merge(rocksdb::Slice(it->first.data(), it->first.size()),
+                be64(static_cast<std::uint64_t>(it->second.delta)));
+  it->second.delta = 0;
+  it->second.pending = false;
+}
+
+void ViewBatch::settle(std::string_view key) const {
+  if (counts_.empty()) return;
+  if (auto it = counts_.find(key); it != counts_.end()) write_out(it);
+}
+
+void ViewBatch::settle_prefix(std::string_view prefix) const {
+  for (auto it = counts_.lower_bound(prefix);
+       it != counts_.end() && std::string_view(it->first).starts_with(prefix); ++it) {
+    write_out(it);
+  }
+}
+
+rocksdb::WriteBatchWithIndex& ViewBatch::raw() {
+  for (auto it = counts_.begin(); it != counts_.end(); ++it) write_out(it);
+  undo_.clear();
+  counts_.clear();
+  return *batch_;
+}
+
+void ViewBatch::set_save_point() {
+  batch_->SetSavePoint();
+  ++epoch_;
+  undo_.clear();
+}
+
 void ViewBatch::rollback_to_save_point() {
   (void)batch_->RollbackToSavePoint();
+  // Back to each counter's state at the save point; merges written since are gone with the
+  // batch's entries.
+  for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
+    if (u->second) {
+      u->first->second = *u->second;
+    } else {
+      counts_.erase(u->first);
+    }
+  }
+  undo_.clear();
   key_sets_.clear();  // they may hold keys the dropped changes wrote or deleted
 }
 

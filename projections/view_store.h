@@ -96,22 +96,50 @@ class ViewBatch {
   [[nodiscard]] Result<const KeySet*> keys_under(std::string_view prefix);
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
-  // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it.
+  // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it. The
+  // deltas of one key are summed in memory and written as one merge (before the key is next
+  // read, put or deleted, or by raw()): a word's count in a user's tab, moved up and down by
+  // every ticket of a batch, is one merge operand instead of one per ticket. The row ends as
+  // with one merge per call (it exists, 0 included, once any delta was added).
   void add(std::string_view key, std::int64_t delta);
   void set_save_point();
   // Drops every change since the last save point (and the key sets of keys_under, read again
-  // on the next call).
+  // on the next call). One level: a second rollback without a new save point is not supported.
   void rollback_to_save_point();
-  rocksdb::WriteBatchWithIndex& raw() { return *batch_; }
+  // The batch with every summed delta written: what the runner commits. Call it once, at the
+  // end (later calls see the same batch; changes after it are not supported).
+  rocksdb::WriteBatchWithIndex& raw();
 
  private:
   // The loaded key set whose prefix `key` starts with, and the key's suffix after it; null when
   // none is loaded.
   KeySet* loaded_keys_for(std::string_view key, std::string_view& suffix);
 
+  // A counter's deltas not yet written into batch_, and what a rollback needs.
+  struct Count {
+    std::int64_t delta = 0;
+    bool pending = false;     // `delta` is not in batch_ yet
+    std::uint64_t epoch = 0;  // the save point of its last change
+  };
+  using Counts = std::map<std::string, Count, std::less<>>;
+  // Records the state of `it` before its first change since the save point (nullopt: created
+  // since), for rollback_to_save_point().
+  void remember(Counts::iterator it, bool created) const;
+  // Writes the pending delta of `it` into batch_ as one merge.
+  void write_out(Counts::iterator it) const;
+  // Writes the pending delta of `key`, or of every key under `prefix`, before they are read or
+  // overwritten.
+  void settle(std::string_view key) const;
+  void settle_prefix(std::string_view prefix) const;
+
   const ViewStore& store_;
   std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
   std::map<std::string, KeySet, std::less<>> key_sets_;
+  // Mutable: reads (const) write a key's pending delta before reading it; what the batch
+  // holds, as seen through every public method, is unchanged by that.
+  mutable Counts counts_;
+  mutable std::vector<std::pair<Counts::iterator, std::optional<Count>>> undo_;
+  std::uint64_t epoch_ = 0;
 };
 
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.

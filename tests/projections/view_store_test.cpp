@@ -188,5 +188,80 @@ TEST(ViewBatch, ScanStopsWhenTheVisitorSaysSo) {
   EXPECT_EQ(seen, 3);
 }
 
+// add() sums a key's deltas in memory and writes them as one merge when the key is next read,
+// put or deleted, or by raw(). Reads, overwrites, save points and the committed rows must be
+// exactly what one merge per add gives: checked against a plain map.
+TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  {
+    ViewBatch one(**store);
+    for (int i = 0; i < 1000; ++i) one.add("z", i % 2 == 0 ? 3 : -1);
+    EXPECT_EQ(one.raw().GetWriteBatch()->Count(), 1u) << "a thousand adds, one merge";
+    EXPECT_EQ(*one.get("z"), std::optional<std::string>(be64(1000)));
+  }
+  std::mt19937 rng(11);
+  const std::string prefix = "c\x01";
+  Model model;
+  {
+    ViewBatch seed(**store);
+    for (int i = 0; i < 20; ++i) {
+      const std::string key = prefix + std::to_string(i);
+      seed.add(key, i);
+      model[key] = be64(static_cast<std::uint64_t>(i));
+    }
+    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), seed.raw().GetWriteBatch()).ok());
+  }
+  ViewBatch batch(**store);
+  Model at_save_point = model;
+  bool saved = false;
+  for (int i = 0; i < 4000; ++i) {
+    const std::string key = prefix + std::to_string(rng() % 30);
+    const int what = static_cast<int>(rng() % 40);
+    if (what < 28) {
+      const std::int64_t delta = static_cast<std::int64_t>(rng() % 7) - 3;
+      model[key] = be64(from_be64(counter_value(model, key)) + static_cast<std::uint64_t>(delta));
+      batch.add(key, delta);
+    } else if (what < 32) {
+      model.erase(key);
+      batch.del(key);
+    } else if (what < 36) {
+      model[key] = be64(rng() % 100);
+      batch.put(key, model[key]);
+    } else if (what < 39) {
+      auto got = batch.get(key);
+      ASSERT_TRUE(got);
+      const auto it = model.find(key);
+      EXPECT_EQ(*got, it == model.end() ? std::nullopt : std::optional<std::string>(it->second))
+          << "change " << i;
+    } else {
+      const bool reverse = rng() % 2 == 0;
+      EXPECT_EQ(batch_scan(batch, prefix, "", reverse), expected_scan(model, prefix, "", reverse))
+          << "change " << i;
+    }
+    if (i % 23 == 22) {
+      if (saved && rng() % 3 == 0) {
+        batch.rollback_to_save_point();
+        model = at_save_point;
+      }
+      batch.set_save_point();
+      at_save_point = model;
+      saved = true;
+    }
+  }
+  ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), batch.raw().GetWriteBatch()).ok());
+  Model committed;
+  ASSERT_TRUE((*store)->scan(prefix, "", false, [&](std::string_view k, std::string_view v) {
+    committed.emplace(k, v);
+    return true;
+  }));
+  Model expected;
+  for (const auto& [k, v] : model) {
+    if (k.starts_with(prefix)) expected.emplace(k, v);
+  }
+  EXPECT_EQ(committed, expected);
+}
+
 }  // namespace
 }  // namespace chorus::projections
