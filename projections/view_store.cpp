@@ -373,6 +373,47 @@ rocksdb::WriteBatchWithIndex& ViewBatch::raw() {
   return *batch_;
 }
 
+rocksdb::WriteBatch ViewBatch::folded() {
+  raw();
+  rocksdb::WriteBatch out;
+  std::unique_ptr<rocksdb::WBWIIterator> it(batch_->NewIterator());
+  std::string key, value;
+  // The index orders a key's entries as they were written.
+  for (it->SeekToFirst(); it->Valid();) {
+    key.assign(it->Entry().key.data(), it->Entry().key.size());
+    enum class Base { none, put, del } base = Base::none;
+    std::uint64_t sum = 0;
+    bool counted = false;
+    for (; it->Valid() && it->Entry().key.ToStringView() == key; it->Next()) {
+      const rocksdb::WriteEntry e = it->Entry();
+      if (e.type == rocksdb::kPutRecord) {
+        base = Base::put;
+        value.assign(e.value.data(), e.value.size());
+        sum = 0;
+        counted = false;
+      } else if (e.type == rocksdb::kDeleteRecord || e.type == rocksdb::kSingleDeleteRecord) {
+        base = Base::del;
+        sum = 0;
+        counted = false;
+      } else if (e.type == rocksdb::kMergeRecord) {
+        sum += from_be64(e.value.ToStringView());  // CounterAdd, the views' one merge operator
+        counted = true;
+      }
+    }
+    const rocksdb::Slice k(key);
+    if (!counted) {
+      if (base == Base::put) (void)out.Put(k, value);
+      if (base == Base::del) (void)out.Delete(k);
+    } else if (base == Base::none) {
+      (void)out.Merge(k, be64(sum));
+    } else {
+      // A count over a put (or over nothing, after a delete) is what CounterAdd makes of it.
+      (void)out.Put(k, be64((base == Base::put ? from_be64(value) : 0) + sum));
+    }
+  }
+  return out;
+}
+
 void ViewBatch::set_save_point() {
   batch_->SetSavePoint();
   ++epoch_;

@@ -20,6 +20,7 @@
 namespace rocksdb {
 class DB;
 class Statistics;
+class WriteBatch;
 class WriteBatchWithIndex;
 }  // namespace rocksdb
 
@@ -106,9 +107,15 @@ class ViewBatch {
   // Drops every change since the last save point (and the key sets of keys_under, read again
   // on the next call). One level: a second rollback without a new save point is not supported.
   void rollback_to_save_point();
-  // The batch with every summed delta written: what the runner commits. Call it once, at the
-  // end (later calls see the same batch; changes after it are not supported).
+  // The batch with every summed delta written. Call it once, at the end (later calls see the
+  // same batch; changes after it are not supported).
   rocksdb::WriteBatchWithIndex& raw();
+  // What the runner commits: raw()'s changes folded to one entry per key, in key order. A key
+  // put or deleted, then counted, becomes the put of its count (as the merge operator would
+  // resolve it); only the last put or delete of a key stays. Written, it leaves the store as
+  // raw() would, with fewer entries, which the memtable takes in order (each insert starts
+  // where the one before ended). Call it once, at the end, as raw().
+  [[nodiscard]] rocksdb::WriteBatch folded();
 
  private:
   // The loaded key set whose prefix `key` starts with, and the key's suffix after it; null when
