@@ -37,10 +37,6 @@ std::string word_key(std::string_view emitter, std::string_view word, std::strin
   return key_of({"w", emitter, word, id});
 }
 std::string count_key(std::string_view list) { return key_of({"c", list}); }
-// Rows of an emitted list holding a word: the exact total of a one-word search, in one read.
-std::string word_count_key(std::string_view list, std::string_view word) {
-  return key_of({"wc", list, word});
-}
 bool is_emitted(std::string_view list) { return list.starts_with(std::string_view("e\0", 2)); }
 // A ticket's words (those of its postings), for recounting a bucket's words when a fence comes
 // or goes.
@@ -422,18 +418,6 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
       }
     }
     if (was != is) batch.add(count_key(list), is ? 1 : -1);
-    if (is_emitted(list)) {
-      if (was) {
-        for (const auto& w : old_words) {
-          if (!is || !new_words.contains(w)) batch.add(word_count_key(list, w), -1);
-        }
-      }
-      if (is) {
-        for (const auto& w : new_words) {
-          if (!was || !old_words.contains(w)) batch.add(word_count_key(list, w), 1);
-        }
-      }
-    }
   }
   return {};
 }
@@ -571,6 +555,22 @@ Result<std::vector<TicketRow>> rows_of(const ViewStore& store,
 
 // Ids of `count` rows of a sorted list from the one at `rank` (key order), walking forward or
 // backward.
+// The rows of the emitted list `list` holding `word`: the sum of the word's bucket counts on
+// the opening-time index (about rows / kFenceEvery small rows). No row of its own: a total kept
+// beside the buckets cost every ticket entering or leaving a list one merge per word, as many
+// as the buckets themselves (30% of the rows the views wrote, replay_bench, 2026-11-27).
+Result<std::uint64_t> word_total(const ViewStore& store, const std::string& list,
+                                 std::string_view word) {
+  std::uint64_t total = 0;
+  auto ok = store.scan(word_bucket_prefix(sorted(list, kWordBucketColumn), word), "", false,
+                       [&](std::string_view, std::string_view n) {
+                         total += from_be64(n);
+                         return true;
+                       });
+  if (!ok) return std::unexpected(ok.error());
+  return total;
+}
+
 Result<std::vector<std::string>> ids_from_rank(const ViewStore& store, const std::string& sl,
                                                std::uint64_t rank, std::uint64_t total,
                                                std::size_t count, bool backward) {
@@ -1145,9 +1145,9 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   // The user's postings of the word: its rows in the tabs that share no ticket.
   std::uint64_t postings_total = 0;
   for (const char* tab : {"actions_requises", "en_cours", "clotures", "brouillons"}) {
-    auto n = store.get(word_count_key(key_of({"e", user, tab}), word));
+    auto n = word_total(store, key_of({"e", user, tab}), word);
     if (!n) return std::unexpected(n.error());
-    postings_total += n->has_value() ? from_be64(**n) : 0;
+    postings_total += *n;
   }
   if (static_cast<double>(from_end) * rows_per_match <= static_cast<double>(postings_total)) {
     return walk_from_nearer_end();  // fewer rows to walk than postings to read
@@ -1633,20 +1633,20 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
       ids = std::move(*got);
     }
   } else {
-    // One word in an emitted list: the total is the word's count in the list (one read); a
+    // One word in an emitted list: the total is the word's count in the list (its buckets); a
     // rare word's postings are collected as below, a common word's page is read from the sort
     // index, filtered by the word (word_page).
     const auto word = index != 0 && is_emitted(list) ? lone_word(criteria) : std::nullopt;
-    std::uint64_t word_total = 0, rows = 0;
+    std::uint64_t word_rows = 0, rows = 0;
     bool by_word = false;
     if (word) {
-      auto count = store.get(word_count_key(list, *word));
+      auto count = word_total(store, list, *word);
       if (!count) return std::unexpected(count.error());
-      word_total = count->has_value() ? from_be64(**count) : 0;
+      word_rows = *count;
       auto in_list = list_count(store, list);
       if (!in_list) return std::unexpected(in_list.error());
       rows = *in_list;
-      by_word = word_total == 0 || word_total > std::max(kCollectMin, rows / kCollectShare);
+      by_word = word_rows == 0 || word_rows > std::max(kCollectMin, rows / kCollectShare);
     }
     Result<SearchPlan> plan{SearchPlan{}};
     if (!by_word) {
@@ -1655,8 +1655,8 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
       by_word = word && plan->walk;  // rare in the list, common in the user's other tabs
     }
     if (by_word) {
-      out.total = word_total;
-      auto got = word_page(store, list, sorted(list, index), *word, word_total, rows, skip,
+      out.total = word_rows;
+      auto got = word_page(store, list, sorted(list, index), *word, word_rows, rows, skip,
                            page_size, query.descending);
       if (!got) return std::unexpected(got.error());
       ids = std::move(*got);

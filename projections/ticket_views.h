@@ -14,9 +14,6 @@
 //   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
 //                                         description: lower case, no accents)
 //   c\0<list>                          -> rows in the list (be64, merged)
-//   wc\0<list>\0<word>                 -> rows of an emitted list holding the word (be64,
-//                                         merged +1/-1 as a ticket enters or leaves the list or
-//                                         its words change): a one-word search's total
 //   kw\0<list>\0o\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence at
 //                                         that suffix (or, bare, before the first fence) of an
 //                                         emitted list's opening-time index holding the word
