@@ -152,10 +152,11 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
   // The log is the durable truth: after a machine crash the views replay from their last
   // persisted position, so they need no sync of their own.
   wo.sync = false;
-  rocksdb::WriteBatch folded = batch.folded();
-  auto s = g.store->db()->Write(wo, &folded);
+  auto folded = batch.folded();
+  if (!folded) return std::unexpected(folded.error());
+  auto s = g.store->db()->Write(wo, &*folded);
   if (!s.ok()) return fail(errc::io_error, "writing views: " + s.ToString());
-  if (batch_observer) batch_observer(folded.Data());
+  if (batch_observer) batch_observer(folded->Data());
   set_aside_count_ += set_aside;
   return g.buffer.size();
 }

@@ -373,9 +373,10 @@ rocksdb::WriteBatchWithIndex& ViewBatch::raw() {
   return *batch_;
 }
 
-rocksdb::WriteBatch ViewBatch::folded() {
+Result<rocksdb::WriteBatch> ViewBatch::folded() {
   raw();
   rocksdb::WriteBatch out;
+  rocksdb::Status s;
   std::unique_ptr<rocksdb::WBWIIterator> it(batch_->NewIterator());
   std::string key, value;
   // The index orders a key's entries as they were written.
@@ -402,14 +403,15 @@ rocksdb::WriteBatch ViewBatch::folded() {
     }
     const rocksdb::Slice k(key);
     if (!counted) {
-      if (base == Base::put) (void)out.Put(k, value);
-      if (base == Base::del) (void)out.Delete(k);
+      if (base == Base::put) s = out.Put(k, value);
+      if (base == Base::del) s = out.Delete(k);
     } else if (base == Base::none) {
-      (void)out.Merge(k, be64(sum));
+      s = out.Merge(k, be64(sum));
     } else {
       // A count over a put (or over nothing, after a delete) is what CounterAdd makes of it.
-      (void)out.Put(k, be64((base == Base::put ? from_be64(value) : 0) + sum));
+      s = out.Put(k, be64((base == Base::put ? from_be64(value) : 0) + sum));
     }
+    if (!s.ok()) return std::unexpected(io(s, "folding a batch of views"));
   }
   return out;
 }
@@ -421,7 +423,7 @@ void ViewBatch::set_save_point() {
 }
 
 void ViewBatch::rollback_to_save_point() {
-  (void)batch_->RollbackToSavePoint();
+  if (!batch_->RollbackToSavePoint().ok()) return;  // no save point left: nothing to drop
   // Back to each counter's state at the save point; merges written since are gone with the
   // batch's entries.
   for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {

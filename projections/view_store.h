@@ -105,7 +105,8 @@ class ViewBatch {
   void add(std::string_view key, std::int64_t delta);
   void set_save_point();
   // Drops every change since the last save point (and the key sets of keys_under, read again
-  // on the next call). One level: a second rollback without a new save point is not supported.
+  // on the next call). One level: without a save point left (none set, or already rolled
+  // back to), nothing changes.
   void rollback_to_save_point();
   // The batch with every summed delta written. Call it once, at the end (later calls see the
   // same batch; changes after it are not supported).
@@ -114,8 +115,9 @@ class ViewBatch {
   // put or deleted, then counted, becomes the put of its count (as the merge operator would
   // resolve it); only the last put or delete of a key stays. Written, it leaves the store as
   // raw() would, with fewer entries, which the memtable takes in order (each insert starts
-  // where the one before ended). Call it once, at the end, as raw().
-  [[nodiscard]] rocksdb::WriteBatch folded();
+  // where the one before ended). Call it once, at the end, as raw(). Fails with io_error when
+  // RocksDB refuses an entry (a key or value beyond its limits); nothing is then to be written.
+  [[nodiscard]] Result<rocksdb::WriteBatch> folded();
 
  private:
   // The loaded key set whose prefix `key` starts with, and the key's suffix after it; null when

@@ -297,9 +297,10 @@ TEST(ViewBatch, FoldedLeavesTheStoreAsTheBatchDoes) {
       }
     }
     ASSERT_TRUE((*a)->db()->Write(rocksdb::WriteOptions(), on_a.raw().GetWriteBatch()).ok());
-    rocksdb::WriteBatch folded = on_b.folded();
-    EXPECT_LE(folded.Count(), keys.size());
-    ASSERT_TRUE((*b)->db()->Write(rocksdb::WriteOptions(), &folded).ok());
+    auto folded = on_b.folded();
+    ASSERT_TRUE(folded);
+    EXPECT_LE(folded->Count(), keys.size());
+    ASSERT_TRUE((*b)->db()->Write(rocksdb::WriteOptions(), &*folded).ok());
     ASSERT_EQ(all_rows(**a), all_rows(**b)) << "round " << round;
   }
 }
