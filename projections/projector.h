@@ -1,6 +1,7 @@
 #pragma once
 // A projector turns events into view rows. Projectors are stateless: every row they need
-// lives in the store, so the same projector serves the live store and a rebuild.
+// lives in the store (and what they defer to a batch's end, in the batch's notes), so the same
+// projector serves the live store and a rebuild.
 
 #include "events/event.h"
 #include "events/event_log.h"
@@ -16,6 +17,14 @@ class Projector {
   // back this event's changes, records why, and goes on. Not thread-safe per batch.
   [[nodiscard]] virtual Result<void> apply(const events::Event& event, const events::LogAddress& at,
                                            ViewBatch& batch) = 0;
+  // Called once per batch, after its last event and before it is committed: the work apply()
+  // deferred to the batch's end through batch.notes() (a ticket's moves between lists, made
+  // once per batch whatever its events). A failure fails the whole batch: nothing of it is
+  // committed and the runner tries it again. Not thread-safe per batch.
+  [[nodiscard]] virtual Result<void> finish(ViewBatch& batch) {
+    (void)batch;
+    return {};
+  }
 };
 
 }  // namespace chorus::projections

@@ -17,6 +17,9 @@ struct Runner::Generation {
   std::vector<events::RecordedEvent> buffer;
   std::int64_t last_occurred_at_us = 0;  // of the last event its last step applied
   bool layout_matches = true;            // written under kViewsLayout
+  // The lists' fences, read once and kept in step by every committed batch (a fence key is
+  // about 1 in 64 list rows: a million keys cover lists of some 64 million rows).
+  KeySetCache key_sets{1 << 20};
 };
 
 namespace {
@@ -113,13 +116,14 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
   return runner;
 }
 
-Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::milliseconds wait) {
+Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::milliseconds wait,
+                                            std::size_t max_events) {
   g.buffer.clear();
-  auto polled = g.cursor->poll(g.buffer, max_batch, wait);
+  auto polled = g.cursor->poll(g.buffer, max_events, wait);
   if (!polled) return fail(errc::log_error, polled.error().message);
   if (g.buffer.empty()) return 0;
 
-  ViewBatch batch(*g.store);
+  ViewBatch batch(*g.store, &g.key_sets);
   events::LogPosition position = g.cursor->position();
   std::uint64_t set_aside = 0;
   for (const auto& recorded : g.buffer) {
@@ -147,6 +151,9 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
       ++set_aside;
     }
   }
+  for (auto* p : projectors_) {
+    if (auto ok = p->finish(batch); !ok) return std::unexpected(ok.error());
+  }
   batch.put(kPositionKey, position.to_token());
   rocksdb::WriteOptions wo;
   // The log is the durable truth: after a machine crash the views replay from their last
@@ -156,6 +163,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
   if (!folded) return std::unexpected(folded.error());
   auto s = g.store->db()->Write(wo, &*folded);
   if (!s.ok()) return fail(errc::io_error, "writing views: " + s.ToString());
+  batch.commit_key_sets();
   if (batch_observer) batch_observer(folded->Data());
   set_aside_count_ += set_aside;
   return g.buffer.size();
@@ -163,7 +171,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
 
 Result<std::size_t> Runner::step(std::chrono::milliseconds wait) {
   std::lock_guard lock(mu_);
-  auto n = step_generation(*live_, wait);
+  auto n = step_generation(*live_, wait, max_batch);
   if (n && *n > 0) {
     // Only the live generation's: a rebuild's old events would fake a lag in seconds.
     last_applied_at_us_.store(live_->last_occurred_at_us, std::memory_order_relaxed);
@@ -236,7 +244,7 @@ Result<void> Runner::rebuild_generation(std::stop_token stop) {
   // Catch up without the lock: the live generation keeps applying and serving meanwhile.
   while (!(*fresh)->cursor->position().covers(applied())) {
     if (stop.stop_requested()) return fail(errc::cancelled, "the rebuild was stopped");
-    auto n = step_generation(**fresh, std::chrono::milliseconds(100));
+    auto n = step_generation(**fresh, std::chrono::milliseconds(100), rebuild_batch);
     if (!n) return std::unexpected(n.error());
     rebuild_applied_ += *n;
     std::lock_guard lock(applied_mu_);
@@ -247,7 +255,7 @@ Result<void> Runner::rebuild_generation(std::stop_token stop) {
     std::lock_guard lock(mu_);
     // The live runner is paused: finish the last stretch, then swap.
     while (!(*fresh)->cursor->position().covers(live_->cursor->position())) {
-      auto n = step_generation(**fresh, std::chrono::milliseconds(0));
+      auto n = step_generation(**fresh, std::chrono::milliseconds(0), max_batch);
       if (!n) return std::unexpected(n.error());
       rebuild_applied_ += *n;
     }

@@ -85,7 +85,12 @@ class Runner {
   // up from position zero), for the server to say so at start. Thread-safe.
   [[nodiscard]] bool replaced_stale_layout() const { return replaced_stale_layout_; }
 
+  // Events per batch: live, and while a rebuild catches up (no reader waits on its batches,
+  // and the bigger a batch, the more of a ticket's events fold into one move between lists
+  // and one write per row: the rebuild's last stretch, with the live runner paused, goes by
+  // max_batch). A batch of rebuild_batch events holds up to some 50 rows per event in memory.
   std::size_t max_batch = 1000;
+  std::size_t rebuild_batch = 20000;
 
   // Called with the bytes of every WriteBatch the live runner commits (rocksdb::WriteBatch's
   // representation), so a benchmark can replay exactly the same writes as its raw baseline.
@@ -97,7 +102,8 @@ class Runner {
   struct Generation;
   [[nodiscard]] static Result<std::unique_ptr<Generation>> open_generation(events::EventLog& log,
                                                                            const std::string& dir);
-  [[nodiscard]] Result<std::size_t> step_generation(Generation& g, std::chrono::milliseconds wait);
+  [[nodiscard]] Result<std::size_t> step_generation(Generation& g, std::chrono::milliseconds wait,
+                                                    std::size_t max_events);
   // The rebuild proper, once rebuilding_ has been claimed; clears it when done.
   [[nodiscard]] Result<void> run_claimed_rebuild(std::stop_token stop);
   [[nodiscard]] Result<void> rebuild_generation(std::stop_token stop);

@@ -41,6 +41,10 @@ bool is_emitted(std::string_view list) { return list.starts_with(std::string_vie
 // A ticket's words (those of its postings), for recounting a bucket's words when a fence comes
 // or goes.
 std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
+// Batch notes (never stored): a ticket whose lists finish() moves, with its state row and
+// words as they stood before the batch ("" when it had none).
+constexpr std::string_view kMovingPrefix{"moving\0", 7};
+std::string moving_key(std::string_view id) { return std::string(kMovingPrefix).append(id); }
 // The rows of a bucket of a sorted list holding a word; the bare prefix counts those before the
 // first fence.
 std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
@@ -295,6 +299,15 @@ std::string encode_words(const std::set<std::string>& words) {
   }
   return out;
 }
+std::set<std::string> decode_words(std::string_view row) {
+  std::set<std::string> words;
+  if (row.empty()) return words;
+  for (std::size_t at; (at = row.find('\0')) != std::string_view::npos; row.remove_prefix(at + 1)) {
+    words.emplace(row.substr(0, at));
+  }
+  words.emplace(row);
+  return words;
+}
 
 // The bucket the row at `suffix` of the sorted list `sl` falls in: the suffix of the nearest
 // fence before it ("" before the first fence); read-your-writes.
@@ -317,13 +330,7 @@ Result<void> move_words(ViewBatch& batch, const std::string& sl,
     auto row = batch.get(words_row_key(id));
     if (!row) return std::unexpected(row.error());
     if (!row->has_value() || (*row)->empty()) continue;
-    std::set<std::string> words;
-    std::string_view rest = **row;
-    for (std::size_t at; (at = rest.find('\0')) != std::string_view::npos;
-         rest.remove_prefix(at + 1)) {
-      words.emplace(rest.substr(0, at));
-    }
-    words.emplace(rest);
+    const std::set<std::string> words = decode_words(**row);
     add_words(batch, sl, from, words, -1);
     add_words(batch, sl, to, words, 1);
   }
@@ -1314,6 +1321,19 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     before = TicketState::decode(**stored);
     if (!before) return fail(errc::poison, "ticket state row is malformed");
   }
+  // The ticket's lists move once per batch, in finish(), from where they stood before the
+  // batch's first event of the ticket: noted here.
+  const std::string moving = moving_key(id);
+  if (!batch.notes().contains(moving)) {
+    std::string was;
+    if (before) {
+      auto words = batch.get(words_row_key(id));
+      if (!words) return std::unexpected(words.error());
+      put_field(was, **stored);
+      put_field(was, words->value_or(""));
+    }
+    batch.note(moving, was);
+  }
   auto stored_detail = [&]() -> Result<json> {
     auto row = batch.get(detail_key(id));
     if (!row) return std::unexpected(row.error());
@@ -1339,7 +1359,6 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       if (!detail) return std::unexpected(detail.error());
       const auto words = words_of_detail(*detail);
       set_words(words, {}, before->emitter);
-      if (auto r = update_lists(batch, id, before, std::nullopt, words, {}); !r) return r;
       batch.del(words_row_key(id));
     }
     batch.del(state_key(id));
@@ -1499,17 +1518,11 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       event.payload);
   if (!ok) return ok;
 
-  // The words matter when the ticket may enter or leave an emitted list or its words change:
-  // a status or form event.
-  std::set<std::string> new_words;
-  if (formed || !before || before->status != after.status || before->emitter != after.emitter) {
-    new_words = words_of_detail(detail);
-    if (!formed) old_words = new_words;
-    if (formed && (!before || old_words != new_words)) {
-      batch.put(words_row_key(id), encode_words(new_words));
-    }
+  // The words row, which finish() reads for the lists' word counts, follows the form.
+  if (formed) {
+    const std::set<std::string> new_words = words_of_detail(detail);
+    if (!before || old_words != new_words) batch.put(words_row_key(id), encode_words(new_words));
   }
-  if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
   const StatusInfo& status = status_of(after.status);
   detail["status"] = status.label;
   detail["opened_at_us"] = after.opened_at_us;
@@ -1527,6 +1540,37 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     entry["attachment_id"] = file->attachment_id;
   }
   batch.put(history_prefix(id) + be64(event.version), entry.dump());
+  return {};
+}
+
+Result<void> TicketViews::finish(ViewBatch& batch) {
+  const auto& notes = batch.notes();
+  for (auto it = notes.lower_bound(kMovingPrefix);
+       it != notes.end() && std::string_view(it->first).starts_with(kMovingPrefix); ++it) {
+    const std::string id = it->first.substr(kMovingPrefix.size());
+    std::optional<TicketState> before;
+    std::set<std::string> old_words;
+    if (!it->second.empty()) {
+      std::string_view was = it->second;
+      std::string state, words;
+      if (!take_field(was, state) || !take_field(was, words)) {
+        return fail(errc::io_error, "a ticket's noted lists are malformed");
+      }
+      before = TicketState::decode(state);  // decoded once already by apply()
+      old_words = decode_words(words);
+    }
+    std::optional<TicketState> after;
+    std::set<std::string> new_words;
+    auto state = batch.get(state_key(id));
+    if (!state) return std::unexpected(state.error());
+    if (state->has_value()) {
+      after = TicketState::decode(**state);  // written by apply()
+      auto words = batch.get(words_row_key(id));
+      if (!words) return std::unexpected(words.error());
+      new_words = decode_words(words->value_or(""));
+    }
+    if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
+  }
   return {};
 }
 

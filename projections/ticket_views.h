@@ -67,6 +67,9 @@ class TicketViews final : public Projector {
  public:
   Result<void> apply(const events::Event& event, const events::LogAddress& at,
                      ViewBatch& batch) override;
+  // Moves each ticket the batch changed between its lists once, from where the batch found it
+  // to where the batch leaves it.
+  Result<void> finish(ViewBatch& batch) override;
 };
 
 // The ticket an event belongs to, or null for events of other aggregates.

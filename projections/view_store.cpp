@@ -5,7 +5,6 @@
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
 #include <cassert>
@@ -172,120 +171,126 @@ Result<std::string> ViewStore::position() const {
   return v->value_or("");
 }
 
-ViewBatch::ViewBatch(const ViewStore& store)
-    : store_(store),
-      batch_(std::make_unique<rocksdb::WriteBatchWithIndex>(rocksdb::BytewiseComparator(), 0,
-                                                            /*overwrite_key=*/false)) {}
+ViewBatch::ViewBatch(const ViewStore& store, KeySetCache* key_sets)
+    : store_(store), cache_(key_sets) {}
 ViewBatch::~ViewBatch() = default;
 
-Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
-  settle(key);
-  std::string value;
-  auto s = batch_->GetFromBatchAndDB(store_.db(), rocksdb::ReadOptions(),
-                                     rocksdb::Slice(key.data(), key.size()), &value);
-  if (s.IsNotFound()) return std::optional<std::string>{};
-  if (!s.ok()) return std::unexpected(io(s, "reading a view"));
-  return std::optional<std::string>{std::move(value)};
+namespace {
+
+// A counter row after `delta` is added over `base` (absent: 0), as CounterAdd makes it.
+std::string counted(std::optional<std::string_view> base, std::int64_t delta) {
+  return be64(from_be64(base.value_or(std::string_view())) + static_cast<std::uint64_t>(delta));
 }
 
-// RocksDB's own merge of a batch over its base (NewIteratorWithBase, 7.8) skips the batch's
-// deleted keys one by one without looking at the scan's bounds: a reverse scan that runs out
-// of its prefix walked back over every key the batch had deleted before it (a fence lookup
-// behind a batch of decisions cost thousands of steps; issue 6's note). So the batch's entries
-// are merged here, the base bounded by the read options and the batch's entries by the prefix
-// check: a scan never leaves its prefix on either side.
+}  // namespace
+
+Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return store_.get(key);
+  const Entry& e = it->second;
+  switch (e.base) {
+    case Entry::Base::put:
+      return std::optional<std::string>(e.counted ? counted(e.value, e.count) : e.value);
+    case Entry::Base::del:
+      return e.counted ? std::optional<std::string>(counted(std::nullopt, e.count)) : std::nullopt;
+    case Entry::Base::store:
+      break;
+  }
+  auto stored = store_.get(key);
+  if (!stored || !e.counted) return stored;
+  return std::optional<std::string>(
+      counted(*stored ? std::optional<std::string_view>(**stored) : std::nullopt, e.count));
+}
+
+// The batch's entries are merged over a store iterator here, the store's side bounded by the
+// read options and the batch's side by the prefix check: a scan never leaves its prefix on
+// either side, however many keys the batch deleted next to it (RocksDB's own merge of a batch
+// over its base, NewIteratorWithBase in 7.8, walked back over every deleted key before a
+// prefix; issue 6's note).
 Result<void> ViewBatch::scan(
     std::string_view prefix, std::string_view start, bool reverse,
     const std::function<bool(std::string_view, std::string_view)>& visit) const {
-  settle_prefix(prefix);
   PrefixBounds b(prefix);
   rocksdb::Slice lower_slice(b.lower), upper_slice(b.upper);
   rocksdb::ReadOptions ro;
   ro.iterate_lower_bound = &lower_slice;
   if (!b.upper.empty()) ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> base(store_.db()->NewIterator(ro));
-  std::unique_ptr<rocksdb::WBWIIterator> delta(batch_->NewIterator());
+  // The batch's side: `m` is its current entry while `in_map` holds.
+  auto m = entries_.end();
+  bool in_map = false;
+  auto back_from = [&](Entries::const_iterator past) {  // the entry before `past`, if any
+    in_map = past != entries_.begin();
+    if (in_map) m = std::prev(past);
+  };
   // A start outside the prefix reads the whole prefix, as ViewStore::scan does.
   const bool past_end = !b.upper.empty() && start >= std::string_view(b.upper);
   if (reverse && (start.empty() || past_end)) {
     if (b.upper.empty()) {
       base->SeekToLast();
-      delta->SeekToLast();
+      back_from(entries_.end());
     } else {
       base->SeekForPrev(upper_slice);
       if (base->Valid() && base->key().compare(upper_slice) >= 0) base->Prev();
-      delta->SeekForPrev(upper_slice);
-      if (delta->Valid() && delta->Entry().key.compare(upper_slice) >= 0) delta->Prev();
+      back_from(entries_.lower_bound(std::string_view(b.upper)));
     }
   } else if (reverse) {
-    const rocksdb::Slice from(start.data(), start.size());
-    base->SeekForPrev(from);
-    delta->SeekForPrev(from);
+    base->SeekForPrev(rocksdb::Slice(start.data(), start.size()));
+    back_from(entries_.upper_bound(start));
   } else {
-    const rocksdb::Slice from = start < std::string_view(b.lower)
-                                    ? lower_slice
-                                    : rocksdb::Slice(start.data(), start.size());
-    base->Seek(from);
-    delta->Seek(from);
+    const std::string_view from = start < std::string_view(b.lower) ? b.lower : start;
+    base->Seek(rocksdb::Slice(from.data(), from.size()));
+    m = entries_.lower_bound(from);
+    in_map = m != entries_.end();
   }
-  auto step = [reverse](auto& it) { reverse ? it.Prev() : it.Next(); };
-  std::string key;
-  std::string merged;
-  std::vector<rocksdb::WriteEntry> entries;  // one key's, in the order they were written
-  for (;;) {
-    const bool in_base = base->Valid() && base->key().ToStringView().starts_with(prefix);
-    const bool in_delta = delta->Valid() && delta->Entry().key.ToStringView().starts_with(prefix);
-    if (!in_base && !in_delta) break;
-    if (in_base && in_delta) {
-      const std::string_view bk = base->key().ToStringView();
-      const std::string_view dk = delta->Entry().key.ToStringView();
-      key.assign(reverse ? std::max(bk, dk) : std::min(bk, dk));
+  auto step_map = [&] {
+    if (!reverse) {
+      in_map = ++m != entries_.end();
     } else {
-      key.assign(in_base ? base->key().ToStringView() : delta->Entry().key.ToStringView());
+      back_from(m);
     }
-    const bool from_base = in_base && base->key().ToStringView() == key;
-    entries.clear();
-    while (delta->Valid() && delta->Entry().key.ToStringView() == key) {
-      entries.push_back(delta->Entry());
-      step(*delta);
+  };
+  std::string scratch;
+  for (;;) {
+    const bool from_base = base->Valid() && base->key().ToStringView().starts_with(prefix);
+    const bool from_map = in_map && std::string_view(m->first).starts_with(prefix);
+    if (!from_base && !from_map) break;
+    std::string_view key;
+    bool use_base = from_base, use_map = from_map;
+    if (from_base && from_map) {
+      const std::string_view bk = base->key().ToStringView();
+      const std::string_view mk = m->first;
+      key = reverse ? std::max(bk, mk) : std::min(bk, mk);
+      use_base = bk == key;
+      use_map = mk == key;
+    } else {
+      key = from_base ? base->key().ToStringView() : std::string_view(m->first);
     }
-    if (reverse) std::reverse(entries.begin(), entries.end());
-    // The row as the batch leaves it: the base's value, then each entry in turn.
     std::optional<std::string_view> value;
-    if (from_base) value = base->value().ToStringView();
-    for (const auto& e : entries) {
-      switch (e.type) {
-        case rocksdb::kPutRecord:
-          value = e.value.ToStringView();
-          break;
-        case rocksdb::kDeleteRecord:
-        case rocksdb::kSingleDeleteRecord:
-          value.reset();
-          break;
-        case rocksdb::kMergeRecord: {
-          // The one merge operator of the views (CounterAdd): a counter plus a delta.
-          const std::uint64_t before = value && value->size() == 8 ? from_be64(*value) : 0;
-          const std::uint64_t delta_value =
-              e.value.size() == 8 ? from_be64(e.value.ToStringView()) : 0;
-          merged = be64(before + delta_value);
-          value = merged;
-          break;
-        }
-        default:
-          break;
-      }
+    if (use_base) value = base->value().ToStringView();
+    if (use_map) {
+      const Entry& e = m->second;
+      if (e.base == Entry::Base::put) value = e.value;
+      if (e.base == Entry::Base::del) value.reset();
+      if (e.counted) value = scratch = counted(value, e.count);
     }
     const bool go_on = !value || visit(key, *value);
-    if (from_base) step(*base);
+    if (use_base) reverse ? base->Prev() : base->Next();
+    if (use_map) step_map();
     if (!go_on) break;
   }
   if (!base->status().ok()) return std::unexpected(io(base->status(), "scanning a view"));
-  if (!delta->status().ok()) return std::unexpected(io(delta->status(), "scanning a view"));
   return {};
 }
-
 Result<const ViewBatch::KeySet*> ViewBatch::keys_under(std::string_view prefix) {
   if (auto it = key_sets_.find(prefix); it != key_sets_.end()) return &it->second;
+  if (cache_ != nullptr) {
+    if (auto cached = cache_->sets_.find(prefix); cached != cache_->sets_.end()) {
+      auto node = cache_->sets_.extract(cached);
+      cache_->keys_ -= node.mapped().size();
+      return &key_sets_.insert(std::move(node)).position->second;
+    }
+  }
   KeySet keys;
   auto ok = scan(prefix, "", false, [&](std::string_view key, std::string_view) {
     keys.emplace_hint(keys.end(), key.substr(prefix.size()));
@@ -300,27 +305,74 @@ Result<const ViewBatch::KeySet*> ViewBatch::keys_under(std::string_view prefix) 
   return &added->second;
 }
 
-ViewBatch::KeySet* ViewBatch::loaded_keys_for(std::string_view key, std::string_view& suffix) {
-  if (key_sets_.empty()) return nullptr;
-  // Prefixes do not nest: the greatest one not after the key is the only one it may start with.
-  auto it = key_sets_.upper_bound(key);
-  if (it == key_sets_.begin()) return nullptr;
+namespace {
+
+// The set of `sets` whose prefix `key` starts with; end() when none. Prefixes do not nest: the
+// greatest one not after the key is the only one it may start with.
+template <class Sets>
+auto set_holding(Sets& sets, std::string_view key) {
+  auto it = sets.upper_bound(key);
+  if (it == sets.begin()) return sets.end();
   --it;
-  if (!key.starts_with(it->first)) return nullptr;
+  return key.starts_with(it->first) ? it : sets.end();
+}
+
+}  // namespace
+
+ViewBatch::KeySet* ViewBatch::loaded_keys_for(std::string_view key, std::string_view& suffix) {
+  auto it = set_holding(key_sets_, key);
+  if (it == key_sets_.end()) {
+    // A committed set this batch has not taken yet: taken now, so that the cache never holds
+    // a set this batch's writes made stale.
+    if (cache_ == nullptr || key.empty() ||
+        !cache_->first_bytes_[static_cast<unsigned char>(key.front())]) {
+      return nullptr;
+    }
+    auto cached = set_holding(cache_->sets_, key);
+    if (cached == cache_->sets_.end()) return nullptr;
+    auto node = cache_->sets_.extract(cached);
+    cache_->keys_ -= node.mapped().size();
+    it = key_sets_.insert(std::move(node)).position;
+  }
   suffix = key.substr(it->first.size());
   return &it->second;
 }
 
+void ViewBatch::commit_key_sets() {
+  if (cache_ == nullptr) return;
+  while (!key_sets_.empty()) {
+    auto node = key_sets_.extract(key_sets_.begin());
+    cache_->keys_ += node.mapped().size();
+    if (node.key().empty()) {
+      std::fill(std::begin(cache_->first_bytes_), std::end(cache_->first_bytes_), true);
+    } else {
+      cache_->first_bytes_[static_cast<unsigned char>(node.key().front())] = true;
+    }
+    cache_->sets_.insert(std::move(node));
+  }
+  if (cache_->keys_ > cache_->max_keys_) {
+    cache_->sets_.clear();
+    cache_->keys_ = 0;
+    std::fill(std::begin(cache_->first_bytes_), std::end(cache_->first_bytes_), false);
+  }
+}
+
 void ViewBatch::put(std::string_view key, std::string_view value) {
-  settle(key);
-  batch_->Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  Entry& e = change(key, /*overwrite=*/true);
+  e.base = Entry::Base::put;
+  e.value.assign(value);
+  e.counted = false;
+  e.count = 0;
   std::string_view suffix;
   if (auto* keys = loaded_keys_for(key, suffix)) keys->emplace(suffix);
 }
 
 void ViewBatch::del(std::string_view key) {
-  settle(key);
-  batch_->Delete(rocksdb::Slice(key.data(), key.size()));
+  Entry& e = change(key, /*overwrite=*/true);
+  e.base = Entry::Base::del;
+  e.value.clear();
+  e.counted = false;
+  e.count = 0;
   std::string_view suffix;
   if (auto* keys = loaded_keys_for(key, suffix)) {
     if (auto found = keys->find(suffix); found != keys->end()) keys->erase(found);
@@ -328,112 +380,91 @@ void ViewBatch::del(std::string_view key) {
 }
 
 void ViewBatch::add(std::string_view key, std::int64_t delta) {
-  auto it = counts_.find(key);
-  const bool created = it == counts_.end();
-  if (created) it = counts_.emplace(std::string(key), Count{}).first;
-  remember(it, created);
-  it->second.delta += delta;
-  it->second.pending = true;
+  Entry& e = change(key, /*overwrite=*/false);
+  e.count += delta;
+  e.counted = true;
 }
 
-void ViewBatch::remember(Counts::iterator it, bool created) const {
-  if (created) {
-    undo_.emplace_back(it, std::nullopt);
-  } else if (it->second.epoch != epoch_) {
-    undo_.emplace_back(it, it->second);
+ViewBatch::Entry& ViewBatch::change(std::string_view key, bool overwrite) {
+  auto it = entries_.lower_bound(key);
+  if (it == entries_.end() || it->first != key) {
+    it = entries_.emplace_hint(it, std::string(key), Entry{});
+    if (save_point_) undo_.emplace_back(it, std::nullopt);
+  } else if (save_point_ && it->second.epoch != epoch_) {
+    if (overwrite) {
+      undo_.emplace_back(it, std::move(it->second));
+    } else {
+      undo_.emplace_back(it, it->second);
+    }
   }
   it->second.epoch = epoch_;
+  return it->second;
 }
 
-void ViewBatch::write_out(Counts::iterator it) const {
-  if (!it->second.pending) return;
-  remember(it, false);
-  batch_->Merge(rocksdb::Slice(it->first.data(), it->first.size()),
-                be64(static_cast<std::uint64_t>(it->second.delta)));
-  it->second.delta = 0;
-  it->second.pending = false;
-}
-
-void ViewBatch::settle(std::string_view key) const {
-  if (counts_.empty()) return;
-  if (auto it = counts_.find(key); it != counts_.end()) write_out(it);
-}
-
-void ViewBatch::settle_prefix(std::string_view prefix) const {
-  for (auto it = counts_.lower_bound(prefix);
-       it != counts_.end() && std::string_view(it->first).starts_with(prefix); ++it) {
-    write_out(it);
-  }
-}
-
-rocksdb::WriteBatchWithIndex& ViewBatch::raw() {
-  for (auto it = counts_.begin(); it != counts_.end(); ++it) write_out(it);
-  undo_.clear();
-  counts_.clear();
-  return *batch_;
-}
-
-Result<rocksdb::WriteBatch> ViewBatch::folded() {
-  raw();
+Result<rocksdb::WriteBatch> ViewBatch::folded() const {
   rocksdb::WriteBatch out;
   rocksdb::Status s;
-  std::unique_ptr<rocksdb::WBWIIterator> it(batch_->NewIterator());
-  std::string key, value;
-  // The index orders a key's entries as they were written.
-  for (it->SeekToFirst(); it->Valid();) {
-    key.assign(it->Entry().key.data(), it->Entry().key.size());
-    enum class Base { none, put, del } base = Base::none;
-    std::uint64_t sum = 0;
-    bool counted = false;
-    for (; it->Valid() && it->Entry().key.ToStringView() == key; it->Next()) {
-      const rocksdb::WriteEntry e = it->Entry();
-      if (e.type == rocksdb::kPutRecord) {
-        base = Base::put;
-        value.assign(e.value.data(), e.value.size());
-        sum = 0;
-        counted = false;
-      } else if (e.type == rocksdb::kDeleteRecord || e.type == rocksdb::kSingleDeleteRecord) {
-        base = Base::del;
-        sum = 0;
-        counted = false;
-      } else if (e.type == rocksdb::kMergeRecord) {
-        sum += from_be64(e.value.ToStringView());  // CounterAdd, the views' one merge operator
-        counted = true;
-      }
-    }
+  for (const auto& [key, e] : entries_) {
     const rocksdb::Slice k(key);
-    if (!counted) {
-      if (base == Base::put) s = out.Put(k, value);
-      if (base == Base::del) s = out.Delete(k);
-    } else if (base == Base::none) {
-      s = out.Merge(k, be64(sum));
-    } else {
-      // A count over a put (or over nothing, after a delete) is what CounterAdd makes of it.
-      s = out.Put(k, be64((base == Base::put ? from_be64(value) : 0) + sum));
+    switch (e.base) {
+      case Entry::Base::put:
+        s = e.counted ? out.Put(k, counted(e.value, e.count)) : out.Put(k, e.value);
+        break;
+      case Entry::Base::del:
+        s = e.counted ? out.Put(k, counted(std::nullopt, e.count)) : out.Delete(k);
+        break;
+      case Entry::Base::store:
+        // Only counted: the store's row is unknown here, the merge operator adds to it.
+        if (e.counted) s = out.Merge(k, be64(static_cast<std::uint64_t>(e.count)));
+        break;
     }
     if (!s.ok()) return std::unexpected(io(s, "folding a batch of views"));
   }
   return out;
 }
 
-void ViewBatch::set_save_point() {
-  batch_->SetSavePoint();
-  ++epoch_;
-  undo_.clear();
+void ViewBatch::note(std::string_view key, std::string_view value) {
+  auto it = notes_.lower_bound(key);
+  if (it == notes_.end() || it->first != key) {
+    it = notes_.emplace_hint(it, std::string(key), std::string(value));
+    if (save_point_) notes_undo_.emplace_back(it, std::nullopt);
+    return;
+  }
+  // Few notes are rewritten: each keeps its value at the save point, however often.
+  if (save_point_) notes_undo_.emplace_back(it, it->second);
+  it->second.assign(value);
 }
 
-void ViewBatch::rollback_to_save_point() {
-  if (!batch_->RollbackToSavePoint().ok()) return;  // no save point left: nothing to drop
-  // Back to each counter's state at the save point; merges written since are gone with the
-  // batch's entries.
-  for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
+void ViewBatch::set_save_point() {
+  ++epoch_;
+  undo_.clear();
+  notes_undo_.clear();
+  save_point_ = true;
+}
+
+namespace {
+
+// Puts each value of `map` back as `undo` recorded it before its first change since the save
+// point (nullopt: created since), latest first; empties `undo`.
+template <class Map, class Undo>
+void undo_changes(Map& map, Undo& undo) {
+  for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
     if (u->second) {
-      u->first->second = *u->second;
+      u->first->second = std::move(*u->second);
     } else {
-      counts_.erase(u->first);
+      map.erase(u->first);
     }
   }
-  undo_.clear();
+  undo.clear();
+}
+
+}  // namespace
+
+void ViewBatch::rollback_to_save_point() {
+  if (!save_point_) return;  // none left: nothing to drop
+  undo_changes(entries_, undo_);
+  undo_changes(notes_, notes_undo_);
+  save_point_ = false;
   key_sets_.clear();  // they may hold keys the dropped changes wrote or deleted
 }
 

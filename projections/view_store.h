@@ -21,7 +21,6 @@ namespace rocksdb {
 class DB;
 class Statistics;
 class WriteBatch;
-class WriteBatchWithIndex;
 }  // namespace rocksdb
 
 namespace chorus::projections {
@@ -73,15 +72,44 @@ class ViewStore {
   std::shared_ptr<rocksdb::Statistics> statistics_;
 };
 
-// The changes of one batch of events, with read-your-writes: get() sees earlier puts of the
-// same batch. Not thread-safe; one per runner.
+// A set of key suffixes under one prefix (ViewBatch::keys_under).
+using KeySet = std::set<std::string, std::less<>>;
+
+// The key sets of ViewBatch::keys_under carried from one committed batch to the next, so that
+// a list's fences are read from the store once rather than once per batch: each set is what
+// the store holds once the batch that last had it is committed. A batch takes a set out of
+// the cache when it reads or writes under its prefix and gives it back only when it is
+// committed (ViewBatch::commit_key_sets), so a dropped or rolled-back batch leaves nothing
+// stale behind. Holds at most `max_keys` keys (beyond, it is emptied and refills). One per
+// store, whose only writer is the batch using it; one batch at a time. Not thread-safe.
+class KeySetCache {
+ public:
+  explicit KeySetCache(std::size_t max_keys) : max_keys_(max_keys) {}
+
+ private:
+  friend class ViewBatch;
+  std::map<std::string, KeySet, std::less<>> sets_;
+  std::size_t keys_ = 0;
+  std::size_t max_keys_;
+  // first_bytes_[b]: some cached prefix starts with byte b (most writes are under none).
+  bool first_bytes_[256] = {};
+};
+
+// The changes of one batch of events, with read-your-writes: get() and scan() see the batch's
+// own puts, deletes and counts over the store. The batch keeps one entry per key it touched,
+// already folded (the last put or delete, and the sum of the counts added over it), in key
+// order: reads look a key up once instead of walking every change made to it, and what is
+// committed is one entry per key. Not thread-safe; one per runner.
 class ViewBatch {
  public:
-  explicit ViewBatch(const ViewStore& store);
+  // `key_sets`, when given, must be the store's own and outlive the batch.
+  explicit ViewBatch(const ViewStore& store, KeySetCache* key_sets = nullptr);
   ~ViewBatch();
+  // The row as the batch leaves it: its own put, delete or count over the store's row.
+  // nullopt when absent. Fails with io_error when the store fails. Changes nothing.
   [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
-  // As ViewStore::scan, over the store with this batch's changes on top (counter merges
-  // resolved). Never steps outside the prefix, however many keys the batch deleted next to it.
+  // As ViewStore::scan, over the store with this batch's changes on top (counts resolved).
+  // Never steps outside the prefix, however many keys the batch deleted next to it.
   // Fails with io_error when the store fails. Changes nothing. Not thread-safe.
   [[nodiscard]] Result<void> scan(
       std::string_view prefix, std::string_view start, bool reverse,
@@ -91,65 +119,83 @@ class ViewBatch {
   // up many times a batch (a ranked list's fences, ranked_list.cpp), where each lookup would
   // otherwise be a seek through every level of the store. Prefixes asked for must not nest (no
   // one is a prefix of another). The set stays valid until the next call that may change the
-  // batch's rows (put, del, rollback). Fails with io_error when the store fails. Not
+  // batch's rows (put, del, rollback). With a KeySetCache, a set committed by an earlier
+  // batch is taken from it instead of read. Fails with io_error when the store fails. Not
   // thread-safe.
-  using KeySet = std::set<std::string, std::less<>>;
+  using KeySet = projections::KeySet;
   [[nodiscard]] Result<const KeySet*> keys_under(std::string_view prefix);
+  // Once folded() has been written to the store: gives the batch's key sets to its
+  // KeySetCache for the next batch. Without a cache, nothing. The batch must not be used after.
+  void commit_key_sets();
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
-  // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it. The
-  // deltas of one key are summed in memory and written as one merge (before the key is next
-  // read, put or deleted, or by raw()): a word's count in a user's tab, moved up and down by
-  // every ticket of a batch, is one merge operand instead of one per ticket. The row ends as
-  // with one merge per call (it exists, 0 included, once any delta was added).
+  // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it: a
+  // word's count in a user's tab, moved up and down by every ticket of a batch, is one sum in
+  // memory and one merge operand at commit. The row ends as the views' merge operator
+  // (CounterAdd) would leave it after one merge per call: it exists, 0 included, once any
+  // delta was added.
   void add(std::string_view key, std::int64_t delta);
+  // Marks the batch as it stands, for rollback_to_save_point(); replaces the previous mark.
   void set_save_point();
   // Drops every change since the last save point (and the key sets of keys_under, read again
   // on the next call). One level: without a save point left (none set, or already rolled
   // back to), nothing changes.
   void rollback_to_save_point();
-  // The batch with every summed delta written. Call it once, at the end (later calls see the
-  // same batch; changes after it are not supported).
-  rocksdb::WriteBatchWithIndex& raw();
-  // What the runner commits: raw()'s changes folded to one entry per key, in key order. A key
-  // put or deleted, then counted, becomes the put of its count (as the merge operator would
-  // resolve it); only the last put or delete of a key stays. Written, it leaves the store as
-  // raw() would, with fewer entries, which the memtable takes in order (each insert starts
-  // where the one before ended). Call it once, at the end, as raw(). Fails with io_error when
-  // RocksDB refuses an entry (a key or value beyond its limits); nothing is then to be written.
-  [[nodiscard]] Result<rocksdb::WriteBatch> folded();
+  // What the runner commits: one entry per key, in key order, which leaves the store as the
+  // batch's reads saw it. A key put or deleted, then counted, is the put of its count; a key
+  // only counted is one merge of the summed delta. The memtable takes the entries in order
+  // (each insert starts where the one before ended). The batch itself is unchanged. Fails
+  // with io_error when RocksDB refuses an entry (a key or value beyond its limits); nothing is
+  // then to be written.
+  [[nodiscard]] Result<rocksdb::WriteBatch> folded() const;
+  // Notes a projector keeps for the batch's end (Projector::finish), never written to the
+  // store: rolled back with the batch's changes, gone with the batch. note() on a key already
+  // noted since the save point replaces its value.
+  using Notes = std::map<std::string, std::string, std::less<>>;
+  void note(std::string_view key, std::string_view value);
+  [[nodiscard]] const Notes& notes() const { return notes_; }
+  // The number of keys the batch holds, for a caller that bounds its memory. Thread-safe as
+  // any const read.
+  [[nodiscard]] std::size_t key_count() const { return entries_.size(); }
 
  private:
   // The loaded key set whose prefix `key` starts with, and the key's suffix after it; null when
   // none is loaded.
   KeySet* loaded_keys_for(std::string_view key, std::string_view& suffix);
 
-  // A counter's deltas not yet written into batch_, and what a rollback needs.
-  struct Count {
-    std::int64_t delta = 0;
-    bool pending = false;     // `delta` is not in batch_ yet
+  // One key's changes, folded.
+  struct Entry {
+    enum class Base : std::uint8_t { store, put, del };
+    Base base = Base::store;  // store: the row as the store holds it
+    bool counted = false;     // `count` is added over the base
+    std::string value;        // when base is put
+    std::int64_t count = 0;
     std::uint64_t epoch = 0;  // the save point of its last change
   };
-  using Counts = std::map<std::string, Count, std::less<>>;
-  // Records the state of `it` before its first change since the save point (nullopt: created
-  // since), for rollback_to_save_point().
-  void remember(Counts::iterator it, bool created) const;
-  // Writes the pending delta of `it` into batch_ as one merge.
-  void write_out(Counts::iterator it) const;
-  // Writes the pending delta of `key`, or of every key under `prefix`, before they are read or
-  // overwritten.
-  void settle(std::string_view key) const;
-  void settle_prefix(std::string_view prefix) const;
+  using Entries = std::map<std::string, Entry, std::less<>>;
+  // The entry of `key`, created when absent, with its state before its first change since the
+  // save point recorded for rollback_to_save_point(). `overwrite`: the caller replaces the
+  // entry's value, so the record may take it instead of a copy.
+  Entry& change(std::string_view key, bool overwrite);
 
   const ViewStore& store_;
-  std::unique_ptr<rocksdb::WriteBatchWithIndex> batch_;
+  KeySetCache* cache_;
+  Entries entries_;
   std::map<std::string, KeySet, std::less<>> key_sets_;
-  // Mutable: reads (const) write a key's pending delta before reading it; what the batch
-  // holds, as seen through every public method, is unchanged by that.
-  mutable Counts counts_;
-  mutable std::vector<std::pair<Counts::iterator, std::optional<Count>>> undo_;
+  std::vector<std::pair<Entries::iterator, std::optional<Entry>>> undo_;
+  Notes notes_;
+  std::vector<std::pair<Notes::iterator, std::optional<std::string>>> notes_undo_;
   std::uint64_t epoch_ = 0;
+  bool save_point_ = false;
 };
+
+// A counter row at 0 (ViewBatch::add) reads as no row: a list's count, a bucket's rows. Two
+// stores hold the same views when they differ by such rows only: a ticket that entered and left
+// a list in live batches leaves its counts there at 0, where a rebuild that saw it only where it
+// ended has no row. View comparisons skip them (replay's compare_views, the tests'). Pure.
+[[nodiscard]] inline bool is_zero_count(std::string_view value) {
+  return value == std::string_view("\0\0\0\0\0\0\0\0", 8);
+}
 
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.
 using events::be64;

@@ -53,8 +53,9 @@ struct RowDifference {
 };
 
 // Compares two view stores (opened read-only) row by row, every row including the applied
-// position. Returns up to `limit` differences in key order, and counts the rest in
-// `more`. Fails with io_error when either store cannot be opened.
+// position, a counter at 0 counting as no row (projections::is_zero_count). Returns up to `limit`
+// differences in key order, and counts the rest in `more`. Fails with io_error when either store
+// cannot be opened.
 [[nodiscard]] Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
                                                                const std::string& right_dir,
                                                                std::size_t limit,

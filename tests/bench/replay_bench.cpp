@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "events/big_endian.h"
@@ -246,8 +247,35 @@ int main(int argc, char** argv) {
     // writing the same rows in the same batches.
     std::vector<std::string> written;
     std::uint64_t rows = 0, bytes = 0;
+    // Rows by kind (the key's first part and its list's kind, ticket_views.h and
+    // structure_views.h) and operation, to show where the writes go.
+    struct KindCounter final : rocksdb::WriteBatch::Handler {
+      std::map<std::string, std::uint64_t> rows;
+      static std::string kind(const rocksdb::Slice& key) {
+        const std::string_view k = key.ToStringView();
+        const auto end = k.find('\0');
+        std::string out(k.substr(0, end));
+        if (end != std::string_view::npos && end + 1 < k.size() &&
+            (out == "x" || out == "k" || out == "f" || out == "kw" || out == "c")) {
+          out += ' ';
+          out += k[end + 1];  // e, q or d: emitted, support or received lists
+        }
+        return out.empty() ? "(store)" : out;
+      }
+      void Put(const rocksdb::Slice& key, const rocksdb::Slice&) override {
+        ++rows[kind(key) + " put"];
+      }
+      void Delete(const rocksdb::Slice& key) override { ++rows[kind(key) + " delete"]; }
+      rocksdb::Status MergeCF(std::uint32_t, const rocksdb::Slice& key,
+                              const rocksdb::Slice&) override {
+        ++rows[kind(key) + " merge"];
+        return rocksdb::Status::OK();
+      }
+    } kinds;
     auto observe = [&](std::string_view rep) {
-      rows += rocksdb::WriteBatch(std::string(rep)).Count();
+      rocksdb::WriteBatch batch{std::string(rep)};
+      rows += batch.Count();
+      (void)batch.Iterate(&kinds);
       bytes += rep.size();
       written.emplace_back(rep);
     };
@@ -266,6 +294,15 @@ int main(int argc, char** argv) {
         "written in %zu batches (%.0f MB)\n",
         static_cast<unsigned long long>(n), s, static_cast<double>(n) / s, rebuild_cpu,
         static_cast<unsigned long long>(rows), written.size(), static_cast<double>(bytes) / 1e6);
+    std::vector<std::pair<std::uint64_t, std::string>> by_count;
+    for (const auto& [kind, count] : kinds.rows) by_count.emplace_back(count, kind);
+    std::sort(by_count.rbegin(), by_count.rend());
+    std::printf("  rows by kind:");
+    for (std::size_t i = 0; i < by_count.size() && i < 14; ++i) {
+      std::printf("%s %s %.1f%%", i == 0 ? "" : ",", by_count[i].second.c_str(),
+                  100.0 * static_cast<double>(by_count[i].first) / static_cast<double>(rows));
+    }
+    std::printf("\n");
     std::fflush(stdout);
 
     const std::string raw_dir = dir + "/views-raw";

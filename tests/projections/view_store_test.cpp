@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -73,6 +72,14 @@ std::string counter_value(const Model& m, const std::string& key) {
   return it == m.end() ? be64(0) : it->second;
 }
 
+// Writes what `batch` folds into `store`, as the runner commits it.
+void commit(const ViewStore& store, const ViewBatch& batch) {
+  auto folded = batch.folded();
+  ASSERT_TRUE(folded) << folded.error().message;
+  auto s = store.db()->Write(rocksdb::WriteOptions(), &*folded);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
 // One random change to `key`, applied to both the model and `apply` (a put, delete or add).
 template <class Put, class Del, class Add>
 void random_change(std::mt19937& rng, Model& m, const std::string& key, bool counter, Put put,
@@ -113,8 +120,7 @@ TEST(ViewBatch, ScanSeesTheStoreWithTheBatchOnTopInEveryDirection) {
             rng, model, key_of(p), p == "bc", [&](auto& k, auto& v) { seed.put(k, v); },
             [&](auto& k) { seed.del(k); }, [&](auto& k, auto d) { seed.add(k, d); });
       }
-      auto s = (*store)->db()->Write(rocksdb::WriteOptions(), seed.raw().GetWriteBatch());
-      ASSERT_TRUE(s.ok()) << s.ToString();
+      commit(**store, seed);
     }
     // The batch on top, checked after each change: every prefix, both ways, from nowhere, from
     // a key of the prefix, before and after it.
@@ -145,8 +151,7 @@ TEST(ViewBatch, ScanSeesTheStoreWithTheBatchOnTopInEveryDirection) {
         }
       }
     }
-    auto s = (*store)->db()->Write(rocksdb::WriteOptions(), batch.raw().GetWriteBatch());
-    ASSERT_TRUE(s.ok()) << s.ToString();
+    commit(**store, batch);
   }
 }
 
@@ -159,7 +164,7 @@ TEST(ViewBatch, KeysUnderFollowTheBatchAndARollback) {
   {
     ViewBatch seed(**store);
     for (const char* k : {"f|a", "f|c", "g|x"}) seed.put(k, "");
-    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), seed.raw().GetWriteBatch()).ok());
+    commit(**store, seed);
   }
   ViewBatch batch(**store);
   batch.del("f|c");
@@ -176,6 +181,67 @@ TEST(ViewBatch, KeysUnderFollowTheBatchAndARollback) {
   EXPECT_EQ(**batch.keys_under("g|"), (ViewBatch::KeySet{"x"}));
 }
 
+// A KeySetCache carries a committed batch's key sets to the next batch, which then reads
+// nothing; a batch that writes under a cached prefix takes the set first, so that a batch
+// dropped or rolled back leaves no stale set behind.
+TEST(ViewBatch, KeySetsCarriedToTheNextBatchNeverGoStale) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  KeySetCache cache(100);
+  {
+    ViewBatch seed(**store, &cache);
+    for (const char* k : {"f|a", "f|c", "g|x"}) seed.put(k, "");
+    ASSERT_TRUE(seed.keys_under("f|"));
+    commit(**store, seed);
+    seed.commit_key_sets();
+  }
+  // Changed in the store behind the cache's back: a later batch must still see the committed
+  // set, proving it came from the cache rather than from a read.
+  ASSERT_TRUE((*store)->db()->Put(rocksdb::WriteOptions(), "f|z", "").ok());
+  {
+    ViewBatch batch(**store, &cache);
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"a", "c"})) << "taken from the cache";
+    batch.put("f|b", "");
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  ASSERT_TRUE((*store)->db()->Delete(rocksdb::WriteOptions(), "f|z").ok());
+  {
+    // Writes under the cached prefix without asking for it, then dropped uncommitted.
+    ViewBatch dropped(**store, &cache);
+    dropped.put("f|d", "");
+    dropped.del("f|a");
+  }
+  {
+    ViewBatch batch(**store, &cache);
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"a", "b", "c"})) << "read again from the store";
+    batch.set_save_point();
+    batch.put("f|e", "");
+    batch.rollback_to_save_point();
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  ViewBatch last(**store, &cache);
+  EXPECT_EQ(**last.keys_under("f|"), (KeySet{"a", "b", "c"}));
+}
+
+// Notes are the batch's own: never committed, rolled back with its changes.
+TEST(ViewBatch, NotesFollowSavePointsAndAreNeverWritten) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  ViewBatch batch(**store);
+  batch.note("m|1", "before");
+  batch.set_save_point();
+  batch.note("m|1", "changed");
+  batch.note("m|2", "new");
+  EXPECT_EQ(batch.notes().size(), 2u);
+  batch.rollback_to_save_point();
+  EXPECT_EQ(batch.notes(), (ViewBatch::Notes{{"m|1", "before"}}));
+  EXPECT_EQ(batch.folded()->Count(), 0u);
+}
+
 TEST(ViewBatch, ScanStopsWhenTheVisitorSaysSo) {
   ScratchDir dir;
   auto store = ViewStore::open(dir.str());
@@ -190,7 +256,7 @@ TEST(ViewBatch, ScanStopsWhenTheVisitorSaysSo) {
 }
 
 // add() sums a key's deltas in memory and writes them as one merge when the key is next read,
-// put or deleted, or by raw(). Reads, overwrites, save points and the committed rows must be
+// put or deleted, or at commit. Reads, overwrites, save points and the committed rows must be
 // exactly what one merge per add gives: checked against a plain map.
 TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
   ScratchDir dir;
@@ -199,7 +265,7 @@ TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
   {
     ViewBatch one(**store);
     for (int i = 0; i < 1000; ++i) one.add("z", i % 2 == 0 ? 3 : -1);
-    EXPECT_EQ(one.raw().GetWriteBatch()->Count(), 1u) << "a thousand adds, one merge";
+    EXPECT_EQ(one.folded()->Count(), 1u) << "a thousand adds, one merge";
     EXPECT_EQ(*one.get("z"), std::optional<std::string>(be64(1000)));
   }
   std::mt19937 rng(11);
@@ -212,7 +278,7 @@ TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
       seed.add(key, i);
       model[key] = be64(static_cast<std::uint64_t>(i));
     }
-    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), seed.raw().GetWriteBatch()).ok());
+    commit(**store, seed);
   }
   ViewBatch batch(**store);
   Model at_save_point = model;
@@ -251,7 +317,7 @@ TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
       saved = true;
     }
   }
-  ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), batch.raw().GetWriteBatch()).ok());
+  commit(**store, batch);
   Model committed;
   ASSERT_TRUE((*store)->scan(prefix, "", false, [&](std::string_view k, std::string_view v) {
     committed.emplace(k, v);
@@ -264,25 +330,25 @@ TEST(ViewBatch, SummedCountersAreWhatOneMergePerAddGives) {
   EXPECT_EQ(committed, expected);
 }
 
-// What the runner commits, folded to one entry per key, leaves a store exactly as the batch's
-// own entries do: random puts (some not 8 bytes long), deletes and counts over a seeded store,
-// written both ways into two stores.
-TEST(ViewBatch, FoldedLeavesTheStoreAsTheBatchDoes) {
-  ScratchDir dir_a, dir_b;
-  auto a = ViewStore::open(dir_a.str());
-  auto b = ViewStore::open(dir_b.str());
-  ASSERT_TRUE(a && b);
-  auto all_rows = [](const ViewStore& store) {
+// What the runner commits, folded to one entry per key, leaves the store as the batch's own
+// reads saw it: random puts (some not 8 bytes long, then counted over as CounterAdd does),
+// deletes and counts over the rows of earlier rounds, checked against a plain map.
+TEST(ViewBatch, FoldedLeavesTheStoreAsTheBatchReadIt) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  auto all_rows = [](const ViewStore& s) {
     Model rows;
-    EXPECT_TRUE(store.scan("", "", false, [&](std::string_view k, std::string_view v) {
+    EXPECT_TRUE(s.scan("", "", false, [&](std::string_view k, std::string_view v) {
       rows.emplace(k, v);
       return true;
     }));
     return rows;
   };
   std::mt19937 rng(5);
+  Model model;
   for (int round = 0; round < 20; ++round) {
-    ViewBatch on_a(**a), on_b(**b);
+    ViewBatch batch(**store);
     std::set<std::string> keys;
     for (int i = 0; i < 300; ++i) {
       const std::string key = "k" + std::to_string(rng() % 40);
@@ -290,18 +356,30 @@ TEST(ViewBatch, FoldedLeavesTheStoreAsTheBatchDoes) {
       const int what = static_cast<int>(rng() % 6);
       const std::string value =
           rng() % 2 == 0 ? be64(rng() % 50) : std::string("v") + std::to_string(rng() % 9);
-      for (ViewBatch* batch : {&on_a, &on_b}) {
-        if (what == 0) batch->del(key);
-        if (what == 1) batch->put(key, value);
-        if (what >= 2) batch->add(key, static_cast<std::int64_t>(i % 5) - 2);
+      if (what == 0) {
+        batch.del(key);
+        model.erase(key);
+      } else if (what == 1) {
+        batch.put(key, value);
+        model[key] = value;
+      } else {
+        const std::int64_t delta = static_cast<std::int64_t>(i % 5) - 2;
+        batch.add(key, delta);
+        model[key] = be64(from_be64(counter_value(model, key)) + static_cast<std::uint64_t>(delta));
+      }
+      if (i % 50 == 49) {
+        auto got = batch.get(key);
+        ASSERT_TRUE(got);
+        const auto it = model.find(key);
+        EXPECT_EQ(*got, it == model.end() ? std::nullopt : std::optional<std::string>(it->second))
+            << "round " << round;
       }
     }
-    ASSERT_TRUE((*a)->db()->Write(rocksdb::WriteOptions(), on_a.raw().GetWriteBatch()).ok());
-    auto folded = on_b.folded();
+    auto folded = batch.folded();
     ASSERT_TRUE(folded);
     EXPECT_LE(folded->Count(), keys.size());
-    ASSERT_TRUE((*b)->db()->Write(rocksdb::WriteOptions(), &*folded).ok());
-    ASSERT_EQ(all_rows(**a), all_rows(**b)) << "round " << round;
+    ASSERT_TRUE((*store)->db()->Write(rocksdb::WriteOptions(), &*folded).ok());
+    ASSERT_EQ(all_rows(**store), model) << "round " << round;
   }
 }
 
