@@ -388,7 +388,8 @@ void ViewBatch::add(std::string_view key, std::int64_t delta) {
 ViewBatch::Entry& ViewBatch::change(std::string_view key, bool overwrite) {
   auto it = entries_.lower_bound(key);
   if (it == entries_.end() || it->first != key) {
-    it = entries_.emplace_hint(it, std::string(key), Entry{});
+    it = entries_.emplace_hint(it, std::piecewise_construct, std::forward_as_tuple(key),
+                               std::forward_as_tuple());
     if (save_point_) undo_.emplace_back(it, std::nullopt);
   } else if (save_point_ && it->second.epoch != epoch_) {
     if (overwrite) {
@@ -405,7 +406,7 @@ Result<rocksdb::WriteBatch> ViewBatch::folded() const {
   rocksdb::WriteBatch out;
   rocksdb::Status s;
   for (const auto& [key, e] : entries_) {
-    const rocksdb::Slice k(key);
+    const rocksdb::Slice k(key.data(), key.size());
     switch (e.base) {
       case Entry::Base::put:
         s = e.counted ? out.Put(k, counted(e.value, e.count)) : out.Put(k, e.value);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <set>
 #include <string>
@@ -172,7 +173,9 @@ class ViewBatch {
     std::int64_t count = 0;
     std::uint64_t epoch = 0;  // the save point of its last change
   };
-  using Entries = std::map<std::string, Entry, std::less<>>;
+  // Keys and tree nodes live in the batch's arena: a batch only grows (a rollback's few
+  // erased entries wait for the batch's end), and is dropped whole.
+  using Entries = std::pmr::map<std::pmr::string, Entry, std::less<>>;
   // The entry of `key`, created when absent, with its state before its first change since the
   // save point recorded for rollback_to_save_point(). `overwrite`: the caller replaces the
   // entry's value, so the record may take it instead of a copy.
@@ -180,7 +183,8 @@ class ViewBatch {
 
   const ViewStore& store_;
   KeySetCache* cache_;
-  Entries entries_;
+  std::pmr::monotonic_buffer_resource arena_;  // before entries_: outlives them
+  Entries entries_{&arena_};
   std::map<std::string, KeySet, std::less<>> key_sets_;
   std::vector<std::pair<Entries::iterator, std::optional<Entry>>> undo_;
   Notes notes_;
