@@ -1548,27 +1548,33 @@ Result<void> TicketViews::finish(ViewBatch& batch) {
   for (auto it = notes.lower_bound(kMovingPrefix);
        it != notes.end() && std::string_view(it->first).starts_with(kMovingPrefix); ++it) {
     const std::string id = it->first.substr(kMovingPrefix.size());
-    std::optional<TicketState> before;
-    std::set<std::string> old_words;
+    std::string was_state, was_words;
     if (!it->second.empty()) {
       std::string_view was = it->second;
-      std::string state, words;
-      if (!take_field(was, state) || !take_field(was, words)) {
+      if (!take_field(was, was_state) || !take_field(was, was_words)) {
         return fail(errc::io_error, "a ticket's noted lists are malformed");
       }
-      before = TicketState::decode(state);  // decoded once already by apply()
-      old_words = decode_words(words);
     }
-    std::optional<TicketState> after;
-    std::set<std::string> new_words;
     auto state = batch.get(state_key(id));
     if (!state) return std::unexpected(state.error());
+    std::optional<std::string> words;
     if (state->has_value()) {
-      after = TicketState::decode(**state);  // written by apply()
-      auto words = batch.get(words_row_key(id));
-      if (!words) return std::unexpected(words.error());
-      new_words = decode_words(words->value_or(""));
+      auto row = batch.get(words_row_key(id));
+      if (!row) return std::unexpected(row.error());
+      words = row->value_or("");
     }
+    // Most batches leave a ticket where they found it (a comment, a file, a priority).
+    const bool existed = !it->second.empty();
+    if (existed == state->has_value() &&
+        (!existed || (was_state == **state && was_words == *words))) {
+      continue;
+    }
+    // Both state rows were decoded by apply() (the noted one) or written by it.
+    std::optional<TicketState> before, after;
+    if (existed) before = TicketState::decode(was_state);
+    if (state->has_value()) after = TicketState::decode(**state);
+    const auto old_words = decode_words(was_words);
+    const auto new_words = decode_words(words.value_or(""));
     if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
   }
   return {};
