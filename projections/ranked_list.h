@@ -44,8 +44,9 @@ struct RankedList {
 };
 
 // The suffix of the nearest fence before `suffix` (excluded), "" (the head bucket) when none;
-// read-your-writes. The list's fences are read once per batch (ViewBatch::keys_under), then
-// looked up in memory. Fails with io_error. Changes nothing; not thread-safe (one batch).
+// read-your-writes. The list's fences are read once per batch (ViewBatch::keys_under; once
+// for many batches with the runner's KeySetCache), then looked up in memory. Fails with io_error.
+// Changes nothing; not thread-safe (one batch).
 [[nodiscard]] Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list,
                                                       const std::string& suffix);
 

@@ -184,22 +184,27 @@ std::string counted(std::optional<std::string_view> base, std::int64_t delta) {
 
 }  // namespace
 
+std::optional<std::string_view> ViewBatch::resolved(const Entry& e,
+                                                    std::optional<std::string_view> stored,
+                                                    std::string& scratch) {
+  std::optional<std::string_view> value = stored;
+  if (e.base == Entry::Base::put) value = e.value;
+  if (e.base == Entry::Base::del) value.reset();
+  if (e.counted) value = scratch = counted(value, e.count);
+  return value;
+}
+
 Result<std::optional<std::string>> ViewBatch::get(std::string_view key) const {
   const auto it = entries_.find(key);
   if (it == entries_.end()) return store_.get(key);
-  const Entry& e = it->second;
-  switch (e.base) {
-    case Entry::Base::put:
-      return std::optional<std::string>(e.counted ? counted(e.value, e.count) : e.value);
-    case Entry::Base::del:
-      return e.counted ? std::optional<std::string>(counted(std::nullopt, e.count)) : std::nullopt;
-    case Entry::Base::store:
-      break;
+  Result<std::optional<std::string>> stored = std::optional<std::string>();
+  if (it->second.base == Entry::Base::store) {  // the store's row shows through
+    stored = store_.get(key);
+    if (!stored) return stored;
   }
-  auto stored = store_.get(key);
-  if (!stored || !e.counted) return stored;
-  return std::optional<std::string>(
-      counted(*stored ? std::optional<std::string_view>(**stored) : std::nullopt, e.count));
+  std::string scratch;
+  const auto value = resolved(it->second, *stored, scratch);
+  return value ? std::optional<std::string>(*value) : std::nullopt;
 }
 
 // The batch's entries are merged over a store iterator here, the store's side bounded by the
@@ -268,12 +273,7 @@ Result<void> ViewBatch::scan(
     }
     std::optional<std::string_view> value;
     if (use_base) value = base->value().ToStringView();
-    if (use_map) {
-      const Entry& e = m->second;
-      if (e.base == Entry::Base::put) value = e.value;
-      if (e.base == Entry::Base::del) value.reset();
-      if (e.counted) value = scratch = counted(value, e.count);
-    }
+    if (use_map) value = resolved(m->second, value, scratch);
     const bool go_on = !value || visit(key, *value);
     if (use_base) reverse ? base->Prev() : base->Next();
     if (use_map) step_map();
@@ -282,6 +282,7 @@ Result<void> ViewBatch::scan(
   if (!base->status().ok()) return std::unexpected(io(base->status(), "scanning a view"));
   return {};
 }
+
 Result<const ViewBatch::KeySet*> ViewBatch::keys_under(std::string_view prefix) {
   if (auto it = key_sets_.find(prefix); it != key_sets_.end()) return &it->second;
   if (cache_ != nullptr) {

@@ -175,6 +175,11 @@ class ViewBatch {
   };
   // Keys and tree nodes live in the batch's arena: a batch only grows (a rollback's few
   // erased entries wait for the batch's end), and is dropped whole.
+  // The row as `e` leaves it over `stored` (the store's row; ignored unless e's base is the
+  // store); a count is made in `scratch`.
+  static std::optional<std::string_view> resolved(const Entry& e,
+                                                  std::optional<std::string_view> stored,
+                                                  std::string& scratch);
   using Entries = std::pmr::map<std::pmr::string, Entry, std::less<>>;
   // The entry of `key`, created when absent, with its state before its first change since the
   // save point recorded for rollback_to_save_point(). `overwrite`: the caller replaces the
