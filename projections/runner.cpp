@@ -58,7 +58,8 @@ Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::Even
   auto layout = (*store)->get(kLayoutKey);
   if (!layout) return std::unexpected(layout.error());
   bool layout_matches = layout->has_value() && **layout == kViewsLayout;
-  if (token->empty() && !layout->has_value()) {
+  const bool created = token->empty() && !layout->has_value();
+  if (created) {
     // A new store: it is written under this build's layout from its first row on.
     rocksdb::WriteOptions sync;
     sync.sync = true;
@@ -79,6 +80,7 @@ Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::Even
   g->store = std::move(*store);
   g->cursor = std::move(*cursor);
   g->layout_matches = layout_matches;
+  if (created) g->key_sets.assume_empty_store();
   return g;
 }
 

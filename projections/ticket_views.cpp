@@ -1370,9 +1370,11 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   TicketState after;
   json detail;
   std::set<std::string> old_words;
-  bool formed = false;  // the title or description may have changed
+  bool formed = false;          // the title or description may have changed
+  bool detail_changed = false;  // the detail row is rewritten (status events leave it alone)
   auto form = [&](const auto& e) -> Result<void> {
     formed = true;
+    detail_changed = true;
     json attachments;  // added to a draft: kept through its edits and its submission
     if (before) {
       auto previous = stored_detail();
@@ -1408,14 +1410,19 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
     return {};
   };
-  // Events after submission change the status only: the rest comes from the stored rows.
+  // Events after submission change the state row; the detail row is read and rewritten only
+  // by those that change what it holds (a file, a priority).
   auto moved_to = [&](char status) -> Result<void> {
     if (!before) return fail(errc::poison, "action on a ticket that was never submitted");
+    after = *before;
+    if (status != 0) after.status = status;
+    return {};
+  };
+  auto change_detail = [&]() -> Result<void> {
     auto row = stored_detail();
     if (!row) return std::unexpected(row.error());
     detail = std::move(*row);
-    after = *before;
-    if (status != 0) after.status = status;
+    detail_changed = true;
     return {};
   };
   std::string text;
@@ -1437,8 +1444,6 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             after.level = '1';
             after.assignee.clear();
             detail["number"] = e.number;  // "Ouvert le": the submission
-            detail["support_level"] = 1;
-            detail["assignee"] = "";
             batch.put(number_key(normalized_number(e.number)), id);
             return {};
           },
@@ -1470,6 +1475,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           },
           [&](const events::FileAttached& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
+            if (auto r = change_detail(); !r) return r;
             // "Pièces jointes" of the detail; the history entry names the file.
             json file{{"attachment_id", e.attachment_id},
                       {"name", e.name},
@@ -1485,15 +1491,12 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           },
           [&](const events::TicketAssigned& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
-            detail["assignee"] = e.agent_user_id;  // "En cours de traitement" when not empty
-            after.assignee = e.agent_user_id;
+            after.assignee = e.agent_user_id;  // "En cours de traitement" when not empty
             return {};
           },
           [&](const events::TicketEscalated&) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
-            detail["support_level"] = 2;  // "Envoyé au support"
-            detail["assignee"] = "";
-            after.level = '2';
+            after.level = '2';  // "Envoyé au support"
             after.assignee.clear();
             return {};
           },
@@ -1507,6 +1510,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           },
           [&](const events::PrioritySet& e) -> Result<void> {
             if (auto r = moved_to(0); !r) return r;
+            if (auto r = change_detail(); !r) return r;
             detail["priority"] = e.priority;
             detail["priority_recommended"] = e.recommended;
             detail["impact"] = e.impact;
@@ -1523,13 +1527,8 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     const std::set<std::string> new_words = words_of_detail(detail);
     if (!before || old_words != new_words) batch.put(words_row_key(id), encode_words(new_words));
   }
-  const StatusInfo& status = status_of(after.status);
-  detail["status"] = status.label;
-  detail["opened_at_us"] = after.opened_at_us;
-  detail["updated_at_us"] = event.meta.occurred_at_us;
-  detail["version"] = event.version;
   batch.put(state_key(id), after.encode());
-  batch.put(detail_key(id), detail.dump());
+  if (detail_changed) batch.put(detail_key(id), detail.dump());
   json entry{{"action", events::type_name(event.payload)},
              {"author", event.meta.actor.user_id},
              {"role", event.meta.actor.role},
@@ -1768,13 +1767,32 @@ Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
   if (!row || !row->has_value()) return row;
   json detail = json::parse(**row, nullptr, false);
   if (detail.is_discarded()) return fail(errc::io_error, "ticket detail row is not JSON");
+  auto stored = store.get(state_key(ticket_id));
+  if (!stored) return std::unexpected(stored.error());
+  const auto state = stored->has_value() ? TicketState::decode(**stored) : std::nullopt;
+  if (!state) return fail(errc::io_error, "ticket state row is missing or malformed");
+  // What follow-up events change comes from the state row and the last history entry: they
+  // leave the detail row as it was (TicketViews::apply).
+  detail["status"] = status_of(state->status).label;
+  detail["opened_at_us"] = state->opened_at_us;
+  if (state->status != 'B') {  // submitted: "Envoyé au support", "En cours de traitement"
+    detail["support_level"] = state->level == '2' ? 2 : 1;
+    detail["assignee"] = state->assignee;
+  }
   json history = json::array();
-  auto ok = store.scan(history_prefix(ticket_id), "", false,
-                       [&](std::string_view, std::string_view value) {
-                         history.push_back(json::parse(value, nullptr, false));
-                         return true;
-                       });
+  std::uint64_t version = 0;
+  const std::string prefix = history_prefix(ticket_id);
+  auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view value) {
+    history.push_back(json::parse(value, nullptr, false));
+    if (key.size() == prefix.size() + 8) version = from_be64(key.substr(prefix.size()));
+    return true;
+  });
   if (!ok) return std::unexpected(ok.error());
+  if (history.empty() || !history.back().is_object()) {
+    return fail(errc::io_error, "ticket history is missing or malformed");
+  }
+  detail["updated_at_us"] = history.back().value("at_us", std::int64_t{0});
+  detail["version"] = version;
   detail["history"] = std::move(history);
   return std::optional<std::string>{detail.dump()};
 }

@@ -5,7 +5,10 @@
 // Key layout (applying an event reads one state row, plus a few short scans when a ticket
 // enters or leaves a list; a page is bounded range scans whatever its number):
 //   s\0<ticket_id>                     -> state: status, opened_at, level and the listed fields
-//   t\0<ticket_id>                     -> ticket detail row (JSON)
+//   t\0<ticket_id>                     -> ticket detail row (JSON) as its form, files and
+//                                         priority left it; status, level, assignee and
+//                                         opening time come from the state row, the last
+//                                         change from the last history entry (ticket_detail)
 //   h\0<ticket_id>\0<version be64>     -> one activity-history entry (JSON)
 //   n\0<number>                        -> ticket id (search by number; upper case)
 //   a\0<sha256>                        -> "": content some FileAttached names; never removed

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "events/invariant.h"
+
 namespace chorus::projections {
 namespace {
 
@@ -173,7 +175,10 @@ Result<std::string> ViewStore::position() const {
 
 ViewBatch::ViewBatch(const ViewStore& store, KeySetCache* key_sets)
     : store_(store), cache_(key_sets) {}
-ViewBatch::~ViewBatch() = default;
+ViewBatch::~ViewBatch() {
+  // Sets taken and never given back: their prefixes may hold keys the cache no longer knows.
+  if (cache_ != nullptr && !key_sets_.empty()) cache_->complete_ = false;
+}
 
 namespace {
 
@@ -293,11 +298,29 @@ Result<const ViewBatch::KeySet*> ViewBatch::keys_under(std::string_view prefix) 
     }
   }
   KeySet keys;
-  auto ok = scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-    keys.emplace_hint(keys.end(), key.substr(prefix.size()));
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
+  auto read_all = [&](KeySet& into) {
+    return scan(prefix, "", false, [&](std::string_view key, std::string_view) {
+      into.emplace_hint(into.end(), key.substr(prefix.size()));
+      return true;
+    });
+  };
+  if (cache_ != nullptr && cache_->complete_) {
+    // The store holds nothing under a prefix the cache has never held: only this batch may.
+    std::string scratch;
+    for (auto it = entries_.lower_bound(prefix);
+         it != entries_.end() && std::string_view(it->first).starts_with(prefix); ++it) {
+      if (resolved(it->second, std::nullopt, scratch)) {
+        keys.emplace_hint(keys.end(), std::string_view(it->first).substr(prefix.size()));
+      }
+    }
+#ifndef NDEBUG
+    KeySet scanned;
+    CHORUS_DEBUG_CHECK(read_all(scanned) && scanned == keys,
+                       "a key set read from the batch alone differs from the store's");
+#endif
+  } else if (auto ok = read_all(keys); !ok) {
+    return std::unexpected(ok.error());
+  }
   auto added = key_sets_.emplace(std::string(prefix), std::move(keys)).first;
   // A nested prefix would leave one set blind to the other's writes (a caller's bug).
   assert(added == key_sets_.begin() || !prefix.starts_with(std::prev(added)->first));
@@ -354,6 +377,7 @@ void ViewBatch::commit_key_sets() {
   if (cache_->keys_ > cache_->max_keys_) {
     cache_->sets_.clear();
     cache_->keys_ = 0;
+    cache_->complete_ = false;
     std::fill(std::begin(cache_->first_bytes_), std::end(cache_->first_bytes_), false);
   }
 }
@@ -468,6 +492,7 @@ void ViewBatch::rollback_to_save_point() {
   undo_changes(notes_, notes_undo_);
   save_point_ = false;
   key_sets_.clear();  // they may hold keys the dropped changes wrote or deleted
+  if (cache_ != nullptr) cache_->complete_ = false;  // and the cache no longer has them
 }
 
 }  // namespace chorus::projections

@@ -320,7 +320,10 @@ int main(int argc, char** argv) {
     for (auto& rep : written) {
       rocksdb::WriteBatch wb(std::move(rep));
       replayed += wb.Count();
-      if (!(*store)->db()->Write(wo, &wb).ok()) return 1;
+      if (auto st = (*store)->db()->Write(wo, &wb); !st.ok()) {
+        std::fprintf(stderr, "raw write: %s\n", st.ToString().c_str());
+        return 1;
+      }
     }
     const double r = seconds_since(t1);
     std::printf(

@@ -348,6 +348,16 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
         auto row = json::parse(**detail);
         EXPECT_EQ(row["status"], ticket::to_string(st.status)) << tid << " at step " << step;
         EXPECT_EQ(row["version"], st.version) << tid;
+        // Composed from the state row and the last history entry (ticket_detail).
+        if (st.status == ticket::Status::draft) {
+          EXPECT_FALSE(row.contains("assignee") || row.contains("support_level")) << tid;
+        } else {
+          EXPECT_EQ(row["assignee"], st.assignee) << tid << " at step " << step;
+          EXPECT_EQ(row["support_level"], st.level) << tid << " at step " << step;
+        }
+        EXPECT_EQ(row["history"].size(), st.version) << tid;
+        EXPECT_EQ(row["updated_at_us"], row["history"].back()["at_us"]) << tid;
+        EXPECT_EQ(row["attachments"].size(), st.attachments) << tid;
       }
     }
     for (const auto& caller_row : callers) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -224,6 +226,72 @@ TEST(ViewBatch, KeySetsCarriedToTheNextBatchNeverGoStale) {
   }
   ViewBatch last(**store, &cache);
   EXPECT_EQ(**last.keys_under("f|"), (KeySet{"a", "b", "c"}));
+}
+
+// A store created empty: a prefix the cache never held is read from the batch alone (no seek;
+// debug builds also scan and check), until a rollback or a dropped batch makes the cache
+// unsure, after which sets are read from the store again.
+TEST(ViewBatch, KeySetsOfAStoreCreatedEmptyComeFromTheBatchAlone) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  KeySetCache cache(100);
+  cache.assume_empty_store();
+  auto seeks_for = [&](ViewBatch& batch, std::string_view prefix) {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    rocksdb::get_perf_context()->Reset();
+    EXPECT_TRUE(batch.keys_under(prefix));
+    const auto seeks = rocksdb::get_perf_context()->seek_on_memtable_count;
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    return seeks;
+  };
+#ifdef NDEBUG
+  constexpr bool kReleaseBuild = true;
+#else
+  constexpr bool kReleaseBuild = false;
+#endif
+  {
+    ViewBatch batch(**store, &cache);
+    batch.put("f|b", "");  // written before the set is asked for: still in it
+    batch.put("f|c", "");
+    batch.del("f|c");
+    batch.put("g|x", "");
+    const auto seeks = seeks_for(batch, "f|");
+    if (kReleaseBuild) {
+      EXPECT_EQ(seeks, 0u);
+    }
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"b"}));
+    batch.put("f|a", "");
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  {
+    ViewBatch batch(**store, &cache);
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"a", "b"})) << "from the cache";
+    const auto seeks = seeks_for(batch, "h|");
+    if (kReleaseBuild) {
+      EXPECT_EQ(seeks, 0u);
+    }
+    EXPECT_TRUE((*batch.keys_under("h|"))->empty());
+    batch.put("h|1", "");
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  {
+    ViewBatch dropped(**store, &cache);  // takes a set, never gives it back
+    ASSERT_TRUE(dropped.keys_under("h|"));
+  }
+  {
+    ViewBatch batch(**store, &cache);
+    EXPECT_GT(seeks_for(batch, "h|"), 0u) << "the dropped batch had it: read from the store";
+    EXPECT_EQ(**batch.keys_under("h|"), (KeySet{"1"}));
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"a", "b"}));
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  ViewBatch last(**store, &cache);
+  EXPECT_GT(seeks_for(last, "g|"), 0u) << "no longer assumed empty";
+  EXPECT_EQ(**last.keys_under("g|"), (KeySet{"x"}));
 }
 
 // Notes are the batch's own: never committed, rolled back with its changes.
