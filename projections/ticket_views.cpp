@@ -1529,16 +1529,25 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   }
   batch.put(state_key(id), after.encode());
   if (detail_changed) batch.put(detail_key(id), detail.dump());
-  json entry{{"action", events::type_name(event.payload)},
-             {"author", event.meta.actor.user_id},
-             {"role", event.meta.actor.role},
-             {"at_us", event.meta.occurred_at_us}};
-  if (!event.meta.actor.on_behalf_of.empty()) entry["on_behalf_of"] = event.meta.actor.on_behalf_of;
-  if (!text.empty()) entry["text"] = text;
+  // The activity-history entry, written by hand (one per event: a JSON tree and its dump were
+  // a few percent of a rebuild), its keys in the order a tree would write them.
+  const auto& actor = event.meta.actor;
+  std::string entry = "{\"action\":";
+  append_json_string(entry, events::type_name(event.payload));
+  entry.append(",\"at_us\":").append(std::to_string(event.meta.occurred_at_us));
+  auto field = [&](std::string_view name, std::string_view value) {
+    entry.append(",\"").append(name).append("\":");
+    append_json_string(entry, value);
+  };
   if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
-    entry["attachment_id"] = file->attachment_id;
+    field("attachment_id", file->attachment_id);
   }
-  batch.put(history_prefix(id) + be64(event.version), entry.dump());
+  field("author", actor.user_id);
+  if (!actor.on_behalf_of.empty()) field("on_behalf_of", actor.on_behalf_of);
+  field("role", actor.role);
+  if (!text.empty()) field("text", text);
+  entry.push_back('}');
+  batch.put(history_prefix(id) + be64(event.version), entry);
   return {};
 }
 
