@@ -88,9 +88,11 @@ class Runner {
   // Events per batch: live, and while a rebuild catches up (no reader waits on its batches,
   // and the bigger a batch, the more of a ticket's events fold into one move between lists
   // and one write per row: the rebuild's last stretch, with the live runner paused, goes by
-  // max_batch). A rebuild batch holds its rows in memory until it commits: on replay_bench's
-  // 10M-event log, 100,000 events make about 1.5M rows (a few hundred MB), and rebuild 1.7
-  // times as fast as batches of 20,000 (which wrote 1.7 times as many rows).
+  // max_batch). A rebuild batch holds its rows in memory until it commits, twice at the commit
+  // (the folded WriteBatch beside them): on replay_bench's 10M-event log, 100,000 events make
+  // about 1.5M rows (a few hundred MB), and rebuild 1.7 times as fast as batches of 20,000
+  // (which wrote 1.7 times as many rows). A stopped rebuild stops between two batches: up to
+  // about 10 s at its rate there.
   std::size_t max_batch = 1000;
   std::size_t rebuild_batch = 100000;
 

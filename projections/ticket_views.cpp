@@ -493,11 +493,52 @@ TicketRow row_of(const std::string& id, const TicketState& s) {
                    s.level == '2' ? 2 : 1};
 }
 
-// A JSON string literal. Rows are built for every page: by hand, not through a JSON tree.
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+// form, no surrogate, nothing past U+10FFFF), 0 when there is none.
+std::size_t utf8_sequence(std::string_view text) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (len == 0 || text.size() < len || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < len; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  }
+  return len;
+}
+
+// A JSON string literal. Rows are built for every page and every event: by hand, not through a
+// JSON tree. Text the API let in is valid UTF-8; a byte that is not (a log written by another
+// producer) becomes U+FFFD, so the row stays JSON that readers parse.
 void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
     const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      const std::size_t len = utf8_sequence(text.substr(i));
+      if (len == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(text.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    ++i;
     if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(c);
@@ -512,22 +553,35 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+// Appends the member `"name":"value"` (or a number) to a JSON object written by hand, after a
+// comma unless it is the object's first.
+void append_json_field(std::string& out, std::string_view name, std::string_view value) {
+  if (out.back() != '{') out.push_back(',');
+  append_json_string(out, name);
+  out.push_back(':');
+  append_json_string(out, value);
+}
+void append_json_field(std::string& out, std::string_view name, std::int64_t value) {
+  if (out.back() != '{') out.push_back(',');
+  append_json_string(out, name);
+  out.push_back(':');
+  out += std::to_string(value);
+}
+
 std::string row_json(const TicketRow& r) {
   std::string out;
   out.reserve(256 + r.title.size());
-  auto field = [&](const char* name, std::string_view value) {
-    out += name;
-    append_json_string(out, value);
-  };
-  field("{\"ticket_id\":", r.ticket_id);
-  field(",\"number\":", r.number);
-  field(",\"title\":", r.title);
-  field(",\"category\":", r.category);
-  field(",\"sub_category\":", r.sub_category);
-  field(",\"status\":", r.status);
-  out += ",\"opened_at_us\":" + std::to_string(r.opened_at_us);
-  field(",\"assignee\":", r.assignee);
-  out += ",\"support_level\":" + std::to_string(r.level) + "}";
+  out.push_back('{');
+  append_json_field(out, "ticket_id", r.ticket_id);
+  append_json_field(out, "number", r.number);
+  append_json_field(out, "title", r.title);
+  append_json_field(out, "category", r.category);
+  append_json_field(out, "sub_category", r.sub_category);
+  append_json_field(out, "status", r.status);
+  append_json_field(out, "opened_at_us", r.opened_at_us);
+  append_json_field(out, "assignee", r.assignee);
+  append_json_field(out, "support_level", std::int64_t{r.level});
+  out.push_back('}');
   return out;
 }
 
@@ -1532,20 +1586,16 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   // The activity-history entry, written by hand (one per event: a JSON tree and its dump were
   // a few percent of a rebuild), its keys in the order a tree would write them.
   const auto& actor = event.meta.actor;
-  std::string entry = "{\"action\":";
-  append_json_string(entry, events::type_name(event.payload));
-  entry.append(",\"at_us\":").append(std::to_string(event.meta.occurred_at_us));
-  auto field = [&](std::string_view name, std::string_view value) {
-    entry.append(",\"").append(name).append("\":");
-    append_json_string(entry, value);
-  };
+  std::string entry = "{";
+  append_json_field(entry, "action", events::type_name(event.payload));
+  append_json_field(entry, "at_us", event.meta.occurred_at_us);
   if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
-    field("attachment_id", file->attachment_id);
+    append_json_field(entry, "attachment_id", file->attachment_id);
   }
-  field("author", actor.user_id);
-  if (!actor.on_behalf_of.empty()) field("on_behalf_of", actor.on_behalf_of);
-  field("role", actor.role);
-  if (!text.empty()) field("text", text);
+  append_json_field(entry, "author", actor.user_id);
+  if (!actor.on_behalf_of.empty()) append_json_field(entry, "on_behalf_of", actor.on_behalf_of);
+  append_json_field(entry, "role", actor.role);
+  if (!text.empty()) append_json_field(entry, "text", text);
   entry.push_back('}');
   batch.put(history_prefix(id) + be64(event.version), entry);
   return {};
@@ -1772,32 +1822,40 @@ Result<bool> content_named(const ViewStore& store, const std::string& sha256) {
 
 Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                  const std::string& ticket_id) {
-  auto row = store.get(detail_key(ticket_id));
+  // Three reads that must agree, whatever batch commits between them.
+  const auto at = store.snapshot();
+  auto row = store.get(detail_key(ticket_id), at.get());
   if (!row || !row->has_value()) return row;
   json detail = json::parse(**row, nullptr, false);
   if (detail.is_discarded()) return fail(errc::io_error, "ticket detail row is not JSON");
-  auto stored = store.get(state_key(ticket_id));
+  auto stored = store.get(state_key(ticket_id), at.get());
   if (!stored) return std::unexpected(stored.error());
   const auto state = stored->has_value() ? TicketState::decode(**stored) : std::nullopt;
   if (!state) return fail(errc::io_error, "ticket state row is missing or malformed");
   // What follow-up events change comes from the state row and the last history entry: they
   // leave the detail row as it was (TicketViews::apply).
-  detail["status"] = status_of(state->status).label;
-  detail["opened_at_us"] = state->opened_at_us;
+  const TicketRow listed = row_of(ticket_id, *state);
+  detail["status"] = listed.status;
+  detail["opened_at_us"] = listed.opened_at_us;
   if (state->status != 'B') {  // submitted: "Envoyé au support", "En cours de traitement"
-    detail["support_level"] = state->level == '2' ? 2 : 1;
-    detail["assignee"] = state->assignee;
+    detail["support_level"] = listed.level;
+    detail["assignee"] = listed.assignee;
   }
   json history = json::array();
   std::uint64_t version = 0;
+  bool malformed = false;
   const std::string prefix = history_prefix(ticket_id);
-  auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view value) {
-    history.push_back(json::parse(value, nullptr, false));
-    if (key.size() == prefix.size() + 8) version = from_be64(key.substr(prefix.size()));
-    return true;
-  });
+  auto ok = store.scan(
+      prefix, "", false,
+      [&](std::string_view key, std::string_view value) {
+        history.push_back(json::parse(value, nullptr, false));
+        malformed = malformed || !history.back().is_object() || key.size() != prefix.size() + 8;
+        if (!malformed) version = from_be64(key.substr(prefix.size()));
+        return !malformed;
+      },
+      at.get());
   if (!ok) return std::unexpected(ok.error());
-  if (history.empty() || !history.back().is_object()) {
+  if (history.empty() || malformed) {
     return fail(errc::io_error, "ticket history is missing or malformed");
   }
   detail["updated_at_us"] = history.back().value("at_us", std::int64_t{0});

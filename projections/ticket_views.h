@@ -222,12 +222,15 @@ class TicketCursor {
 [[nodiscard]] Result<std::unique_ptr<TicketCursor>> export_tickets(
     std::shared_ptr<const ViewStore> store, const std::string& list, const TicketQuery& query);
 
-// The detail of a ticket (JSON, with its "history" in version order), nullopt when unknown.
-// The caller checks who may see it.
 // Whether an applied FileAttached names the content of `sha256` (any ticket, drafts deleted
 // since included). Fails with io_error. Changes nothing; thread-safe.
 [[nodiscard]] Result<bool> content_named(const ViewStore& store, const std::string& sha256);
 
+// The detail of a ticket (JSON, with its "history" in version order), nullopt when unknown:
+// the detail row with the status, opening time, level and assignee of its state row and the
+// version and time of its last history entry, all read at one snapshot. Fails with io_error
+// when the store fails or when the state row or the history is missing or malformed. The
+// caller checks who may see it. Changes nothing; thread-safe.
 [[nodiscard]] Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
                                                                const std::string& ticket_id);
 

@@ -71,9 +71,17 @@ ViewStore::~ViewStore() {
   if (db_) db_->Close();
 }
 
-Result<std::optional<std::string>> ViewStore::get(std::string_view key) const {
+ViewStore::Snapshot::~Snapshot() { db_->ReleaseSnapshot(at_); }
+
+std::unique_ptr<ViewStore::Snapshot> ViewStore::snapshot() const {
+  return std::unique_ptr<Snapshot>(new Snapshot(db_.get(), db_->GetSnapshot()));
+}
+
+Result<std::optional<std::string>> ViewStore::get(std::string_view key, const Snapshot* at) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+  rocksdb::ReadOptions ro;
+  if (at != nullptr) ro.snapshot = at->at_;
+  auto s = db_->Get(ro, rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return std::unexpected(io(s, "reading a view"));
   return std::optional<std::string>{std::move(value)};
@@ -120,13 +128,14 @@ Result<void> walk(rocksdb::Iterator& it, const PrefixBounds& b, std::string_view
 
 }  // namespace
 
-Result<void> ViewStore::scan(
-    std::string_view prefix, std::string_view start, bool reverse,
-    const std::function<bool(std::string_view, std::string_view)>& visit) const {
+Result<void> ViewStore::scan(std::string_view prefix, std::string_view start, bool reverse,
+                             const std::function<bool(std::string_view, std::string_view)>& visit,
+                             const Snapshot* at) const {
   // Bounds keep RocksDB from stepping outside the prefix (and over tombstones beyond it).
   PrefixBounds b(prefix);
   rocksdb::Slice lower_slice(b.lower), upper_slice(b.upper);
   rocksdb::ReadOptions ro;
+  if (at != nullptr) ro.snapshot = at->at_;
   ro.iterate_lower_bound = &lower_slice;
   if (!b.upper.empty()) ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
@@ -491,8 +500,11 @@ void ViewBatch::rollback_to_save_point() {
   undo_changes(entries_, undo_);
   undo_changes(notes_, notes_undo_);
   save_point_ = false;
-  key_sets_.clear();  // they may hold keys the dropped changes wrote or deleted
-  if (cache_ != nullptr) cache_->complete_ = false;  // and the cache no longer has them
+  // Sets taken from the cache may hold keys the dropped changes wrote or deleted: gone, read
+  // again from the store on the next call, so the cache can no longer assume what it lacks is
+  // empty. Without sets taken (a ticket's lists move in finish(), after the events), it can.
+  if (cache_ != nullptr && !key_sets_.empty()) cache_->complete_ = false;
+  key_sets_.clear();
 }
 
 }  // namespace chorus::projections

@@ -20,6 +20,7 @@
 
 namespace rocksdb {
 class DB;
+class Snapshot;
 class Statistics;
 class WriteBatch;
 }  // namespace rocksdb
@@ -36,15 +37,36 @@ class ViewStore {
       const std::string& dir, OpenMode mode = OpenMode::read_write);
   ~ViewStore();
 
-  // Point read. nullopt when absent. Thread-safe.
-  [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key) const;
+  // One moment of the store that several reads share, for an answer made of several rows
+  // that must agree (a ticket's detail, its state row and its history): reads given it see
+  // the store as it stood when it was taken, whatever batches commit meanwhile. Must not
+  // outlive the store. Thread-safe.
+  class Snapshot {
+   public:
+    ~Snapshot();
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+   private:
+    friend class ViewStore;
+    Snapshot(rocksdb::DB* db, const rocksdb::Snapshot* at) : db_(db), at_(at) {}
+    rocksdb::DB* db_;
+    const rocksdb::Snapshot* at_;
+  };
+  // Takes a snapshot of the store as it stands. Never fails. Thread-safe.
+  [[nodiscard]] std::unique_ptr<Snapshot> snapshot() const;
+
+  // Point read (as of `at` when given). nullopt when absent. Thread-safe.
+  [[nodiscard]] Result<std::optional<std::string>> get(std::string_view key,
+                                                       const Snapshot* at = nullptr) const;
 
   // Visits rows whose key starts with `prefix`, from `start` (a full key; empty: the first or,
   // when reverse, the last row of the prefix), in key order or reverse key order, until
-  // `visit` returns false. Thread-safe; sees one consistent snapshot.
+  // `visit` returns false. Thread-safe; sees one consistent snapshot (`at` when given).
   [[nodiscard]] Result<void> scan(
       std::string_view prefix, std::string_view start, bool reverse,
-      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+      const std::function<bool(std::string_view key, std::string_view value)>& visit,
+      const Snapshot* at = nullptr) const;
 
   // Point reads of several keys at once (one RocksDB MultiGet): one value per key, nullopt
   // when absent. Fails with io_error when any read fails. Thread-safe.
@@ -92,8 +114,8 @@ class KeySetCache {
   // known, a prefix the cache has never held is read from the batch alone, without a scan of
   // the store: a rebuild meets each of its users' lists for the first time, and that scan was
   // a tenth of its time (perf, replay_bench --parts rebuild). It stops being known, for good,
-  // when the cache is emptied (over max_keys), when a batch rolls back to a save point, or
-  // when a batch holding sets is dropped without commit_key_sets. Requires what ranked lists
+  // when the cache is emptied (over max_keys), or when a batch holding sets taken from it rolls
+  // back to a save point or is dropped without commit_key_sets. Requires what ranked lists
   // do: a key under such a prefix is written by a batch that asked keys_under for that prefix
   // first (debug builds check every such read against a scan). Not thread-safe.
   void assume_empty_store() { complete_ = true; }
@@ -103,7 +125,8 @@ class KeySetCache {
   std::map<std::string, KeySet, std::less<>> sets_;
   std::size_t keys_ = 0;
   std::size_t max_keys_;
-  // Every prefix with a key in the store is in sets_ or in the batch using the cache.
+  // While true, a prefix with a key in the store is in sets_ or taken by the batch using the
+  // cache.
   bool complete_ = false;
   // first_bytes_[b]: some cached prefix starts with byte b (most writes are under none).
   bool first_bytes_[256] = {};
@@ -134,8 +157,9 @@ class ViewBatch {
   // otherwise be a seek through every level of the store. Prefixes asked for must not nest (no
   // one is a prefix of another). The set stays valid until the next call that may change the
   // batch's rows (put, del, rollback). With a KeySetCache, a set committed by an earlier
-  // batch is taken from it instead of read. Fails with io_error when the store fails. Not
-  // thread-safe.
+  // batch is taken from it instead of read, and a set the cache never held, in a store it
+  // assumes empty (KeySetCache::assume_empty_store), is read from this batch's rows alone.
+  // Fails with io_error when the store fails. Not thread-safe.
   using KeySet = projections::KeySet;
   [[nodiscard]] Result<const KeySet*> keys_under(std::string_view prefix);
   // Once folded() has been written to the store: gives the batch's key sets to its
@@ -152,8 +176,8 @@ class ViewBatch {
   // Marks the batch as it stands, for rollback_to_save_point(); replaces the previous mark.
   void set_save_point();
   // Drops every change since the last save point (and the key sets of keys_under, read again
-  // on the next call; the KeySetCache no longer assumes an empty store). One level: without a save
-  // point left (none set, or already rolled back to), nothing changes.
+  // on the next call; when it had taken any, the KeySetCache no longer assumes an empty store). One
+  // level: without a save point left (none set, or already rolled back to), nothing changes.
   void rollback_to_save_point();
   // What the runner commits: one entry per key, in key order, which leaves the store as the
   // batch's reads saw it. A key put or deleted, then counted, is the put of its count; a key

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
@@ -98,6 +99,35 @@ TEST(Runner, AppliesEveryEventOnceAndRestartsFromItsPosition) {
   }
   EXPECT_EQ(more, 20u) << "a restarted runner goes on from its stored position";
   EXPECT_EQ(list_emitted_tickets(*(*reopened)->store(), "user-1", "tous", 1, 100)->total, 9u);
+}
+
+// The ticket detail stays JSON whatever bytes an event's text holds (a log written by another
+// producer): its history entry is written by hand, a byte that is not UTF-8 as U+FFFD. The
+// detail's status, level and version come from the state row and the history.
+TEST(Runner, ATicketDetailIsJsonWhateverBytesItsEventsHold) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 1);
+  auto comment = events::testing::draft_event("t0");
+  comment.payload = events::CommentAdded{"t0", "ok \xC3\xA9 then \xFF\xC3( \"quoted\"\n"};
+  ASSERT_TRUE((*log)->append(std::vector<events::StreamAppend>{{"ticket-t0", 2, {comment}}}));
+  TicketViews views;
+  auto runner = Runner::open(**log, dir.str(), {&views});
+  ASSERT_TRUE(runner);
+  while (*(*runner)->step(0ms) > 0) {
+  }
+  auto detail = ticket_detail(*(*runner)->store(), "t0");
+  ASSERT_TRUE(detail);
+  ASSERT_TRUE(detail->has_value());
+  const auto row = nlohmann::json::parse(**detail, nullptr, false);
+  ASSERT_FALSE(row.is_discarded()) << **detail;
+  EXPECT_EQ(row["version"], 3);
+  EXPECT_EQ(row["status"], "Ouvert");
+  EXPECT_EQ(row["support_level"], 1);
+  ASSERT_EQ(row["history"].size(), 3u);
+  EXPECT_EQ(row["history"][2]["text"], "ok \xC3\xA9 then \xEF\xBF\xBD\xEF\xBF\xBD( \"quoted\"\n");
+  EXPECT_EQ(row["updated_at_us"], comment.meta.occurred_at_us);
 }
 
 // A store written under another key layout (or before layouts were recorded) is not served:

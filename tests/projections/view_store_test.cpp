@@ -255,6 +255,8 @@ TEST(ViewBatch, KeySetsOfAStoreCreatedEmptyComeFromTheBatchAlone) {
     batch.put("f|b", "");  // written before the set is asked for: still in it
     batch.put("f|c", "");
     batch.del("f|c");
+    // Under a prefix nobody asks for until the end, when the cache no longer assumes an empty
+    // store (asked earlier, it would be missed: ranked lists always ask before they write).
     batch.put("g|x", "");
     const auto seeks = seeks_for(batch, "f|");
     if (kReleaseBuild) {
@@ -278,6 +280,19 @@ TEST(ViewBatch, KeySetsOfAStoreCreatedEmptyComeFromTheBatchAlone) {
     batch.commit_key_sets();
   }
   {
+    // A rollback with no set taken since the cache was filled leaves it sure.
+    ViewBatch batch(**store, &cache);
+    batch.set_save_point();
+    batch.put("k|1", "");
+    batch.rollback_to_save_point();
+    const auto seeks = seeks_for(batch, "i|");
+    if (kReleaseBuild) {
+      EXPECT_EQ(seeks, 0u);
+    }
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  {
     ViewBatch dropped(**store, &cache);  // takes a set, never gives it back
     ASSERT_TRUE(dropped.keys_under("h|"));
   }
@@ -292,6 +307,34 @@ TEST(ViewBatch, KeySetsOfAStoreCreatedEmptyComeFromTheBatchAlone) {
   ViewBatch last(**store, &cache);
   EXPECT_GT(seeks_for(last, "g|"), 0u) << "no longer assumed empty";
   EXPECT_EQ(**last.keys_under("g|"), (KeySet{"x"}));
+}
+
+// A rollback after sets were taken loses them: the cache stops assuming an empty store.
+TEST(ViewBatch, ARollbackHoldingKeySetsEndsTheEmptyStoreAssumption) {
+  ScratchDir dir;
+  auto store = ViewStore::open(dir.str());
+  ASSERT_TRUE(store);
+  KeySetCache cache(100);
+  cache.assume_empty_store();
+  {
+    ViewBatch batch(**store, &cache);
+    ASSERT_TRUE(batch.keys_under("f|"));
+    batch.put("f|a", "");
+    commit(**store, batch);
+    batch.commit_key_sets();
+  }
+  {
+    ViewBatch batch(**store, &cache);
+    ASSERT_TRUE(batch.keys_under("f|"));  // taken
+    batch.set_save_point();
+    batch.put("f|b", "");
+    batch.rollback_to_save_point();
+    EXPECT_EQ(**batch.keys_under("f|"), (KeySet{"a"})) << "read again from the store";
+    commit(**store, batch);
+    // Not given back: the set read after the rollback stays with the batch.
+  }
+  ViewBatch last(**store, &cache);
+  EXPECT_EQ(**last.keys_under("f|"), (KeySet{"a"}));
 }
 
 // Notes are the batch's own: never committed, rolled back with its changes.
