@@ -17,21 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-
-std::string key_of(std::initializer_list<std::string_view> parts) {
-  std::string key;
-  for (auto p : parts) {
-    key.append(p);
-    key.push_back('\0');
-  }
-  key.pop_back();
-  return key;
-}
-
 std::string access_key(std::string_view user, std::string_view s) {
   return key_of({"ua", user, s});
 }

@@ -13,20 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-
-std::string key_of(std::initializer_list<std::string_view> parts) {
-  std::string key;
-  for (auto p : parts) {
-    key.append(p);
-    key.push_back('\0');
-  }
-  key.pop_back();
-  return key;
-}
+using events::Overloaded;
 
 std::string state_key(std::string_view id) { return key_of({"s", id}); }
 std::string detail_key(std::string_view id) { return key_of({"t", id}); }
@@ -45,6 +32,13 @@ std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
 // words as they stood before the batch ("" when it had none).
 constexpr std::string_view kMovingPrefix{"moving\0", 7};
 std::string moving_key(std::string_view id) { return std::string(kMovingPrefix).append(id); }
+// Batch notes: a ticket's words as the batch's form events leave them ("" once deleted).
+// finish() writes them to the words row when it moves the ticket's lists: until then the words
+// row holds the words its list rows are counted with, which a fence coming or going in
+// finish() moves between buckets (for a ticket finish() has not reached yet, the words before
+// the batch).
+constexpr std::string_view kNewWordsPrefix{"words\0", 6};
+std::string new_words_key(std::string_view id) { return std::string(kNewWordsPrefix).append(id); }
 // The rows of a bucket of a sorted list holding a word; the bare prefix counts those before the
 // first fence.
 std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
@@ -1413,7 +1407,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       if (!detail) return std::unexpected(detail.error());
       const auto words = words_of_detail(*detail);
       set_words(words, {}, before->emitter);
-      batch.del(words_row_key(id));
+      batch.note(new_words_key(id), "");
     }
     batch.del(state_key(id));
     batch.del(detail_key(id));
@@ -1576,10 +1570,10 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       event.payload);
   if (!ok) return ok;
 
-  // The words row, which finish() reads for the lists' word counts, follows the form.
+  // The words row follows the form in finish(), with the lists.
   if (formed) {
     const std::set<std::string> new_words = words_of_detail(detail);
-    if (!before || old_words != new_words) batch.put(words_row_key(id), encode_words(new_words));
+    if (!before || old_words != new_words) batch.note(new_words_key(id), encode_words(new_words));
   }
   batch.put(state_key(id), after.encode());
   if (detail_changed) batch.put(detail_key(id), detail.dump());
@@ -1615,11 +1609,15 @@ Result<void> TicketViews::finish(ViewBatch& batch) {
     }
     auto state = batch.get(state_key(id));
     if (!state) return std::unexpected(state.error());
-    std::optional<std::string> words;
+    std::optional<std::string> words;  // as the batch leaves them
     if (state->has_value()) {
-      auto row = batch.get(words_row_key(id));
-      if (!row) return std::unexpected(row.error());
-      words = row->value_or("");
+      if (auto noted = notes.find(new_words_key(id)); noted != notes.end()) {
+        words = noted->second;
+      } else {
+        auto row = batch.get(words_row_key(id));
+        if (!row) return std::unexpected(row.error());
+        words = row->value_or("");
+      }
     }
     // Most batches leave a ticket where they found it (a comment, a file, a priority).
     const bool existed = !it->second.empty();
@@ -1634,6 +1632,13 @@ Result<void> TicketViews::finish(ViewBatch& batch) {
     const auto old_words = decode_words(was_words);
     const auto new_words = decode_words(words.value_or(""));
     if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
+    // Only now: the fences moved above, for the tickets after this one, read the words their
+    // list rows still count.
+    if (!words) {
+      if (existed) batch.del(words_row_key(id));
+    } else if (!existed || *words != was_words) {
+      batch.put(words_row_key(id), *words);
+    }
   }
   return {};
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <memory_resource>
@@ -246,6 +247,17 @@ class ViewBatch {
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.
 using events::be64;
 using events::from_be64;
+// The parts joined by '\0', the separator of every view key's parts (the layouts are in
+// ticket_views.h and structure_views.h). Pure.
+[[nodiscard]] inline std::string key_of(std::initializer_list<std::string_view> parts) {
+  std::string key;
+  for (auto p : parts) {
+    key.append(p);
+    key.push_back('\0');
+  }
+  if (!key.empty()) key.pop_back();
+  return key;
+}
 inline constexpr std::string_view kPositionKey{"\x00position", 9};
 inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 // The key layout the projectors of this build write, recorded in each store when it is
@@ -254,6 +266,6 @@ inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 // replaces a live store of another layout instead of serving and extending rows it
 // misreads. Stores of builds before this mark have none and are replaced too.
 inline constexpr std::string_view kLayoutKey{"\x00layout", 7};
-inline constexpr std::string_view kViewsLayout{"2026-11-27.3"};
+inline constexpr std::string_view kViewsLayout{"2026-11-27.4"};
 
 }  // namespace chorus::projections

@@ -27,14 +27,23 @@ inline std::string differences(const ViewStore& a, const ViewStore& b) {
     for (char c : k) out += (c == '\0') ? '|' : c;
     return out;
   };
+  // A counter (8 bytes) as its number, anything else as it is.
+  auto value = [&](const std::string& v) {
+    return v.size() == 8 ? std::to_string(static_cast<std::int64_t>(from_be64(v))) : printable(v);
+  };
   for (const auto& [k, v] : rows_a) {
     auto it = rows_b.find(k);
     if ((it == rows_b.end() || it->second != v) && shown++ < 10) {
-      report += (it == rows_b.end() ? "only in first: " : "differs: ") + printable(k) + "\n";
+      report += (it == rows_b.end()
+                     ? "only in first: " + printable(k) + " = " + value(v)
+                     : "differs: " + printable(k) + ": " + value(v) + " vs " + value(it->second)) +
+                "\n";
     }
   }
   for (const auto& [k, v] : rows_b) {
-    if (!rows_a.contains(k) && shown++ < 10) report += "only in second: " + printable(k) + "\n";
+    if (!rows_a.contains(k) && shown++ < 10) {
+      report += "only in second: " + printable(k) + " = " + value(v) + "\n";
+    }
   }
   if (rows_a.size() != rows_b.size()) {
     report += "row counts " + std::to_string(rows_a.size()) + " vs " +
