@@ -7,10 +7,7 @@
 namespace chorus::domain::account {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
+using events::Overloaded;
 
 using Events = Decision<std::vector<events::Payload>>;
 using fields::check_text;

@@ -8,10 +8,7 @@
 namespace chorus::domain::structure {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
+using events::Overloaded;
 
 using Events = Decision<std::vector<events::Payload>>;
 using access::Action;

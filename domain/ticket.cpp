@@ -9,10 +9,7 @@
 namespace chorus::domain::ticket {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
+using events::Overloaded;
 
 using fields::check_text;
 

@@ -14,11 +14,6 @@
 namespace chorus::events {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-
 std::string_view str(const flatbuffers::String* s) {
   return s == nullptr ? std::string_view{} : std::string_view{s->data(), s->size()};
 }

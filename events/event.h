@@ -411,6 +411,12 @@ using Payload =
                  SubscriptionValidated, SubscriptionRefused, FileAttached, IdentifierReserved,
                  ReferenceObjectImported>;
 
+// A visitor made of lambdas, one per payload type: std::visit(Overloaded{...}, payload).
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
 // The event type's stable name, as shown to auditors and used in metric labels.
 [[nodiscard]] const char* type_name(const Payload& payload) noexcept;
 
