@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -173,7 +174,9 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
 
 Result<std::size_t> Runner::step(std::chrono::milliseconds wait) {
   std::lock_guard lock(mu_);
-  auto n = step_generation(*live_, wait, max_batch);
+  const std::size_t batch = std::clamp(live_batch_, max_batch, std::max(max_batch, catch_up_batch));
+  auto n = step_generation(*live_, wait, batch);
+  live_batch_ = n && *n == batch ? batch * 2 : max_batch;
   if (n && *n > 0) {
     // Only the live generation's: a rebuild's old events would fake a lag in seconds.
     last_applied_at_us_.store(live_->last_occurred_at_us, std::memory_order_relaxed);

@@ -50,9 +50,10 @@ class Runner {
   ~Runner();
 
   // Polls the log once (waiting up to `wait` when nothing is new), applies up to max_batch
-  // events and commits them with the new position. Returns how many events were consumed
-  // (applied or set aside). On failure nothing of the batch is committed. Thread-safe, but
-  // meant for one runner thread.
+  // events (more while catching up: see catch_up_batch) and commits them with the new
+  // position. Returns how many events were consumed (applied or set aside). On failure nothing
+  // of the batch is committed, and the next step asks for max_batch events again. Thread-safe,
+  // but meant for one runner thread.
   [[nodiscard]] Result<std::size_t> step(std::chrono::milliseconds wait);
 
   // Runs step() until `stop` is requested; failures are retried after a pause.
@@ -95,6 +96,14 @@ class Runner {
   // about 10 s at its rate there.
   std::size_t max_batch = 1000;
   std::size_t rebuild_batch = 100000;
+  // Events per live batch while the live views are behind (after a start on a replaced
+  // layout, or a long stop): each step that fills its batch doubles the next one, up to this;
+  // the first step that comes back short (the log's end reached) goes back to max_batch. A
+  // catch-up then folds as a rebuild does, instead of going by max_batch. The views it serves
+  // meanwhile move a batch (seconds) at a time instead of continuously; what a command just
+  // appended waits behind the whole catch-up either way. A stop takes effect between two
+  // batches, as a rebuild's does. At most max_batch means no growth.
+  std::size_t catch_up_batch = 100000;
 
   // Called with the bytes of every WriteBatch the live runner commits (rocksdb::WriteBatch's
   // representation), so a benchmark can replay exactly the same writes as its raw baseline.
@@ -119,6 +128,7 @@ class Runner {
   std::atomic<bool> rebuilding_{false};  // one rebuild at a time
   std::mutex mu_;                        // serializes steps and the swap of live_
   std::unique_ptr<Generation> live_;
+  std::size_t live_batch_ = 0;   // the next live step's batch (0: max_batch); guarded by mu_
   mutable std::mutex store_mu_;  // guards live_store_; never held while polling the log
   std::shared_ptr<const ViewStore> live_store_;
   std::uint64_t generation_number_ = 0;

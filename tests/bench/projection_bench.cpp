@@ -3,7 +3,11 @@
 // WriteBatches, recorded and replayed into a fresh store with the same options), measured in
 // the same run. The difference is what decoding, reading state and building rows cost.
 //
-// Usage: projection_bench [--tickets N] [--dir DIR]
+// The log is written first, so the runner catches up: its batches grow up to
+// Runner::catch_up_batch; --catch-up-batch 0 keeps them at max_batch, as when following a live
+// log.
+//
+// Usage: projection_bench [--tickets N] [--dir DIR] [--catch-up-batch N]
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -12,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "events/embedded_log.h"
 #include "projections/runner.h"
@@ -27,6 +32,9 @@ int main(int argc, char** argv) {
   std::string dir = (std::filesystem::temp_directory_path() / "chorus-projection-bench").string();
   app.add_option("--tickets", tickets, "tickets in the log (two events each)");
   app.add_option("--dir", dir, "scratch directory");
+  std::optional<std::size_t> catch_up_batch;
+  app.add_option("--catch-up-batch", catch_up_batch,
+                 "largest batch while catching up (default: the runner's; 0: max_batch)");
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(dir);
 
@@ -53,6 +61,7 @@ int main(int argc, char** argv) {
   projections::TicketViews views;
   auto runner = projections::Runner::open(**log, dir + "/views-run", {&views});
   if (!runner) return 1;
+  if (catch_up_batch) (*runner)->catch_up_batch = *catch_up_batch;
   std::vector<std::string> recorded;
   (*runner)->batch_observer = [&](std::string_view rep) { recorded.emplace_back(rep); };
   const auto t0 = Clock::now();

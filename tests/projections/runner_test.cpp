@@ -309,6 +309,39 @@ TEST(Runner, BackgroundRebuildReportsProgressAndRefusesASecondOne) {
   EXPECT_EQ(after.events_applied, 10u);
 }
 
+TEST(Runner, CatchingUpDoublesItsBatchesUntilTheLogsEnd) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 50);  // 100 events
+  TicketViews views;
+  auto runner = Runner::open(**log, dir.str(), {&views});
+  ASSERT_TRUE(runner);
+  (*runner)->max_batch = 2;
+  (*runner)->catch_up_batch = 16;
+  auto steps = [&] {
+    std::vector<std::size_t> sizes;
+    while (true) {
+      auto n = (*runner)->step(0ms);
+      EXPECT_TRUE(n);
+      if (!n || *n == 0) return sizes;
+      sizes.push_back(*n);
+    }
+  };
+  EXPECT_EQ(steps(), (std::vector<std::size_t>{2, 4, 8, 16, 16, 16, 16, 16, 6}));
+  // Having met the log's end, the runner is back to max_batch.
+  fill(**log, 2, 50);
+  EXPECT_EQ(steps(), (std::vector<std::size_t>{2, 2}));
+  EXPECT_EQ((*runner)->stats().events_applied, 104u);
+  auto page = list_emitted_tickets(*(*runner)->store(), "user-1", "en_cours", 1, 100);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->total, 8u);
+
+  (*runner)->catch_up_batch = 0;  // no growth
+  fill(**log, 3, 52);
+  EXPECT_EQ(steps(), (std::vector<std::size_t>{2, 2, 2}));
+}
+
 TEST(Runner, ShutdownStopsARunningRebuild) {
   TempDir dir;
   auto log = events::open_embedded_log({dir.str() + "/log", true});
