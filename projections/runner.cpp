@@ -1,7 +1,6 @@
 #include "projections/runner.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
 #include <filesystem>
