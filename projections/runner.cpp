@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "events/codec.h"
@@ -17,6 +18,9 @@ struct Runner::Generation {
   std::vector<events::RecordedEvent> buffer;
   std::int64_t last_occurred_at_us = 0;  // of the last event its last step applied
   bool layout_matches = true;            // written under kViewsLayout
+  // Where a batch that failed after its poll started: the cursor had moved past its events,
+  // which the next step reads again from here.
+  std::optional<events::LogPosition> rewind;
   // The lists' fences, read once and kept in step by every committed batch (a fence key is
   // about 1 in 64 list rows: a million keys cover lists of some 64 million rows).
   KeySetCache key_sets{1 << 20};
@@ -120,10 +124,22 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
 
 Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::milliseconds wait,
                                             std::size_t max_events) {
+  if (g.rewind) {
+    auto cursor = log_.follow(*g.rewind);
+    if (!cursor) return fail(errc::log_error, cursor.error().message);
+    g.cursor = std::move(*cursor);
+    g.rewind.reset();
+  }
+  const events::LogPosition from = g.cursor->position();
   g.buffer.clear();
   auto polled = g.cursor->poll(g.buffer, max_events, wait);
   if (!polled) return fail(errc::log_error, polled.error().message);
   if (g.buffer.empty()) return 0;
+  // From here on, a failure leaves the batch's events to the next step: none is skipped.
+  auto failed = [&](Error e) -> Result<std::size_t> {
+    g.rewind = from;
+    return std::unexpected(std::move(e));
+  };
 
   ViewBatch batch(*g.store, &g.key_sets);
   events::LogPosition position = g.cursor->position();
@@ -154,7 +170,7 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
     }
   }
   for (auto* p : projectors_) {
-    if (auto ok = p->finish(batch); !ok) return std::unexpected(ok.error());
+    if (auto ok = p->finish(batch); !ok) return failed(ok.error());
   }
   batch.put(kPositionKey, position.to_token());
   rocksdb::WriteOptions wo;
@@ -162,9 +178,9 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
   // persisted position, so they need no sync of their own.
   wo.sync = false;
   auto folded = batch.folded();
-  if (!folded) return std::unexpected(folded.error());
+  if (!folded) return failed(folded.error());
   auto s = g.store->db()->Write(wo, &*folded);
-  if (!s.ok()) return fail(errc::io_error, "writing views: " + s.ToString());
+  if (!s.ok()) return failed(Error{errc::io_error, "writing views: " + s.ToString()});
   batch.commit_key_sets();
   if (batch_observer) batch_observer(folded->Data());
   set_aside_count_ += set_aside;
@@ -175,7 +191,13 @@ Result<std::size_t> Runner::step(std::chrono::milliseconds wait) {
   std::lock_guard lock(mu_);
   const std::size_t batch = std::clamp(live_batch_, max_batch, std::max(max_batch, catch_up_batch));
   auto n = step_generation(*live_, wait, batch);
-  live_batch_ = n && *n == batch ? batch * 2 : max_batch;
+  // A short batch says nothing of the log's end on Kafka (a poll hands out what the client has
+  // fetched): only an empty poll (or a failure) goes back to max_batch.
+  if (!n || *n == 0) {
+    live_batch_ = max_batch;
+  } else if (*n == batch) {
+    live_batch_ = batch * 2;
+  }
   if (n && *n > 0) {
     // Only the live generation's: a rebuild's old events would fake a lag in seconds.
     last_applied_at_us_.store(live_->last_occurred_at_us, std::memory_order_relaxed);

@@ -52,8 +52,8 @@ class Runner {
   // Polls the log once (waiting up to `wait` when nothing is new), applies up to max_batch
   // events (more while catching up: see catch_up_batch) and commits them with the new
   // position. Returns how many events were consumed (applied or set aside). On failure nothing
-  // of the batch is committed, and the next step asks for max_batch events again. Thread-safe,
-  // but meant for one runner thread.
+  // of the batch is committed, and the next step reads the same events again (at most
+  // max_batch of them). Thread-safe, but meant for one runner thread.
   [[nodiscard]] Result<std::size_t> step(std::chrono::milliseconds wait);
 
   // Runs step() until `stop` is requested; failures are retried after a pause.
@@ -98,7 +98,8 @@ class Runner {
   std::size_t rebuild_batch = 100000;
   // Events per live batch while the live views are behind (after a start on a replaced
   // layout, or a long stop): each step that fills its batch doubles the next one, up to this;
-  // the first step that comes back short (the log's end reached) goes back to max_batch. A
+  // a step that finds nothing new (the log's end reached) or fails goes back to max_batch; a
+  // short one keeps the size (on Kafka a poll hands out what the client has fetched). A
   // catch-up then folds as a rebuild does, instead of going by max_batch. The views it serves
   // meanwhile move a batch (seconds) at a time instead of continuously; what a command just
   // appended waits behind the whole catch-up either way. A stop takes effect between two
