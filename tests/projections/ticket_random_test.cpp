@@ -115,13 +115,14 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
   const std::string rows_at = key_of({"x", sorted, ""});
   const std::string counts_at = key_of({"kw", sorted, ""});
   std::set<std::string> fences;
-  (void)store.scan(fences_at, "", false, [&](std::string_view key, std::string_view) {
+  auto fenced = store.scan(fences_at, "", false, [&](std::string_view key, std::string_view) {
     fences.emplace(key.substr(fences_at.size()));
     return true;
   });
+  if (!fenced) return "reading the fences: " + fenced.error().message;
   std::map<std::string, std::int64_t> recounted, stored;  // "<word>\0<fence>"
   std::string errors;
-  (void)store.scan(rows_at, "", false, [&](std::string_view key, std::string_view id) {
+  auto walked = store.scan(rows_at, "", false, [&](std::string_view key, std::string_view id) {
     const std::string suffix(key.substr(rows_at.size()));
     auto after = fences.upper_bound(suffix);
     const std::string bucket = after == fences.begin() ? "" : *std::prev(after);
@@ -138,13 +139,16 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
     }
     return true;
   });
-  (void)store.scan(counts_at, "", false, [&](std::string_view key, std::string_view value) {
-    if (!projections::is_zero_count(value)) {
-      stored[std::string(key.substr(counts_at.size()))] =
-          static_cast<std::int64_t>(projections::from_be64(value));
-    }
-    return true;
-  });
+  if (!walked) return "reading the index: " + walked.error().message;
+  auto counted =
+      store.scan(counts_at, "", false, [&](std::string_view key, std::string_view value) {
+        if (!projections::is_zero_count(value)) {
+          stored[std::string(key.substr(counts_at.size()))] =
+              static_cast<std::int64_t>(projections::from_be64(value));
+        }
+        return true;
+      });
+  if (!counted) return "reading the counts: " + counted.error().message;
   int shown = 0;
   auto report = [&](const std::string& at, std::int64_t want, std::int64_t have) {
     if (want == have || shown++ >= 5) return;
@@ -574,6 +578,10 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
   while (*(*fresh)->step(0ms) > 0) {
   }
   EXPECT_EQ(projections::testing::differences(*(*runner)->store(), *(*fresh)->store()), "");
+  for (const char* tab : projections::kTicketTabs) {
+    EXPECT_EQ(word_bucket_errors(*(*fresh)->store(), *projections::emitted_list("heavy", tab)), "")
+        << "rebuilt " << tab;
+  }
   fresh->reset();
   runner->reset();
   log->reset();
