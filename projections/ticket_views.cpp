@@ -1,6 +1,7 @@
 #include "projections/ticket_views.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -70,7 +71,11 @@ RankedList ranked(const std::string& sl) {
   return RankedList{index_prefix(sl), fence_prefix(sl), bucket_prefix(sl), &ticket_fence, true};
 }
 
-// Statuses as users see them, and their one-byte codes in the state row.
+// Statuses as users see them, their one-byte codes in the state row, and the lists of "Tickets
+// émis" holding them. "attente_informations" and "resolus" are no tab: lists of one status
+// each, so that a search on a status of "Actions requises" (in it or in "Tous") reads a list of
+// that status only, as "Ouvert" reads "En cours" (narrow_by_status). They cost each ticket of
+// those statuses one list more; the portal's tabs are kTicketTabs.
 struct StatusInfo {
   char code;
   const char* label;
@@ -79,8 +84,8 @@ struct StatusInfo {
 const StatusInfo kStatuses[] = {
     {'B', "Brouillon", {"brouillons"}},
     {'O', "Ouvert", {"en_cours", "tous"}},
-    {'W', "En attente d'informations", {"actions_requises", "tous"}},
-    {'R', "Résolu", {"actions_requises", "tous"}},
+    {'W', "En attente d'informations", {"actions_requises", "tous", "attente_informations"}},
+    {'R', "Résolu", {"actions_requises", "tous", "resolus"}},
     {'F', "Fermé", {"clotures"}},
 };
 const StatusInfo& status_of(char code) {
@@ -100,6 +105,18 @@ const StatusInfo* status_labelled(std::string_view folded) {
 // Whether the "Tickets émis" tab `tab` lists tickets of status `s`.
 bool tab_holds(const StatusInfo& s, std::string_view tab) {
   return std::find(s.tabs.begin(), s.tabs.end(), tab) != s.tabs.end();
+}
+// The statuses a tab of "Tickets émis" holds rows of.
+int statuses_in(std::string_view tab) {
+  return static_cast<int>(std::count_if(std::begin(kStatuses), std::end(kStatuses),
+                                        [&](const StatusInfo& s) { return tab_holds(s, tab); }));
+}
+// The list of "Tickets émis" holding status `s` and no other.
+std::string_view own_list(const StatusInfo& s) {
+  for (auto tab : s.tabs) {
+    if (statuses_in(tab) == 1) return tab;
+  }
+  std::abort();  // kStatuses gives every status a list of its own
 }
 
 void put_field(std::string& out, std::string_view field) {
@@ -265,15 +282,11 @@ bool is_queue(std::string_view list) {
 // The columns a list keeps an index for. Support queues hold tickets not yet closed (a few
 // thousand at the worst, DOMAIN.md "Scale"): they keep the opening-time index only, other sorts
 // are made in memory, which spares every ticket ten index rows on its way. "Brouillons" is
-// indexed like the other tabs: sorting 2,000 drafts in memory took 15 ms a page. A tab of one
+// indexed like the other tabs: sorting 2,000 drafts in memory took 15 ms a page. A list of one
 // status sorts on status as on opening time.
 std::string_view columns_of(std::string_view list) {
   if (is_queue(list)) return "o";
-  if (list.ends_with(std::string_view("\0en_cours", 9)) ||
-      list.ends_with(std::string_view("\0clotures", 9)) ||
-      list.ends_with(std::string_view("\0brouillons", 11))) {
-    return "ntcso";
-  }
+  if (is_emitted(list) && statuses_in(list.substr(list.rfind('\0') + 1)) == 1) return "ntcso";
   return "ntcsSo";
 }
 
@@ -1005,17 +1018,11 @@ std::optional<std::string> lone_word(const Criteria& c) {
   return *c.words.begin();
 }
 
-// The statuses a tab of "Tickets émis" holds rows of.
-int statuses_in(std::string_view tab) {
-  return static_cast<int>(std::count_if(std::begin(kStatuses), std::end(kStatuses),
-                                        [&](const StatusInfo& s) { return tab_holds(s, tab); }));
-}
-
 // A search on a status in a tab of several statuses reads the tab of that status holding the
 // fewest statuses instead: the same rows, in the same order, from a smaller list. In a tab of
 // one status the criterion is then dropped (every row has it), so that the tab's word counts,
 // word buckets and plain pages answer: "Ouvert" in "Tous (sauf clôturés)" is "En cours",
-// "Résolu" in "Tous" is "Résolu" in "Actions requises".
+// "Résolu" in "Tous" or in "Actions requises" is the list "resolus".
 struct NarrowedSearch {
   std::string list;
   TicketQuery query;
@@ -1027,12 +1034,8 @@ NarrowedSearch narrow_by_status(const std::string& list, const TicketQuery& q) {
   const auto sep = list.rfind('\0');
   const std::string_view tab = std::string_view(list).substr(sep + 1);
   if (status == nullptr || !tab_holds(*status, tab)) return out;  // no rows: as asked
-  std::string_view best = tab;
-  for (auto t : status->tabs) {
-    if (statuses_in(t) < statuses_in(best)) best = t;
-  }
-  out.list = list.substr(0, sep + 1).append(best);
-  if (statuses_in(best) == 1) out.query.search.status.clear();
+  out.list = list.substr(0, sep + 1).append(own_list(*status));
+  out.query.search.status.clear();
   return out;
 }
 
@@ -1649,6 +1652,12 @@ Result<std::string> emitted_list(const std::string& user, const std::string& tab
     return fail(errc::invalid_argument, "unknown tab " + tab);
   }
   return key_of({"e", user, tab});
+}
+
+Result<std::string> emitted_status_list(const std::string& user, const std::string& status) {
+  const StatusInfo* s = status_labelled(fold_text(status));
+  if (s == nullptr) return fail(errc::invalid_argument, "unknown status " + status);
+  return key_of({"e", user, own_list(*s)});
 }
 
 Result<std::string> support_queue(int level, QueueScope scope, const std::string& agent) {

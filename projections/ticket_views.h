@@ -25,8 +25,8 @@
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
 //                                         queues on 'o' only: open tickets, a few thousand at
 //                                         worst, are sorted in memory on other columns; "En
-//                                         cours", "Clôturés" and "Brouillons" have no 'S', being
-//                                         of one status, sorted as on 'o')
+//                                         cours", "Clôturés", "Brouillons" and the lists of one
+//                                         status have no 'S', sorted as on 'o')
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
 //   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
 //                                         next one; the bare prefix counts rows before the first
@@ -41,6 +41,8 @@
 //       ("Actions requises": En attente d'informations, Résolu), "en_cours" ("En cours":
 //       Ouvert), "tous" ("Tous (sauf clôturés)"), "clotures" ("Clôturés": Fermé),
 //       "brouillons" ("Brouillons").
+//       Two more lists no tab shows, of one status each: "attente_informations" (En attente
+//       d'informations) and "resolus" (Résolu), read by searches on those statuses.
 //   q\0<level>\0all                    technical tickets not yet Fermé at support level 1 or 2
 //   q\0<level>\0unassigned             the same, nobody on them
 //   q\0<level>\0agent\0<agent>         the same, "assigned to me"
@@ -93,6 +95,13 @@ struct TicketEmitter {
 // The list of `user`'s "Tickets émis" in `tab`. Fails with invalid_argument for an unknown tab.
 // Pure, thread-safe.
 [[nodiscard]] Result<std::string> emitted_list(const std::string& user, const std::string& tab);
+
+// The list of `user`'s "Tickets émis" of one status, `status` a label as shown (case and
+// accents ignored): the tab of that status ("Ouvert": "En cours") or, for the statuses of
+// "Actions requises", a list no tab shows. Searches on a status read it (list_tickets). Fails
+// with invalid_argument for an unknown status. Pure, thread-safe.
+[[nodiscard]] Result<std::string> emitted_status_list(const std::string& user,
+                                                      const std::string& status);
 
 enum class QueueScope { all, unassigned, mine };
 // A support queue of `level` (1 or 2); `agent` is the caller for QueueScope::mine. Fails with
@@ -165,9 +174,10 @@ struct TicketPage {
 // A page of `list` (from emitted_list or support_queue). Without search criteria the page is
 // read from the list's index for the sort column in bounded scans whatever its number (support
 // queues, short lists, are sorted in memory on other columns than opened_at). A status sought
-// in a tab of several ("Tous", "Actions requises") is sought in the smallest tab holding it
-// instead, where it is dropped when that tab holds no other ("Ouvert" in "Tous" is "En
-// cours"): the same rows, in the same order. One category, sub-category or status sought
+// in a tab of several ("Tous", "Actions requises") is sought in the list of that status alone
+// instead, where it is dropped ("Ouvert" in "Tous" is "En cours", "Résolu" the list
+// "resolus"): the same rows, in the same order, so that a status is a plain page and a status
+// with one word is one word's search. One category, sub-category or status sought
 // alone, sorted on that column or on opening time, is one range of that column's index: its
 // total from the ranks of its two ends (bucket counts summed from the start of the list, about
 // rows / 64 small rows), its page read at its rank as a plain page is. A search by one

@@ -180,6 +180,13 @@ void check_lists(const projections::ViewStore& store,
                            return st.emitter_user_id == user && in_tab(st, tab);
                          });
     }
+    // The lists of one status no tab shows, that searches on a status read.
+    for (const auto status : {ticket::Status::waiting_for_information, ticket::Status::resolved}) {
+      lists.emplace_back(*projections::emitted_status_list(user, ticket::to_string(status)),
+                         [user, status](const ticket::State& st) {
+                           return st.emitter_user_id == user && st.status == status;
+                         });
+    }
   }
   for (int level : {1, 2}) {
     const std::string l = std::to_string(level);
@@ -582,6 +589,12 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
     EXPECT_EQ(word_bucket_errors(*(*fresh)->store(), *projections::emitted_list("heavy", tab)), "")
         << "rebuilt " << tab;
   }
+  for (const char* status : {"Résolu", "En attente d'informations"}) {
+    EXPECT_EQ(
+        word_bucket_errors(*(*fresh)->store(), *projections::emitted_status_list("heavy", status)),
+        "")
+        << "rebuilt " << status;
+  }
   fresh->reset();
   runner->reset();
   log->reset();
@@ -779,6 +792,10 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
       {"common word, status of one tab", with([](auto& s) {
          s.words = "commun";
          s.status = "Ouvert";
+       })},
+      {"common word, status of Actions requises", with([](auto& s) {
+         s.words = "commun";
+         s.status = "résolu";
        })},
       {"category only", with([&](auto& s) { s.category = long_b; })},
       {"short category only", with([&](auto& s) { s.category = "TECHNIQUE"; })},
