@@ -5,8 +5,8 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <unordered_map>
 
+#include "projections/id_tally.h"
 #include "projections/ranked_list.h"
 
 namespace chorus::projections {
@@ -810,65 +810,6 @@ Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
   return plan;
 }
 
-struct IdHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view id) const noexcept {
-    return std::hash<std::string_view>{}(id);
-  }
-};
-
-// The ids that passed every source read so far (an index range, a word's postings): each
-// source counts the ids it holds among those that passed every earlier one. Lookups take a
-// string_view: no copy per row read.
-class IdTally {
- public:
-  void seed(std::string_view id) {
-    if (hits_.emplace(std::string(id), 0).second) ++alive_;
-  }
-  void hit(std::string_view id) {
-    const auto it = hits_.find(id);
-    if (it != hits_.end() && it->second == level_) {
-      ++it->second;
-      ++passed_;
-    }
-  }
-  // The current source is read: only the ids it held stay.
-  void next_source() {
-    ++level_;
-    alive_ = passed_;
-    passed_ = 0;
-  }
-  // Forgets the hits of the current source (read another way instead).
-  void undo_source() {
-    for (auto& [id, n] : hits_) {
-      if (n == level_ + 1) n = level_;
-    }
-    passed_ = 0;
-  }
-  void clear() {
-    hits_.clear();
-    alive_ = passed_ = 0;
-  }
-  [[nodiscard]] bool contains(std::string_view id) const {
-    const auto it = hits_.find(id);
-    return it != hits_.end() && it->second == level_;
-  }
-  [[nodiscard]] std::size_t size() const { return alive_; }
-  [[nodiscard]] std::vector<std::string> ids() const {
-    std::vector<std::string> out;
-    out.reserve(alive_);
-    for (const auto& [id, n] : hits_) {
-      if (n == level_) out.push_back(id);
-    }
-    return out;
-  }
-
- private:
-  std::unordered_map<std::string, std::uint32_t, IdHash, std::equal_to<>> hits_;
-  std::uint32_t level_ = 0;
-  std::size_t alive_ = 0, passed_ = 0;
-};
-
 // The ids of the rows of the emitted list `list` that match `c` (no number), from range scans:
 // the list's opening-time index within the dates (when there are dates, or no value to seek),
 // the category, sub-category and status indexes at the value sought, each word's postings (or,
@@ -1211,6 +1152,7 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     return walk_from_nearer_end();  // fewer rows to walk than postings to read
   }
   IdTally postings;
+  postings.reserve(postings_total);
   const std::string prefix = key_of({"w", user, word}) + '\0';
   auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
     postings.seed(key.substr(prefix.size()));

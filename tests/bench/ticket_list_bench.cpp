@@ -15,7 +15,7 @@
 // page must read at least). Figures only; nothing here asserts a speed.
 //
 // Usage: ticket_list_bench [--events N] [--heavy-user-tickets N] [--samples N] [--dir DIR]
-//                          [--keep] [--max-apply N]
+//                          [--keep] [--max-apply N] [--only TEXT]
 
 #include <rocksdb/db.h>
 
@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-apply", max_apply,
                  "stop projecting after this many more events (0: the whole log); with --keep, "
                  "a later run goes on from the views kept");
+  std::string only;
+  app.add_option("--only", only,
+                 "run only the searches whose description holds this text (for a profiler): no "
+                 "pages, counts, queue or export");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped to a file
 
@@ -225,6 +229,7 @@ int main(int argc, char** argv) {
   double worst_p99 = 0, sum_first = 0, sum_last = 0;
   int combos = 0;
   for (const char* tab : projections::kTicketTabs) {
+    if (!only.empty()) break;
     const std::string list = *projections::emitted_list(user, tab);
     const std::uint64_t total = *projections::list_count(*store, list);
     const std::size_t last = std::max<std::size_t>(1, (total + 49) / 50);
@@ -309,6 +314,7 @@ int main(int argc, char** argv) {
   // the words' postings in raw iterator scans (nothing decoded, nothing matched).
   std::printf("\nsearches, pages of 50, p50/p99 in ms (first | middle | last):\n");
   for (const auto& s : searches) {
+    if (!std::string_view(s.what).contains(only)) continue;
     const std::string list = *projections::emitted_list(user, s.tab);
     const int n = std::max(20, samples / 5);
     std::size_t raw_rows = 0;
@@ -363,6 +369,10 @@ int main(int argc, char** argv) {
   }
   std::printf("worst search page p99: %.3f ms\n\n", worst_search_p99);
 
+  if (!only.empty()) {
+    if (!keep) std::filesystem::remove_all(dir);
+    return 0;
+  }
   {
     const std::string queue = *projections::support_queue(1, projections::QueueScope::all, "");
     const std::uint64_t total = *projections::list_count(*store, queue);

@@ -793,10 +793,6 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
          s.words = "commun";
          s.status = "Ouvert";
        })},
-      {"common word, status of Actions requises", with([](auto& s) {
-         s.words = "commun";
-         s.status = "résolu";
-       })},
       {"category only", with([&](auto& s) { s.category = long_b; })},
       {"short category only", with([&](auto& s) { s.category = "TECHNIQUE"; })},
       {"sub-category only", with([&](auto& s) { s.sub_category = "api"; })},
