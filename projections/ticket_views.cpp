@@ -959,11 +959,11 @@ std::optional<std::string> lone_word(const Criteria& c) {
   return *c.words.begin();
 }
 
-// A search on a status in a tab of several statuses reads the tab of that status holding the
-// fewest statuses instead: the same rows, in the same order, from a smaller list. In a tab of
-// one status the criterion is then dropped (every row has it), so that the tab's word counts,
-// word buckets and plain pages answer: "Ouvert" in "Tous (sauf clôturés)" is "En cours",
-// "Résolu" in "Tous" or in "Actions requises" is the list "resolus".
+// A search on a status of the tab reads the list of that status alone instead (own_list): the
+// same rows, in the same order, from a smaller list. The criterion is then dropped (every row
+// has it), so that the list's word counts, word buckets and plain pages answer: "Ouvert" in
+// "Tous (sauf clôturés)" is "En cours", "Résolu" in "Tous" or in "Actions requises" is the
+// list "resolus". A status the tab does not hold stays, and finds nothing.
 struct NarrowedSearch {
   std::string list;
   TicketQuery query;
@@ -981,7 +981,7 @@ NarrowedSearch narrow_by_status(const std::string& list, const TicketQuery& q) {
 }
 
 // A search on one value of an indexed column and nothing else (a category, a sub-category, a
-// status in a tab of several): the column and the value. Its matches are one range of that
+// status a tab does not hold, which narrow_by_status left): the column and the value. Its matches are one range of that
 // column's index, ordered within it by opening time. nullopt otherwise, or when the value is
 // longer than the index keeps.
 std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::string_view list) {
