@@ -981,9 +981,9 @@ NarrowedSearch narrow_by_status(const std::string& list, const TicketQuery& q) {
 }
 
 // A search on one value of an indexed column and nothing else (a category, a sub-category, a
-// status a tab does not hold, which narrow_by_status left): the column and the value. Its matches are one range of that
-// column's index, ordered within it by opening time. nullopt otherwise, or when the value is
-// longer than the index keeps.
+// status a tab does not hold, which narrow_by_status left): the column and the value. Its matches
+// are one range of that column's index, ordered within it by opening time. nullopt otherwise, or
+// when the value is longer than the index keeps.
 std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::string_view list) {
   if (!c.words.empty() || !c.number.empty() || c.from_us || c.before_us) return std::nullopt;
   std::optional<std::pair<char, std::string>> out;
