@@ -45,12 +45,16 @@ std::string new_words_key(std::string_view id) { return std::string(kNewWordsPre
 std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
   return key_of({"kw", sl, word}) + '\0';
 }
-// The column whose index keeps per-word bucket counts: "opened on", the portal's default sort.
-// Each column more would cost every ticket entering or leaving a list one more fence lookup
-// and, per word, a merge, plus moving the counts of about half a bucket's rows when a fence
-// comes or goes: with every column of an emitted list (2026-11-27), building the views of the
-// 490k-event bench log took 2.7 times as long (265 s, then 719 s).
-constexpr char kWordBucketColumn = 'o';
+// The columns whose indexes keep per-word bucket counts: "opened on", the portal's default
+// sort, and title. Each column costs every ticket entering or leaving a list one more fence
+// lookup and, per word, a merge, plus moving the counts of about half a bucket's rows when a
+// fence comes or goes. Title's took a common word's middle pages sorted on title from 22-72 ms
+// to at most 1.4 ms p99, and building the views of ticket_list_bench's 2.46M-event log from
+// 133 s to 151 s (2026-11-27). With every column of an emitted list, building the views of the
+// 490k-event bench log took 2.7 times as long (265 s, then 719 s): a word's middle pages sorted
+// on number, category or sub-category read the user's postings of the word instead (word_page).
+constexpr std::string_view kWordBucketColumns{"ot"};
+bool word_buckets_on(char col) { return kWordBucketColumns.find(col) != std::string_view::npos; }
 // A list sorted on one column: "<list>\0<col>".
 std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
 std::string index_prefix(std::string_view sorted_list) { return key_of({"x", sorted_list}) + '\0'; }
@@ -399,7 +403,7 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
       const std::string sl = sorted(list, col);
-      const bool buckets = col == kWordBucketColumn && is_emitted(list);
+      const bool buckets = word_buckets_on(col) && is_emitted(list);
       if (was && is && old_suffix == new_suffix) {
         if (buckets && old_words != new_words) {  // a draft's words edited
           std::string bucket = old_suffix;
@@ -630,7 +634,7 @@ Result<std::vector<TicketRow>> rows_of(const ViewStore& store,
 Result<std::uint64_t> word_total(const ViewStore& store, const std::string& list,
                                  std::string_view word) {
   std::uint64_t total = 0;
-  auto ok = store.scan(word_bucket_prefix(sorted(list, kWordBucketColumn), word), "", false,
+  auto ok = store.scan(word_bucket_prefix(sorted(list, 'o'), word), "", false,
                        [&](std::string_view, std::string_view n) {
                          total += from_be64(n);
                          return true;
@@ -1094,11 +1098,11 @@ Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
 // The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
 // `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
 // from the word count). A short walk from the end of the index nearer to them (the first and
-// last pages of a common word) looks each row's posting up. Farther from both ends, on the
-// column with word bucket counts, the walk starts at the fence of the bucket holding the page
-// (the counts summed from the nearer end); on other columns the index is walked from the
-// nearer end, each row's posting looked up while the rows to walk are fewer than the user's
-// postings of the word (their count: the word's counts in the tabs), else against those
+// last pages of a common word) looks each row's posting up. Farther from both ends, on a
+// column with word bucket counts (opening time, title), the walk starts at the fence of the bucket
+// holding the page (the counts summed from the nearer end); on other columns the index is walked
+// from the nearer end, each row's posting looked up while the rows to walk are fewer than the
+// user's postings of the word (their count: the word's counts in the tabs), else against those
 // postings read first in one range scan.
 // Cost: a short walk or a bucket walk, a few hundred index rows and as many point reads, plus
 // (bucket walk) the word's bucket counts from the nearer end, about rows / 128; otherwise the
@@ -1128,7 +1132,7 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
     return walk_from_nearer_end();
   }
-  if (sl.back() == kWordBucketColumn) {
+  if (word_buckets_on(sl.back())) {
     auto start = bucket_start(store, sl, word, total, lo, backward);
     if (!start) return std::unexpected(start.error());
     if (*start) {

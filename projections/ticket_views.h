@@ -17,9 +17,10 @@
 //   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
 //                                         description: lower case, no accents)
 //   c\0<list>                          -> rows in the list (be64, merged)
-//   kw\0<list>\0o\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence at
-//                                         that suffix (or, bare, before the first fence) of an
-//                                         emitted list's opening-time index holding the word
+//   kw\0<list>\0<col>\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence
+//                                         at that suffix (or, bare, before the first fence) of
+//                                         an emitted list's index on <col> holding the word;
+//                                         <col> 'o' (opened on) and 't' (title) only
 //   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (recounting a
 //                                         bucket's words when a fence comes or goes)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
@@ -185,12 +186,12 @@ struct TicketPage {
 // from the word's count in the list (one read); a word in more than 1/32 of the list (and 64
 // rows) has its page read from the index for the sort, keeping the rows holding the word
 // (their postings looked up in MultiGet batches): from the end nearer to the page for pages
-// near either end; for pages far from both, sorted on opening time (the default), from the
-// fence of the bucket holding the page, found by summing the word's bucket counts from the
-// nearer end (about rows / 128 small rows); on other columns, the user's postings of the word
-// are read in one range scan first and the index walked from the nearer end (cost then: the
-// word's postings plus the index rows up to the page). Otherwise, with criteria a plan picks
-// one of two ways, with the same answer:
+// near either end; for pages far from both, sorted on opening time (the default) or title,
+// from the fence of the bucket holding the page, found by summing the word's bucket counts
+// from the nearer end (about rows / 128 small rows); on other columns, the user's postings of
+// the word are read in one range scan first and the index walked from the nearer end (cost
+// then: the word's postings plus the index rows up to the page). Otherwise, with criteria a plan
+// picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
 //     least 64), or a support queue's rows are each checked on their state row and sorted in
 //     memory: a few point reads per candidate;
