@@ -1166,6 +1166,46 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   return walk_page(store, sl, postings, total, skip, count, descending);
 }
 
+// word_page sorted on status in a tab of several statuses (its status index): the statuses'
+// own lists one after another, in the order of their labels as that index has them, each read
+// as a one-word page on opening time, the order of the status index within one status. Their
+// word buckets then start the page wherever it falls, where the status index has none. Cost:
+// word_page's in one or two lists, plus each list's word total (its buckets on opening time).
+Result<std::vector<std::string>> word_page_by_status(const ViewStore& store,
+                                                     const std::string& list,
+                                                     const std::string& word, std::uint64_t skip,
+                                                     std::size_t count, bool descending) {
+  const auto sep = list.rfind('\0');
+  const std::string_view tab = std::string_view(list).substr(sep + 1);
+  std::vector<std::pair<std::string, std::string>> parts;  // (sort value, list of the status)
+  for (const auto& s : kStatuses) {
+    if (tab_holds(s, tab)) {
+      parts.emplace_back(fold_text(s.label), list.substr(0, sep + 1).append(own_list(s)));
+    }
+  }
+  std::sort(parts.begin(), parts.end());
+  if (descending) std::reverse(parts.begin(), parts.end());
+  std::vector<std::string> ids;
+  for (const auto& [value, part] : parts) {
+    if (ids.size() >= count) break;
+    auto total = word_total(store, part, word);
+    if (!total) return std::unexpected(total.error());
+    if (skip >= *total) {
+      skip -= *total;
+      continue;
+    }
+    auto rows = list_count(store, part);
+    if (!rows) return std::unexpected(rows.error());
+    auto got = word_page(store, part, sorted(part, 'o'), word, *total, *rows, skip,
+                         count - ids.size(), descending);
+    if (!got) return std::unexpected(got.error());
+    ids.insert(ids.end(), std::make_move_iterator(got->begin()),
+               std::make_move_iterator(got->end()));
+    skip = 0;
+  }
+  return ids;
+}
+
 // Every match of `list` in the query's order, after the plan.
 Result<Matches> search(const ViewStore& store, const std::string& list, const TicketQuery& q) {
   const Criteria c(q.search);
@@ -1724,8 +1764,10 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
     }
     if (by_word) {
       out.total = word_rows;
-      auto got = word_page(store, list, sorted(list, index), *word, word_rows, rows, skip,
-                           page_size, query.descending);
+      auto got = index == 'S'
+                     ? word_page_by_status(store, list, *word, skip, page_size, query.descending)
+                     : word_page(store, list, sorted(list, index), *word, word_rows, rows, skip,
+                                 page_size, query.descending);
       if (!got) return std::unexpected(got.error());
       ids = std::move(*got);
     } else if (plan->walk) {

@@ -188,10 +188,11 @@ struct TicketPage {
 // (their postings looked up in MultiGet batches): from the end nearer to the page for pages
 // near either end; for pages far from both, sorted on opening time (the default) or title,
 // from the fence of the bucket holding the page, found by summing the word's bucket counts
-// from the nearer end (about rows / 128 small rows); on other columns, the user's postings of
-// the word are read in one range scan first and the index walked from the nearer end (cost
-// then: the word's postings plus the index rows up to the page). Otherwise, with criteria a plan
-// picks one of two ways, with the same answer:
+// from the nearer end (about rows / 128 small rows); sorted on status in a tab of several, the
+// same in the lists of its statuses one after another; on number, category or sub-category,
+// the user's postings of the word are read in one range scan first and the index walked from the
+// nearer end (cost then: the word's postings plus the index rows up to the page). Otherwise, with
+// criteria a plan picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
 //     least 64), or a support queue's rows are each checked on their state row and sorted in
 //     memory: a few point reads per candidate;
