@@ -13,8 +13,10 @@ class Projector {
  public:
   virtual ~Projector() = default;
   // Adds the changes `event` (stored at `at`) makes to this projector's views into `batch`.
-  // Events of other aggregates are ignored. A failure sets the event aside: the runner rolls
-  // back this event's changes, records why, and goes on. Not thread-safe per batch.
+  // Events of other aggregates are ignored. A poison failure (the event cannot be applied, a
+  // row it needs is malformed) sets the event aside: the runner rolls back this event's
+  // changes, records why, and goes on. Any other failure (io_error: the store failed) fails
+  // the whole batch, as finish()'s does. Not thread-safe per batch.
   [[nodiscard]] virtual Result<void> apply(const events::Event& event, const events::LogAddress& at,
                                            ViewBatch& batch) = 0;
   // Called once per batch, after its last event and before it is committed: the work apply()

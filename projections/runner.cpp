@@ -154,6 +154,9 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
       g.last_occurred_at_us = event->meta.occurred_at_us;
       for (auto* p : projectors_) {
         if (auto ok = p->apply(*event, recorded.address, batch); !ok) {
+          // Only an event that cannot be applied is set aside: a store that failed to read
+          // says nothing of the event, which the next step applies again.
+          if (ok.error().code != errc::poison) return failed(ok.error());
           reason = ok.error().message;
           break;
         }

@@ -37,7 +37,7 @@ class CounterAdd final : public rocksdb::AssociativeMergeOperator {
 // the rows read most (state rows, the index rows of first and last pages, word buckets, the
 // fences a batch looks up) stay decompressed in memory. RocksDB's own default is 8 MB a store,
 // about 1% of the views of a 2.4M-event log (889 MB on disk, ticket_list_bench). The cache
-// fills as blocks are read; it never holds more than this.
+// fills as blocks are read, up to about this much (blocks in use by a read may hold it over).
 constexpr std::size_t kBlockCacheBytes = std::size_t{1} << 30;
 const std::shared_ptr<rocksdb::Cache>& block_cache() {
   static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheBytes);

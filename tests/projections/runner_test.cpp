@@ -101,53 +101,66 @@ TEST(Runner, AppliesEveryEventOnceAndRestartsFromItsPosition) {
   EXPECT_EQ(list_emitted_tickets(*(*reopened)->store(), "user-1", "tous", 1, 100)->total, 9u);
 }
 
-// Fails its first finish(), as a view store refusing a batch's write would: the batch is
-// dropped after its events were polled.
-class FailsToFinishOnce final : public Projector {
+// Fails once, as a view store failing a read (in apply(), at the batch's third event) or
+// refusing a batch's write (in finish()) would: the batch is dropped after its events were
+// polled.
+class FailsOnce final : public Projector {
  public:
+  enum class In { apply, finish };
+  explicit FailsOnce(In in) : in_(in) {}
   Result<void> apply(const events::Event& e, const events::LogAddress&, ViewBatch& batch) override {
+    if (in_ == In::apply && !failed_ && ++applied_ == 3) {
+      failed_ = true;
+      return fail(errc::io_error, "the store failed a read");
+    }
     batch.put(std::string("probe\0", 6) + e.stream_id + " v" + std::to_string(e.version), "");
     return {};
   }
   Result<void> finish(ViewBatch&) override {
-    if (failed_) return {};
+    if (in_ != In::finish || failed_) return {};
     failed_ = true;
     return fail(errc::io_error, "the store is full");
   }
 
  private:
+  In in_;
   bool failed_ = false;
+  int applied_ = 0;
 };
 
 TEST(Runner, AFailedBatchIsReadAgainNotSkipped) {
-  TempDir dir;
-  auto log = events::open_embedded_log({dir.str() + "/log", true});
-  ASSERT_TRUE(log);
-  fill(**log, 5);  // 10 events
-  FailsToFinishOnce failing;
-  auto runner = Runner::open(**log, dir.str(), {&failing});
-  ASSERT_TRUE(runner);
-  (*runner)->max_batch = 4;
-  auto first = (*runner)->step(0ms);
-  ASSERT_FALSE(first);
-  EXPECT_EQ(first.error().code, errc::io_error);
-  EXPECT_EQ(*(*runner)->store()->position(), "") << "nothing of the failed batch is committed";
-  std::vector<std::size_t> sizes;
-  while (true) {
-    auto n = (*runner)->step(0ms);
-    ASSERT_TRUE(n);
-    if (*n == 0) break;
-    sizes.push_back(*n);
-  }
-  EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 6})) << "the failed batch's 4 events come first";
-  EXPECT_EQ((*runner)->stats().events_applied, 10u);
-  for (int i = 0; i < 5; ++i) {
-    for (int v : {1, 2}) {
-      const std::string key =
-          std::string("probe\0", 6) + "ticket-t" + std::to_string(i) + " v" + std::to_string(v);
-      auto row = (*runner)->store()->get(key);
-      ASSERT_TRUE(row);
-      EXPECT_TRUE(row->has_value()) << "ticket-t" << i << " v" << v << " was skipped";
+  for (const auto in : {FailsOnce::In::apply, FailsOnce::In::finish}) {
+    SCOPED_TRACE(in == FailsOnce::In::apply ? "failing in apply" : "failing in finish");
+    TempDir dir;
+    auto log = events::open_embedded_log({dir.str() + "/log", true});
+    ASSERT_TRUE(log);
+    fill(**log, 5);  // 10 events
+    FailsOnce failing(in);
+    auto runner = Runner::open(**log, dir.str(), {&failing});
+    ASSERT_TRUE(runner);
+    (*runner)->max_batch = 4;
+    auto first = (*runner)->step(0ms);
+    ASSERT_FALSE(first);
+    EXPECT_EQ(first.error().code, errc::io_error);
+    EXPECT_EQ(*(*runner)->store()->position(), "") << "nothing of the failed batch is committed";
+    std::vector<std::size_t> sizes;
+    while (true) {
+      auto n = (*runner)->step(0ms);
+      ASSERT_TRUE(n);
+      if (*n == 0) break;
+      sizes.push_back(*n);
+    }
+    EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 6})) << "the failed batch's 4 events come first";
+    EXPECT_EQ((*runner)->stats().events_applied, 10u);
+    EXPECT_EQ((*runner)->stats().events_set_aside, 0u) << "a store's failure is no poison";
+    for (int i = 0; i < 5; ++i) {
+      for (int v : {1, 2}) {
+        const std::string key =
+            std::string("probe\0", 6) + "ticket-t" + std::to_string(i) + " v" + std::to_string(v);
+        auto row = (*runner)->store()->get(key);
+        ASSERT_TRUE(row);
+        EXPECT_TRUE(row->has_value()) << "ticket-t" << i << " v" << v << " was skipped";
+      }
     }
   }
 }
