@@ -26,6 +26,10 @@ std::string word_key(std::string_view emitter, std::string_view word, std::strin
 }
 std::string count_key(std::string_view list) { return key_of({"c", list}); }
 bool is_emitted(std::string_view list) { return list.starts_with(std::string_view("e\0", 2)); }
+// The user of the emitted list `list`.
+std::string list_user(std::string_view list) {
+  return std::string(list.substr(2, list.find('\0', 2) - 2));
+}
 // A ticket's words (those of its postings), for recounting a bucket's words when a fence comes
 // or goes.
 std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
@@ -45,16 +49,28 @@ std::string new_words_key(std::string_view id) { return std::string(kNewWordsPre
 std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
   return key_of({"kw", sl, word}) + '\0';
 }
-// The columns whose indexes keep per-word bucket counts: "opened on", the portal's default
-// sort, and title. Each column costs every ticket entering or leaving a list one more fence
-// lookup and, per word, a merge, plus moving the counts of about half a bucket's rows when a
-// fence comes or goes. Title's took a common word's middle pages sorted on title from 22-72 ms
-// to at most 1.4 ms p99, and building the views of ticket_list_bench's 2.46M-event log from
-// 133 s to 151 s (2026-11-27). With every column of an emitted list, building the views of the
-// 490k-event bench log took 2.7 times as long (265 s, then 719 s): a word's middle pages sorted
-// on number, category or sub-category read the user's postings of the word instead (word_page).
-constexpr std::string_view kWordBucketColumns{"ot"};
+// The columns whose indexes keep per-word bucket counts: all but status, which a tab of several
+// statuses answers from the statuses' own lists (word_page_by_status). Each column costs every
+// ticket entering or leaving a list one more fence lookup and, per word, a merge, plus moving
+// the counts of about half a bucket's rows when a fence comes or goes: with opening time and
+// title only, a common word's middle page sorted on number, category or sub-category read the
+// user's postings of the word (20-26 ms p99 in ticket_list_bench's "Tous"); with every column
+// it is a bucket walk (under 1 ms), and building that bench's views went from 151 s to 200 s
+// (2026-11-27), before kWordCountsFrom spared the users of few tickets.
+constexpr std::string_view kWordBucketColumns{"ntcso"};
 bool word_buckets_on(char col) { return kWordBucketColumns.find(col) != std::string_view::npos; }
+// A user's emitted lists keep word bucket counts once the user has emitted this many tickets
+// (drafts included, deleted ones too). Below it every list of theirs is shorter, and a word
+// search reads the list's rows and the word's postings, a few hundred of each, well under a
+// millisecond; counts would cost each of their tickets a merge per word, column and list: most
+// of the rows a rebuild of many small users' tickets writes (replay_bench, 2026-11-27). The
+// number only grows, so whether a user's lists keep counts follows from the log alone, not
+// from where batches end: a rebuild keeps the same.
+constexpr std::uint64_t kWordCountsFrom = 256;
+// The tickets a user has emitted: be64, merged.
+std::string emitted_count_key(std::string_view user) { return key_of({"ec", user}); }
+// Batch notes: the users whose emitted tickets reached kWordCountsFrom in the batch.
+constexpr std::string_view kCountingPrefix{"counting\0", 9};
 // A list sorted on one column: "<list>\0<col>".
 std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
 std::string index_prefix(std::string_view sorted_list) { return key_of({"x", sorted_list}) + '\0'; }
@@ -380,6 +396,48 @@ Result<void> word_buckets_insert(ViewBatch& batch, const std::string& sl, const 
   return move_words(batch, sl, *rest, *before, suffix);
 }
 
+// The tickets `user` has emitted, from a ViewStore or a ViewBatch.
+template <typename Reader>
+Result<std::uint64_t> emitted_count(const Reader& reader, std::string_view user) {
+  auto row = reader.get(emitted_count_key(user));
+  if (!row) return std::unexpected(row.error());
+  return row->has_value() ? from_be64(**row) : 0;
+}
+
+// Counts the words of every row of `user`'s emitted lists in their buckets, on the columns
+// that keep them: the user's emitted tickets have just reached kWordCountsFrom. Before any
+// ticket of the batch moves: the rows and words rows read are those the moves start from.
+Result<void> count_words_of(ViewBatch& batch, std::string_view user) {
+  std::map<std::string, std::set<std::string>, std::less<>> words_of;  // by ticket id
+  std::set<std::string_view> tabs;
+  for (const auto& s : kStatuses) tabs.insert(s.tabs.begin(), s.tabs.end());
+  for (auto tab : tabs) {
+    const std::string list = key_of({"e", user, tab});
+    for (char col : columns_of(list)) {
+      if (!word_buckets_on(col)) continue;
+      const std::string sl = sorted(list, col), prefix = index_prefix(sl);
+      std::vector<std::pair<std::string, std::string>> rows;  // suffix, id; in key order
+      auto ok = batch.scan(prefix, "", false, [&](std::string_view key, std::string_view id) {
+        rows.emplace_back(key.substr(prefix.size()), id);
+        return true;
+      });
+      if (!ok) return ok;
+      std::string bucket;  // "" before the first fence
+      for (const auto& [suffix, id] : rows) {
+        if (is_fence_id(id)) bucket = suffix;
+        auto known = words_of.find(id);
+        if (known == words_of.end()) {
+          auto row = batch.get(words_row_key(id));
+          if (!row) return std::unexpected(row.error());
+          known = words_of.emplace(id, decode_words(row->value_or(""))).first;
+        }
+        add_words(batch, sl, bucket, known->second, 1);
+      }
+    }
+  }
+  return {};
+}
+
 // Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
 // touching only what changed (most events change no listed column), and its words' counts in
 // the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, no read.
@@ -397,13 +455,20 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
   for (const auto& l : new_lists) {
     if (!contains(lists, l)) lists.push_back(l);
   }
+  // Whether the emitter's lists keep word counts: read once, when the ticket is in one.
+  std::optional<bool> counting;
   for (const auto& list : lists) {
     const bool was = contains(old_lists, list), is = contains(new_lists, list);
+    if (is_emitted(list) && !counting) {
+      auto n = emitted_count(batch, (after ? after : before)->emitter);
+      if (!n) return std::unexpected(n.error());
+      counting = *n >= kWordCountsFrom;
+    }
     for (char col : columns_of(list)) {
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
       const std::string sl = sorted(list, col);
-      const bool buckets = word_buckets_on(col) && is_emitted(list);
+      const bool buckets = word_buckets_on(col) && is_emitted(list) && counting.value_or(false);
       if (was && is && old_suffix == new_suffix) {
         if (buckets && old_words != new_words) {  // a draft's words edited
           std::string bucket = old_suffix;
@@ -781,7 +846,7 @@ Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
     if (!rows) return std::unexpected(rows.error());
     // Postings span every tab of the user: a probe stops past the bound.
     const std::uint64_t bound = std::max(kCollectMin, *rows / kCollectShare);
-    const std::string user = list.substr(2, list.find('\0', 2) - 2);
+    const std::string user = list_user(list);
     std::optional<std::vector<std::string>> best;
     for (const auto& w : c.words) {
       const std::string prefix = key_of({"w", user, w}) + '\0';
@@ -881,7 +946,7 @@ Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const
   if (by_status) {
     if (auto r = at_value('S', c.status); !r) return std::unexpected(r.error());
   }
-  const std::string user = list.substr(2, list.find('\0', 2) - 2);
+  const std::string user = list_user(list);
   for (const auto& w : c.words) {
     if (tally.size() == 0) break;
     const std::string prefix = key_of({"w", user, w}) + '\0';
@@ -1115,7 +1180,7 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   if (skip >= total) return ids;
   rows = std::max(rows, total);
   const double rows_per_match = static_cast<double>(rows) / static_cast<double>(total);
-  const std::string user = list.substr(2, list.find('\0', 2) - 2);
+  const std::string user = list_user(list);
   // Ranks [lo, hi) in key order.
   const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
   const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
@@ -1564,6 +1629,12 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     const std::set<std::string> new_words = words_of_detail(detail);
     if (!before || old_words != new_words) batch.note(new_words_key(id), encode_words(new_words));
   }
+  if (!before && !after.emitter.empty()) {
+    auto n = emitted_count(batch, after.emitter);
+    if (!n) return std::unexpected(n.error());
+    batch.add(emitted_count_key(after.emitter), 1);
+    if (*n + 1 == kWordCountsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
+  }
   batch.put(state_key(id), after.encode());
   if (detail_changed) batch.put(detail_key(id), detail.dump());
   // The activity-history entry, written by hand (one per event: a JSON tree and its dump were
@@ -1586,6 +1657,11 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
 
 Result<void> TicketViews::finish(ViewBatch& batch) {
   const auto& notes = batch.notes();
+  for (auto it = notes.lower_bound(kCountingPrefix);
+       it != notes.end() && std::string_view(it->first).starts_with(kCountingPrefix); ++it) {
+    const std::string user = it->first.substr(kCountingPrefix.size());
+    if (auto r = count_words_of(batch, user); !r) return r;
+  }
   for (auto it = notes.lower_bound(kMovingPrefix);
        it != notes.end() && std::string_view(it->first).starts_with(kMovingPrefix); ++it) {
     const std::string id = it->first.substr(kMovingPrefix.size());
@@ -1744,7 +1820,12 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
     // One word in an emitted list: the total is the word's count in the list (its buckets); a
     // rare word's postings are collected as below, a common word's page is read from the sort
     // index, filtered by the word (word_page).
-    const auto word = index != 0 && is_emitted(list) ? lone_word(criteria) : std::nullopt;
+    auto word = index != 0 && is_emitted(list) ? lone_word(criteria) : std::nullopt;
+    if (word) {
+      auto keeps = keeps_word_counts(store, list_user(list));
+      if (!keeps) return std::unexpected(keeps.error());
+      if (!*keeps) word.reset();  // no counts: a short list, searched as below
+    }
     std::uint64_t word_rows = 0, rows = 0;
     bool by_word = false;
     if (word) {
@@ -1791,6 +1872,12 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   if (!rows) return std::unexpected(rows.error());
   for (const auto& r : *rows) out.rows.push_back(row_json(r));
   return out;
+}
+
+Result<bool> keeps_word_counts(const ViewStore& store, const std::string& user) {
+  auto n = emitted_count(store, user);
+  if (!n) return std::unexpected(n.error());
+  return *n >= kWordCountsFrom;
 }
 
 Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::string& user_id,

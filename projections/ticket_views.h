@@ -20,7 +20,10 @@
 //   kw\0<list>\0<col>\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence
 //                                         at that suffix (or, bare, before the first fence) of
 //                                         an emitted list's index on <col> holding the word;
-//                                         <col> 'o' (opened on) and 't' (title) only
+//                                         every <col> but 'S'; only for the lists of a user
+//                                         with ec at 256 or more (keeps_word_counts)
+//   ec\0<user>                         -> be64 (merged): tickets the user has emitted, drafts
+//                                         and deleted ones included
 //   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (recounting a
 //                                         bucket's words when a fence comes or goes)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
@@ -218,6 +221,10 @@ struct TicketPage {
 
 // Rows in the list (the count the portal shows beside a tab). Thread-safe.
 [[nodiscard]] Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list);
+
+// Whether the emitted lists of `user` keep word bucket counts (kw rows): once the user has
+// emitted 256 tickets (the ec row). Fails with io_error when the store fails. Thread-safe.
+[[nodiscard]] Result<bool> keeps_word_counts(const ViewStore& store, const std::string& user);
 
 // Every row of a list or search in the query's order (page and page_size ignored), handed out
 // in chunks so that an export holds one chunk at a time: without criteria it walks the index
