@@ -553,8 +553,29 @@ std::set<std::string> words_of(std::string_view text) {
   return out;
 }
 
+// The term a ticket's category (col 'c') or sub-category ('s') is indexed under beside its
+// words: a byte no word holds, the column, the folded value, whole (two categories may differ
+// only far into their text). Reference data gives the values: no '\0' in them.
+std::string value_term(char col, std::string_view folded) {
+  std::string term{'\x01', col};
+  term.append(folded);
+  return term;
+}
+
+// What a ticket's form is indexed under (postings, words row, word bucket counts): the words of
+// its title and description, and its category and sub-category as terms (value_term), so that
+// a search on one of them alone pages as a one-word search does, on every column.
+std::set<std::string> terms_of_form(std::string_view title, std::string_view description,
+                                    std::string_view category, std::string_view sub_category) {
+  std::set<std::string> terms = words_of(std::string(title) + " " + std::string(description));
+  if (!category.empty()) terms.insert(value_term('c', fold_text(category)));
+  if (!sub_category.empty()) terms.insert(value_term('s', fold_text(sub_category)));
+  return terms;
+}
+
 std::set<std::string> words_of_detail(const json& detail) {
-  return words_of(detail.value("title", "") + " " + detail.value("description", ""));
+  return terms_of_form(detail.value("title", ""), detail.value("description", ""),
+                       detail.value("category", ""), detail.value("sub_category", ""));
 }
 
 TicketRow row_of(const std::string& id, const TicketState& s) {
@@ -1017,14 +1038,16 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
   return ids;
 }
 
-// The one word of a search that an emitted list's word counts answer on their own: exactly one
-// word and no other criterion (a status that every row of the tab has was dropped by
-// narrow_by_status); nullopt otherwise.
+// The one term of a search that an emitted list's word counts answer on their own: exactly one
+// word, or a category or a sub-category alone (value_term), and no other criterion (a status
+// that every row of the tab has was dropped by narrow_by_status); nullopt otherwise.
 std::optional<std::string> lone_word(const Criteria& c) {
-  if (c.words.size() != 1 || !c.number.empty() || !c.category.empty() || !c.sub_category.empty() ||
-      !c.status.empty() || c.from_us || c.before_us) {
+  if (!c.number.empty() || !c.status.empty() || c.from_us || c.before_us ||
+      c.words.size() + !c.category.empty() + !c.sub_category.empty() != 1) {
     return std::nullopt;
   }
+  if (!c.category.empty()) return value_term('c', c.category);
+  if (!c.sub_category.empty()) return value_term('s', c.sub_category);
   return *c.words.begin();
 }
 
@@ -1083,17 +1106,19 @@ constexpr std::uint64_t kLookupBatchMax = 1024;
 // end; included when `include_from`) in key order or backward, the next match seen having rank
 // `rank` (backward: `rank` - 1). Each row's posting is looked up, in MultiGet batches sized on
 // `rows_per_match` (the list's rows per match) and the matches still to pass. Ids come in walk
-// order.
-Result<std::vector<std::string>> lookup_walk(const ViewStore& store, const std::string& sl,
-                                             const std::string& user, const std::string& word,
-                                             std::string from, bool include_from, bool backward,
-                                             std::uint64_t rank, std::uint64_t lo, std::uint64_t hi,
-                                             double rows_per_match) {
+// order. With `max_rows` (not 0), gives up once it has read that many rows short of `lo`/`hi`:
+// nullopt then.
+Result<std::optional<std::vector<std::string>>> lookup_walk(
+    const ViewStore& store, const std::string& sl, const std::string& user, const std::string& word,
+    std::string from, bool include_from, bool backward, std::uint64_t rank, std::uint64_t lo,
+    std::uint64_t hi, double rows_per_match, std::uint64_t max_rows = 0) {
   std::vector<std::string> ids;
   const std::string prefix = index_prefix(sl);
   std::uint64_t remaining = backward ? rank - lo : hi - rank;  // matches to pass
+  std::uint64_t read = 0;                                      // rows
   bool done = remaining == 0;
   while (!done) {
+    if (max_rows != 0 && read >= max_rows) return std::nullopt;
     const auto batch = std::clamp<std::uint64_t>(
         static_cast<std::uint64_t>(static_cast<double>(remaining) * rows_per_match * 1.25) + 16, 32,
         kLookupBatchMax);
@@ -1107,6 +1132,7 @@ Result<std::vector<std::string>> lookup_walk(const ViewStore& store, const std::
     });
     if (!ok) return std::unexpected(ok.error());
     if (batch_ids.empty()) break;
+    read += batch_ids.size();
     from = std::move(last);
     include_from = false;
     keys.reserve(batch_ids.size());
@@ -1162,13 +1188,13 @@ Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
 
 // The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
 // `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
-// from the word count). A short walk from the end of the index nearer to them (the first and
-// last pages of a common word) looks each row's posting up. Farther from both ends, on a
-// column with word bucket counts (opening time, title), the walk starts at the fence of the bucket
-// holding the page (the counts summed from the nearer end); on other columns the index is walked
-// from the nearer end, each row's posting looked up while the rows to walk are fewer than the
-// user's postings of the word (their count: the word's counts in the tabs), else against those
-// postings read first in one range scan.
+// from the word count). On a column with word bucket counts (kWordBucketColumns) the walk
+// starts at the fence of the bucket holding the page (the counts summed from the nearer end),
+// each row's posting looked up. On other columns a short walk from the end of the index nearer
+// to them (the first and last pages of a common word) looks each row's posting up; farther
+// from both ends, the index is walked from the nearer end, each row's posting looked up while
+// the rows to walk are fewer than the user's postings of the word (their count: the word's
+// counts in the tabs), else against those postings read first in one range scan.
 // Cost: a short walk or a bucket walk, a few hundred index rows and as many point reads, plus
 // (bucket walk) the word's bucket counts from the nearer end, about rows / 128; otherwise the
 // index rows up to the page and as many point reads, or the word's postings.
@@ -1186,26 +1212,39 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
   const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
   const bool backward = lo > total - hi;                      // nearer the end of the index
   const std::uint64_t from_end = backward ? total - lo : hi;  // matches to pass from that end
-  // Walks the index from its nearer end, each row's posting looked up.
-  auto walk_from_nearer_end = [&]() -> Result<std::vector<std::string>> {
+  // Walks the index from its nearer end, each row's posting looked up; gives up after
+  // `max_rows` rows when not 0 (nullopt).
+  auto walk_from_nearer_end =
+      [&](std::uint64_t max_rows) -> Result<std::optional<std::vector<std::string>>> {
     auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
-                           rows_per_match);
-    if (!got) return got;
-    if (backward != descending) std::reverse(got->begin(), got->end());
+                           rows_per_match, max_rows);
+    if (got && *got && backward != descending) std::reverse((*got)->begin(), (*got)->end());
     return got;
   };
+  const bool buckets = word_buckets_on(sl.back());
   if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
-    return walk_from_nearer_end();
+    // A short walk counts on the word's rows being spread evenly. A word (or a category) bound
+    // to some values of the sort column leaves long runs without it (a category's first page
+    // sorted on sub-category walked 2.4 ms through the other categories' sub-categories): with
+    // bucket counts, the walk stops at twice the rows expected and the page starts at its
+    // bucket instead.
+    const auto cap =
+        buckets
+            ? static_cast<std::uint64_t>(2 * static_cast<double>(from_end) * rows_per_match) + 64
+            : 0;
+    auto got = walk_from_nearer_end(cap);
+    if (!got) return std::unexpected(got.error());
+    if (*got) return std::move(**got);
   }
-  if (word_buckets_on(sl.back())) {
+  if (buckets) {
     auto start = bucket_start(store, sl, word, total, lo, backward);
     if (!start) return std::unexpected(start.error());
     if (*start) {
       const auto& [rank, fence] = **start;
       auto got = lookup_walk(store, sl, user, word, fence.empty() ? "" : index_prefix(sl) + fence,
                              true, false, rank, lo, hi, rows_per_match);
-      if (!got) return got;
-      ids = std::move(*got);
+      if (!got) return std::unexpected(got.error());
+      ids = std::move(**got);
       if (descending) std::reverse(ids.begin(), ids.end());
       return ids;
     }
@@ -1218,7 +1257,9 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     postings_total += *n;
   }
   if (static_cast<double>(from_end) * rows_per_match <= static_cast<double>(postings_total)) {
-    return walk_from_nearer_end();  // fewer rows to walk than postings to read
+    auto got = walk_from_nearer_end(0);  // fewer rows to walk than postings to read
+    if (!got) return std::unexpected(got.error());
+    return std::move(**got);
   }
   IdTally postings;
   postings.reserve(postings_total);
@@ -1509,7 +1550,8 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       after.email = e.emitter_email;
       if (!e.emitter_email.empty()) detail["emitter_email"] = e.emitter_email;  // signed out
     }
-    set_words(old_words, words_of(e.title + " " + e.description), e.emitter_user_id);
+    set_words(old_words, terms_of_form(e.title, e.description, e.category, e.sub_category),
+              e.emitter_user_id);
     return {};
   };
   // Events after submission change the state row; the detail row is read and rewritten only

@@ -15,11 +15,14 @@
 //                                         (the log keeps naming it), so the content store's
 //                                         sweep keeps it (api/content_store.h)
 //   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
-//                                         description: lower case, no accents)
+//                                         description: lower case, no accents; and the
+//                                         category and sub-category, each as one term: 0x01,
+//                                         'c' or 's', the normalized value)
 //   c\0<list>                          -> rows in the list (be64, merged)
 //   kw\0<list>\0<col>\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence
 //                                         at that suffix (or, bare, before the first fence) of
-//                                         an emitted list's index on <col> holding the word;
+//                                         an emitted list's index on <col> holding the word
+//                                         (or term, as in w);
 //                                         every <col> but 'S'; only for the lists of a user
 //                                         with ec at 256 or more (keeps_word_counts)
 //   ec\0<user>                         -> be64 (merged): tickets the user has emitted, drafts
