@@ -812,7 +812,8 @@ Result<Matches> collect(const ViewStore& store, const std::string& list, const T
         if (w != source_word) posting_keys.push_back(word_key(st->emitter, w, ids[i]));
       }
     }
-    const std::size_t per_row = source_word.empty() ? c.words.size() : c.words.size() - 1;
+    // The source may be a category's term (value_term), which is no word of the search.
+    const std::size_t per_row = c.words.size() - (c.words.contains(source_word) ? 1 : 0);
     std::vector<std::optional<std::string>> postings;
     if (!posting_keys.empty()) {
       auto got = store.multi_get(posting_keys);
@@ -850,7 +851,7 @@ constexpr std::uint64_t kScanOverLookup = 16;
 struct SearchPlan {
   bool walk = false;
   std::vector<std::string> candidates;  // collect
-  std::string source_word;              // collect: the word whose postings are the candidates
+  std::string source_word;  // collect: the word (or value_term) whose postings are the candidates
 };
 
 Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
@@ -869,7 +870,11 @@ Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
     const std::uint64_t bound = std::max(kCollectMin, *rows / kCollectShare);
     const std::string user = list_user(list);
     std::optional<std::vector<std::string>> best;
-    for (const auto& w : c.words) {
+    // The words' postings, and a category's or sub-category's (a rare one is collected too).
+    std::vector<std::string> terms(c.words.begin(), c.words.end());
+    if (!c.category.empty()) terms.push_back(value_term('c', c.category));
+    if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
+    for (const auto& w : terms) {
       const std::string prefix = key_of({"w", user, w}) + '\0';
       std::vector<std::string> ids;
       const std::uint64_t limit = best ? best->size() : bound;
@@ -1188,16 +1193,13 @@ Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
 
 // The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
 // `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
-// from the word count). On a column with word bucket counts (kWordBucketColumns) the walk
-// starts at the fence of the bucket holding the page (the counts summed from the nearer end),
-// each row's posting looked up. On other columns a short walk from the end of the index nearer
-// to them (the first and last pages of a common word) looks each row's posting up; farther
-// from both ends, the index is walked from the nearer end, each row's posting looked up while
-// the rows to walk are fewer than the user's postings of the word (their count: the word's
-// counts in the tabs), else against those postings read first in one range scan.
-// Cost: a short walk or a bucket walk, a few hundred index rows and as many point reads, plus
-// (bucket walk) the word's bucket counts from the nearer end, about rows / 128; otherwise the
-// index rows up to the page and as many point reads, or the word's postings.
+// from the word count); `sl` is on a column with word bucket counts (kWordBucketColumns). Near
+// an end of the index (the first and last pages of a common word) a short walk from that end
+// looks each row's posting up; elsewhere, or when the short walk finds the word rarer there
+// than on average, the walk starts at the fence of the bucket holding the page (the counts
+// summed from the nearer end).
+// Cost: a few hundred index rows and as many point reads, plus (bucket walk) the word's bucket
+// counts from the nearer end, about rows / 64 small rows at most.
 Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
                                            const std::string& sl, const std::string& word,
                                            std::uint64_t total, std::uint64_t rows,
@@ -1221,55 +1223,32 @@ Result<std::vector<std::string>> word_page(const ViewStore& store, const std::st
     if (got && *got && backward != descending) std::reverse((*got)->begin(), (*got)->end());
     return got;
   };
-  const bool buckets = word_buckets_on(sl.back());
   if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
     // A short walk counts on the word's rows being spread evenly. A word (or a category) bound
     // to some values of the sort column leaves long runs without it (a category's first page
-    // sorted on sub-category walked 2.4 ms through the other categories' sub-categories): with
-    // bucket counts, the walk stops at twice the rows expected and the page starts at its
-    // bucket instead.
+    // sorted on sub-category walked 2.4 ms through the other categories' sub-categories): the
+    // walk stops at twice the rows expected, and the page starts at its bucket instead.
     const auto cap =
-        buckets
-            ? static_cast<std::uint64_t>(2 * static_cast<double>(from_end) * rows_per_match) + 64
-            : 0;
+        static_cast<std::uint64_t>(2 * static_cast<double>(from_end) * rows_per_match) + 64;
     auto got = walk_from_nearer_end(cap);
     if (!got) return std::unexpected(got.error());
     if (*got) return std::move(**got);
   }
-  if (buckets) {
-    auto start = bucket_start(store, sl, word, total, lo, backward);
-    if (!start) return std::unexpected(start.error());
-    if (*start) {
-      const auto& [rank, fence] = **start;
-      auto got = lookup_walk(store, sl, user, word, fence.empty() ? "" : index_prefix(sl) + fence,
-                             true, false, rank, lo, hi, rows_per_match);
-      if (!got) return std::unexpected(got.error());
-      ids = std::move(**got);
-      if (descending) std::reverse(ids.begin(), ids.end());
-      return ids;
-    }
-  }
-  // The user's postings of the word: its rows in the tabs that share no ticket.
-  std::uint64_t postings_total = 0;
-  for (const char* tab : {"actions_requises", "en_cours", "clotures", "brouillons"}) {
-    auto n = word_total(store, key_of({"e", user, tab}), word);
-    if (!n) return std::unexpected(n.error());
-    postings_total += *n;
-  }
-  if (static_cast<double>(from_end) * rows_per_match <= static_cast<double>(postings_total)) {
-    auto got = walk_from_nearer_end(0);  // fewer rows to walk than postings to read
+  auto start = bucket_start(store, sl, word, total, lo, backward);
+  if (!start) return std::unexpected(start.error());
+  if (!*start) {
+    // The counts do not add up to the total (not expected): the walk, slower, still answers.
+    auto got = walk_from_nearer_end(0);
     if (!got) return std::unexpected(got.error());
     return std::move(**got);
   }
-  IdTally postings;
-  postings.reserve(postings_total);
-  const std::string prefix = key_of({"w", user, word}) + '\0';
-  auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-    postings.seed(key.substr(prefix.size()));
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return walk_page(store, sl, postings, total, skip, count, descending);
+  const auto& [rank, fence] = **start;
+  auto got = lookup_walk(store, sl, user, word, fence.empty() ? "" : index_prefix(sl) + fence, true,
+                         false, rank, lo, hi, rows_per_match);
+  if (!got) return std::unexpected(got.error());
+  ids = std::move(**got);
+  if (descending) std::reverse(ids.begin(), ids.end());
+  return ids;
 }
 
 // word_page sorted on status in a tab of several statuses (its status index): the statuses'
