@@ -440,7 +440,8 @@ Result<void> count_words_of(ViewBatch& batch, std::string_view user) {
 
 // Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
 // touching only what changed (most events change no listed column), and its words' counts in
-// the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, no read.
+// the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, and reads of the
+// fences and of the emitter's count of tickets (whether their lists keep word counts).
 Result<void> update_lists(ViewBatch& batch, const std::string& id,
                           const std::optional<TicketState>& before,
                           const std::optional<TicketState>& after,
@@ -555,7 +556,8 @@ std::set<std::string> words_of(std::string_view text) {
 
 // The term a ticket's category (col 'c') or sub-category ('s') is indexed under beside its
 // words: a byte no word holds, the column, the folded value, whole (two categories may differ
-// only far into their text). Reference data gives the values: no '\0' in them.
+// only far into their text). Folding drops every control character, so no term holds '\0' (the
+// keys' separator) or a second 0x01, and no search text can build one.
 std::string value_term(char col, std::string_view folded) {
   std::string term{'\x01', col};
   term.append(folded);
@@ -1111,8 +1113,8 @@ constexpr std::uint64_t kLookupBatchMax = 1024;
 // end; included when `include_from`) in key order or backward, the next match seen having rank
 // `rank` (backward: `rank` - 1). Each row's posting is looked up, in MultiGet batches sized on
 // `rows_per_match` (the list's rows per match) and the matches still to pass. Ids come in walk
-// order. With `max_rows` (not 0), gives up once it has read that many rows short of `lo`/`hi`:
-// nullopt then.
+// order. With `max_rows` (not 0), gives up when it has read that many rows short of `lo`/`hi`
+// (checked between MultiGet batches, so it may read one batch more): nullopt then.
 Result<std::optional<std::vector<std::string>>> lookup_walk(
     const ViewStore& store, const std::string& sl, const std::string& user, const std::string& word,
     std::string from, bool include_from, bool backward, std::uint64_t rank, std::uint64_t lo,

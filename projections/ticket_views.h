@@ -188,20 +188,19 @@ struct TicketPage {
 // alone, sorted on that column or on opening time, is one range of that column's index: its
 // total from the ranks of its two ends (bucket counts summed from the start of the list, about
 // rows / 64 small rows), its page read at its rank as a plain page is. A search by one
-// word in an emitted list (and nothing else, or the status of a one-status tab) takes its total
-// from the word's count in the list (one read); a word in more than 1/32 of the list (and 64
-// rows) has its page read from the index for the sort, keeping the rows holding the word
-// (their postings looked up in MultiGet batches): from the end nearer to the page for pages
-// near either end; for pages far from both, sorted on opening time (the default) or title,
-// from the fence of the bucket holding the page, found by summing the word's bucket counts
-// from the nearer end (about rows / 128 small rows); sorted on status in a tab of several, the
-// same in the lists of its statuses one after another; on number, category or sub-category,
-// the user's postings of the word are read in one range scan first and the index walked from the
-// nearer end (cost then: the word's postings plus the index rows up to the page). Otherwise, with
+// word, or by one category or sub-category otherwise sorted (and nothing else, or the status of
+// a one-status tab), in the emitted list of a user who has emitted 256 tickets or more
+// (keeps_word_counts) takes its total from the word's count in the list (one read); a word in
+// more than 1/32 of the list (and 64 rows) has its page read from the index for the sort,
+// keeping the rows holding the word (their postings looked up in MultiGet batches): from the
+// end nearer to the page for pages near either end, unless the word is rarer there than on
+// average; otherwise from the fence of the bucket holding the page, found by summing the word's
+// bucket counts from the nearer end (about rows / 64 small rows at most); sorted on status in a
+// tab of several, the same in the lists of its statuses one after another. Otherwise, with
 // criteria a plan picks one of two ways, with the same answer:
-//   - collect: the number's ticket, the postings of a word rarer than 1/32 of the list (at
-//     least 64), or a support queue's rows are each checked on their state row and sorted in
-//     memory: a few point reads per candidate;
+//   - collect: the number's ticket, the postings of a word (or category, sub-category) rarer
+//     than 1/32 of the list (at least 64), or a support queue's rows are each checked on their
+//     state row and sorted in memory: a few point reads per candidate;
 //   - walk (emitted lists otherwise): the list's indexes (opening dates, or without dates the
 //     first value's range; category, sub-category, status) and the words' postings, read in
 //     range scans, give the set of
