@@ -310,6 +310,10 @@ int main(int argc, char** argv) {
        criteria([](auto& c) { c.words = "facture"; })},
       {"category 'Technique'", "tous", criteria([](auto& c) { c.category = "Technique"; }), true},
       {"category 'Technique'", "clotures", criteria([](auto& c) { c.category = "Technique"; })},
+      {"word 'facture', category 'Technique'", "tous", criteria([](auto& c) {
+         c.words = "facture";
+         c.category = "Technique";
+       })},
   };
   // Each search: the first, a middle and the last page of 50 on opening time both ways and on
   // title both ways, two searches on every column (every call also counts the matches: the total
