@@ -60,19 +60,19 @@ Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list
   return *std::prev(it);
 }
 
-Result<std::vector<std::string>> ranked_rows_to_fence(const ViewBatch& batch,
-                                                      const RankedList& list,
-                                                      const std::string& suffix) {
+Result<RankedRows> ranked_rows_to_fence(const ViewBatch& batch, const RankedList& list,
+                                        const std::string& suffix) {
   const std::string own = list.rows + suffix;
-  std::vector<std::string> values;
+  RankedRows rows;
   auto ok = batch.scan(list.rows, own, false, [&](std::string_view key, std::string_view value) {
     if (key == own) return true;
-    if (list.is_fence(key.substr(list.rows.size()), value)) return false;
-    values.emplace_back(value);
+    const std::string_view row = key.substr(list.rows.size());
+    if (list.is_fence(row, value)) return false;
+    rows.emplace_back(row, value);
     return true;
   });
   if (!ok) return std::unexpected(ok.error());
-  return values;
+  return rows;
 }
 
 bool is_fence_id(std::string_view id) noexcept {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "projections/view_store.h"
@@ -50,12 +51,13 @@ struct RankedList {
 [[nodiscard]] Result<std::string> ranked_fence_before(ViewBatch& batch, const RankedList& list,
                                                       const std::string& suffix);
 
-// The values of the rows after `suffix` up to the next fence (both excluded), in key order:
-// the rows a fence at `suffix` takes into its bucket or gives back; read-your-writes. Fails
-// with io_error. Changes nothing; not thread-safe (one batch).
-[[nodiscard]] Result<std::vector<std::string>> ranked_rows_to_fence(const ViewBatch& batch,
-                                                                    const RankedList& list,
-                                                                    const std::string& suffix);
+// The rows after `suffix` up to the next fence (both excluded), as (suffix, value) in key
+// order: the rows a fence at `suffix` takes into its bucket or gives back; read-your-writes.
+// Fails with io_error. Changes nothing; not thread-safe (one batch).
+using RankedRows = std::vector<std::pair<std::string, std::string>>;
+[[nodiscard]] Result<RankedRows> ranked_rows_to_fence(const ViewBatch& batch,
+                                                      const RankedList& list,
+                                                      const std::string& suffix);
 
 // Counts the row at `suffix` (holding `value`) into the list's buckets, splitting a bucket when
 // the row is a fence, and moves the head row when the row comes first. The caller writes or

@@ -26,7 +26,15 @@
 //                                         every <col> but 'S'; only for the lists of a user
 //                                         with ec at 256 or more (keeps_word_counts)
 //   ec\0<user>                         -> be64 (merged): tickets the user has emitted, drafts
-//                                         and deleted ones included
+//                                         and deleted ones included; a ticket's ordinal is
+//                                         its emitter's ec before it came (from 0)
+//   tb\0<user>\0<term>\0<chunk be32>   -> the bits of the user's tickets holding the term (as
+//                                         in w), by ordinal, 4096 a chunk (bit o % 8 of byte
+//                                         (o % 4096) / 8); only for a user with ec at 256 or
+//                                         more, like kw
+//   kb\0<list>\0<col>\0[<sort suffix>] -> the ordinals (be32, ascending) of the rows of the
+//                                         bucket of the fence at that suffix (bare: before
+//                                         the first fence); the lists and columns of kw
 //   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (recounting a
 //                                         bucket's words when a fence comes or goes)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
@@ -37,11 +45,12 @@
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
 //   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
 //                                         next one; the bare prefix counts rows before the first
-// <sort suffix> is <value>\0<opened_at be64><ticket_id>, <value> being the column's normalized
-// text (empty for "opened on"), so ties sort by opening time. Page p of a list is found by
-// summing bucket counts from the nearer end (about n/128 small rows), skipping inside one
-// bucket (about 64 rows) and reading the page: the last page costs what the first does.
-// Fences depend on the ticket id only, so a rebuild lays out the same buckets.
+// <sort suffix> is <value>\0<opened_at be64><ticket_id><ordinal be32>, <value> being the
+// column's normalized text (empty for "opened on"), so ties sort by opening time; the
+// ordinal lets a walk test a row against a term bitmap without reading its state. Page p of a list
+// is found by summing bucket counts from the nearer end (about n/128 small rows), skipping inside
+// one bucket (about 64 rows) and reading the page: the last page costs what the first does. Fences
+// depend on the ticket id only, so a rebuild lays out the same buckets.
 //
 // Lists <list>:
 //   e\0<user>\0<tab>                   "Tickets émis" of an emitter; tabs: "actions_requises"
@@ -196,7 +205,12 @@ struct TicketPage {
 // end nearer to the page for pages near either end, unless the word is rarer there than on
 // average; otherwise from the fence of the bucket holding the page, found by summing the word's
 // bucket counts from the nearer end (about rows / 64 small rows at most); sorted on status in a
-// tab of several, the same in the lists of its statuses one after another. Otherwise, with
+// tab of several, the same in the lists of its statuses one after another. Several terms
+// (words, a category, a sub-category) and nothing else, in such a list, on any column: the
+// tickets holding them all are the AND of the user's term bitmaps (tb), each bucket's matches
+// its set of ordinals (kb) tested against it, which gives the total; the page is read from the
+// bucket holding its first match, each row tested by the ordinal ending its key (about what a
+// plain page and a read of the list's bucket sets cost, rows / 64 rows). Otherwise, with
 // criteria a plan picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word (or category, sub-category) rarer
 //     than 1/32 of the list (at least 64), or a support queue's rows are each checked on their

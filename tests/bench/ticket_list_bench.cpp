@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
       {"word 'facture' (in most tickets)", "clotures",
        criteria([](auto& c) { c.words = "facture"; })},
       {"words 'rejet paiement mandat'", "tous",
-       criteria([](auto& c) { c.words = "rejet paiement mandat"; })},
+       criteria([](auto& c) { c.words = "rejet paiement mandat"; }), true},
       {"words 'rejet paiement mandat'", "clotures",
        criteria([](auto& c) { c.words = "rejet paiement mandat"; })},
       {"word 'facture', status 'Fermé'", "clotures", criteria([](auto& c) {
@@ -313,13 +313,15 @@ int main(int argc, char** argv) {
       {"word 'facture', category 'Technique'", "tous", criteria([](auto& c) {
          c.words = "facture";
          c.category = "Technique";
-       })},
+       }),
+       true},
   };
   // Each search: the first, a middle and the last page of 50 on opening time both ways and on
   // title both ways, two searches on every column (every call also counts the matches: the total
   // shown with the page).
-  // Raw baseline: what an exact total must read at least, the list's opening-time index and
-  // the words' postings in raw iterator scans (nothing decoded, nothing matched).
+  // Raw baselines: what the general path reads for an exact total, the list's opening-time
+  // index and the words' postings; for several terms, the bucket sets and term bitmaps the
+  // bitmap path reads instead; in raw iterator scans (nothing decoded, nothing matched).
   std::printf("\nsearches, pages of 50, p50/p99 in ms (first | middle | last):\n");
   for (const auto& s : searches) {
     if (!std::string_view(s.what).contains(only)) continue;
@@ -344,6 +346,34 @@ int main(int argc, char** argv) {
         "  %-34s in %-9s raw scan of the list's rows and the postings (%zu keys): p50 %.3f ms  "
         "p99 %.3f ms\n",
         s.what, s.tab, raw_rows, raw.p50_ms, raw.p99_ms);
+    // Several terms page from the user's term bitmaps and the list's bucket sets
+    // (ticket_views.h): their raw scan, on opening time.
+    std::vector<std::string> terms;
+    std::istringstream term_words(s.criteria.words);
+    for (std::string w; term_words >> w;) terms.push_back(projections::fold_text(w));
+    if (!s.criteria.category.empty()) {
+      terms.push_back(std::string("\x01") + "c" + projections::fold_text(s.criteria.category));
+    }
+    if (terms.size() >= 2 && s.criteria.number.empty() && s.criteria.status.empty()) {
+      std::vector<std::string> prefixes{std::string("kb\0", 3) + list + std::string("\0o\0", 3)};
+      for (const auto& t : terms)
+        prefixes.push_back(std::string("tb\0", 3) + user + '\0' + t + '\0');
+      std::size_t keys = 0, bytes = 0;
+      const Figure bits = measure(n, [&] {
+        keys = bytes = 0;
+        for (const auto& prefix : prefixes) {
+          std::unique_ptr<rocksdb::Iterator> it(store->db()->NewIterator({}));
+          for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+            ++keys;
+            bytes += it->value().size();
+          }
+        }
+      });
+      std::printf(
+          "  %-34s in %-9s raw scan of the bucket sets and term bitmaps (%zu keys, %zu kB): "
+          "p50 %.3f ms  p99 %.3f ms\n",
+          s.what, s.tab, keys, bytes / 1024, bits.p50_ms, bits.p99_ms);
+    }
     const std::vector<const char*> search_sorts =
         s.every_sort ? std::vector<const char*>{"opened_at", "title",        "number",
                                                 "category",  "sub_category", "status"}

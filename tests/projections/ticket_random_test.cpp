@@ -126,8 +126,10 @@ const char* const kWordBucketColumns[] = {"n", "t", "c", "s", "o"};
 
 // The word counts of an emitted list's buckets on `column`, recounted from the list's rows:
 // each row counts its ticket's words (its words row) in the bucket of the nearest fence at or
-// before it, "" before the first (ticket_views.h). Empty when the stored counts agree; else
-// the first differences.
+// before it, "" before the first (ticket_views.h); so are the buckets' sets of ordinals (the
+// last 4 bytes of each row's key), and each row's ticket has the bit of its ordinal in the
+// user's bitmap of a term exactly when the term is among its words. Empty when the stored
+// counts, sets and bits agree; else the first differences.
 std::string word_bucket_errors(const projections::ViewStore& store, const std::string& list,
                                const char* column) {
   using projections::key_of;
@@ -141,12 +143,17 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
     return true;
   });
   if (!fenced) return "reading the fences: " + fenced.error().message;
-  std::map<std::string, std::int64_t> recounted, stored;  // "<word>\0<fence>"
+  std::map<std::string, std::int64_t> recounted, stored;                       // "<word>\0<fence>"
+  std::map<std::string, std::set<std::uint32_t>> sets_recounted, sets_stored;  // by fence
+  std::map<std::uint32_t, std::set<std::string>> words_of;                     // by ordinal
   std::string errors;
   auto walked = store.scan(rows_at, "", false, [&](std::string_view key, std::string_view id) {
     const std::string suffix(key.substr(rows_at.size()));
     auto after = fences.upper_bound(suffix);
     const std::string bucket = after == fences.begin() ? "" : *std::prev(after);
+    const std::uint32_t ordinal = projections::from_be32(key.substr(key.size() - 4));
+    sets_recounted[bucket].insert(ordinal);
+    auto& own = words_of[ordinal];
     auto words = store.get(key_of({"tw", id}));
     if (!words || !*words) {
       errors += "no words row for " + std::string(id) + "\n";
@@ -155,6 +162,7 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
     std::string_view rest = **words;
     while (!rest.empty()) {
       const auto end = std::min(rest.find('\0'), rest.size());
+      own.emplace(rest.substr(0, end));
       ++recounted[std::string(rest.substr(0, end)) + '\0' + bucket];
       rest.remove_prefix(std::min(end + 1, rest.size()));
     }
@@ -165,7 +173,42 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
   const std::string user = list.substr(2, list.find('\0', 2) - 2);
   auto keeps = projections::keeps_word_counts(store, user);
   if (!keeps) return "reading the emitted count: " + keeps.error().message;
-  if (!*keeps) recounted.clear();
+  if (!*keeps) {
+    recounted.clear();
+    sets_recounted.clear();
+    words_of.clear();
+  }
+  const std::string sets_at = key_of({"kb", sorted, ""});
+  auto read_sets = store.scan(sets_at, "", false, [&](std::string_view key, std::string_view v) {
+    auto& set = sets_stored[std::string(key.substr(sets_at.size()))];
+    for (std::size_t at = 0; at + 4 <= v.size(); at += 4) {
+      set.insert(projections::from_be32(v.substr(at, 4)));
+    }
+    return true;
+  });
+  if (!read_sets) return "reading the bucket sets: " + read_sets.error().message;
+  if (sets_stored != sets_recounted) errors += "the buckets' sets of ordinals differ\n";
+  // The user's term bitmaps, against the words of this list's tickets.
+  const std::string bits_at = key_of({"tb", user, ""});
+  std::set<std::pair<std::string, std::uint32_t>> bits;  // (term, ordinal) of this list's rows
+  auto read_bits = store.scan(bits_at, "", false, [&](std::string_view key, std::string_view v) {
+    const std::string_view rest = key.substr(bits_at.size());
+    const std::string term(rest.substr(0, rest.size() - 5));
+    const std::uint32_t base = projections::from_be32(rest.substr(rest.size() - 4)) * 4096;
+    for (std::size_t i = 0; i < v.size() * 8; ++i) {
+      if ((static_cast<unsigned char>(v[i / 8]) >> (i % 8)) & 1) {
+        const auto ordinal = static_cast<std::uint32_t>(base + i);
+        if (words_of.contains(ordinal)) bits.emplace(term, ordinal);
+      }
+    }
+    return true;
+  });
+  if (!read_bits) return "reading the term bitmaps: " + read_bits.error().message;
+  std::set<std::pair<std::string, std::uint32_t>> bits_recounted;
+  for (const auto& [ordinal, words] : words_of) {
+    for (const auto& w : words) bits_recounted.emplace(w, ordinal);
+  }
+  if (bits != bits_recounted) errors += "the term bitmaps differ from the tickets' words\n";
   auto counted =
       store.scan(counts_at, "", false, [&](std::string_view key, std::string_view value) {
         if (!projections::is_zero_count(value)) {
