@@ -38,38 +38,27 @@ std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
 constexpr std::string_view kMovingPrefix{"moving\0", 7};
 std::string moving_key(std::string_view id) { return std::string(kMovingPrefix).append(id); }
 // Batch notes: a ticket's words as the batch's form events leave them ("" once deleted).
-// finish() writes them to the words row when it moves the ticket's lists: until then the words
-// row holds the words its list rows are counted with, which a fence coming or going in
-// finish() moves between buckets (for a ticket finish() has not reached yet, the words before
-// the batch).
+// finish() writes them to the words row when it moves the ticket's lists, after the users whose
+// term bitmaps start in the batch have had theirs set from the words rows as the batch found
+// them (start_term_bitmaps).
 constexpr std::string_view kNewWordsPrefix{"words\0", 6};
 std::string new_words_key(std::string_view id) { return std::string(kNewWordsPrefix).append(id); }
-// The rows of a bucket of a sorted list holding a word; the bare prefix counts those before the
-// first fence.
-std::string word_bucket_prefix(std::string_view sl, std::string_view word) {
-  return key_of({"kw", sl, word}) + '\0';
-}
-// The columns whose indexes keep per-word bucket counts: all but status, which a tab of several
-// statuses answers from the statuses' own lists (word_page_by_status). Each column costs every
-// ticket entering or leaving a list one more fence lookup and, per word, a merge, plus moving
-// the counts of about half a bucket's rows when a fence comes or goes: with opening time and
-// title only, a common word's middle page sorted on number, category or sub-category read the
-// user's postings of the word (20-26 ms p99 in ticket_list_bench's "Tous"); with every column
-// it is a bucket walk (under 1 ms), and building that bench's views went from 151 s to 200 s
-// (2026-11-27), before kWordCountsFrom spared the users of few tickets.
-constexpr std::string_view kWordBucketColumns{"ntcso"};
-bool word_buckets_on(char col) { return kWordBucketColumns.find(col) != std::string_view::npos; }
-// A user's emitted lists keep word bucket counts once the user has emitted this many tickets
-// (drafts included, deleted ones too). Below it every list of theirs is shorter, and a word
-// search reads the list's rows and the word's postings, a few hundred of each, well under a
-// millisecond; counts would cost each of their tickets a merge per word, column and list: most
-// of the rows a rebuild of many small users' tickets writes (replay_bench, 2026-11-27). The
-// number only grows, so whether a user's lists keep counts follows from the log alone, not
-// from where batches end: a rebuild keeps the same.
-constexpr std::uint64_t kWordCountsFrom = 256;
+// The columns whose indexes keep bucket sets of ordinals (kb rows): all but status, which a
+// tab of several statuses answers from the statuses' own lists (ordinal_parts). Each column
+// costs every ticket entering or leaving a list one more fence lookup and a read and write of
+// its bucket's set, plus moving about half a bucket's ordinals when a fence comes or goes.
+constexpr std::string_view kBucketSetColumns{"ntcso"};
+bool bucket_sets_on(char col) { return kBucketSetColumns.find(col) != std::string_view::npos; }
+// A user's emitted lists keep bucket sets, and the user term bitmaps, once the user has emitted
+// this many tickets (drafts included, deleted ones too). Below it every list of theirs is
+// shorter, and a search reads the list's rows and the words' postings, a few hundred of each,
+// well under a millisecond; sets and bitmaps would cost each of their tickets a read and write
+// per column and list, and per word. The number only grows, so whether a user keeps them
+// follows from the log alone, not from where batches end: a rebuild keeps the same.
+constexpr std::uint64_t kTermBitmapsFrom = 256;
 // The tickets a user has emitted: be64, merged.
 std::string emitted_count_key(std::string_view user) { return key_of({"ec", user}); }
-// Batch notes: the users whose emitted tickets reached kWordCountsFrom in the batch.
+// Batch notes: the users whose emitted tickets reached kTermBitmapsFrom in the batch.
 constexpr std::string_view kCountingPrefix{"counting\0", 9};
 // A list sorted on one column: "<list>\0<col>".
 std::string sorted(std::string_view list, char col) { return key_of({list, std::string(1, col)}); }
@@ -366,26 +355,6 @@ Result<std::string> bucket_before(ViewBatch& batch, const std::string& sl,
   return ranked_fence_before(batch, ranked(sl), suffix);
 }
 
-void add_words(ViewBatch& batch, const std::string& sl, const std::string& bucket,
-               const std::set<std::string>& words, std::int64_t delta) {
-  for (const auto& w : words) batch.add(word_bucket_prefix(sl, w) + bucket, delta);
-}
-
-// Moves the words of the tickets of `rows` (sort suffix, ticket id) from one bucket's counts to
-// another's (a fence came or went): one read of each ticket's words row.
-Result<void> move_words(ViewBatch& batch, const std::string& sl, const RankedRows& rows,
-                        const std::string& from, const std::string& to) {
-  for (const auto& [suffix, id] : rows) {
-    auto row = batch.get(words_row_key(id));
-    if (!row) return std::unexpected(row.error());
-    if (!row->has_value() || (*row)->empty()) continue;
-    const std::set<std::string> words = decode_words(**row);
-    add_words(batch, sl, from, words, -1);
-    add_words(batch, sl, to, words, 1);
-  }
-  return {};
-}
-
 // --- Term bitmaps and bucket sets (the searches of several terms, terms_page) -------------
 
 // tb\0<user>\0<term>\0<chunk be32> -> the bits of the user's tickets holding the term among
@@ -427,9 +396,9 @@ Result<void> set_term_bits(ViewBatch& batch, std::string_view user, std::uint32_
 }
 
 // kb\0<sorted list>\0[<fence suffix>] -> the ordinals (be32, ascending) of the rows of that
-// bucket (the bare prefix: before the first fence); kept beside the word counts (same lists,
-// same columns, same users). A search of several terms counts its matches per bucket from
-// them and a term bitmap, so that its page starts at the bucket holding it.
+// bucket (the bare prefix: before the first fence), in the emitted lists of a user who keeps
+// term bitmaps, on kBucketSetColumns. A search of terms counts its matches per bucket from them
+// and the terms' bitmaps, so that its page starts at the bucket holding it.
 std::string ordinal_bucket_prefix(std::string_view sl) { return key_of({"kb", sl}) + '\0'; }
 
 // Adds `in` to and removes `out` from the ordinals of a bucket; read-your-writes.
@@ -469,49 +438,38 @@ std::vector<std::uint32_t> ordinals_of(const RankedRows& rows) {
   return out;
 }
 
-// The word bucket counts and bucket sets of the sorted list `sl` as the ticket `id` (holding
-// `words`) at `suffix` leaves it; before its rows are removed. A fence's bucket joins the one
-// before.
-Result<void> word_buckets_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
-                                 const std::string& id, const std::set<std::string>& words) {
+// The bucket sets of the sorted list `sl` as the ticket `id` at `suffix` leaves it; before its
+// rows are removed. A fence's bucket joins the one before.
+Result<void> bucket_sets_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                                const std::string& id) {
   auto before = bucket_before(batch, sl, suffix);
   if (!before) return std::unexpected(before.error());
   const std::string sets = ordinal_bucket_prefix(sl);
   const std::uint32_t own = ordinal_of_suffix(suffix);
-  if (!is_fence_id(id)) {
-    add_words(batch, sl, *before, words, -1);
-    return change_ordinals(batch, sets + *before, {}, {own});
-  }
-  add_words(batch, sl, suffix, words, -1);
+  if (!is_fence_id(id)) return change_ordinals(batch, sets + *before, {}, {own});
   auto rest = ranked_rows_to_fence(batch, ranked(sl), suffix);
   if (!rest) return std::unexpected(rest.error());
   auto moved = ordinals_of(*rest);
   if (auto r = change_ordinals(batch, sets + *before, moved, {}); !r) return r;
   moved.push_back(own);
-  if (auto r = change_ordinals(batch, sets + suffix, {}, moved); !r) return r;
-  return move_words(batch, sl, *rest, suffix, *before);
+  return change_ordinals(batch, sets + suffix, {}, moved);
 }
 
 // As the ticket enters the list; before its rows are written. A fence splits the bucket it
 // lands in: the rows after it move to its own.
-Result<void> word_buckets_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
-                                 const std::string& id, const std::set<std::string>& words) {
+Result<void> bucket_sets_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
+                                const std::string& id) {
   auto before = bucket_before(batch, sl, suffix);
   if (!before) return std::unexpected(before.error());
   const std::string sets = ordinal_bucket_prefix(sl);
   const std::uint32_t own = ordinal_of_suffix(suffix);
-  if (!is_fence_id(id)) {
-    add_words(batch, sl, *before, words, 1);
-    return change_ordinals(batch, sets + *before, {own}, {});
-  }
-  add_words(batch, sl, suffix, words, 1);
+  if (!is_fence_id(id)) return change_ordinals(batch, sets + *before, {own}, {});
   auto rest = ranked_rows_to_fence(batch, ranked(sl), suffix);
   if (!rest) return std::unexpected(rest.error());
   auto moved = ordinals_of(*rest);
   if (auto r = change_ordinals(batch, sets + *before, {}, moved); !r) return r;
   moved.push_back(own);
-  if (auto r = change_ordinals(batch, sets + suffix, moved, {}); !r) return r;
-  return move_words(batch, sl, *rest, *before, suffix);
+  return change_ordinals(batch, sets + suffix, moved, {});
 }
 
 // The tickets `user` has emitted, from a ViewStore or a ViewBatch.
@@ -522,19 +480,19 @@ Result<std::uint64_t> emitted_count(const Reader& reader, std::string_view user)
   return row->has_value() ? from_be64(**row) : 0;
 }
 
-// Counts the words of every row of `user`'s emitted lists in their buckets, on the columns
-// that keep them, with the buckets' sets of ordinals, and sets the bits of the user's term
-// bitmaps: the user's emitted tickets have just reached kWordCountsFrom. Before any ticket of
-// the batch moves: the rows and words rows read are those the moves start from (every ticket
-// of the user is in one of their lists, drafts included).
-Result<void> count_words_of(ViewBatch& batch, std::string_view user) {
-  std::map<std::string, std::set<std::string>, std::less<>> words_of;  // by ticket id
+// Writes the bucket sets of every list of `user`'s on the columns that keep them, and sets the
+// bits of the user's term bitmaps: the user's emitted tickets have just reached
+// kTermBitmapsFrom. Before any ticket of the batch moves: the rows and words rows read are
+// those the moves start from (every ticket of the user is in one of their lists, drafts
+// included).
+Result<void> start_term_bitmaps(ViewBatch& batch, std::string_view user) {
+  std::set<std::string, std::less<>> done;  // ticket ids whose bits are set
   std::set<std::string_view> tabs;
   for (const auto& s : kStatuses) tabs.insert(s.tabs.begin(), s.tabs.end());
   for (auto tab : tabs) {
     const std::string list = key_of({"e", user, tab});
     for (char col : columns_of(list)) {
-      if (!word_buckets_on(col)) continue;
+      if (!bucket_sets_on(col)) continue;
       const std::string sl = sorted(list, col), prefix = index_prefix(sl);
       std::vector<std::pair<std::string, std::string>> rows;  // suffix, id; in key order
       auto ok = batch.scan(prefix, "", false, [&](std::string_view key, std::string_view id) {
@@ -546,15 +504,13 @@ Result<void> count_words_of(ViewBatch& batch, std::string_view user) {
       std::map<std::string, std::vector<std::uint32_t>> sets;  // by bucket
       for (const auto& [suffix, id] : rows) {
         if (is_fence_id(id)) bucket = suffix;
-        auto known = words_of.find(id);
-        if (known == words_of.end()) {
+        if (done.insert(id).second) {
           auto row = batch.get(words_row_key(id));
           if (!row) return std::unexpected(row.error());
-          known = words_of.emplace(id, decode_words(row->value_or(""))).first;
-          auto set = set_term_bits(batch, user, ordinal_of_suffix(suffix), known->second, true);
+          auto set = set_term_bits(batch, user, ordinal_of_suffix(suffix),
+                                   decode_words(row->value_or("")), true);
           if (!set) return set;
         }
-        add_words(batch, sl, bucket, known->second, 1);
         sets[bucket].push_back(ordinal_of_suffix(suffix));
       }
       for (const auto& [b, ords] : sets) {
@@ -566,9 +522,10 @@ Result<void> count_words_of(ViewBatch& batch, std::string_view user) {
 }
 
 // Moves a ticket's rows from the lists and sort positions of `before` to those of `after`,
-// touching only what changed (most events change no listed column), and its words' counts in
-// the emitted lists (`old_words` of `before`, `new_words` of `after`): merges, and reads of the
-// fences and of the emitter's count of tickets (whether their lists keep word counts).
+// touching only what changed (most events change no listed column); when its emitter keeps
+// term bitmaps (kTermBitmapsFrom), also its ordinal in the emitted lists' bucket sets and its
+// bits for the words that changed (`old_words` of `before`, `new_words` of `after`). Reads the
+// emitter's count of tickets, the fences, and the sets and bitmap chunks it changes.
 Result<void> update_lists(ViewBatch& batch, const std::string& id,
                           const std::optional<TicketState>& before,
                           const std::optional<TicketState>& after,
@@ -583,48 +540,40 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
   for (const auto& l : new_lists) {
     if (!contains(lists, l)) lists.push_back(l);
   }
-  // Whether the emitter's lists keep word counts: read once, when the ticket is in one.
-  std::optional<bool> counting;
+  const TicketState& owner = after ? *after : *before;
+  bool keeps = false;  // the emitter's term bitmaps and bucket sets
+  if (!owner.emitter.empty()) {
+    auto n = emitted_count(batch, owner.emitter);
+    if (!n) return std::unexpected(n.error());
+    keeps = *n >= kTermBitmapsFrom;
+  }
   for (const auto& list : lists) {
     const bool was = contains(old_lists, list), is = contains(new_lists, list);
-    if (is_emitted(list) && !counting) {
-      auto n = emitted_count(batch, (after ? after : before)->emitter);
-      if (!n) return std::unexpected(n.error());
-      counting = *n >= kWordCountsFrom;
-    }
     for (char col : columns_of(list)) {
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
+      if (was && is && old_suffix == new_suffix) continue;
       const std::string sl = sorted(list, col);
-      const bool buckets = word_buckets_on(col) && is_emitted(list) && counting.value_or(false);
-      if (was && is && old_suffix == new_suffix) {
-        if (buckets && old_words != new_words) {  // a draft's words edited
-          std::string bucket = old_suffix;
-          if (!is_fence_id(id)) {
-            auto b = bucket_before(batch, sl, old_suffix);
-            if (!b) return std::unexpected(b.error());
-            bucket = std::move(*b);
-          }
-          const auto [gone, came] = word_changes(old_words, new_words);
-          add_words(batch, sl, bucket, gone, -1);
-          add_words(batch, sl, bucket, came, 1);
-        }
-        continue;
-      }
+      const bool sets = keeps && bucket_sets_on(col) && is_emitted(list);
       if (was) {
-        if (buckets) {
-          if (auto r = word_buckets_remove(batch, sl, old_suffix, id, old_words); !r) return r;
+        if (sets) {
+          if (auto r = bucket_sets_remove(batch, sl, old_suffix, id); !r) return r;
         }
         if (auto r = index_remove(batch, sl, old_suffix, id); !r) return r;
       }
       if (is) {
-        if (buckets) {
-          if (auto r = word_buckets_insert(batch, sl, new_suffix, id, new_words); !r) return r;
+        if (sets) {
+          if (auto r = bucket_sets_insert(batch, sl, new_suffix, id); !r) return r;
         }
         if (auto r = index_insert(batch, sl, new_suffix, id); !r) return r;
       }
     }
     if (was != is) batch.add(count_key(list), is ? 1 : -1);
+  }
+  if (keeps && old_words != new_words) {
+    const auto [gone, came] = word_changes(old_words, new_words);
+    if (auto r = set_term_bits(batch, owner.emitter, owner.ordinal, gone, false); !r) return r;
+    if (auto r = set_term_bits(batch, owner.emitter, owner.ordinal, came, true); !r) return r;
   }
   return {};
 }
@@ -687,9 +636,9 @@ std::string value_term(char col, std::string_view folded) {
   return term;
 }
 
-// What a ticket's form is indexed under (postings, words row, word bucket counts): the words of
-// its title and description, and its category and sub-category as terms (value_term), so that
-// a search on one of them alone pages as a one-word search does, on every column.
+// What a ticket's form is indexed under (postings, words row, term bitmaps): the words of its
+// title and description, and its category and sub-category as terms (value_term), so that a
+// search on one of them pages as a search of words does, on every column.
 std::set<std::string> terms_of_form(std::string_view title, std::string_view description,
                                     std::string_view category, std::string_view sub_category) {
   std::set<std::string> terms = words_of(std::string(title) + " " + std::string(description));
@@ -838,22 +787,6 @@ Result<std::vector<TicketRow>> rows_of(const ViewStore& store,
 
 // Ids of `count` rows of a sorted list from the one at `rank` (key order), walking forward or
 // backward.
-// The rows of the emitted list `list` holding `word`: the sum of the word's bucket counts on
-// the opening-time index (about rows / kFenceEvery small rows). No row of its own: a total kept
-// beside the buckets cost every ticket entering or leaving a list one merge per word, as many
-// as the buckets themselves (30% of the rows the views wrote, replay_bench, 2026-11-27).
-Result<std::uint64_t> word_total(const ViewStore& store, const std::string& list,
-                                 std::string_view word) {
-  std::uint64_t total = 0;
-  auto ok = store.scan(word_bucket_prefix(sorted(list, 'o'), word), "", false,
-                       [&](std::string_view, std::string_view n) {
-                         total += from_be64(n);
-                         return true;
-                       });
-  if (!ok) return std::unexpected(ok.error());
-  return total;
-}
-
 Result<std::vector<std::string>> ids_from_rank(const ViewStore& store, const std::string& sl,
                                                std::uint64_t rank, std::uint64_t total,
                                                std::size_t count, bool backward) {
@@ -1168,24 +1101,24 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
   return ids;
 }
 
-// The terms of a search made of two terms or more (words, and a category or sub-category as
-// value_term) and nothing else (a status that every row of the tab has was dropped by
-// narrow_by_status); nullopt otherwise.
-std::optional<std::vector<std::string>> several_terms(const Criteria& c) {
+// The terms of a search made of terms alone (words, and a category or sub-category as
+// value_term; a status that every row of the tab has was dropped by narrow_by_status); nullopt
+// otherwise.
+std::optional<std::vector<std::string>> search_terms(const Criteria& c) {
   if (!c.number.empty() || !c.status.empty() || c.from_us || c.before_us) return std::nullopt;
   std::vector<std::string> terms(c.words.begin(), c.words.end());
   if (!c.category.empty()) terms.push_back(value_term('c', c.category));
   if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
-  if (terms.size() < 2) return std::nullopt;
+  if (terms.empty()) return std::nullopt;
   return terms;
 }
 
 // The sorted lists whose rows, one list after another, are `list` sorted on `index` in key
 // order, when their buckets keep sets of ordinals: the index itself, or sorted on status in a
 // tab of several statuses, the statuses' own lists on opening time in the order of their
-// labels (as word_page_by_status reads them). Empty when the index keeps no sets.
+// labels. Empty when the index keeps no sets.
 std::vector<std::string> ordinal_parts(const std::string& list, char index) {
-  if (word_buckets_on(index)) return {sorted(list, index)};
+  if (bucket_sets_on(index)) return {sorted(list, index)};
   if (index != 'S') return {};
   const auto sep = list.rfind('\0');
   const std::string_view tab = std::string_view(list).substr(sep + 1);
@@ -1201,7 +1134,7 @@ std::vector<std::string> ordinal_parts(const std::string& list, char index) {
   return out;
 }
 
-// A search of several terms in the lists of a user whose lists keep word counts: the total and
+// A search of terms in the lists of a user who keeps term bitmaps: the total and
 // the ids at ranks [skip, skip + count) of the query's order. The tickets holding every term
 // are the AND of the user's term bitmaps (a few rows per term); each bucket's matches are its
 // set of ordinals tested against it (the list's rows / 64 rows of 256 bytes); the page is then
@@ -1301,22 +1234,9 @@ Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
   return std::pair{total, std::move(ids)};
 }
 
-// The one term of a search that an emitted list's word counts answer on their own: exactly one
-// word, or a category or a sub-category alone (value_term), and no other criterion (a status
-// that every row of the tab has was dropped by narrow_by_status); nullopt otherwise.
-std::optional<std::string> lone_word(const Criteria& c) {
-  if (!c.number.empty() || !c.status.empty() || c.from_us || c.before_us ||
-      c.words.size() + !c.category.empty() + !c.sub_category.empty() != 1) {
-    return std::nullopt;
-  }
-  if (!c.category.empty()) return value_term('c', c.category);
-  if (!c.sub_category.empty()) return value_term('s', c.sub_category);
-  return *c.words.begin();
-}
-
 // A search on a status of the tab reads the list of that status alone instead (own_list): the
 // same rows, in the same order, from a smaller list. The criterion is then dropped (every row
-// has it), so that the list's word counts, word buckets and plain pages answer: "Ouvert" in
+// has it), so that the list's bucket sets and plain pages answer: "Ouvert" in
 // "Tous (sauf clôturés)" is "En cours", "Résolu" in "Tous" or in "Actions requises" is the
 // list "resolus". A status the tab does not hold stays, and finds nothing.
 struct NarrowedSearch {
@@ -1355,198 +1275,6 @@ std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::s
     return std::nullopt;
   }
   return out;
-}
-
-// A word page looks each walked index row's posting up (MultiGet, about 1 µs a row) while the
-// rows it expects to walk are at most the word's rows in the list / kLookupShare; beyond,
-// reading the user's postings of the word in one range scan (well under 1 µs each) and
-// checking the rows in memory is cheaper.
-constexpr std::uint64_t kLookupShare = 3;
-constexpr std::uint64_t kLookupBatchMax = 1024;
-
-// The ids of the matches at key-order ranks [lo, hi) among the rows of the sorted list `sl`
-// holding `word` (postings of `user`), walking the index from `from` (a full key; "" for an
-// end; included when `include_from`) in key order or backward, the next match seen having rank
-// `rank` (backward: `rank` - 1). Each row's posting is looked up, in MultiGet batches sized on
-// `rows_per_match` (the list's rows per match) and the matches still to pass. Ids come in walk
-// order. With `max_rows` (not 0), gives up when it has read that many rows short of `lo`/`hi`
-// (checked between MultiGet batches, so it may read one batch more): nullopt then.
-Result<std::optional<std::vector<std::string>>> lookup_walk(
-    const ViewStore& store, const std::string& sl, const std::string& user, const std::string& word,
-    std::string from, bool include_from, bool backward, std::uint64_t rank, std::uint64_t lo,
-    std::uint64_t hi, double rows_per_match, std::uint64_t max_rows = 0) {
-  std::vector<std::string> ids;
-  const std::string prefix = index_prefix(sl);
-  std::uint64_t remaining = backward ? rank - lo : hi - rank;  // matches to pass
-  std::uint64_t read = 0;                                      // rows
-  bool done = remaining == 0;
-  while (!done) {
-    if (max_rows != 0 && read >= max_rows) return std::nullopt;
-    const auto batch = std::clamp<std::uint64_t>(
-        static_cast<std::uint64_t>(static_cast<double>(remaining) * rows_per_match * 1.25) + 16, 32,
-        kLookupBatchMax);
-    std::vector<std::string> batch_ids, keys;
-    std::string last;
-    auto ok = store.scan(prefix, from, backward, [&](std::string_view key, std::string_view id) {
-      if (!include_from && !from.empty() && key == from) return true;  // read before
-      batch_ids.emplace_back(id);
-      last.assign(key);
-      return batch_ids.size() < batch;
-    });
-    if (!ok) return std::unexpected(ok.error());
-    if (batch_ids.empty()) break;
-    read += batch_ids.size();
-    from = std::move(last);
-    include_from = false;
-    keys.reserve(batch_ids.size());
-    for (const auto& id : batch_ids) keys.push_back(word_key(user, word, id));
-    auto got = store.multi_get(keys);
-    if (!got) return std::unexpected(got.error());
-    for (std::size_t i = 0; i < batch_ids.size() && !done; ++i) {
-      if (!(*got)[i]) continue;
-      --remaining;
-      if (backward) {
-        --rank;
-        if (rank < hi) ids.push_back(std::move(batch_ids[i]));
-        done = rank <= lo;
-      } else {
-        if (rank >= lo) ids.push_back(std::move(batch_ids[i]));
-        ++rank;
-        done = rank >= hi;
-      }
-    }
-    if (batch_ids.size() < batch) break;  // the end of the index
-  }
-  return ids;
-}
-
-// Where a walk to the match of key-order rank `lo` may start: the rank of the first match from
-// the fence of the bucket holding it, and that fence's suffix ("" for the head bucket), from
-// the word's bucket counts summed from the end of the list nearer to it. nullopt when the
-// counts do not add up to `total` (not expected).
-Result<std::optional<std::pair<std::uint64_t, std::string>>> bucket_start(
-    const ViewStore& store, const std::string& sl, const std::string& word, std::uint64_t total,
-    std::uint64_t lo, bool backward) {
-  std::optional<std::pair<std::uint64_t, std::string>> found;
-  const std::string prefix = word_bucket_prefix(sl, word);
-  std::uint64_t passed = 0;  // matches in the buckets passed
-  auto ok = store.scan(prefix, "", backward, [&](std::string_view key, std::string_view value) {
-    const std::uint64_t n = value.size() == 8 ? from_be64(value) : 0;
-    if (n == 0 || n > total) return true;  // emptied (or not a count)
-    if (passed + n > total) return false;
-    if (!backward && passed + n > lo) {
-      found.emplace(passed, key.substr(prefix.size()));
-      return false;
-    }
-    passed += n;
-    if (backward && total - passed <= lo) {
-      found.emplace(total - passed, key.substr(prefix.size()));
-      return false;
-    }
-    return true;
-  });
-  if (!ok) return std::unexpected(ok.error());
-  return found;
-}
-
-// The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
-// `sl` (of the emitted list `list`, which holds `rows` rows) that hold `word` (`total` of them,
-// from the word count); `sl` is on a column with word bucket counts (kWordBucketColumns). Near
-// an end of the index (the first and last pages of a common word) a short walk from that end
-// looks each row's posting up; elsewhere, or when the short walk finds the word rarer there
-// than on average, the walk starts at the fence of the bucket holding the page (the counts
-// summed from the nearer end).
-// Cost: a few hundred index rows and as many point reads, plus (bucket walk) the word's bucket
-// counts from the nearer end, about rows / 64 small rows at most.
-Result<std::vector<std::string>> word_page(const ViewStore& store, const std::string& list,
-                                           const std::string& sl, const std::string& word,
-                                           std::uint64_t total, std::uint64_t rows,
-                                           std::uint64_t skip, std::size_t count, bool descending) {
-  std::vector<std::string> ids;
-  if (skip >= total) return ids;
-  rows = std::max(rows, total);
-  const double rows_per_match = static_cast<double>(rows) / static_cast<double>(total);
-  const std::string user = list_user(list);
-  // Ranks [lo, hi) in key order.
-  const std::uint64_t hi = descending ? total - skip : std::min(total, skip + count);
-  const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
-  const bool backward = lo > total - hi;                      // nearer the end of the index
-  const std::uint64_t from_end = backward ? total - lo : hi;  // matches to pass from that end
-  // Walks the index from its nearer end, each row's posting looked up; gives up after
-  // `max_rows` rows when not 0 (nullopt).
-  auto walk_from_nearer_end =
-      [&](std::uint64_t max_rows) -> Result<std::optional<std::vector<std::string>>> {
-    auto got = lookup_walk(store, sl, user, word, "", false, backward, backward ? total : 0, lo, hi,
-                           rows_per_match, max_rows);
-    if (got && *got && backward != descending) std::reverse((*got)->begin(), (*got)->end());
-    return got;
-  };
-  if (static_cast<double>(from_end) * rows_per_match * kLookupShare <= static_cast<double>(total)) {
-    // A short walk counts on the word's rows being spread evenly. A word (or a category) bound
-    // to some values of the sort column leaves long runs without it (a category's first page
-    // sorted on sub-category walked 2.4 ms through the other categories' sub-categories): the
-    // walk stops at twice the rows expected, and the page starts at its bucket instead.
-    const auto cap =
-        static_cast<std::uint64_t>(2 * static_cast<double>(from_end) * rows_per_match) + 64;
-    auto got = walk_from_nearer_end(cap);
-    if (!got) return std::unexpected(got.error());
-    if (*got) return std::move(**got);
-  }
-  auto start = bucket_start(store, sl, word, total, lo, backward);
-  if (!start) return std::unexpected(start.error());
-  if (!*start) {
-    // The counts do not add up to the total (not expected): the walk, slower, still answers.
-    auto got = walk_from_nearer_end(0);
-    if (!got) return std::unexpected(got.error());
-    return std::move(**got);
-  }
-  const auto& [rank, fence] = **start;
-  auto got = lookup_walk(store, sl, user, word, fence.empty() ? "" : index_prefix(sl) + fence, true,
-                         false, rank, lo, hi, rows_per_match);
-  if (!got) return std::unexpected(got.error());
-  ids = std::move(**got);
-  if (descending) std::reverse(ids.begin(), ids.end());
-  return ids;
-}
-
-// word_page sorted on status in a tab of several statuses (its status index): the statuses'
-// own lists one after another, in the order of their labels as that index has them, each read
-// as a one-word page on opening time, the order of the status index within one status. Their
-// word buckets then start the page wherever it falls, where the status index has none. Cost:
-// word_page's in one or two lists, plus each list's word total (its buckets on opening time).
-Result<std::vector<std::string>> word_page_by_status(const ViewStore& store,
-                                                     const std::string& list,
-                                                     const std::string& word, std::uint64_t skip,
-                                                     std::size_t count, bool descending) {
-  const auto sep = list.rfind('\0');
-  const std::string_view tab = std::string_view(list).substr(sep + 1);
-  std::vector<std::pair<std::string, std::string>> parts;  // (sort value, list of the status)
-  for (const auto& s : kStatuses) {
-    if (tab_holds(s, tab)) {
-      parts.emplace_back(fold_text(s.label), list.substr(0, sep + 1).append(own_list(s)));
-    }
-  }
-  std::sort(parts.begin(), parts.end());
-  if (descending) std::reverse(parts.begin(), parts.end());
-  std::vector<std::string> ids;
-  for (const auto& [value, part] : parts) {
-    if (ids.size() >= count) break;
-    auto total = word_total(store, part, word);
-    if (!total) return std::unexpected(total.error());
-    if (skip >= *total) {
-      skip -= *total;
-      continue;
-    }
-    auto rows = list_count(store, part);
-    if (!rows) return std::unexpected(rows.error());
-    auto got = word_page(store, part, sorted(part, 'o'), word, *total, *rows, skip,
-                         count - ids.size(), descending);
-    if (!got) return std::unexpected(got.error());
-    ids.insert(ids.end(), std::make_move_iterator(got->begin()),
-               std::make_move_iterator(got->end()));
-    skip = 0;
-  }
-  return ids;
 }
 
 // Every match of `list` in the query's order, after the plan.
@@ -1913,7 +1641,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     if (!n) return std::unexpected(n.error());
     batch.add(emitted_count_key(after.emitter), 1);
     after.ordinal = static_cast<std::uint32_t>(*n);
-    if (*n + 1 == kWordCountsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
+    if (*n + 1 == kTermBitmapsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
   }
   batch.put(state_key(id), after.encode());
   if (detail_changed) batch.put(detail_key(id), detail.dump());
@@ -1940,7 +1668,7 @@ Result<void> TicketViews::finish(ViewBatch& batch) {
   for (auto it = notes.lower_bound(kCountingPrefix);
        it != notes.end() && std::string_view(it->first).starts_with(kCountingPrefix); ++it) {
     const std::string user = it->first.substr(kCountingPrefix.size());
-    if (auto r = count_words_of(batch, user); !r) return r;
+    if (auto r = start_term_bitmaps(batch, user); !r) return r;
   }
   for (auto it = notes.lower_bound(kMovingPrefix);
        it != notes.end() && std::string_view(it->first).starts_with(kMovingPrefix); ++it) {
@@ -1977,20 +1705,6 @@ Result<void> TicketViews::finish(ViewBatch& batch) {
     const auto old_words = decode_words(was_words);
     const auto new_words = decode_words(words.value_or(""));
     if (auto r = update_lists(batch, id, before, after, old_words, new_words); !r) return r;
-    // The emitter's term bitmaps, when their lists keep word counts (count_words_of set the
-    // bits of the tickets they held then).
-    const TicketState& owner = after ? *after : *before;
-    if (old_words != new_words && !owner.emitter.empty()) {
-      auto n = emitted_count(batch, owner.emitter);
-      if (!n) return std::unexpected(n.error());
-      if (*n >= kWordCountsFrom) {
-        const auto [gone, came] = word_changes(old_words, new_words);
-        if (auto r = set_term_bits(batch, owner.emitter, owner.ordinal, gone, false); !r) return r;
-        if (auto r = set_term_bits(batch, owner.emitter, owner.ordinal, came, true); !r) return r;
-      }
-    }
-    // Only now: the fences moved above, for the tickets after this one, read the words their
-    // list rows still count.
     if (!words) {
       if (existed) batch.del(words_row_key(id));
     } else if (!existed || *words != was_words) {
@@ -2078,12 +1792,12 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   const char index = index_for(list, query.sort);
   const Criteria criteria(query.search);
   const auto value = lone_value(criteria, list);
-  // Several terms in the emitted list of a user whose lists keep word counts: bitmaps.
+  // Terms alone in the emitted list of a user who keeps term bitmaps: the bitmap path.
   auto terms = index != 0 && is_emitted(list) && !ordinal_parts(list, index).empty()
-                   ? several_terms(criteria)
+                   ? search_terms(criteria)
                    : std::nullopt;
   if (terms) {
-    auto keeps = keeps_word_counts(store, list_user(list));
+    auto keeps = keeps_term_bitmaps(store, list_user(list));
     if (!keeps) return std::unexpected(keeps.error());
     if (!*keeps) terms.reset();
   }
@@ -2124,41 +1838,9 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
       ids = std::move(*got);
     }
   } else {
-    // One word in an emitted list: the total is the word's count in the list (its buckets); a
-    // rare word's postings are collected as below, a common word's page is read from the sort
-    // index, filtered by the word (word_page).
-    auto word = index != 0 && is_emitted(list) ? lone_word(criteria) : std::nullopt;
-    if (word) {
-      auto keeps = keeps_word_counts(store, list_user(list));
-      if (!keeps) return std::unexpected(keeps.error());
-      if (!*keeps) word.reset();  // no counts: a short list, searched as below
-    }
-    std::uint64_t word_rows = 0, rows = 0;
-    bool by_word = false;
-    if (word) {
-      auto count = word_total(store, list, *word);
-      if (!count) return std::unexpected(count.error());
-      word_rows = *count;
-      auto in_list = list_count(store, list);
-      if (!in_list) return std::unexpected(in_list.error());
-      rows = *in_list;
-      by_word = word_rows == 0 || word_rows > std::max(kCollectMin, rows / kCollectShare);
-    }
-    Result<SearchPlan> plan{SearchPlan{}};
-    if (!by_word) {
-      plan = plan_search(store, list, query, criteria);
-      if (!plan) return std::unexpected(plan.error());
-      by_word = word && plan->walk;  // rare in the list, common in the user's other tabs
-    }
-    if (by_word) {
-      out.total = word_rows;
-      auto got = index == 'S'
-                     ? word_page_by_status(store, list, *word, skip, page_size, query.descending)
-                     : word_page(store, list, sorted(list, index), *word, word_rows, rows, skip,
-                                 page_size, query.descending);
-      if (!got) return std::unexpected(got.error());
-      ids = std::move(*got);
-    } else if (plan->walk) {
+    auto plan = plan_search(store, list, query, criteria);
+    if (!plan) return std::unexpected(plan.error());
+    if (plan->walk) {
       auto matches = match_ids(store, list, criteria);
       if (!matches) return std::unexpected(matches.error());
       out.total = matches->size();
@@ -2181,10 +1863,10 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   return out;
 }
 
-Result<bool> keeps_word_counts(const ViewStore& store, const std::string& user) {
+Result<bool> keeps_term_bitmaps(const ViewStore& store, const std::string& user) {
   auto n = emitted_count(store, user);
   if (!n) return std::unexpected(n.error());
-  return *n >= kWordCountsFrom;
+  return *n >= kTermBitmapsFrom;
 }
 
 Result<TicketPage> list_emitted_tickets(const ViewStore& store, const std::string& user_id,

@@ -19,24 +19,20 @@
 //                                         category and sub-category, each as one term: 0x01,
 //                                         'c' or 's', the normalized value)
 //   c\0<list>                          -> rows in the list (be64, merged)
-//   kw\0<list>\0<col>\0<word>\0[<sort suffix>] -> be64 (merged): rows of the bucket of the fence
-//                                         at that suffix (or, bare, before the first fence) of
-//                                         an emitted list's index on <col> holding the word
-//                                         (or term, as in w);
-//                                         every <col> but 'S'; only for the lists of a user
-//                                         with ec at 256 or more (keeps_word_counts)
 //   ec\0<user>                         -> be64 (merged): tickets the user has emitted, drafts
 //                                         and deleted ones included; a ticket's ordinal is
 //                                         its emitter's ec before it came (from 0)
 //   tb\0<user>\0<term>\0<chunk be32>   -> the bits of the user's tickets holding the term (as
 //                                         in w), by ordinal, 4096 a chunk (bit o % 8 of byte
 //                                         (o % 4096) / 8); only for a user with ec at 256 or
-//                                         more, like kw
+//                                         more (keeps_term_bitmaps)
 //   kb\0<list>\0<col>\0[<sort suffix>] -> the ordinals (be32, ascending) of the rows of the
 //                                         bucket of the fence at that suffix (bare: before
-//                                         the first fence); the lists and columns of kw
-//   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (recounting a
-//                                         bucket's words when a fence comes or goes)
+//                                         the first fence); the emitted lists of the users of
+//                                         tb, every <col> but 'S'
+//   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (the bits a
+//                                         form change clears and sets; where a user's bitmaps
+//                                         start from)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
 //                                         queues on 'o' only: open tickets, a few thousand at
 //                                         worst, are sorted in memory on other columns; "En
@@ -196,21 +192,15 @@ struct TicketPage {
 // with one word is one word's search. One category, sub-category or status sought
 // alone, sorted on that column or on opening time, is one range of that column's index: its
 // total from the ranks of its two ends (bucket counts summed from the start of the list, about
-// rows / 64 small rows), its page read at its rank as a plain page is. A search by one
-// word, or by one category or sub-category otherwise sorted (and nothing else, or the status of
-// a one-status tab), in the emitted list of a user who has emitted 256 tickets or more
-// (keeps_word_counts) takes its total from the word's count in the list (one read); a word in
-// more than 1/32 of the list (and 64 rows) has its page read from the index for the sort,
-// keeping the rows holding the word (their postings looked up in MultiGet batches): from the
-// end nearer to the page for pages near either end, unless the word is rarer there than on
-// average; otherwise from the fence of the bucket holding the page, found by summing the word's
-// bucket counts from the nearer end (about rows / 64 small rows at most); sorted on status in a
-// tab of several, the same in the lists of its statuses one after another. Several terms
-// (words, a category, a sub-category) and nothing else, in such a list, on any column: the
-// tickets holding them all are the AND of the user's term bitmaps (tb), each bucket's matches
-// its set of ordinals (kb) tested against it, which gives the total; the page is read from the
-// bucket holding its first match, each row tested by the ordinal ending its key (about what a
-// plain page and a read of the list's bucket sets cost, rows / 64 rows). Otherwise, with
+// rows / 64 small rows), its page read at its rank as a plain page is. Terms alone (words, a
+// category, a sub-category; with the status of a one-status tab, or a status narrowed as
+// above) in the emitted list of a user who has emitted 256 tickets or more
+// (keeps_term_bitmaps), on any column: the tickets holding them all are the AND of the user's
+// term bitmaps (tb), each bucket's matches its set of ordinals (kb) tested against that, which
+// gives the total; the page is read from the bucket holding its first match, each row tested
+// by the ordinal ending its key, buckets without a match skipped (about what a plain page and
+// a read of the list's bucket sets cost, rows / 64 rows of 256 bytes); sorted on status in a
+// tab of several, the same over the lists of its statuses one after another. Otherwise, with
 // criteria a plan picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word (or category, sub-category) rarer
 //     than 1/32 of the list (at least 64), or a support queue's rows are each checked on their
@@ -238,9 +228,10 @@ struct TicketPage {
 // Rows in the list (the count the portal shows beside a tab). Thread-safe.
 [[nodiscard]] Result<std::uint64_t> list_count(const ViewStore& store, const std::string& list);
 
-// Whether the emitted lists of `user` keep word bucket counts (kw rows): once the user has
-// emitted 256 tickets (the ec row). Fails with io_error when the store fails. Thread-safe.
-[[nodiscard]] Result<bool> keeps_word_counts(const ViewStore& store, const std::string& user);
+// Whether `user` keeps term bitmaps (tb rows) and the bucket sets of their emitted lists (kb
+// rows): once the user has emitted 256 tickets (the ec row). Fails with io_error when the store
+// fails. Thread-safe.
+[[nodiscard]] Result<bool> keeps_term_bitmaps(const ViewStore& store, const std::string& user);
 
 // Every row of a list or search in the query's order (page and page_size ignored), handed out
 // in chunks so that an export holds one chunk at a time: without criteria it walks the index

@@ -34,7 +34,7 @@ class CounterAdd final : public rocksdb::AssociativeMergeOperator {
 };
 
 // One block cache for every view store of the process (the live one and a rebuild's), so that
-// the rows read most (state rows, the index rows of first and last pages, word buckets, the
+// the rows read most (state rows, the index rows of first and last pages, bucket sets, the
 // fences a batch looks up) stay decompressed in memory. RocksDB's own default is 8 MB a store,
 // about 1% of the views of a 2.4M-event log (889 MB on disk, ticket_list_bench). The cache
 // fills as blocks are read, up to about this much (blocks in use by a read may hold it over).

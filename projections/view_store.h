@@ -245,10 +245,10 @@ class ViewBatch {
 }
 
 // Key helpers shared by every view: fixed-width big-endian numbers sort as numbers.
-using events::be64;
-using events::from_be64;
 using events::be32;
+using events::be64;
 using events::from_be32;
+using events::from_be64;
 // The parts joined by '\0', the separator of every view key's parts (the layouts are in
 // ticket_views.h and structure_views.h). Pure.
 [[nodiscard]] inline std::string key_of(std::initializer_list<std::string_view> parts) {
@@ -268,6 +268,6 @@ inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 // replaces a live store of another layout instead of serving and extending rows it
 // misreads. Stores of builds before this mark have none and are replaced too.
 inline constexpr std::string_view kLayoutKey{"\x00layout", 7};
-inline constexpr std::string_view kViewsLayout{"2026-11-27.10"};
+inline constexpr std::string_view kViewsLayout{"2026-11-27.11"};
 
 }  // namespace chorus::projections

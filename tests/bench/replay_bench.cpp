@@ -347,7 +347,7 @@ int main(int argc, char** argv) {
         const auto end = k.find('\0');
         std::string out(k.substr(0, end));
         if (end != std::string_view::npos && end + 1 < k.size() &&
-            (out == "x" || out == "k" || out == "f" || out == "kw" || out == "c")) {
+            (out == "x" || out == "k" || out == "f" || out == "kb" || out == "c")) {
           out += ' ';
           out += k[end + 1];  // e, q or d: emitted, support or received lists
         }

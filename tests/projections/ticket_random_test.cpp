@@ -121,29 +121,27 @@ std::vector<json> every_page(const projections::ViewStore& store, const std::str
   return out;
 }
 
-// The columns of an emitted list whose buckets count words (ticket_views.h).
-const char* const kWordBucketColumns[] = {"n", "t", "c", "s", "o"};
+// The columns of an emitted list whose buckets keep sets of ordinals (ticket_views.h).
+const char* const kBucketSetColumns[] = {"n", "t", "c", "s", "o"};
 
-// The word counts of an emitted list's buckets on `column`, recounted from the list's rows:
-// each row counts its ticket's words (its words row) in the bucket of the nearest fence at or
-// before it, "" before the first (ticket_views.h); so are the buckets' sets of ordinals (the
-// last 4 bytes of each row's key), and each row's ticket has the bit of its ordinal in the
-// user's bitmap of a term exactly when the term is among its words. Empty when the stored
-// counts, sets and bits agree; else the first differences.
-std::string word_bucket_errors(const projections::ViewStore& store, const std::string& list,
-                               const char* column) {
+// The sets of ordinals of an emitted list's buckets on `column` (ticket_views.h), recounted
+// from the list's rows: each row's ordinal (the last 4 bytes of its key) in the bucket of the
+// nearest fence at or before it, "" before the first; and each row's ticket has the bit of its
+// ordinal in the user's bitmap of a term exactly when the term is among its words (its words
+// row). A user who has emitted few tickets has neither. Empty when the stored sets and bits
+// agree; else what differs.
+std::string bucket_set_errors(const projections::ViewStore& store, const std::string& list,
+                              const char* column) {
   using projections::key_of;
   const std::string sorted = key_of({list, column});
   const std::string fences_at = key_of({"f", sorted, ""});
   const std::string rows_at = key_of({"x", sorted, ""});
-  const std::string counts_at = key_of({"kw", sorted, ""});
   std::set<std::string> fences;
   auto fenced = store.scan(fences_at, "", false, [&](std::string_view key, std::string_view) {
     fences.emplace(key.substr(fences_at.size()));
     return true;
   });
   if (!fenced) return "reading the fences: " + fenced.error().message;
-  std::map<std::string, std::int64_t> recounted, stored;                       // "<word>\0<fence>"
   std::map<std::string, std::set<std::uint32_t>> sets_recounted, sets_stored;  // by fence
   std::map<std::uint32_t, std::set<std::string>> words_of;                     // by ordinal
   std::string errors;
@@ -163,18 +161,15 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
     while (!rest.empty()) {
       const auto end = std::min(rest.find('\0'), rest.size());
       own.emplace(rest.substr(0, end));
-      ++recounted[std::string(rest.substr(0, end)) + '\0' + bucket];
       rest.remove_prefix(std::min(end + 1, rest.size()));
     }
     return true;
   });
   if (!walked) return "reading the index: " + walked.error().message;
-  // A user who has emitted few tickets has no counts: none is expected.
   const std::string user = list.substr(2, list.find('\0', 2) - 2);
-  auto keeps = projections::keeps_word_counts(store, user);
+  auto keeps = projections::keeps_term_bitmaps(store, user);
   if (!keeps) return "reading the emitted count: " + keeps.error().message;
   if (!*keeps) {
-    recounted.clear();
     sets_recounted.clear();
     words_of.clear();
   }
@@ -209,27 +204,6 @@ std::string word_bucket_errors(const projections::ViewStore& store, const std::s
     for (const auto& w : words) bits_recounted.emplace(w, ordinal);
   }
   if (bits != bits_recounted) errors += "the term bitmaps differ from the tickets' words\n";
-  auto counted =
-      store.scan(counts_at, "", false, [&](std::string_view key, std::string_view value) {
-        if (!projections::is_zero_count(value)) {
-          stored[std::string(key.substr(counts_at.size()))] =
-              static_cast<std::int64_t>(projections::from_be64(value));
-        }
-        return true;
-      });
-  if (!counted) return "reading the counts: " + counted.error().message;
-  int shown = 0;
-  auto report = [&](const std::string& at, std::int64_t want, std::int64_t have) {
-    if (want == have || shown++ >= 5) return;
-    std::string printable = at;
-    std::replace(printable.begin(), printable.end(), '\0', '|');
-    errors += printable + ": recounted " + std::to_string(want) + ", stored " +
-              std::to_string(have) + "\n";
-  };
-  for (const auto& [at, n] : recounted) report(at, n, stored.contains(at) ? stored[at] : 0);
-  for (const auto& [at, n] : stored) {
-    if (!recounted.contains(at)) report(at, 0, n);
-  }
   return errors;
 }
 
@@ -309,8 +283,8 @@ void check_lists(const projections::ViewStore& store,
     // The count shown beside the tab or queue.
     ASSERT_EQ(*projections::list_count(store, list), expected_ids.size());
     if (list.starts_with(std::string_view("e\0", 2))) {
-      for (const char* column : kWordBucketColumns) {
-        ASSERT_EQ(word_bucket_errors(store, list, column), "")
+      for (const char* column : kBucketSetColumns) {
+        ASSERT_EQ(bucket_set_errors(store, list, column), "")
             << "list " << list.size() << " bytes, column " << column;
       }
     }
@@ -639,8 +613,8 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
   };
   for (int i = 0; i < kTickets; ++i) {
     // Batches of 100 tickets: heavy's 256th ticket comes when the lists hold 200, in a batch
-    // where older tickets move, change their words and go too (the word counts are then made
-    // from the rows as they stood before the batch).
+    // where older tickets move, change their words and go too (the bucket sets and term bitmaps
+    // are then made from the rows as they stood before the batch).
     if (i % 100 == 0) {
       while (*(*runner)->step(0ms) > 0) {
       }
@@ -680,8 +654,8 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
     emitted.push_back(*projections::emitted_status_list("heavy", status));
   }
   for (const auto& list : emitted) {
-    for (const char* column : kWordBucketColumns) {
-      EXPECT_EQ(word_bucket_errors(*(*fresh)->store(), list, column), "")
+    for (const char* column : kBucketSetColumns) {
+      EXPECT_EQ(bucket_set_errors(*(*fresh)->store(), list, column), "")
           << "rebuilt, list " << list.size() << " bytes, column " << column;
     }
   }
@@ -693,13 +667,12 @@ TEST(TicketLists, EveryPageOfALongListFromEitherEnd) {
 
 // Searches of "Tickets émis" against the model, on data made so that every plan of
 // list_tickets runs (ticket_views.h): one word alone, in nine tickets of ten, one in three, or
-// only the oldest third (for heavy, who keeps word counts: the word's count gives the total;
-// the page is read from the sort index with postings looked up, in several batches when the word
-// is absent near that end, or from the fence of the bucket holding the page; for other, the
-// plans below), also with the status of a one-status tab; a word
-// in about 1% of them (collect: its postings, each checked on its state); two words, words with a
-// status, a category (one longer than an index keeps, with another one equal on its first 64
-// bytes), a sub-category or dates (walk: the list's indexes and the postings in range scans,
+// only the oldest third (for heavy, who keeps term bitmaps: they and the bucket sets give the
+// total and the bucket holding the page, for one term or several, with a category or a
+// sub-category too; for other, the plans below), also with the status of a one-status tab; a
+// word in about 1% of them (collect: its postings, each checked on its state); two words, words
+// with a status, a category (one longer than an index keeps, with another one equal on its first
+// 64 bytes), a sub-category or dates (walk: the list's indexes and the postings in range scans,
 // postings looked up row by row when a date range leaves few rows), criteria without words (one
 // category, sub-category or status alone: a range of that column's index read at its ranks; a
 // status and a category: the category's range seeds the walk); a status searched in "Tous"
@@ -752,7 +725,7 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
     model[id] = after;
   };
   for (int i = 0; i < kTickets; ++i) {
-    if (i % 100 == 0) {  // heavy's lists hold rows when its word counts start
+    if (i % 100 == 0) {  // heavy's lists hold rows when its term bitmaps start
       while (*(*runner)->step(0ms) > 0) {
       }
     }
@@ -816,9 +789,9 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   while (*(*runner)->step(0ms) > 0) {
   }
   auto store = (*runner)->store();
-  // A word search reads heavy's word counts, and other's lists, which have none, without them.
-  ASSERT_TRUE(*projections::keeps_word_counts(*store, "heavy"));
-  ASSERT_FALSE(*projections::keeps_word_counts(*store, "other"));
+  // A word search reads heavy's term bitmaps, and other's lists, which have none, without them.
+  ASSERT_TRUE(*projections::keeps_term_bitmaps(*store, "heavy"));
+  ASSERT_FALSE(*projections::keeps_term_bitmaps(*store, "other"));
   const char* const users[] = {"heavy", "other"};
 
   // Opening times as the views show them, and dates cutting the list at a third and a bit
@@ -967,7 +940,8 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   EXPECT_EQ(checked,
             std::size(users) * std::size(projections::kTicketTabs) * std::size(cases) * 12);
 
-  // The counts the searches read equal a recount, and a rebuild's (its batches end elsewhere).
+  // The sets and bitmaps the searches read equal a recount, and a rebuild's (its batches end
+  // elsewhere).
   auto fresh = projections::Runner::open(**log, (dir / "fresh").string(), views.list());
   ASSERT_TRUE(fresh);
   while (*(*fresh)->step(0ms) > 0) {
@@ -975,8 +949,8 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   EXPECT_EQ(projections::testing::differences(*store, *(*fresh)->store()), "");
   for (const char* user : users) {
     for (const char* tab : projections::kTicketTabs) {
-      for (const char* column : kWordBucketColumns) {
-        EXPECT_EQ(word_bucket_errors(*store, *projections::emitted_list(user, tab), column), "")
+      for (const char* column : kBucketSetColumns) {
+        EXPECT_EQ(bucket_set_errors(*store, *projections::emitted_list(user, tab), column), "")
             << user << ", " << tab << ", column " << column;
       }
     }
