@@ -30,8 +30,8 @@ bool is_emitted(std::string_view list) { return list.starts_with(std::string_vie
 std::string list_user(std::string_view list) {
   return std::string(list.substr(2, list.find('\0', 2) - 2));
 }
-// A ticket's words (those of its postings), for recounting a bucket's words when a fence comes
-// or goes.
+// A ticket's words (those of its postings): the bits a change of its form clears and sets in
+// its emitter's term bitmaps, and where start_term_bitmaps sets them from.
 std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
 // Batch notes (never stored): a ticket whose lists finish() moves, with its state row and
 // words as they stood before the batch ("" when it had none).
@@ -191,7 +191,9 @@ struct TicketState {
     }
     if (v.empty()) return s;  // written before signed-out tickets
     if (!take_field(v, s.email)) return std::nullopt;
-    if (v.size() == 4) s.ordinal = from_be32(v);
+    if (v.empty()) return s;  // written before ordinals
+    if (v.size() != 4) return std::nullopt;
+    s.ordinal = from_be32(v);
     return s;
   }
   // "M-" sub-categories go to a business service (domain::ticket::is_business; projections may
@@ -449,10 +451,9 @@ Result<void> bucket_sets_remove(ViewBatch& batch, const std::string& sl, const s
   if (!is_fence_id(id)) return change_ordinals(batch, sets + *before, {}, {own});
   auto rest = ranked_rows_to_fence(batch, ranked(sl), suffix);
   if (!rest) return std::unexpected(rest.error());
-  auto moved = ordinals_of(*rest);
-  if (auto r = change_ordinals(batch, sets + *before, moved, {}); !r) return r;
-  moved.push_back(own);
-  return change_ordinals(batch, sets + suffix, {}, moved);
+  if (auto r = change_ordinals(batch, sets + *before, ordinals_of(*rest), {}); !r) return r;
+  batch.del(sets + suffix);
+  return {};
 }
 
 // As the ticket enters the list; before its rows are written. A fence splits the bucket it
@@ -1139,9 +1140,13 @@ std::vector<std::string> ordinal_parts(const std::string& list, char index) {
 // are the AND of the user's term bitmaps (a few rows per term); each bucket's matches are its
 // set of ordinals tested against it (the list's rows / 64 rows of 256 bytes); the page is then
 // read from the bucket holding its first row, skipping the buckets without a match and leaving
-// each bucket at its last match. Cost: about what a plain page and a count of the list's rows
-// cost, whatever the terms and the page.
-Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
+// each bucket at its last match. Cost: the bucket sets (rows / 64 rows) and, for the page, one
+// seek per bucket holding a match of it and the rows of those buckets up to their last match:
+// about a plain page's when matches are many, up to about 64 rows per match of the page when
+// they are few. nullopt when a bucket's set and its rows disagree (the views are then not what
+// the projector writes: the caller answers from another plan).
+using TermsPage = std::pair<std::uint64_t, std::vector<std::string>>;
+Result<std::optional<TermsPage>> terms_page(
     const ViewStore& store, const std::vector<std::string>& parts, const std::string& user,
     const std::vector<std::string>& terms, std::uint64_t skip, std::size_t count, bool descending) {
   // One moment for every read: a batch committed between the bucket sets and the rows would
@@ -1175,6 +1180,9 @@ Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
       for (std::size_t i = 0; i < match.size(); ++i) match[i] &= bits[i];
     }
   }
+  if (std::all_of(match.begin(), match.end(), [](std::uint64_t w) { return w == 0; })) {
+    return TermsPage{};  // a term no ticket holds, or none holding them all
+  }
   auto holds = [&](std::uint32_t o) {
     return o / 64 < match.size() && ((match[o / 64] >> (o % 64)) & 1) != 0;
   };
@@ -1204,7 +1212,7 @@ Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
     if (!ok) return std::unexpected(ok.error());
   }
   std::vector<std::string> ids;
-  if (skip >= total) return std::pair{total, std::move(ids)};
+  if (skip >= total) return TermsPage{total, std::move(ids)};
   // Ranks [lo, hi) in key order.
   const std::uint64_t hi = descending ? total - skip : std::min<std::uint64_t>(total, skip + count);
   const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
@@ -1219,6 +1227,7 @@ Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
     auto ok = store.scan(
         index_prefix(parts[b.part]), b.start, false,
         [&](std::string_view key, std::string_view id) {
+          if (key != b.start && is_fence_id(id)) return false;  // the next bucket
           if (!holds(ordinal_of_suffix(key))) return true;
           if (rank >= lo) ids.emplace_back(id);
           ++rank;
@@ -1226,12 +1235,10 @@ Result<std::pair<std::uint64_t, std::vector<std::string>>> terms_page(
         },
         moment.get());
     if (!ok) return std::unexpected(ok.error());
-    if (seen < b.matches && rank < hi) {
-      return fail(errc::io_error, "a bucket's ordinals and its rows disagree");
-    }
+    if (seen < b.matches && rank < hi) return std::optional<TermsPage>{};
   }
   if (descending) std::reverse(ids.begin(), ids.end());
-  return std::pair{total, std::move(ids)};
+  return TermsPage{total, std::move(ids)};
 }
 
 // A search on a status of the tab reads the list of that status alone instead (own_list): the
@@ -1640,6 +1647,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     auto n = emitted_count(batch, after.emitter);
     if (!n) return std::unexpected(n.error());
     batch.add(emitted_count_key(after.emitter), 1);
+    // 2^32 tickets from one user is beyond any portal's reach: the ordinal would wrap.
     after.ordinal = static_cast<std::uint32_t>(*n);
     if (*n + 1 == kTermBitmapsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
   }
@@ -1801,7 +1809,15 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
     if (!keeps) return std::unexpected(keeps.error());
     if (!*keeps) terms.reset();
   }
-  if (value && (index == value->first || index == 'o')) {
+  const bool by_range = value && (index == value->first || index == 'o');
+  std::optional<TermsPage> by_terms;
+  if (terms && !by_range) {
+    auto got = terms_page(store, ordinal_parts(list, index), list_user(list), *terms, skip,
+                          page_size, query.descending);
+    if (!got) return std::unexpected(got.error());
+    by_terms = std::move(*got);
+  }
+  if (by_range) {
     // One range of the value's column index, at its ranks.
     const std::string sl = sorted(list, value->first);
     auto from = ranked_rank_of(store, ranked(sl), value->second + '\0');
@@ -1820,12 +1836,9 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
       if (!got) return std::unexpected(got.error());
       ids = std::move(*got);
     }
-  } else if (terms) {
-    auto got = terms_page(store, ordinal_parts(list, index), list_user(list), *terms, skip,
-                          page_size, query.descending);
-    if (!got) return std::unexpected(got.error());
-    out.total = got->first;
-    ids = std::move(got->second);
+  } else if (by_terms) {
+    out.total = by_terms->first;
+    ids = std::move(by_terms->second);
   } else if (query.search.empty() && index != 0) {
     auto total = list_count(store, list);
     if (!total) return std::unexpected(total.error());

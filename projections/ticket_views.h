@@ -199,8 +199,10 @@ struct TicketPage {
 // term bitmaps (tb), each bucket's matches its set of ordinals (kb) tested against that, which
 // gives the total; the page is read from the bucket holding its first match, each row tested
 // by the ordinal ending its key, buckets without a match skipped (about what a plain page and
-// a read of the list's bucket sets cost, rows / 64 rows of 256 bytes); sorted on status in a
-// tab of several, the same over the lists of its statuses one after another. Otherwise, with
+// a read of the list's bucket sets cost, rows / 64 rows of 256 bytes, when matches are many;
+// up to about 64 rows per match of the page when they are few); sorted on status in a tab of
+// several, the same over the lists of its statuses one after another. Should a bucket's set
+// and its rows disagree, the plans below answer instead. Otherwise, with
 // criteria a plan picks one of two ways, with the same answer:
 //   - collect: the number's ticket, the postings of a word (or category, sub-category) rarer
 //     than 1/32 of the list (at least 64), or a support queue's rows are each checked on their

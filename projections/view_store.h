@@ -169,8 +169,8 @@ class ViewBatch {
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
   // Adds `delta` to a counter row (8-byte big-endian, absent = 0), without reading it: a
-  // word's count in a user's tab, moved up and down by every ticket of a batch, is one sum in
-  // memory and one merge operand at commit. The row ends as the views' merge operator
+  // list's bucket count, moved up and down by many tickets of a batch, is one sum in memory and
+  // one merge operand at commit. The row ends as the views' merge operator
   // (CounterAdd) would leave it after one merge per call: it exists, 0 included, once any
   // delta was added.
   void add(std::string_view key, std::int64_t delta);

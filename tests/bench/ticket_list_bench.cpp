@@ -276,6 +276,20 @@ int main(int argc, char** argv) {
       first_row && !first_row->rows.empty()
           ? nlohmann::json::parse(first_row->rows[0])["number"].get<std::string>()
           : "";
+  // Opening times a third into "Tous" and 5,000 rows further: a date range of a few weeks.
+  auto opened_at_rank = [&](std::size_t rank) -> std::int64_t {
+    projections::TicketQuery q;
+    q.descending = false;
+    q.page_size = 1;
+    q.page = rank + 1;
+    auto page = projections::list_tickets(*store, *projections::emitted_list(user, "tous"), q);
+    if (!page || page->rows.empty()) std::abort();
+    return nlohmann::json::parse(page->rows[0])["opened_at_us"].get<std::int64_t>();
+  };
+  const std::uint64_t tous_rows =
+      *projections::list_count(*store, *projections::emitted_list(user, "tous"));
+  const std::int64_t range_from = opened_at_rank(tous_rows / 3);
+  const std::int64_t range_to = opened_at_rank(tous_rows / 3 + 5000);
   struct Search {
     const char* what;
     const char* tab;
@@ -315,6 +329,15 @@ int main(int argc, char** argv) {
          c.category = "Technique";
        }),
        true},
+      {"dates (5,000 rows of Tous)", "tous", criteria([&](auto& c) {
+         c.opened_from_us = range_from;
+         c.opened_before_us = range_to;
+       })},
+      {"word 'facture', dates", "tous", criteria([&](auto& c) {
+         c.words = "facture";
+         c.opened_from_us = range_from;
+         c.opened_before_us = range_to;
+       })},
   };
   // Each search: the first, a middle and the last page of 50 on opening time both ways and on
   // title both ways, two searches on every column (every call also counts the matches: the total
