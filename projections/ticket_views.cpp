@@ -1102,16 +1102,96 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
   return ids;
 }
 
-// The terms of a search made of terms alone (words, and a category or sub-category as
-// value_term; a status that every row of the tab has was dropped by narrow_by_status); nullopt
-// otherwise.
-std::optional<std::vector<std::string>> search_terms(const Criteria& c) {
-  if (!c.number.empty() || !c.status.empty() || c.from_us || c.before_us) return std::nullopt;
-  std::vector<std::string> terms(c.words.begin(), c.words.end());
-  if (!c.category.empty()) terms.push_back(value_term('c', c.category));
-  if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
-  if (terms.empty()) return std::nullopt;
-  return terms;
+// A search the term bitmaps answer: terms (words, and a category or sub-category as
+// value_term) and opening dates, at least one of them, and nothing else (a status that every
+// row of the tab has was dropped by narrow_by_status).
+struct TermSearch {
+  std::vector<std::string> terms;
+  std::optional<std::int64_t> from_us, before_us;
+};
+std::optional<TermSearch> search_terms(const Criteria& c) {
+  if (!c.number.empty() || !c.status.empty()) return std::nullopt;
+  TermSearch out{{c.words.begin(), c.words.end()}, c.from_us, c.before_us};
+  if (!c.category.empty()) out.terms.push_back(value_term('c', c.category));
+  if (!c.sub_category.empty()) out.terms.push_back(value_term('s', c.sub_category));
+  if (out.terms.empty() && !out.from_us && !out.before_us) return std::nullopt;
+  return out;
+}
+
+// Sets in `bits` the ordinals of the rows of the sorted list `sl` (opening time) opened in
+// [from_us, before_us) (either bound absent: open): the sets of the buckets wholly inside the
+// range, and the rows of the two buckets at its ends. Cost: the range's rows / 64 bucket sets,
+// and about 128 index rows.
+Result<void> opened_between(const ViewStore& store, const ViewStore::Snapshot* at,
+                            const std::string& sl, std::optional<std::int64_t> from_us,
+                            std::optional<std::int64_t> before_us,
+                            std::vector<std::uint64_t>& bits) {
+  auto set = [&](std::uint32_t o) {
+    if (bits.size() <= o / 64) bits.resize(o / 64 + 1, 0);
+    bits[o / 64] |= std::uint64_t{1} << (o % 64);
+  };
+  // Suffixes on opening time: '\0' (the empty sort value), then the time (be64).
+  const std::string lo =
+      std::string(1, '\0') +
+      (from_us && *from_us > 0 ? be64(static_cast<std::uint64_t>(*from_us)) : "");
+  std::optional<std::string> hi;  // excluded
+  if (before_us)
+    hi = std::string(1, '\0') +
+         be64(static_cast<std::uint64_t>(std::max<std::int64_t>(*before_us, 0)));
+  const std::string rows = index_prefix(sl), sets = ordinal_bucket_prefix(sl);
+  auto in_range = [&](std::string_view suffix) { return !hi || suffix < *hi; };
+  // Sets the rows from `from` (a suffix) while in range, up to the next fence (excluded; a fence
+  // at `from` itself, the first row of the bucket walked, when `at_fence`); gives the suffix of the
+  // fence that stopped it, if any.
+  auto walk_rows = [&](const std::string& from,
+                       bool at_fence) -> Result<std::optional<std::string>> {
+    std::optional<std::string> fence;
+    bool first = true;
+    auto ok = store.scan(
+        rows, rows + from, false,
+        [&](std::string_view key, std::string_view id) {
+          const std::string_view suffix = key.substr(rows.size());
+          if (!in_range(suffix)) return false;
+          if (is_fence_id(id) && !(first && at_fence)) {
+            fence.emplace(suffix);
+            return false;
+          }
+          first = false;
+          set(ordinal_of_suffix(suffix));
+          return true;
+        },
+        at);
+    if (!ok) return std::unexpected(ok.error());
+    return fence;
+  };
+  // The rows before the first fence in range (the end of the bucket holding `lo`).
+  auto fence = walk_rows(lo, false);
+  if (!fence) return std::unexpected(fence.error());
+  if (!*fence) return {};
+  // Then bucket by bucket: a bucket whose next fence is in range is inside it whole.
+  std::optional<std::string> pending;  // the fence of the bucket read last
+  std::string pending_set;
+  auto ok = store.scan(
+      sets, sets + **fence, false,
+      [&](std::string_view key, std::string_view value) {
+        const std::string_view suffix = key.substr(sets.size());
+        if (pending) {
+          if (!in_range(suffix)) return false;  // `pending` holds the range's end
+          for (std::size_t i = 0; i + 4 <= pending_set.size(); i += 4) {
+            set(from_be32(std::string_view(pending_set).substr(i, 4)));
+          }
+        }
+        pending.emplace(suffix);
+        pending_set.assign(value);
+        return true;
+      },
+      at);
+  if (!ok) return std::unexpected(ok.error());
+  if (pending) {
+    auto last = walk_rows(*pending, true);
+    if (!last) return std::unexpected(last.error());
+  }
+  return {};
 }
 
 // The sorted lists whose rows, one list after another, are `list` sorted on `index` in key
@@ -1135,9 +1215,10 @@ std::vector<std::string> ordinal_parts(const std::string& list, char index) {
   return out;
 }
 
-// A search of terms in the lists of a user who keeps term bitmaps: the total and
+// A search of terms and dates in the lists of a user who keeps term bitmaps: the total and
 // the ids at ranks [skip, skip + count) of the query's order. The tickets holding every term
-// are the AND of the user's term bitmaps (a few rows per term); each bucket's matches are its
+// are the AND of the user's term bitmaps (a few rows per term), and of the ordinals opened in
+// the dates (opened_between) when there are dates; each bucket's matches are its
 // set of ordinals tested against it (the list's rows / 64 rows of 256 bytes); the page is then
 // read from the bucket holding its first row, skipping the buckets without a match and leaving
 // each bucket at its last match. Cost: the bucket sets (rows / 64 rows) and, for the page, one
@@ -1146,9 +1227,12 @@ std::vector<std::string> ordinal_parts(const std::string& list, char index) {
 // they are few. nullopt when a bucket's set and its rows disagree (the views are then not what
 // the projector writes: the caller answers from another plan).
 using TermsPage = std::pair<std::uint64_t, std::vector<std::string>>;
-Result<std::optional<TermsPage>> terms_page(
-    const ViewStore& store, const std::vector<std::string>& parts, const std::string& user,
-    const std::vector<std::string>& terms, std::uint64_t skip, std::size_t count, bool descending) {
+Result<std::optional<TermsPage>> terms_page(const ViewStore& store, const std::string& list,
+                                            const std::vector<std::string>& parts,
+                                            const TermSearch& search, std::uint64_t skip,
+                                            std::size_t count, bool descending) {
+  const std::string user = list_user(list);
+  const std::vector<std::string>& terms = search.terms;
   // One moment for every read: a batch committed between the bucket sets and the rows would
   // make them disagree.
   const auto moment = store.snapshot();
@@ -1178,6 +1262,18 @@ Result<std::optional<TermsPage>> terms_page(
     } else {
       match.resize(std::min(match.size(), bits.size()));
       for (std::size_t i = 0; i < match.size(); ++i) match[i] &= bits[i];
+    }
+  }
+  if (search.from_us || search.before_us) {
+    std::vector<std::uint64_t> opened;
+    auto ok = opened_between(store, moment.get(), sorted(list, 'o'), search.from_us,
+                             search.before_us, opened);
+    if (!ok) return std::unexpected(ok.error());
+    if (terms.empty()) {
+      match = std::move(opened);
+    } else {
+      match.resize(std::min(match.size(), opened.size()));
+      for (std::size_t i = 0; i < match.size(); ++i) match[i] &= opened[i];
     }
   }
   if (std::all_of(match.begin(), match.end(), [](std::uint64_t w) { return w == 0; })) {
@@ -1812,8 +1908,8 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   const bool by_range = value && (index == value->first || index == 'o');
   std::optional<TermsPage> by_terms;
   if (terms && !by_range) {
-    auto got = terms_page(store, ordinal_parts(list, index), list_user(list), *terms, skip,
-                          page_size, query.descending);
+    auto got = terms_page(store, list, ordinal_parts(list, index), *terms, skip, page_size,
+                          query.descending);
     if (!got) return std::unexpected(got.error());
     by_terms = std::move(*got);
   }

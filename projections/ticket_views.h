@@ -192,11 +192,13 @@ struct TicketPage {
 // with one word is one word's search. One category, sub-category or status sought
 // alone, sorted on that column or on opening time, is one range of that column's index: its
 // total from the ranks of its two ends (bucket counts summed from the start of the list, about
-// rows / 64 small rows), its page read at its rank as a plain page is. Terms alone (words, a
-// category, a sub-category; with the status of a one-status tab, or a status narrowed as
-// above) in the emitted list of a user who has emitted 256 tickets or more
-// (keeps_term_bitmaps), on any column: the tickets holding them all are the AND of the user's
-// term bitmaps (tb), each bucket's matches its set of ordinals (kb) tested against that, which
+// rows / 64 small rows), its page read at its rank as a plain page is. Terms (words, a
+// category, a sub-category) and opening dates, and nothing else (but the status of a one-status
+// tab, or a status narrowed as above), in the emitted list of a user who has emitted 256 tickets
+// or more (keeps_term_bitmaps), on any column: the tickets holding them all are the AND of the
+// user's term bitmaps (tb) and of the ordinals opened in the dates (the bucket sets of the
+// opening-time index inside the range, and the rows of the two buckets at its ends); each
+// bucket's matches are its set of ordinals (kb) tested against that, which
 // gives the total; the page is read from the bucket holding its first match, each row tested
 // by the ordinal ending its key, buckets without a match skipped (about what a plain page and
 // a read of the list's bucket sets cost, rows / 64 rows of 256 bytes, when matches are many;
