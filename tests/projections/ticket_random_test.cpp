@@ -19,6 +19,7 @@
 #include "api/command_handler.h"
 #include "domain/ticket.h"
 #include "events/embedded_log.h"
+#include "projections/ranked_list.h"
 #include "projections/runner.h"
 #include "projections/standard_views.h"
 #include "projections/ticket_views.h"
@@ -809,6 +810,20 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
   std::sort(times.begin(), times.end());
   ASSERT_GT(times.size(), 100u);
   const std::int64_t third = times[times.size() / 3], a_bit_later = times[times.size() / 3 + 40];
+  // Bounds on the opening times of fences (rows that start a bucket, ranked_list.h): a range that
+  // starts on one, just before or after it, or after the last, so that the buckets at a range's
+  // ends and those wholly inside it are all met.
+  std::vector<std::int64_t> fence_times;
+  for (const auto& [id, t] : opened) {
+    if (projections::is_fence_id(id)) fence_times.push_back(t);
+  }
+  std::sort(fence_times.begin(), fence_times.end());
+  ASSERT_GT(fence_times.size(), 6u);
+  const std::int64_t fence = fence_times[fence_times.size() / 2];
+  const std::int64_t fence_later = fence_times[fence_times.size() / 2 + 3];
+  const std::int64_t last_fence = fence_times.back();
+  const std::int64_t spread_from = times[times.size() / 4],
+                     spread_to = times[times.size() / 4 + 300];
 
   struct Case {
     std::string name;
@@ -874,6 +889,52 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
          s.status = "Résolu";
        })},
       {"dates only", with([&](auto& s) { s.opened_before_us = third; })},
+      {"dates over many buckets", with([&](auto& s) {
+         s.opened_from_us = spread_from;
+         s.opened_before_us = spread_to;
+       })},
+      {"word, dates over many buckets", with([&](auto& s) {
+         s.words = "commun";
+         s.opened_from_us = spread_from;
+         s.opened_before_us = spread_to;
+       })},
+      {"dates from a fence", with([&](auto& s) {
+         s.opened_from_us = fence;
+         s.opened_before_us = fence_later;
+       })},
+      {"dates from just before a fence", with([&](auto& s) {
+         s.opened_from_us = fence - 1;
+         s.opened_before_us = fence_later + 1;
+       })},
+      {"word, dates from just after a fence", with([&](auto& s) {
+         s.words = "moyen";
+         s.opened_from_us = fence + 1;
+         s.opened_before_us = fence_later - 1;
+       })},
+      {"dates after the last fence", with([&](auto& s) { s.opened_from_us = last_fence + 1; })},
+      {"dates from 0", with([&](auto& s) {
+         s.opened_from_us = 0;
+         s.opened_before_us = third;
+       })},
+      {"dates from a negative time", with([&](auto& s) {
+         s.opened_from_us = -5;
+         s.opened_before_us = third;
+       })},
+      {"dates before 0", with([&](auto& s) { s.opened_before_us = 0; })},
+      {"dates before a negative time", with([&](auto& s) { s.opened_before_us = -1; })},
+      {"empty date range", with([&](auto& s) {
+         s.opened_from_us = third;
+         s.opened_before_us = third;
+       })},
+      {"inverted date range", with([&](auto& s) {
+         s.words = "commun";
+         s.opened_from_us = a_bit_later;
+         s.opened_before_us = third;
+       })},
+      {"status and dates", with([&](auto& s) {
+         s.status = "Résolu";
+         s.opened_from_us = third;
+       })},
   };
   auto matches = [&](const std::string& id, const ticket::State& st,
                      const projections::TicketSearch& s) {
