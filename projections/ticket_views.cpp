@@ -357,7 +357,7 @@ Result<std::string> bucket_before(ViewBatch& batch, const std::string& sl,
   return ranked_fence_before(batch, ranked(sl), suffix);
 }
 
-// --- Term bitmaps and bucket sets (the searches of several terms, terms_page) -------------
+// --- Term bitmaps and bucket sets (the searches of terms and dates, terms_page) -----------
 
 // tb\0<user>\0<term>\0<chunk be32> -> the bits of the user's tickets holding the term among
 // ordinals [chunk * kBitsPerChunk, (chunk + 1) * kBitsPerChunk): ordinal o is bit o % 8 of byte

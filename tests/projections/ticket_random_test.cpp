@@ -818,9 +818,10 @@ TEST(TicketSearch, BothPlansAnswerAsTheModel) {
     if (projections::is_fence_id(id)) fence_times.push_back(t);
   }
   std::sort(fence_times.begin(), fence_times.end());
-  ASSERT_GT(fence_times.size(), 6u);
-  const std::int64_t fence = fence_times[fence_times.size() / 2];
-  const std::int64_t fence_later = fence_times[fence_times.size() / 2 + 3];
+  // About one ticket in 64 (7 or so with the sanitizers' 500 tickets).
+  ASSERT_GE(fence_times.size(), 4u);
+  const std::int64_t fence = fence_times[fence_times.size() / 2 - 1];
+  const std::int64_t fence_later = fence_times[fence_times.size() / 2 + 1];
   const std::int64_t last_fence = fence_times.back();
   const std::int64_t spread_from = times[times.size() / 4],
                      spread_to = times[times.size() / 4 + 300];
