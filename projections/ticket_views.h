@@ -33,9 +33,7 @@
 //   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (the bits a
 //                                         form change clears and sets; where a user's bitmaps
 //                                         start from)
-//   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column (support
-//                                         queues on 'o' only: open tickets, a few thousand at
-//                                         worst, are sorted in memory on other columns; "En
+//   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column ("En
 //                                         cours", "Clôturés", "Brouillons" and the lists of one
 //                                         status have no 'S', sorted as on 'o')
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
@@ -183,9 +181,9 @@ struct TicketPage {
   std::uint64_t total = 0;        // rows in the list, or matches of the search
 };
 
-// A page of `list` (from emitted_list or support_queue). Without search criteria the page is
-// read from the list's index for the sort column in bounded scans whatever its number (support
-// queues, short lists, are sorted in memory on other columns than opened_at). A status sought
+// A page of `list` (from emitted_list, support_queue or received_queue). Without search criteria
+// the page is read from the list's index for the sort column in bounded scans whatever its
+// number. A status sought
 // in a tab of several ("Tous", "Actions requises") is sought in the list of that status alone
 // instead, where it is dropped ("Ouvert" in "Tous" is "En cours", "Résolu" the list
 // "resolus"): the same rows, in the same order, so that a status is a plain page and a status
