@@ -1226,14 +1226,23 @@ Result<std::optional<TermsPage>> terms_page(const ViewStore& store, const std::s
                                             const TermSearch& search, std::uint64_t skip,
                                             std::size_t count, bool descending) {
   const std::string user = list_user(list);
-  const std::vector<std::string>& terms = search.terms;
   // One moment for every read: a batch committed between the bucket sets and the rows would
   // make them disagree.
   const auto moment = store.snapshot();
   std::vector<std::uint64_t> match;  // bit o: ticket of ordinal o holds every term so far
-  for (std::size_t t = 0; t < terms.size(); ++t) {
+  bool first = true;
+  auto intersect = [&](std::vector<std::uint64_t>&& bits) {
+    if (first) {
+      match = std::move(bits);
+      first = false;
+      return;
+    }
+    match.resize(std::min(match.size(), bits.size()));
+    for (std::size_t i = 0; i < match.size(); ++i) match[i] &= bits[i];
+  };
+  for (const auto& term : search.terms) {
     std::vector<std::uint64_t> bits;
-    const std::string prefix = term_bits_prefix(user, terms[t]);
+    const std::string prefix = term_bits_prefix(user, term);
     auto ok = store.scan(
         prefix, "", false,
         [&](std::string_view key, std::string_view value) {
@@ -1251,24 +1260,14 @@ Result<std::optional<TermsPage>> terms_page(const ViewStore& store, const std::s
         },
         moment.get());
     if (!ok) return std::unexpected(ok.error());
-    if (t == 0) {
-      match = std::move(bits);
-    } else {
-      match.resize(std::min(match.size(), bits.size()));
-      for (std::size_t i = 0; i < match.size(); ++i) match[i] &= bits[i];
-    }
+    intersect(std::move(bits));
   }
   if (search.from_us || search.before_us) {
     std::vector<std::uint64_t> opened;
     auto ok = opened_between(store, moment.get(), sorted(list, 'o'), search.from_us,
                              search.before_us, opened);
     if (!ok) return std::unexpected(ok.error());
-    if (terms.empty()) {
-      match = std::move(opened);
-    } else {
-      match.resize(std::min(match.size(), opened.size()));
-      for (std::size_t i = 0; i < match.size(); ++i) match[i] &= opened[i];
-    }
+    intersect(std::move(opened));
   }
   if (std::all_of(match.begin(), match.end(), [](std::uint64_t w) { return w == 0; })) {
     return TermsPage{};  // a term no ticket holds, or none holding them all
@@ -1890,22 +1889,20 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   const char index = index_for(list, query.sort);
   const Criteria criteria(query.search);
   const auto value = lone_value(criteria, list);
-  // Terms alone in the emitted list of a user who keeps term bitmaps: the bitmap path.
-  auto terms = index != 0 && is_emitted(list) && !ordinal_parts(list, index).empty()
-                   ? search_terms(criteria)
-                   : std::nullopt;
+  const bool by_range = value && (index == value->first || index == 'o');
+  // Terms and dates in the emitted list of a user who keeps term bitmaps: the bitmap path.
+  std::optional<TermsPage> by_terms;
+  const auto parts = index != 0 && is_emitted(list) && !by_range ? ordinal_parts(list, index)
+                                                                 : std::vector<std::string>{};
+  const auto terms = parts.empty() ? std::nullopt : search_terms(criteria);
   if (terms) {
     auto keeps = keeps_term_bitmaps(store, list_user(list));
     if (!keeps) return std::unexpected(keeps.error());
-    if (!*keeps) terms.reset();
-  }
-  const bool by_range = value && (index == value->first || index == 'o');
-  std::optional<TermsPage> by_terms;
-  if (terms && !by_range) {
-    auto got = terms_page(store, list, ordinal_parts(list, index), *terms, skip, page_size,
-                          query.descending);
-    if (!got) return std::unexpected(got.error());
-    by_terms = std::move(*got);
+    if (*keeps) {
+      auto got = terms_page(store, list, parts, *terms, skip, page_size, query.descending);
+      if (!got) return std::unexpected(got.error());
+      by_terms = std::move(*got);
+    }
   }
   if (by_range) {
     // One range of the value's column index, at its ranks.
