@@ -73,9 +73,12 @@ constexpr std::size_t kSortValueMax = 64;
 constexpr std::size_t kWordMax = 40;
 constexpr std::size_t kChunk = 512;
 
-// Which tickets are fences depends on nothing but their id (the index row's value), so a rebuild
-// gives the same buckets as the live views.
-bool ticket_fence(std::string_view, std::string_view id) { return is_fence_id(id); }
+// An index row's value is the ticket's id, except in a queue's opening-time index
+// (queue_row_value), where more follows it after a '\0' (no id holds one: it separates key parts).
+std::string_view row_id(std::string_view value) { return value.substr(0, value.find('\0')); }
+// Which tickets are fences depends on nothing but their id, so a rebuild gives the same buckets
+// as the live views.
+bool ticket_fence(std::string_view, std::string_view value) { return is_fence_id(row_id(value)); }
 RankedList ranked(const std::string& sl) {
   return RankedList{index_prefix(sl), fence_prefix(sl), bucket_prefix(sl), &ticket_fence, true};
 }
@@ -285,10 +288,11 @@ std::uint32_t ordinal_of_suffix(std::string_view suffix) {
   return suffix.size() < 4 ? 0 : from_be32(suffix.substr(suffix.size() - 4));
 }
 
+// `value`: the row's, the ticket's id or queue_row_value.
 Result<void> index_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
-                          const std::string& id) {
-  batch.put(index_prefix(sl) + suffix, id);
-  return ranked_insert(batch, ranked(sl), suffix, id);
+                          const std::string& value) {
+  batch.put(index_prefix(sl) + suffix, value);
+  return ranked_insert(batch, ranked(sl), suffix, value);
 }
 
 Result<void> index_remove(ViewBatch& batch, const std::string& sl, const std::string& suffix,
@@ -331,6 +335,21 @@ std::set<std::string> decode_words(std::string_view row) {
   }
   words.emplace(row);
   return words;
+}
+
+// The value of a row of a support or received-tickets queue's opening-time index: the ticket's
+// id, '\0', its status code and its terms (encode_words: those of its form, terms_of_form). A
+// search in a queue (queue_matches) tests each row from that index alone: the queue's tickets
+// come from many emitters, whose postings and term bitmaps are theirs, and reading each row's
+// state and postings took 8-14 ms p99 for an agent's queue of 1,269 tickets
+// (ticket_list_bench, 2026-11-27). update_lists rewrites it when the status or the terms change.
+bool carries_terms(std::string_view list, char col) { return col == 'o' && !is_emitted(list); }
+std::string queue_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
+  std::string out(id);
+  out.push_back('\0');
+  out.push_back(status);
+  out += encode_words(terms);
+  return out;
 }
 
 // The words `from` has and `to` has not, and those `to` has and `from` has not.
@@ -490,7 +509,8 @@ Result<void> start_term_bitmaps(ViewBatch& batch, std::string_view user) {
       if (!bucket_sets_on(col)) continue;
       const std::string sl = sorted(list, col), prefix = index_prefix(sl);
       std::vector<std::pair<std::string, std::string>> rows;  // suffix, id; in key order
-      auto ok = batch.scan(prefix, "", false, [&](std::string_view key, std::string_view id) {
+      auto ok = batch.scan(prefix, "", false, [&](std::string_view key, std::string_view value) {
+        const std::string_view id = row_id(value);
         rows.emplace_back(key.substr(prefix.size()), id);
         return true;
       });
@@ -547,8 +567,16 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
     for (char col : columns_of(list)) {
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
-      if (was && is && old_suffix == new_suffix) continue;
       const std::string sl = sorted(list, col);
+      const bool with_terms = carries_terms(list, col);
+      const std::string value =
+          is && with_terms ? queue_row_value(id, after->status, new_words) : id;
+      if (was && is && old_suffix == new_suffix) {
+        if (with_terms && (before->status != after->status || old_words != new_words)) {
+          batch.put(index_prefix(sl) + new_suffix, value);  // same place, same fence
+        }
+        continue;
+      }
       const bool sets = keeps && bucket_sets_on(col) && is_emitted(list);
       if (was) {
         if (sets) {
@@ -560,7 +588,7 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
         if (sets) {
           if (auto r = bucket_sets_insert(batch, sl, new_suffix, id); !r) return r;
         }
-        if (auto r = index_insert(batch, sl, new_suffix, id); !r) return r;
+        if (auto r = index_insert(batch, sl, new_suffix, value); !r) return r;
       }
     }
     if (was != is) batch.add(count_key(list), is ? 1 : -1);
@@ -789,11 +817,12 @@ Result<std::vector<std::string>> ids_from_rank(const ViewStore& store, const std
   auto start = ranked_key_at(store, ranked(sl), rank, total);
   if (!start) return std::unexpected(start.error());
   if (!*start) return ids;
-  auto ok =
-      store.scan(index_prefix(sl), **start, backward, [&](std::string_view, std::string_view id) {
-        ids.emplace_back(id);
-        return ids.size() < count;
-      });
+  auto ok = store.scan(index_prefix(sl), **start, backward,
+                       [&](std::string_view, std::string_view value) {
+                         const std::string_view id = row_id(value);
+                         ids.emplace_back(id);
+                         return ids.size() < count;
+                       });
   if (!ok) return std::unexpected(ok.error());
   return ids;
 }
@@ -896,11 +925,11 @@ constexpr std::uint64_t kCollectShare = 32;
 // most this many times as many; beyond, each row's posting is looked up instead.
 constexpr std::uint64_t kScanOverLookup = 16;
 
-// How a search finds its matches: "collect" (the number's ticket, a rare word's postings, or a
-// support queue's rows, each checked on its state and sorted in memory) or "walk" (an emitted
-// list: its indexes and the words' postings read in range scans give the set of matching ids,
-// no state read; a page is then read from the index for the sort, filtered by that set, from
-// the end nearer to the page).
+// How a search finds its matches: "collect" (the number's ticket or a rare word's postings, each
+// checked on its state and sorted in memory) or "walk" (match_ids: an emitted list's indexes
+// and the words' postings, or a queue's opening-time index, read in range scans give the set of
+// matching ids, no state read; a page is then read from the index for the sort, filtered by
+// that set, from the end nearer to the page).
 struct SearchPlan {
   bool walk = false;
   std::vector<std::string> candidates;  // collect
@@ -948,17 +977,76 @@ Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
     }
     return plan;
   }
-  // A support queue (open tickets: short) or no index for the sort: every row is a candidate.
+  if (!is_emitted(list)) {
+    plan.walk = true;  // a queue: its opening-time index carries what a search tests
+    return plan;
+  }
+  // No index for the sort (none such today): every row is a candidate.
   auto ok = store.scan(index_prefix(sorted(list, 'o')), "", false,
-                       [&](std::string_view, std::string_view id) {
-                         plan.candidates.emplace_back(id);
+                       [&](std::string_view, std::string_view value) {
+                         plan.candidates.emplace_back(row_id(value));
                          return true;
                        });
   if (!ok) return std::unexpected(ok.error());
   return plan;
 }
 
-// The ids of the rows of the emitted list `list` that match `c` (no number), from range scans:
+// Whether the terms of a queue row (encode_words) hold `term`.
+bool holds_term(std::string_view terms, std::string_view term) {
+  while (!terms.empty()) {
+    const auto at = terms.find('\0');
+    if (terms.substr(0, at) == term) return true;
+    if (at == std::string_view::npos) break;
+    terms.remove_prefix(at + 1);
+  }
+  return false;
+}
+
+// The ids of the rows of the support or received-tickets queue `list` that match `c` (no
+// number): one scan of the queue's opening-time index (within the dates), each row tested on
+// the status and terms its value carries (queue_row_value). No state row or posting is read.
+Result<IdTally> queue_matches(const ViewStore& store, const std::string& list, const Criteria& c) {
+  IdTally tally;
+  char status = 0;
+  if (!c.status.empty()) {
+    const StatusInfo* s = status_labelled(c.status);
+    if (s == nullptr) return tally;
+    status = s->code;
+  }
+  std::vector<std::string> terms(c.words.begin(), c.words.end());
+  if (!c.category.empty()) terms.push_back(value_term('c', c.category));
+  if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
+  const std::string prefix = index_prefix(sorted(list, 'o'));
+  std::string start;
+  if (c.from_us && *c.from_us > 0)
+    start = prefix + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
+  bool malformed = false;
+  auto ok = store.scan(prefix, start, false, [&](std::string_view key, std::string_view value) {
+    // <prefix>\0<opened_at be64><id><ordinal be32>: the sort value of 'o' is empty.
+    if (key.size() < prefix.size() + 9) return true;
+    const auto opened = static_cast<std::int64_t>(from_be64(key.substr(prefix.size() + 1, 8)));
+    if (c.before_us && opened >= *c.before_us) return false;
+    if (c.from_us && opened < *c.from_us) return true;
+    const std::string_view id = row_id(value);
+    if (value.size() < id.size() + 2) {
+      malformed = true;
+      return false;
+    }
+    if (status != 0 && value[id.size() + 1] != status) return true;
+    const std::string_view row_terms = value.substr(id.size() + 2);
+    for (const auto& t : terms) {
+      if (!holds_term(row_terms, t)) return true;
+    }
+    tally.seed(id);
+    return true;
+  });
+  if (!ok) return std::unexpected(ok.error());
+  if (malformed) return fail(errc::io_error, "a queue's index row is malformed");
+  return tally;
+}
+
+// The ids of the rows of `list` that match `c` (no number); a queue's are queue_matches'. Those
+// of an emitted list, from range scans:
 // the list's opening-time index within the dates (when there are dates, or no value to seek),
 // the category, sub-category and status indexes at the value sought, each word's postings (or,
 // when they are far more than the rows still in play, those rows' postings looked up). No state
@@ -966,6 +1054,7 @@ Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
 // are taken to be positive (they are the log's clock). Cost: the list's rows within the dates,
 // or those holding the first value, plus the other values' rows and the postings scanned.
 Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
+  if (!is_emitted(list)) return queue_matches(store, list, c);
   IdTally tally;
   const StatusInfo* status = nullptr;
   if (!c.status.empty()) {
@@ -985,25 +1074,28 @@ Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const
     if (c.from_us && *c.from_us > 0) {
       start = by_opening + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
     }
-    auto ok = store.scan(by_opening, start, false, [&](std::string_view key, std::string_view id) {
-      // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
-      if (key.size() < by_opening.size() + 9) return true;
-      const auto opened =
-          static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
-      if (c.before_us && opened >= *c.before_us) return false;
-      if (!c.from_us || opened >= *c.from_us) tally.seed(id);
-      return true;
-    });
+    auto ok =
+        store.scan(by_opening, start, false, [&](std::string_view key, std::string_view value) {
+          const std::string_view id = row_id(value);
+          // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
+          if (key.size() < by_opening.size() + 9) return true;
+          const auto opened =
+              static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
+          if (c.before_us && opened >= *c.before_us) return false;
+          if (!c.from_us || opened >= *c.from_us) tally.seed(id);
+          return true;
+        });
     if (!ok) return std::unexpected(ok.error());
     seeded = true;
   }
 
   bool check_states = false;
-  auto at_value = [&](char col, const std::string& value) -> Result<void> {
-    if (value.size() >= kSortValueMax) check_states = true;  // the index holds a cut value
+  auto at_value = [&](char col, const std::string& sought) -> Result<void> {
+    if (sought.size() >= kSortValueMax) check_states = true;  // the index holds a cut value
     const std::string prefix = index_prefix(sorted(list, col)) +
-                               value.substr(0, std::min(value.size(), kSortValueMax)) + '\0';
-    auto scanned = store.scan(prefix, "", false, [&](std::string_view, std::string_view id) {
+                               sought.substr(0, std::min(sought.size(), kSortValueMax)) + '\0';
+    auto scanned = store.scan(prefix, "", false, [&](std::string_view, std::string_view value) {
+      const std::string_view id = row_id(value);
       if (seeded) {
         tally.hit(id);
       } else {
@@ -1080,17 +1172,19 @@ Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::st
   const std::uint64_t lo = descending ? (total - skip > count ? total - skip - count : 0) : skip;
   const bool backward = lo > total - hi;      // nearer the end of the index
   std::uint64_t rank = backward ? total : 0;  // of the next match seen (backward: plus one)
-  auto ok = store.scan(index_prefix(sl), "", backward, [&](std::string_view, std::string_view id) {
-    if (!matches.contains(id)) return true;
-    if (backward) {
-      --rank;
-      if (rank < hi) ids.emplace_back(id);
-      return rank > lo;
-    }
-    if (rank >= lo) ids.emplace_back(id);
-    ++rank;
-    return rank < hi;
-  });
+  auto ok =
+      store.scan(index_prefix(sl), "", backward, [&](std::string_view, std::string_view value) {
+        const std::string_view id = row_id(value);
+        if (!matches.contains(id)) return true;
+        if (backward) {
+          --rank;
+          if (rank < hi) ids.emplace_back(id);
+          return rank > lo;
+        }
+        if (rank >= lo) ids.emplace_back(id);
+        ++rank;
+        return rank < hi;
+      });
   if (!ok) return std::unexpected(ok.error());
   if (backward != descending) std::reverse(ids.begin(), ids.end());
   return ids;
@@ -1143,7 +1237,8 @@ Result<void> opened_between(const ViewStore& store, const ViewStore::Snapshot* a
     bool first = true;
     auto ok = store.scan(
         rows, rows + from, false,
-        [&](std::string_view key, std::string_view id) {
+        [&](std::string_view key, std::string_view value) {
+          const std::string_view id = row_id(value);
           const std::string_view suffix = key.substr(rows.size());
           if (!in_range(suffix)) return false;
           if (is_fence_id(id) && !(first && at_fence)) {
@@ -1315,7 +1410,8 @@ Result<std::optional<TermsPage>> terms_page(const ViewStore& store, const std::s
     std::uint64_t seen = 0;
     auto ok = store.scan(
         index_prefix(parts[b.part]), b.start, false,
-        [&](std::string_view key, std::string_view id) {
+        [&](std::string_view key, std::string_view value) {
+          const std::string_view id = row_id(value);
           if (key != b.start && is_fence_id(id)) return false;  // the next bucket
           if (!holds(ordinal_of_suffix(key))) return true;
           if (rank >= lo) ids.emplace_back(id);
@@ -1384,7 +1480,8 @@ Result<Matches> search(const ViewStore& store, const std::string& list, const Ti
   Matches out;
   out.reserve(matches->size());
   const std::string prefix = index_prefix(sorted(list, index_for(list, q.sort)));
-  auto ok = store.scan(prefix, "", q.descending, [&](std::string_view key, std::string_view id) {
+  auto ok = store.scan(prefix, "", q.descending, [&](std::string_view key, std::string_view value) {
+    const std::string_view id = row_id(value);
     if (matches->contains(id)) out.emplace_back(key.substr(prefix.size()), id);
     return true;
   });
@@ -1400,13 +1497,14 @@ class IndexCursor final : public TicketCursor {
     if (done_ || max == 0) return 0;
     std::vector<std::string> ids;
     std::string last;
-    auto ok =
-        store_->scan(prefix_, last_, descending_, [&](std::string_view key, std::string_view id) {
-          if (key == last_) return true;  // given in the previous chunk
-          ids.emplace_back(id);
-          last.assign(key);
-          return ids.size() < max;
-        });
+    auto ok = store_->scan(prefix_, last_, descending_,
+                           [&](std::string_view key, std::string_view value) {
+                             const std::string_view id = row_id(value);
+                             if (key == last_) return true;  // given in the previous chunk
+                             ids.emplace_back(id);
+                             last.assign(key);
+                             return ids.size() < max;
+                           });
     if (!ok) return std::unexpected(ok.error());
     if (ids.empty()) {
       done_ = true;

@@ -35,7 +35,9 @@
 //                                         start from)
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column ("En
 //                                         cours", "Clôturés", "Brouillons" and the lists of one
-//                                         status have no 'S', sorted as on 'o')
+//                                         status have no 'S', sorted as on 'o'); in a queue's
+//                                         'o' index, the id, '\0', the status code and the
+//                                         ticket's terms (as in tw), which its searches test
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
 //   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
 //                                         next one; the bare prefix counts rows before the first
@@ -204,17 +206,17 @@ struct TicketPage {
 // several, the same over the lists of its statuses one after another. Should a bucket's set
 // and its rows disagree, the plans below answer instead. Otherwise, with
 // criteria a plan picks one of two ways, with the same answer:
-//   - collect: the number's ticket, the postings of a word (or category, sub-category) rarer
-//     than 1/32 of the list (at least 64), or a support queue's rows are each checked on their
+//   - collect: the number's ticket, or in an emitted list the postings of a word (or category,
+//     sub-category) rarer than 1/32 of the list (at least 64), are each checked on their
 //     state row and sorted in memory: a few point reads per candidate;
-//   - walk (emitted lists otherwise): the list's indexes (opening dates, or without dates the
-//     first value's range; category, sub-category, status) and the words' postings, read in
-//     range scans, give the set of
-//     matching ids and so the exact total, with no state read; the page is then read from the
-//     index for the sort, keeping the ids of that set, from the end of the index nearer to
-//     the page. Cost: the list's rows plus the words' postings in range scans (postings far
-//     more numerous than the rows left are looked up row by row instead), then the index rows
-//     up to the page from the nearer end.
+//   - walk (otherwise): the set of matching ids, and so the exact total, with no state read,
+//     from range scans: in an emitted list, its indexes (opening dates, or without dates the
+//     first value's range; category, sub-category, status) and the words' postings (postings
+//     far more numerous than the rows left are looked up row by row instead); in a support or
+//     received-tickets queue, its opening-time index (within the dates), whose rows carry each
+//     ticket's status and terms. The page is then read from the index for the sort, keeping the
+//     ids of that set, from the end of the index nearer to the page. Cost: those scans, then
+//     the index rows up to the page from the nearer end.
 // A page past the end is empty. Fails with io_error when the store fails. Thread-safe; the
 // caller checks that the list is the caller's.
 [[nodiscard]] Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,

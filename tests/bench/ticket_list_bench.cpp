@@ -440,8 +440,8 @@ int main(int argc, char** argv) {
   }
   {
     // A support queue of about the size DOMAIN.md gives for the worst stock of open tickets
-    // (2,000): the agent queue ("assigned to me") nearest to it. Queues keep an opening-time
-    // index only and sort in memory on other columns.
+    // (2,000): the agent queue ("assigned to me") nearest to it. Queues keep an index per
+    // column, as the emitted lists do.
     const std::string queue_counts("c\0q\0", 4);
     std::string queue;
     std::uint64_t rows = 0;
@@ -457,7 +457,8 @@ int main(int argc, char** argv) {
     for (const char* sort : {"opened_at", "title", "category", "word"}) {
       projections::TicketQuery q;
       q.page_size = 50;
-      // A word search in the queue: its rows are read and checked one by one (ticket_views.h).
+      // A word search in the queue: a scan of its opening-time index, whose rows carry each
+      // ticket's terms, then a walk of the sort's index (ticket_views.h).
       if (std::string_view(sort) == "word") {
         q.search.words = "facture";
       } else {
