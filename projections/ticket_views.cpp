@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "projections/id_tally.h"
+#include "projections/id_set.h"
 #include "projections/ranked_list.h"
 
 namespace chorus::projections {
@@ -21,17 +21,14 @@ std::string detail_key(std::string_view id) { return key_of({"t", id}); }
 std::string history_prefix(std::string_view id) { return key_of({"h", id}) + '\0'; }
 std::string number_key(std::string_view number) { return key_of({"n", number}); }
 std::string content_key(std::string_view sha256) { return key_of({"a", sha256}); }
-std::string word_key(std::string_view emitter, std::string_view word, std::string_view id) {
-  return key_of({"w", emitter, word, id});
-}
 std::string count_key(std::string_view list) { return key_of({"c", list}); }
 bool is_emitted(std::string_view list) { return list.starts_with(std::string_view("e\0", 2)); }
 // The user of the emitted list `list`.
 std::string list_user(std::string_view list) {
   return std::string(list.substr(2, list.find('\0', 2) - 2));
 }
-// A ticket's words (those of its postings): the bits a change of its form clears and sets in
-// its emitter's term bitmaps, and where start_term_bitmaps sets them from.
+// A ticket's terms (terms_of_form): the bits a change of its form clears and sets in its
+// emitter's term bitmaps, and where start_term_bitmaps sets them from.
 std::string words_row_key(std::string_view id) { return key_of({"tw", id}); }
 // Batch notes (never stored): a ticket whose lists finish() moves, with its state row and
 // words as they stood before the batch ("" when it had none).
@@ -51,9 +48,9 @@ constexpr std::string_view kBucketSetColumns{"ntcso"};
 bool bucket_sets_on(char col) { return kBucketSetColumns.find(col) != std::string_view::npos; }
 // A user's emitted lists keep bucket sets, and the user term bitmaps, once the user has emitted
 // this many tickets (drafts included, deleted ones too). Below it every list of theirs is
-// shorter, and a search reads the list's rows and the words' postings, a few hundred of each,
-// well under a millisecond; sets and bitmaps would cost each of their tickets a read and write
-// per column and list, and per word. The number only grows, so whether a user keeps them
+// shorter, and a search reads the list's opening-time index, a few hundred rows carrying
+// their terms, well under a millisecond; sets and bitmaps would cost each of their tickets a read
+// and write per column and list, and per word. The number only grows, so whether a user keeps them
 // follows from the log alone, not from where batches end: a rebuild keeps the same.
 constexpr std::uint64_t kTermBitmapsFrom = 256;
 // The tickets a user has emitted: be64, merged.
@@ -71,7 +68,6 @@ std::string bucket_prefix(std::string_view sorted_list) {
 // Sort values are cut here: keys stay short, and titles rarely differ only after 64 bytes.
 constexpr std::size_t kSortValueMax = 64;
 constexpr std::size_t kWordMax = 40;
-constexpr std::size_t kChunk = 512;
 
 // An index row's value is the ticket's id, except in a queue's opening-time index
 // (queue_row_value), where more follows it after a '\0' (no id holds one: it separates key parts).
@@ -311,7 +307,8 @@ std::string_view columns_of(std::string_view list) {
   return "ntcsSo";
 }
 
-// The index a query reads for `sort` in `list`, or 0 when the list has none for it.
+// The index a query reads for `sort` in `list` (every list has one for every sort), or 0 for a
+// value no TicketSort names.
 char index_for(std::string_view list, TicketSort sort) {
   const char col = static_cast<char>(sort);
   if (columns_of(list).find(col) != std::string_view::npos) return col;
@@ -337,14 +334,14 @@ std::set<std::string> decode_words(std::string_view row) {
   return words;
 }
 
-// The value of a row of a support or received-tickets queue's opening-time index: the ticket's
-// id, '\0', its status code and its terms (encode_words: those of its form, terms_of_form). A
-// search in a queue (queue_matches) tests each row from that index alone: the queue's tickets
-// come from many emitters, whose postings and term bitmaps are theirs, and reading each row's
-// state and postings took 8-14 ms p99 for an agent's queue of 1,269 tickets
-// (ticket_list_bench, 2026-11-27). update_lists rewrites it when the status or the terms change.
-bool carries_terms(std::string_view list, char col) { return col == 'o' && !is_emitted(list); }
-std::string queue_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
+// The value of a row of a list's opening-time index: the ticket's id, '\0', its status code
+// and its terms (encode_words: those of its form, terms_of_form). A search that no term bitmap
+// answers (match_ids) tests each row from that index alone: a queue's tickets come from many
+// emitters, and a user's list without bitmaps is short. Per-user postings (a row per word and
+// ticket) were 30% of the rows a rebuild wrote; reading each row's state and postings took
+// 8-14 ms p99 for an agent's queue of 1,269 tickets (ticket_list_bench, 2026-11-27).
+// update_lists rewrites it when the status or the terms change in place.
+std::string terms_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
   std::string out(id);
   out.push_back('\0');
   out.push_back(status);
@@ -376,8 +373,9 @@ Result<std::string> bucket_before(ViewBatch& batch, const std::string& sl,
 // ordinals [chunk * kBitsPerChunk, (chunk + 1) * kBitsPerChunk): ordinal o is bit o % 8 of byte
 // (o % kBitsPerChunk) / 8; trailing zero bytes are cut, and a chunk with no bit has no row.
 // A user of 100,000 tickets holds 25 chunks of a word found in most of them (12.5 KB): the
-// tickets holding every word of a search are a few AND of machine words, where the postings of
-// three such words are 300,000 rows to scan (33-45 ms, ticket_list_bench, 2026-11-27).
+// tickets holding every word of a search are a few AND of machine words, where the per-user
+// postings of three such words (a row per word and ticket, since dropped) were 300,000 rows
+// to scan (33-45 ms, ticket_list_bench, 2026-11-27).
 constexpr std::uint32_t kBitsPerChunk = 4096;
 std::string term_bits_prefix(std::string_view user, std::string_view term) {
   return key_of({"tb", user, term}) + '\0';
@@ -568,9 +566,9 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
       const std::string sl = sorted(list, col);
-      const bool with_terms = carries_terms(list, col);
+      const bool with_terms = col == 'o';
       const std::string value =
-          is && with_terms ? queue_row_value(id, after->status, new_words) : id;
+          is && with_terms ? terms_row_value(id, after->status, new_words) : id;
       if (was && is && old_suffix == new_suffix) {
         if (with_terms && (before->status != after->status || old_words != new_words)) {
           batch.put(index_prefix(sl) + new_suffix, value);  // same place, same fence
@@ -659,7 +657,8 @@ std::string value_term(char col, std::string_view folded) {
   return term;
 }
 
-// What a ticket's form is indexed under (postings, words row, term bitmaps): the words of its
+// What a ticket's form is indexed under (words row, opening-time index rows, term bitmaps): the
+// words of its
 // title and description, and its category and sub-category as terms (value_term), so that a
 // search on one of them pages as a search of words does, on every column.
 std::set<std::string> terms_of_form(std::string_view title, std::string_view description,
@@ -869,129 +868,29 @@ struct Criteria {
   }
 };
 
-// The sorted matches (sort suffix, ticket id) among `candidates`: each one's state is read and
-// checked, and its postings of the words other than `source_word` (whose postings gave the
-// candidates, if any) are looked up; then sorted in memory. Cost: a few point reads per
-// candidate.
-Result<Matches> collect(const ViewStore& store, const std::string& list, const TicketQuery& q,
-                        const Criteria& c, const std::vector<std::string>& candidates,
-                        const std::string& source_word) {
-  const char col = static_cast<char>(q.sort);
-  Matches matches;
-  for (std::size_t from = 0; from < candidates.size(); from += kChunk) {
-    const std::vector<std::string> ids(candidates.begin() + static_cast<std::ptrdiff_t>(from),
-                                       candidates.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                                candidates.size(), from + kChunk)));
-    auto states = states_of(store, ids);
-    if (!states) return std::unexpected(states.error());
-    std::vector<std::size_t> kept;
-    std::vector<std::string> posting_keys;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const auto& st = (*states)[i];
-      if (!st || !in_list(*st, list) || !c.holds(*st)) continue;
-      kept.push_back(i);
-      for (const auto& w : c.words) {
-        if (w != source_word) posting_keys.push_back(word_key(st->emitter, w, ids[i]));
-      }
-    }
-    // The source may be a category's term (value_term), which is no word of the search.
-    const std::size_t per_row = c.words.size() - (c.words.contains(source_word) ? 1 : 0);
-    std::vector<std::optional<std::string>> postings;
-    if (!posting_keys.empty()) {
-      auto got = store.multi_get(posting_keys);
-      if (!got) return std::unexpected(got.error());
-      postings = std::move(*got);
-    }
-    for (std::size_t k = 0; k < kept.size(); ++k) {
-      bool all = true;
-      for (std::size_t w = 0; w < per_row; ++w) all = all && postings[k * per_row + w].has_value();
-      if (!all) continue;
-      const std::size_t i = kept[k];
-      matches.emplace_back(sort_suffix(*(*states)[i], col, ids[i]), ids[i]);
-    }
+// The match of a search by number, as (sort suffix, ticket id), when the ticket is in `list`
+// and meets the other criteria: its state and words rows are read. Cost: three point reads.
+Result<Matches> number_match(const ViewStore& store, const std::string& list, const TicketQuery& q,
+                             const Criteria& c) {
+  Matches out;
+  auto id = store.get(number_key(c.number));
+  if (!id) return std::unexpected(id.error());
+  if (!*id) return out;
+  auto got = store.multi_get({state_key(**id), words_row_key(**id)});
+  if (!got) return std::unexpected(got.error());
+  if (!(*got)[0]) return out;
+  const auto st = TicketState::decode(*(*got)[0]);
+  if (!st) return fail(errc::io_error, "ticket state row is malformed");
+  if (!in_list(*st, list) || !c.holds(*st)) return out;
+  const auto words = decode_words((*got)[1].value_or(""));
+  for (const auto& w : c.words) {
+    if (!words.contains(w)) return out;
   }
-  std::sort(matches.begin(), matches.end());
-  if (q.descending) std::reverse(matches.begin(), matches.end());
-  return matches;
+  out.emplace_back(sort_suffix(*st, static_cast<char>(q.sort), **id), **id);
+  return out;
 }
 
-// A word's postings are collected and checked one by one ("collect") when they are at most
-// this many, or 1/kCollectShare of the list: each costs a few point reads (about 10 µs on a
-// big store), where the "walk" plan reads the list's rows in range scans (well under 1 µs a
-// row). Above that, the walk is cheaper.
-constexpr std::uint64_t kCollectMin = 64;
-constexpr std::uint64_t kCollectShare = 32;
-// A word's postings are scanned and matched against the rows still in play when they are at
-// most this many times as many; beyond, each row's posting is looked up instead.
-constexpr std::uint64_t kScanOverLookup = 16;
-
-// How a search finds its matches: "collect" (the number's ticket or a rare word's postings, each
-// checked on its state and sorted in memory) or "walk" (match_ids: an emitted list's indexes
-// and the words' postings, or a queue's opening-time index, read in range scans give the set of
-// matching ids, no state read; a page is then read from the index for the sort, filtered by
-// that set, from the end nearer to the page).
-struct SearchPlan {
-  bool walk = false;
-  std::vector<std::string> candidates;  // collect
-  std::string source_word;  // collect: the word (or value_term) whose postings are the candidates
-};
-
-Result<SearchPlan> plan_search(const ViewStore& store, const std::string& list,
-                               const TicketQuery& q, const Criteria& c) {
-  SearchPlan plan;
-  if (!c.number.empty()) {
-    auto id = store.get(number_key(c.number));
-    if (!id) return std::unexpected(id.error());
-    if (*id) plan.candidates.push_back(**id);
-    return plan;
-  }
-  if (list.starts_with(std::string_view("e\0", 2)) && index_for(list, q.sort) != 0) {
-    auto rows = list_count(store, list);
-    if (!rows) return std::unexpected(rows.error());
-    // Postings span every tab of the user: a probe stops past the bound.
-    const std::uint64_t bound = std::max(kCollectMin, *rows / kCollectShare);
-    const std::string user = list_user(list);
-    std::optional<std::vector<std::string>> best;
-    // The words' postings, and a category's or sub-category's (a rare one is collected too).
-    std::vector<std::string> terms(c.words.begin(), c.words.end());
-    if (!c.category.empty()) terms.push_back(value_term('c', c.category));
-    if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
-    for (const auto& w : terms) {
-      const std::string prefix = key_of({"w", user, w}) + '\0';
-      std::vector<std::string> ids;
-      const std::uint64_t limit = best ? best->size() : bound;
-      auto ok = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-        ids.emplace_back(key.substr(prefix.size()));
-        return ids.size() <= limit;
-      });
-      if (!ok) return std::unexpected(ok.error());
-      if (ids.size() <= limit) {
-        best = std::move(ids);
-        plan.source_word = w;
-      }
-    }
-    if (best) {
-      plan.candidates = std::move(*best);
-    } else {
-      plan.walk = true;
-    }
-    return plan;
-  }
-  if (!is_emitted(list)) {
-    plan.walk = true;  // a queue: its opening-time index carries what a search tests
-    return plan;
-  }
-  // No index for the sort (none such today): every row is a candidate.
-  auto ok = store.scan(index_prefix(sorted(list, 'o')), "", false,
-                       [&](std::string_view, std::string_view value) {
-                         plan.candidates.emplace_back(row_id(value));
-                         return true;
-                       });
-  if (!ok) return std::unexpected(ok.error());
-  return plan;
-}
-
-// Whether the terms of a queue row (encode_words) hold `term`.
+// Whether the terms of an opening-time index row (encode_words) hold `term`.
 bool holds_term(std::string_view terms, std::string_view term) {
   while (!terms.empty()) {
     const auto at = terms.find('\0');
@@ -1002,15 +901,21 @@ bool holds_term(std::string_view terms, std::string_view term) {
   return false;
 }
 
-// The ids of the rows of the support or received-tickets queue `list` that match `c` (no
-// number): one scan of the queue's opening-time index (within the dates), each row tested on
-// the status and terms its value carries (queue_row_value). No state row or posting is read.
-Result<IdTally> queue_matches(const ViewStore& store, const std::string& list, const Criteria& c) {
-  IdTally tally;
+// The ids of the rows of `list` that match `c` (no number): one scan of the list's
+// opening-time index (within the dates), each row tested on the status and terms its value
+// carries (terms_row_value). No state row is read. Cost: the list's rows within the dates, a
+// few hundred bytes each: a user's list without term bitmaps (under kTermBitmapsFrom rows),
+// a support or received-tickets queue (a few thousand rows at the worst), or the lists of a
+// user with bitmaps when a bucket set and its rows disagree (terms_page).
+Result<IdSet> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
+  IdSet matches;
   char status = 0;
   if (!c.status.empty()) {
     const StatusInfo* s = status_labelled(c.status);
-    if (s == nullptr) return tally;
+    if (s == nullptr) return matches;
+    if (is_emitted(list) && !tab_holds(*s, list.substr(list.rfind('\0') + 1))) {
+      return matches;  // no row of this tab has that status
+    }
     status = s->code;
   }
   std::vector<std::string> terms(c.words.begin(), c.words.end());
@@ -1018,8 +923,9 @@ Result<IdTally> queue_matches(const ViewStore& store, const std::string& list, c
   if (!c.sub_category.empty()) terms.push_back(value_term('s', c.sub_category));
   const std::string prefix = index_prefix(sorted(list, 'o'));
   std::string start;
-  if (c.from_us && *c.from_us > 0)
+  if (c.from_us && *c.from_us > 0) {
     start = prefix + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
+  }
   bool malformed = false;
   auto ok = store.scan(prefix, start, false, [&](std::string_view key, std::string_view value) {
     // <prefix>\0<opened_at be64><id><ordinal be32>: the sort value of 'o' is empty.
@@ -1037,125 +943,12 @@ Result<IdTally> queue_matches(const ViewStore& store, const std::string& list, c
     for (const auto& t : terms) {
       if (!holds_term(row_terms, t)) return true;
     }
-    tally.seed(id);
+    matches.insert(id);
     return true;
   });
   if (!ok) return std::unexpected(ok.error());
-  if (malformed) return fail(errc::io_error, "a queue's index row is malformed");
-  return tally;
-}
-
-// The ids of the rows of `list` that match `c` (no number); a queue's are queue_matches'. Those
-// of an emitted list, from range scans:
-// the list's opening-time index within the dates (when there are dates, or no value to seek),
-// the category, sub-category and status indexes at the value sought, each word's postings (or,
-// when they are far more than the rows still in play, those rows' postings looked up). No state
-// row is read, unless a category is longer than an index keeps (kSortValueMax). Opening times
-// are taken to be positive (they are the log's clock). Cost: the list's rows within the dates,
-// or those holding the first value, plus the other values' rows and the postings scanned.
-Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
-  if (!is_emitted(list)) return queue_matches(store, list, c);
-  IdTally tally;
-  const StatusInfo* status = nullptr;
-  if (!c.status.empty()) {
-    status = status_labelled(c.status);
-    if (status == nullptr || !tab_holds(*status, list.substr(list.rfind('\0') + 1))) {
-      return tally;  // no row of this tab has that status
-    }
-  }
-  // A tab of one status has no status index: all its rows have it.
-  const bool by_status = status != nullptr && columns_of(list).find('S') != std::string_view::npos;
-  // Without dates, the first value's index range gives the rows in play: it holds fewer than
-  // the whole list.
-  bool seeded = false;
-  if (c.from_us || c.before_us || (c.category.empty() && c.sub_category.empty() && !by_status)) {
-    const std::string by_opening = index_prefix(sorted(list, 'o'));
-    std::string start;
-    if (c.from_us && *c.from_us > 0) {
-      start = by_opening + '\0' + be64(static_cast<std::uint64_t>(*c.from_us));
-    }
-    auto ok =
-        store.scan(by_opening, start, false, [&](std::string_view key, std::string_view value) {
-          const std::string_view id = row_id(value);
-          // <prefix>\0<opened_at be64><id>: the sort value of 'o' is empty.
-          if (key.size() < by_opening.size() + 9) return true;
-          const auto opened =
-              static_cast<std::int64_t>(from_be64(key.substr(by_opening.size() + 1, 8)));
-          if (c.before_us && opened >= *c.before_us) return false;
-          if (!c.from_us || opened >= *c.from_us) tally.seed(id);
-          return true;
-        });
-    if (!ok) return std::unexpected(ok.error());
-    seeded = true;
-  }
-
-  bool check_states = false;
-  auto at_value = [&](char col, const std::string& sought) -> Result<void> {
-    if (sought.size() >= kSortValueMax) check_states = true;  // the index holds a cut value
-    const std::string prefix = index_prefix(sorted(list, col)) +
-                               sought.substr(0, std::min(sought.size(), kSortValueMax)) + '\0';
-    auto scanned = store.scan(prefix, "", false, [&](std::string_view, std::string_view value) {
-      const std::string_view id = row_id(value);
-      if (seeded) {
-        tally.hit(id);
-      } else {
-        tally.seed(id);
-      }
-      return true;
-    });
-    if (!scanned) return scanned;
-    if (seeded) tally.next_source();
-    seeded = true;
-    return {};
-  };
-  if (!c.category.empty()) {
-    if (auto r = at_value('c', c.category); !r) return std::unexpected(r.error());
-  }
-  if (!c.sub_category.empty()) {
-    if (auto r = at_value('s', c.sub_category); !r) return std::unexpected(r.error());
-  }
-  if (by_status) {
-    if (auto r = at_value('S', c.status); !r) return std::unexpected(r.error());
-  }
-  const std::string user = list_user(list);
-  for (const auto& w : c.words) {
-    if (tally.size() == 0) break;
-    const std::string prefix = key_of({"w", user, w}) + '\0';
-    const std::uint64_t bound = kScanOverLookup * tally.size();
-    std::uint64_t seen = 0;
-    auto scanned = store.scan(prefix, "", false, [&](std::string_view key, std::string_view) {
-      if (++seen > bound) return false;
-      tally.hit(key.substr(prefix.size()));
-      return true;
-    });
-    if (!scanned) return std::unexpected(scanned.error());
-    if (seen > bound) {
-      tally.undo_source();
-      const auto ids = tally.ids();
-      for (std::size_t from = 0; from < ids.size(); from += kChunk) {
-        std::vector<std::string> keys;
-        for (std::size_t i = from; i < std::min(ids.size(), from + kChunk); ++i) {
-          keys.push_back(word_key(user, w, ids[i]));
-        }
-        auto got = store.multi_get(keys);
-        if (!got) return std::unexpected(got.error());
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-          if ((*got)[i]) tally.hit(ids[from + i]);
-        }
-      }
-    }
-    tally.next_source();
-  }
-  if (check_states) {
-    const auto ids = tally.ids();
-    auto states = states_of(store, ids);
-    if (!states) return std::unexpected(states.error());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if ((*states)[i] && c.holds(*(*states)[i])) tally.hit(ids[i]);
-    }
-    tally.next_source();
-  }
-  return tally;
+  if (malformed) return fail(errc::io_error, "an opening-time index row is malformed");
+  return matches;
 }
 
 // The ids at ranks [skip, skip + count) of the query's order among the rows of the sorted list
@@ -1163,7 +956,7 @@ Result<IdTally> match_ids(const ViewStore& store, const std::string& list, const
 // them: a page costs the index rows up to it from that end (range scans, one hash lookup a
 // row), whatever the page.
 Result<std::vector<std::string>> walk_page(const ViewStore& store, const std::string& sl,
-                                           const IdTally& matches, std::uint64_t total,
+                                           const IdSet& matches, std::uint64_t total,
                                            std::uint64_t skip, std::size_t count, bool descending) {
   std::vector<std::string> ids;
   if (skip >= total) return ids;
@@ -1472,9 +1265,7 @@ std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::s
 // Every match of `list` in the query's order, after the plan.
 Result<Matches> search(const ViewStore& store, const std::string& list, const TicketQuery& q) {
   const Criteria c(q.search);
-  auto plan = plan_search(store, list, q, c);
-  if (!plan) return std::unexpected(plan.error());
-  if (!plan->walk) return collect(store, list, q, c, plan->candidates, plan->source_word);
+  if (!c.number.empty()) return number_match(store, list, q, c);
   auto matches = match_ids(store, list, c);
   if (!matches) return std::unexpected(matches.error());
   Matches out;
@@ -1644,23 +1435,9 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     if (detail.is_discarded()) return fail(errc::poison, "ticket detail row is not JSON");
     return detail;
   };
-  auto set_words = [&](const std::set<std::string>& old_words,
-                       const std::set<std::string>& new_words, const std::string& emitter) {
-    for (const auto& w : old_words) {
-      if (!new_words.contains(w)) batch.del(word_key(emitter, w, id));
-    }
-    for (const auto& w : new_words) {
-      if (!old_words.contains(w)) batch.put(word_key(emitter, w, id), "");
-    }
-  };
-
   // A deleted draft leaves no row behind.
   if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
     if (before) {
-      auto detail = stored_detail();
-      if (!detail) return std::unexpected(detail.error());
-      const auto words = words_of_detail(*detail);
-      set_words(words, {}, before->emitter);
       batch.note(new_words_key(id), "");
     }
     batch.del(state_key(id));
@@ -1709,8 +1486,6 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
       after.email = e.emitter_email;
       if (!e.emitter_email.empty()) detail["emitter_email"] = e.emitter_email;  // signed out
     }
-    set_words(old_words, terms_of_form(e.title, e.description, e.category, e.sub_category),
-              e.emitter_user_id);
     return {};
   };
   // Events after submission change the state row; the detail row is read and rewritten only
@@ -1985,13 +1760,14 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   const std::uint64_t skip = (std::max<std::size_t>(query.page, 1) - 1) * std::uint64_t{page_size};
   std::vector<std::string> ids;
   const char index = index_for(list, query.sort);
+  if (index == 0) return fail(errc::invalid_argument, "unknown sort");
   const Criteria criteria(query.search);
   const auto value = lone_value(criteria, list);
   const bool by_range = value && (index == value->first || index == 'o');
   // Terms and dates in the emitted list of a user who keeps term bitmaps: the bitmap path.
   std::optional<TermsPage> by_terms;
-  const auto parts = index != 0 && is_emitted(list) && !by_range ? ordinal_parts(list, index)
-                                                                 : std::vector<std::string>{};
+  const auto parts =
+      is_emitted(list) && !by_range ? ordinal_parts(list, index) : std::vector<std::string>{};
   const auto terms = parts.empty() ? std::nullopt : search_terms(criteria);
   if (terms) {
     auto keeps = keeps_term_bitmaps(store, list_user(list));
@@ -2024,7 +1800,7 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
   } else if (by_terms) {
     out.total = by_terms->first;
     ids = std::move(by_terms->second);
-  } else if (query.search.empty() && index != 0) {
+  } else if (query.search.empty()) {
     auto total = list_count(store, list);
     if (!total) return std::unexpected(total.error());
     out.total = *total;
@@ -2036,9 +1812,12 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
       ids = std::move(*got);
     }
   } else {
-    auto plan = plan_search(store, list, query, criteria);
-    if (!plan) return std::unexpected(plan.error());
-    if (plan->walk) {
+    if (!criteria.number.empty()) {
+      auto match = number_match(store, list, query, criteria);
+      if (!match) return std::unexpected(match.error());
+      out.total = match->size();
+      if (skip == 0 && !match->empty()) ids.push_back(match->front().second);
+    } else {
       auto matches = match_ids(store, list, criteria);
       if (!matches) return std::unexpected(matches.error());
       out.total = matches->size();
@@ -2046,13 +1825,6 @@ Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list_
                            query.descending);
       if (!got) return std::unexpected(got.error());
       ids = std::move(*got);
-    } else {
-      auto matches = collect(store, list, query, criteria, plan->candidates, plan->source_word);
-      if (!matches) return std::unexpected(matches.error());
-      out.total = matches->size();
-      for (std::uint64_t i = skip; i < matches->size() && ids.size() < page_size; ++i) {
-        ids.push_back((*matches)[i].second);
-      }
     }
   }
   auto rows = rows_of(store, ids);
@@ -2082,7 +1854,9 @@ Result<std::unique_ptr<TicketCursor>> export_tickets(std::shared_ptr<const ViewS
                                                      const std::string& list_asked,
                                                      const TicketQuery& query_asked) {
   const auto [list, query] = narrow_by_status(list_asked, query_asked);
-  if (const char index = index_for(list, query.sort); query.search.empty() && index != 0) {
+  const char index = index_for(list, query.sort);
+  if (index == 0) return fail(errc::invalid_argument, "unknown sort");
+  if (query.search.empty()) {
     return std::make_unique<IndexCursor>(std::move(store), sorted(list, index), query.descending);
   }
   auto matches = search(*store, list, query);

@@ -14,30 +14,31 @@
 //   a\0<sha256>                        -> "": content some FileAttached names; never removed
 //                                         (the log keeps naming it), so the content store's
 //                                         sweep keeps it (api/content_store.h)
-//   w\0<emitter>\0<word>\0<ticket_id>  -> "" (each distinct normalized word of title and
-//                                         description: lower case, no accents; and the
-//                                         category and sub-category, each as one term: 0x01,
-//                                         'c' or 's', the normalized value)
 //   c\0<list>                          -> rows in the list (be64, merged)
 //   ec\0<user>                         -> be64 (merged): tickets the user has emitted, drafts
 //                                         and deleted ones included; a ticket's ordinal is
 //                                         its emitter's ec before it came (from 0)
 //   tb\0<user>\0<term>\0<chunk be32>   -> the bits of the user's tickets holding the term (as
-//                                         in w), by ordinal, 4096 a chunk (bit o % 8 of byte
+//                                         in tw), by ordinal, 4096 a chunk (bit o % 8 of byte
 //                                         (o % 4096) / 8); only for a user with ec at 256 or
 //                                         more (keeps_term_bitmaps)
 //   kb\0<list>\0<col>\0[<sort suffix>] -> the ordinals (be32, ascending) of the rows of the
 //                                         bucket of the fence at that suffix (bare: before
 //                                         the first fence); the emitted lists of the users of
 //                                         tb, every <col> but 'S'
-//   tw\0<ticket_id>                    -> the ticket's words, '\0' between them (the bits a
-//                                         form change clears and sets; where a user's bitmaps
-//                                         start from)
+//   tw\0<ticket_id>                    -> the ticket's terms, '\0' between them, in order:
+//                                         each distinct normalized word of title and
+//                                         description (lower case, no accents), and the
+//                                         category and sub-category, each as one term (0x01,
+//                                         'c' or 's', the normalized value); the bits a form
+//                                         change clears and sets, where a user's bitmaps
+//                                         start from
 //   x\0<list>\0<col>\0<sort suffix>    -> ticket id: the list sorted on one column ("En
 //                                         cours", "Clôturés", "Brouillons" and the lists of one
-//                                         status have no 'S', sorted as on 'o'); in a queue's
-//                                         'o' index, the id, '\0', the status code and the
-//                                         ticket's terms (as in tw), which its searches test
+//                                         status have no 'S', sorted as on 'o'); in the 'o'
+//                                         index, the id, '\0', the status code and the
+//                                         ticket's terms (as in tw), which the searches no
+//                                         term bitmap answers test
 //   f\0<list>\0<col>\0<sort suffix>    -> "": the fences, rows whose ticket id hashes to 0 mod 64
 //   k\0<list>\0<col>\0[<sort suffix>]  -> be64 (merged): rows from that fence (included) to the
 //                                         next one; the bare prefix counts rows before the first
@@ -204,21 +205,18 @@ struct TicketPage {
 // a read of the list's bucket sets cost, rows / 64 rows of 256 bytes, when matches are many;
 // up to about 64 rows per match of the page when they are few); sorted on status in a tab of
 // several, the same over the lists of its statuses one after another. Should a bucket's set
-// and its rows disagree, the plans below answer instead. Otherwise, with
-// criteria a plan picks one of two ways, with the same answer:
-//   - collect: the number's ticket, or in an emitted list the postings of a word (or category,
-//     sub-category) rarer than 1/32 of the list (at least 64), are each checked on their
-//     state row and sorted in memory: a few point reads per candidate;
-//   - walk (otherwise): the set of matching ids, and so the exact total, with no state read,
-//     from range scans: in an emitted list, its indexes (opening dates, or without dates the
-//     first value's range; category, sub-category, status) and the words' postings (postings
-//     far more numerous than the rows left are looked up row by row instead); in a support or
-//     received-tickets queue, its opening-time index (within the dates), whose rows carry each
-//     ticket's status and terms. The page is then read from the index for the sort, keeping the
-//     ids of that set, from the end of the index nearer to the page. Cost: those scans, then
-//     the index rows up to the page from the nearer end.
-// A page past the end is empty. Fails with io_error when the store fails. Thread-safe; the
-// caller checks that the list is the caller's.
+// and its rows disagree, the general path answers instead. Otherwise:
+//   - a number: its ticket, checked on its state and words rows (three point reads);
+//   - a status no row of the tab has: no match, nothing read;
+//   - any other criteria (a user's list without term bitmaps, under 256 rows; a support or
+//     received-tickets queue): one scan of the list's
+//     opening-time index within the dates, each row tested on the status and terms it carries,
+//     gives the set of matching ids, and so the exact total, with no state read; the page is
+//     then read from the index for the sort, keeping the ids of that set, from the end of the
+//     index nearer to the page. Cost: the list's rows within the dates (a few hundred bytes
+//     each), then the index rows up to the page from the nearer end.
+// A page past the end is empty. Fails with invalid_argument for a sort no TicketSort names,
+// io_error when the store fails. Thread-safe; the caller checks that the list is the caller's.
 [[nodiscard]] Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,
                                               const TicketQuery& query);
 
@@ -240,8 +238,8 @@ struct TicketPage {
 // Every row of a list or search in the query's order (page and page_size ignored), handed out
 // in chunks so that an export holds one chunk at a time: without criteria it walks the index
 // from the last key it gave; with criteria it holds the sorted matches' keys (tens of bytes
-// each), not their rows. Rows changed between two chunks may be seen as they are then. Not
-// thread-safe (one per export); keeps `store` alive.
+// each), not their rows. Rows changed between two chunks may be seen as they are then. Fails
+// as list_tickets does. Not thread-safe (one per export); keeps `store` alive.
 class TicketCursor {
  public:
   virtual ~TicketCursor() = default;

@@ -393,8 +393,8 @@ TEST_F(TicketList, CsvExportOfManyRowsComesInChunks) {
   // A word in every one of these tickets (its count in the list gives the total; the page is
   // read from the sort index keeping the rows holding it, ticket_views.h) pages like the list,
   // from either end, the middle pages too, and past the end; with a second, rare word (read
-  // from its postings) or a date range, the same answer as the filter applied to the whole
-  // list; with the status every row of a one-status tab has, the same as the word alone.
+  // in the list's opening-time index) or a date range, the same answer as the filter applied to the
+  // whole list; with the status every row of a one-status tab has, the same as the word alone.
   for (const char* order : {"asc", "desc"}) {
     const std::string q = std::string("q=VOLUME&sort=title&order=") + order;
     const json whole = all("bulk", q);

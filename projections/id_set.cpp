@@ -1,4 +1,4 @@
-#include "projections/id_tally.h"
+#include "projections/id_set.h"
 
 #include <cstring>
 #include <functional>
@@ -10,7 +10,7 @@ std::uint64_t hash_of(std::string_view id) { return std::hash<std::string_view>{
 
 }  // namespace
 
-std::size_t IdTally::find(std::string_view id, std::uint64_t hash) const {
+std::size_t IdSet::find(std::string_view id, std::uint64_t hash) const {
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
@@ -23,7 +23,7 @@ std::size_t IdTally::find(std::string_view id, std::uint64_t hash) const {
 }
 
 // Doubles the table (64 slots at first); the arena stays where it is.
-void IdTally::grow() {
+void IdSet::grow() {
   std::vector<Slot> old(slots_.empty() ? 64 : slots_.size() * 2);
   old.swap(slots_);
   const std::size_t mask = slots_.size() - 1;
@@ -35,57 +35,33 @@ void IdTally::grow() {
   }
 }
 
-void IdTally::seed(std::string_view id) {
+void IdSet::insert(std::string_view id) {
   if (id.empty()) return;
   if ((used_ + 1) * 2 > slots_.size()) grow();
   const std::uint64_t hash = hash_of(id);
   Slot& s = slots_[find(id, hash)];
   if (s.size != 0) return;
-  s = Slot{hash, arena_.size(), static_cast<std::uint32_t>(id.size()), 0};
+  s = Slot{hash, arena_.size(), static_cast<std::uint32_t>(id.size())};
   arena_.append(id);
   ++used_;
-  ++alive_;
 }
 
-void IdTally::hit(std::string_view id) {
-  if (slots_.empty() || id.empty()) return;
-  Slot& s = slots_[find(id, hash_of(id))];
-  if (s.size != 0 && s.level == level_) {
-    ++s.level;
-    ++passed_;
-  }
-}
-
-void IdTally::next_source() {
-  ++level_;
-  alive_ = passed_;
-  passed_ = 0;
-}
-
-void IdTally::undo_source() {
-  for (Slot& s : slots_) {
-    if (s.size != 0 && s.level == level_ + 1) s.level = level_;
-  }
-  passed_ = 0;
-}
-
-void IdTally::reserve(std::size_t ids) {
+void IdSet::reserve(std::size_t ids) {
   std::size_t want = slots_.empty() ? 64 : slots_.size();
   while (want < ids * 2) want *= 2;
   while (slots_.size() < want) grow();
 }
 
-bool IdTally::contains(std::string_view id) const {
+bool IdSet::contains(std::string_view id) const {
   if (slots_.empty() || id.empty()) return false;
-  const Slot& s = slots_[find(id, hash_of(id))];
-  return s.size != 0 && s.level == level_;
+  return slots_[find(id, hash_of(id))].size != 0;
 }
 
-std::vector<std::string> IdTally::ids() const {
+std::vector<std::string> IdSet::ids() const {
   std::vector<std::string> out;
-  out.reserve(alive_);
+  out.reserve(used_);
   for (const Slot& s : slots_) {
-    if (s.size != 0 && s.level == level_) out.emplace_back(arena_.data() + s.at, s.size);
+    if (s.size != 0) out.emplace_back(arena_.data() + s.at, s.size);
   }
   return out;
 }
