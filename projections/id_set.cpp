@@ -46,24 +46,9 @@ void IdSet::insert(std::string_view id) {
   ++used_;
 }
 
-void IdSet::reserve(std::size_t ids) {
-  std::size_t want = slots_.empty() ? 64 : slots_.size();
-  while (want < ids * 2) want *= 2;
-  while (slots_.size() < want) grow();
-}
-
 bool IdSet::contains(std::string_view id) const {
   if (slots_.empty() || id.empty()) return false;
   return slots_[find(id, hash_of(id))].size != 0;
-}
-
-std::vector<std::string> IdSet::ids() const {
-  std::vector<std::string> out;
-  out.reserve(used_);
-  for (const Slot& s : slots_) {
-    if (s.size != 0) out.emplace_back(arena_.data() + s.at, s.size);
-  }
-  return out;
 }
 
 }  // namespace chorus::projections

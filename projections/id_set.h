@@ -19,13 +19,9 @@ class IdSet {
  public:
   // Adds `id`; does nothing when it is there already.
   void insert(std::string_view id);
-  // Makes room for `ids` ids in all without growing the table.
-  void reserve(std::size_t ids);
 
   [[nodiscard]] bool contains(std::string_view id) const;
   [[nodiscard]] std::size_t size() const { return used_; }
-  // The ids, in no particular order.
-  [[nodiscard]] std::vector<std::string> ids() const;
 
  private:
   struct Slot {

@@ -69,8 +69,8 @@ std::string bucket_prefix(std::string_view sorted_list) {
 constexpr std::size_t kSortValueMax = 64;
 constexpr std::size_t kWordMax = 40;
 
-// An index row's value is the ticket's id, except in a queue's opening-time index
-// (queue_row_value), where more follows it after a '\0' (no id holds one: it separates key parts).
+// An index row's value is the ticket's id, except in an opening-time index (terms_row_value),
+// where more follows it after a '\0' (no id holds one: it separates key parts).
 std::string_view row_id(std::string_view value) { return value.substr(0, value.find('\0')); }
 // Which tickets are fences depends on nothing but their id, so a rebuild gives the same buckets
 // as the live views.
@@ -202,6 +202,10 @@ struct TicketState {
   }
 };
 
+// Whether tickets of status `code` are in the support and received-tickets queues: those not
+// yet Fermé (nor drafts).
+bool queued(char code) { return code == 'O' || code == 'W' || code == 'R'; }
+
 // The lists a ticket is in.
 std::vector<std::string> lists_of(const TicketState& s) {
   std::vector<std::string> out;
@@ -210,7 +214,7 @@ std::vector<std::string> lists_of(const TicketState& s) {
   if (!s.emitter.empty()) {
     for (auto tab : status_of(s.status).tabs) out.push_back(key_of({"e", s.emitter, tab}));
   }
-  const bool in_queue = s.status == 'O' || s.status == 'W' || s.status == 'R';
+  const bool in_queue = queued(s.status);
   if (in_queue && !s.business()) {
     const std::string level(1, s.level);
     out.push_back(key_of({"q", level, "all"}));
@@ -284,7 +288,7 @@ std::uint32_t ordinal_of_suffix(std::string_view suffix) {
   return suffix.size() < 4 ? 0 : from_be32(suffix.substr(suffix.size() - 4));
 }
 
-// `value`: the row's, the ticket's id or queue_row_value.
+// `value`: the row's, the ticket's id or terms_row_value.
 Result<void> index_insert(ViewBatch& batch, const std::string& sl, const std::string& suffix,
                           const std::string& value) {
   batch.put(index_prefix(sl) + suffix, value);
@@ -340,7 +344,9 @@ std::set<std::string> decode_words(std::string_view row) {
 // emitters, and a user's list without bitmaps is short. Per-user postings (a row per word and
 // ticket) were 30% of the rows a rebuild wrote; reading each row's state and postings took
 // 8-14 ms p99 for an agent's queue of 1,269 tickets (ticket_list_bench, 2026-11-27).
-// update_lists rewrites it when the status or the terms change in place.
+// update_lists rewrites it when the status or the terms change in place. Its length grows
+// with the ticket's distinct words, in every list the ticket is in: the price of searches
+// without point reads.
 std::string terms_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
   std::string out(id);
   out.push_back('\0');
@@ -903,8 +909,10 @@ bool holds_term(std::string_view terms, std::string_view term) {
 
 // The ids of the rows of `list` that match `c` (no number): one scan of the list's
 // opening-time index (within the dates), each row tested on the status and terms its value
-// carries (terms_row_value). No state row is read. Cost: the list's rows within the dates, a
-// few hundred bytes each: a user's list without term bitmaps (under kTermBitmapsFrom rows),
+// carries (terms_row_value). No state row is read. Cost: the list's rows within the dates,
+// each as long as its ticket's distinct words (about 8 bytes a word: 200 bytes with the
+// bench's 20-word vocabulary, a few KB for a description of thousands of words): a user's
+// list without term bitmaps (under kTermBitmapsFrom rows),
 // a support or received-tickets queue (a few thousand rows at the worst), or the lists of a
 // user with bitmaps when a bucket set and its rows disagree (terms_page).
 Result<IdSet> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
@@ -913,8 +921,8 @@ Result<IdSet> match_ids(const ViewStore& store, const std::string& list, const C
   if (!c.status.empty()) {
     const StatusInfo* s = status_labelled(c.status);
     if (s == nullptr) return matches;
-    if (is_emitted(list) && !tab_holds(*s, list.substr(list.rfind('\0') + 1))) {
-      return matches;  // no row of this tab has that status
+    if (is_emitted(list) ? !tab_holds(*s, list.substr(list.rfind('\0') + 1)) : !queued(s->code)) {
+      return matches;  // no row of this list has that status
     }
     status = s->code;
   }
@@ -1107,7 +1115,7 @@ std::vector<std::string> ordinal_parts(const std::string& list, char index) {
 // seek per bucket holding a match of it and the rows of those buckets up to their last match:
 // about a plain page's when matches are many, up to about 64 rows per match of the page when
 // they are few. nullopt when a bucket's set and its rows disagree (the views are then not what
-// the projector writes: the caller answers from another plan).
+// the projector writes: the caller answers from the general path, match_ids).
 using TermsPage = std::pair<std::uint64_t, std::vector<std::string>>;
 Result<std::optional<TermsPage>> terms_page(const ViewStore& store, const std::string& list,
                                             const std::vector<std::string>& parts,
@@ -1262,7 +1270,7 @@ std::optional<std::pair<char, std::string>> lone_value(const Criteria& c, std::s
   return out;
 }
 
-// Every match of `list` in the query's order, after the plan.
+// Every match of `list` in the query's order, from the general path (number_match, match_ids).
 Result<Matches> search(const ViewStore& store, const std::string& list, const TicketQuery& q) {
   const Criteria c(q.search);
   if (!c.number.empty()) return number_match(store, list, q, c);

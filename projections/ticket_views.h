@@ -207,14 +207,14 @@ struct TicketPage {
 // several, the same over the lists of its statuses one after another. Should a bucket's set
 // and its rows disagree, the general path answers instead. Otherwise:
 //   - a number: its ticket, checked on its state and words rows (three point reads);
-//   - a status no row of the tab has: no match, nothing read;
+//   - a status no row of the list has: no match, nothing read;
 //   - any other criteria (a user's list without term bitmaps, under 256 rows; a support or
-//     received-tickets queue): one scan of the list's
-//     opening-time index within the dates, each row tested on the status and terms it carries,
-//     gives the set of matching ids, and so the exact total, with no state read; the page is
-//     then read from the index for the sort, keeping the ids of that set, from the end of the
-//     index nearer to the page. Cost: the list's rows within the dates (a few hundred bytes
-//     each), then the index rows up to the page from the nearer end.
+//     received-tickets queue): one scan of the list's opening-time index within the dates,
+//     each row tested on the status and terms it carries, gives the set of matching ids, and
+//     so the exact total, with no state read; the page is then read from the index for the
+//     sort, keeping the ids of that set, from the end of the index nearer to the page. Cost:
+//     the list's rows within the dates (each about 8 bytes per distinct word of its ticket),
+//     then the index rows up to the page from the nearer end.
 // A page past the end is empty. Fails with invalid_argument for a sort no TicketSort names,
 // io_error when the store fails. Thread-safe; the caller checks that the list is the caller's.
 [[nodiscard]] Result<TicketPage> list_tickets(const ViewStore& store, const std::string& list,

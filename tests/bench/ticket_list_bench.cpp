@@ -3,9 +3,9 @@
 // real projections::Runner, then in-process latencies (no HTTP) of:
 //   - a page of 50 of each "Tickets émis" tab for user-0: first, middle and last page, on every
 //     sort column both ways;
-//   - the counts per tab; searches by number, by words, category, status and dates (the
-//     term bitmaps' path of list_tickets): first, middle and last page on every column both
-//     ways, beside a raw scan of the list's opening-time index (what the general path reads)
+//   - the counts per tab; searches by number, by words, category, status and dates (most
+//     answered by the term bitmaps, list_tickets): first, middle and last page on every column
+//     both ways, beside a raw scan of the list's opening-time index (what the general path reads)
 //     and of the bucket sets and bitmaps; an agent's support queue (pages and a word search)
 //     and the support queue of level 1;
 //   - the CSV export rate of user-0's biggest tab (rows formatted as the route sends them);

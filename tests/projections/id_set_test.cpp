@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <random>
 #include <set>
 #include <string>
@@ -19,7 +18,6 @@ TEST(IdSet, HoldsWhatASetWould) {
     std::set<std::string> model;
     auto id_of = [](std::uint32_t n) { return "ticket-" + std::to_string(n * 2654435761u); };
     const std::uint32_t ids = 1 + rng() % 5000;
-    if (round % 2 == 0) set.reserve(ids);
     for (std::uint32_t i = 0; i < ids; ++i) {
       const std::string id = id_of(rng() % ids);
       set.insert(id);
@@ -30,10 +28,7 @@ TEST(IdSet, HoldsWhatASetWould) {
       ASSERT_EQ(set.contains(id_of(n)), model.contains(id_of(n))) << id_of(n);
     }
     EXPECT_FALSE(set.contains(""));
-    ASSERT_EQ(set.size(), model.size());
-    auto got = set.ids();
-    std::sort(got.begin(), got.end());
-    ASSERT_EQ(got, std::vector<std::string>(model.begin(), model.end())) << "round " << round;
+    ASSERT_EQ(set.size(), model.size()) << "round " << round;
   }
 }
 
@@ -41,7 +36,6 @@ TEST(IdSet, EmptySetHoldsNothing) {
   const IdSet set;
   EXPECT_FALSE(set.contains("a"));
   EXPECT_EQ(set.size(), 0u);
-  EXPECT_TRUE(set.ids().empty());
 }
 
 }  // namespace
