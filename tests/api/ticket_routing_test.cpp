@@ -185,6 +185,18 @@ TEST_F(TicketRouting, TheDestinationReceivesItInItsQueuesUntilFermé) {
   const json page = ok("recv", "GET", "/v1/received/tickets?structure_id=dest-r&page_size=1");
   EXPECT_EQ(page.value("items", json::array()).size(), 1u);
   EXPECT_GE(page.value("total", 0), 2);
+  // And searched like them: words of the title or description, a status.
+  json marked = form("Factures émises", kBusiness, "dest-r", "COMPTA");
+  marked["description"] = "Mandat introuvable.";
+  const std::string searched = ok("alice", "POST", "/v1/tickets", marked).value("ticket_id", "");
+  const std::vector<std::string> only{searched};
+  EXPECT_EQ(received_ids("recv", "structure_id=dest-r&q=introuvable"), only);
+  EXPECT_EQ(received_ids("compta", "structure_id=dest-r&service=COMPTA&q=MANDAT%20Introuvable"),
+            only);
+  EXPECT_EQ(received_ids("recv", "structure_id=dest-r&q=introuvable&status=Ouvert"), only);
+  EXPECT_EQ(received("recv", "structure_id=dest-r&q=introuvable&status=R%C3%A9solu"), 0u);
+  EXPECT_EQ(received("recv", "structure_id=dest-r&q=introuvable&status=Ferm%C3%A9"), 0u);
+  EXPECT_EQ(received("recv", "structure_id=dest-r&q=paiement"), all.size() + 1);
   // Nobody else reads them: compta on the whole structure, a plain member, the emitter.
   EXPECT_EQ(act("compta", "GET", "/v1/received/tickets?structure_id=dest-r").status, 403);
   EXPECT_EQ(act("plain", "GET", "/v1/received/tickets?structure_id=dest-r").status, 403);
