@@ -911,10 +911,10 @@ bool holds_term(std::string_view terms, std::string_view term) {
 // opening-time index (within the dates), each row tested on the status and terms its value
 // carries (terms_row_value). No state row is read. Cost: the list's rows within the dates,
 // each as long as its ticket's distinct words (about 8 bytes a word: 200 bytes with the
-// bench's 20-word vocabulary, a few KB for a description of thousands of words): a user's
-// list without term bitmaps (under kTermBitmapsFrom rows),
-// a support or received-tickets queue (a few thousand rows at the worst), or the lists of a
-// user with bitmaps when a bucket set and its rows disagree (terms_page).
+// bench's 20-word vocabulary, a few KB for a description of thousands of words). The lists
+// searched so: a user's list without term bitmaps (under kTermBitmapsFrom rows), a support or
+// received-tickets queue (a few thousand rows at the worst), or the lists of a user with
+// bitmaps when a bucket set and its rows disagree (terms_page).
 Result<IdSet> match_ids(const ViewStore& store, const std::string& list, const Criteria& c) {
   IdSet matches;
   char status = 0;
