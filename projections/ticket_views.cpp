@@ -566,17 +566,20 @@ Result<void> update_lists(ViewBatch& batch, const std::string& id,
     if (!n) return std::unexpected(n.error());
     keeps = *n >= kTermBitmapsFrom;
   }
+  // The opening-time rows' value, the same in every list; rewritten in the lists the ticket
+  // stays in when what it carries changed.
+  const std::string terms_value = after ? terms_row_value(id, after->status, new_words) : "";
+  const bool terms_changed =
+      before && after && (before->status != after->status || old_words != new_words);
   for (const auto& list : lists) {
     const bool was = contains(old_lists, list), is = contains(new_lists, list);
     for (char col : columns_of(list)) {
       const std::string old_suffix = was ? sort_suffix(*before, col, id) : "";
       const std::string new_suffix = is ? sort_suffix(*after, col, id) : "";
       const std::string sl = sorted(list, col);
-      const bool with_terms = col == 'o';
-      const std::string value =
-          is && with_terms ? terms_row_value(id, after->status, new_words) : id;
+      const std::string& value = col == 'o' ? terms_value : id;
       if (was && is && old_suffix == new_suffix) {
-        if (with_terms && (before->status != after->status || old_words != new_words)) {
+        if (col == 'o' && terms_changed) {
           batch.put(index_prefix(sl) + new_suffix, value);  // same place, same fence
         }
         continue;
