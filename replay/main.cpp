@@ -182,7 +182,9 @@ int main(int argc, char** argv) {
       "chorus-replay: replay and audit the Chorus event log, read-only.\n"
       "Exit codes: 0 intact or no difference, 1 damage or differences found, 2 bad usage, "
       "3 not found, 4 the log or a file could not be read or written."};
-  app.require_subcommand(1);
+  // At most one: an unknown word is then refused as unexpected, naming it, rather than as a
+  // missing subcommand; none at all is refused after parsing.
+  app.require_subcommand(0, 1);
 
   std::string data_dir = ".data";
   chorus::events::KafkaLogOptions kafka;
@@ -247,6 +249,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kUsage;
+  }
+  if (app.get_subcommands().empty()) {
+    std::fprintf(stderr,
+                 "a subcommand is required: history, state, views, verify, export or "
+                 "verify-extract\nRun with --help for more information.\n");
+    return kUsage;
   }
 
   if (*verify_extract) {

@@ -306,7 +306,13 @@ TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
 
   EXPECT_EQ(replay(data() + " history ticket-nope").exit_code, 3);
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at yesterday").exit_code, 2);
-  EXPECT_EQ(replay(data() + " frobnicate").exit_code, 2);
+  // An unknown subcommand is named; none at all says which there are.
+  auto unknown = replay(data() + " frobnicate");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.out.find("frobnicate"), std::string::npos) << unknown.out;
+  auto none = replay(data());
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.out.find("a subcommand is required: history"), std::string::npos) << none.out;
   EXPECT_EQ(replay("--data-dir /nonexistent/chorus history ticket-x").exit_code, 4);
 }
 
