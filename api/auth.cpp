@@ -2,8 +2,11 @@
 
 #include <jwt.h>
 
+#include <cerrno>
 #include <memory>
 #include <nlohmann/json.hpp>
+
+#include "events/utf8.h"
 
 namespace chorus::api {
 namespace {
@@ -37,6 +40,15 @@ std::expected<domain::Caller, std::string> TokenVerifier::verify(std::string_vie
   const long exp = jwt_get_grant_int(jwt.get(), "exp");
   if (errno != 0 || exp <= 0) return std::unexpected("token has no expiry");
   if (exp <= now_s) return std::unexpected("token has expired");
+  // "nbf" is optional; when present, a token is refused before it (RFC 7519, 4.1.5).
+  errno = 0;
+  const long nbf = jwt_get_grant_int(jwt.get(), "nbf");
+  if (errno == 0 && nbf > now_s) return std::unexpected("token is not valid yet");
+  if (errno != 0 && errno != ENOENT) return std::unexpected("token nbf is not a number");
+  // The subject names the caller in keys and events: text, as every such field.
+  if (!events::is_plain_text(sub, /*line_breaks=*/false)) {
+    return std::unexpected("token subject is not plain text");
+  }
 
   domain::Caller caller{sub, {}};
   if (char* roles_json = jwt_get_grants_json(jwt.get(), "roles")) {
@@ -63,12 +75,14 @@ std::expected<domain::Caller, std::string> TokenVerifier::verify(std::string_vie
 }
 
 std::string TokenVerifier::mint(const std::string& user_id, const std::vector<std::string>& roles,
-                                std::int64_t expires_at_s) const {
+                                std::int64_t expires_at_s,
+                                std::optional<std::int64_t> not_before_s) const {
   jwt_t* raw = nullptr;
   jwt_new(&raw);
   Jwt jwt(raw);
   jwt_add_grant(jwt.get(), "sub", user_id.c_str());
   jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(expires_at_s));
+  if (not_before_s) jwt_add_grant_int(jwt.get(), "nbf", static_cast<long>(*not_before_s));
   jwt_add_grants_json(jwt.get(), nlohmann::json{{"roles", roles}}.dump().c_str());
   jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(key_.data()),
               static_cast<int>(key_.size()));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,15 +20,17 @@ class TokenVerifier {
   explicit TokenVerifier(std::string key) : key_(std::move(key)) {}
 
   // The caller named by `authorization` ("Bearer <token>"), when its signature is HS256 with
-  // our key, "sub" is a non-empty string, "exp" is in the future of `now_s` and "roles" holds
+  // our key, "sub" is a non-empty string of plain text (no control character), "exp" is in the
+  // future of `now_s`, "nbf", when present, is not, and "roles" holds
   // only known roles. Otherwise an explanation (never echoing the token). Thread-safe.
   [[nodiscard]] std::expected<domain::Caller, std::string> verify(std::string_view authorization,
                                                                   std::int64_t now_s) const;
 
-  // A token for `user_id` with `roles`, valid until `expires_at_s`: for tests, the workload
-  // generator and `chorusd mint-token`. Thread-safe.
+  // A token for `user_id` with `roles`, valid until `expires_at_s` (and from `not_before_s`
+  // when given): for tests, the workload generator and `chorusd mint-token`. Thread-safe.
   [[nodiscard]] std::string mint(const std::string& user_id, const std::vector<std::string>& roles,
-                                 std::int64_t expires_at_s) const;
+                                 std::int64_t expires_at_s,
+                                 std::optional<std::int64_t> not_before_s = std::nullopt) const;
 
  private:
   std::string key_;

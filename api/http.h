@@ -11,8 +11,10 @@
 namespace chorus::api {
 
 struct Request {
-  std::string method;                                      // "GET", "POST", ...
-  std::string path;                                        // without the query string
+  std::string method;  // "GET", "POST", ...
+  // Without the query string, as sent (not decoded: an escaped '/' is no separator); the router
+  // decodes each parameter it matches.
+  std::string path;
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   std::string authorization;
   std::string idempotency_key;
@@ -68,6 +70,11 @@ struct Problem {
 
   [[nodiscard]] Response to_response() const;
 };
+
+// `s` with its %XX escapes decoded, and '+' as a space when `plus_is_space` (a query string's
+// form encoding; a path keeps its '+'). A '%' not followed by two hex digits stays as it is.
+// The result may be any bytes: the router checks it is text (Router::dispatch). Pure.
+[[nodiscard]] std::string percent_decode(std::string_view s, bool plus_is_space);
 
 // The query parameter `name` as an integer in [1, max]; `fallback` when absent. Throws a
 // Problem 400 (rule "request.query", the parameter as field) for anything else.

@@ -22,37 +22,21 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 Request to_request(const http::request<http::string_body>& in) {
   Request r;
   r.method = std::string(in.method_string());
   std::string_view target(in.target().data(), in.target().size());
   const auto q = target.find('?');
-  r.path = percent_decode(target.substr(0, q));
+  r.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) {
     std::string_view query = target.substr(q + 1);
     while (!query.empty()) {
       auto amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
       auto eq = pair.find('=');
-      r.query.emplace_back(percent_decode(pair.substr(0, eq)),
-                           eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1)));
+      r.query.emplace_back(
+          percent_decode(pair.substr(0, eq), true),
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
       if (amp == std::string_view::npos) break;
       query.remove_prefix(amp + 1);
     }

@@ -1,16 +1,29 @@
 #include "api/json_body.h"
 
+#include "events/utf8.h"
+#include "projections/json_text.h"
+
 namespace chorus::api {
 
+using projections::json_text;
+
 JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
+  const Problem not_json{400, "request.json", "",
+                         "Le corps de la requête n'est pas du JSON valide."};
+  // No JSON text holds a raw NUL, and nlohmann's lexer takes one for the end of the input,
+  // which would let whatever follows it pass unread.
+  if (body.find('\0') != std::string::npos) throw not_json;
   try {
     json_ = nlohmann::json::parse(body);
   } catch (const nlohmann::json::parse_error& e) {
     // nlohmann validates UTF-8 while lexing strings and says so in its message.
     const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
-    throw Problem{400, utf8 ? "request.utf8" : "request.json", "",
-                  utf8 ? "Le corps de la requête n'est pas de l'UTF-8 valide."
-                       : "Le corps de la requête n'est pas du JSON valide."};
+    if (!utf8) throw not_json;
+    throw Problem{400, "request.utf8", "", "Le corps de la requête n'est pas de l'UTF-8 valide."};
+  } catch (const nlohmann::json::exception&) {
+    // A number beyond a double's range (1e999999) is out_of_range, not a parse error.
+    throw Problem{400, "request.json", "",
+                  "Le corps de la requête n'est pas du JSON valide : nombre hors limites."};
   }
   *this = JsonBody(std::move(json_), allowed);
 }
@@ -37,6 +50,20 @@ bool JsonBody::bool_or(const std::string& name, bool fallback) const {
   return it->get<bool>();
 }
 
+namespace {
+
+// The text of string field `name`: JSON lets a string escape any control character ("\u0000"),
+// which would cut a view key or hide in what the portal shows; line breaks and tabs are text.
+const std::string& checked_text(const std::string& name, const std::string& value) {
+  if (!events::is_plain_text(value, /*line_breaks=*/true)) {
+    throw Problem{400, "request.text", name,
+                  "Le champ « " + name + " » contient un caractère de contrôle."};
+  }
+  return value;
+}
+
+}  // namespace
+
 std::vector<std::string> JsonBody::string_list(const std::string& name) const {
   auto it = json_.find(name);
   if (it == json_.end() || it->is_null()) return {};
@@ -44,7 +71,7 @@ std::vector<std::string> JsonBody::string_list(const std::string& name) const {
   if (it->is_array()) {
     for (const auto& item : *it) {
       if (!item.is_string()) break;
-      out.push_back(item.get<std::string>());
+      out.push_back(checked_text(name, item.get_ref<const std::string&>()));
     }
     if (out.size() == it->size()) return out;
   }
@@ -76,7 +103,7 @@ std::optional<std::string> JsonBody::optional_string(const std::string& name) co
   if (!it->is_string()) {
     throw Problem{400, "request.type", name, "Le champ « " + name + " » doit être une chaîne."};
   }
-  return it->get<std::string>();
+  return checked_text(name, it->get_ref<const std::string&>());
 }
 
 std::optional<int> JsonBody::optional_int(const std::string& name) const {
@@ -93,7 +120,7 @@ std::string JsonBody::string_or_empty(const std::string& name) const {
 }
 
 Response json_response(int status, const nlohmann::json& body) {
-  return Response{status, "application/json", body.dump(), {}};
+  return Response{status, "application/json", json_text(body), {}};
 }
 
 nlohmann::json problem_json(const Problem& p) {

@@ -1,7 +1,7 @@
 #pragma once
 // Strict reading of JSON request bodies: an object, only known fields, each of the right
-// type. Anything else throws a 400/422 Problem naming the field. nlohmann::json rejects
-// invalid UTF-8 while parsing.
+// type, strings without control characters but line breaks and tabs. Anything else throws a
+// 400/422 Problem naming the field. nlohmann::json rejects invalid UTF-8 while parsing.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,7 +33,8 @@ class JsonBody {
   [[nodiscard]] JsonBody object(const std::string& name,
                                 const std::set<std::string>& allowed) const;
 
-  // The string field `name`, or nullopt when absent. Throws Problem on a non-string.
+  // The string field `name`, or nullopt when absent. Throws Problem on a non-string or a
+  // string holding a control character (request.text).
   [[nodiscard]] std::optional<std::string> optional_string(const std::string& name) const;
   // The integer field `name`, or nullopt when absent. Throws Problem on anything else.
   [[nodiscard]] std::optional<int> optional_int(const std::string& name) const;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,8 @@
 #include "domain/reference_object.h"
 #include "domain/ticket.h"
 #include "events/codec.h"
+#include "events/utf8.h"
+#include "projections/json_text.h"
 #include "projections/outbox_views.h"
 #include "projections/reference_views.h"
 #include "projections/structure_views.h"
@@ -24,6 +27,7 @@ namespace chorus::api {
 namespace {
 
 using nlohmann::json;
+using projections::json_text;
 using Clock = std::chrono::steady_clock;
 
 // Views store rows as JSON text: a list answer splices them in as they are, without parsing
@@ -57,7 +61,17 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-// Matches `path` against a pattern like "/v1/tickets/{ticket_id}/submit"; fills `params`.
+// "application/json" or a "+json" type, parameters (charset) allowed, any case.
+bool is_json_media_type(std::string_view content_type) {
+  std::string essence(content_type.substr(0, content_type.find(';')));
+  while (!essence.empty() && (essence.back() == ' ' || essence.back() == '\t')) essence.pop_back();
+  for (auto& c : essence) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return essence == "application/json" ||
+         (essence.starts_with("application/") && essence.ends_with("+json"));
+}
+
+// Matches `path` (as sent, escapes undecoded) against a pattern like
+// "/v1/tickets/{ticket_id}/submit"; fills `params`, each decoded.
 bool match(std::string_view pattern, std::string_view path, std::vector<std::string>& params) {
   auto p = segments(pattern);
   auto s = segments(path);
@@ -66,7 +80,7 @@ bool match(std::string_view pattern, std::string_view path, std::vector<std::str
   for (std::size_t i = 0; i < p.size(); ++i) {
     if (p[i].starts_with('{')) {
       if (s[i].empty()) return false;
-      found.emplace_back(s[i]);
+      found.push_back(percent_decode(s[i], false));
     } else if (p[i] != s[i]) {
       return false;
     }
@@ -226,6 +240,28 @@ void require_operator(const domain::Caller& caller, const char* rule, const char
 
 }  // namespace
 
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 std::size_t positive_param(const Request& r, const char* name, std::size_t fallback,
                            std::size_t max) {
   const std::string* v = r.query_param(name);
@@ -247,7 +283,7 @@ Response Problem::to_response() const {
             {"detail", detail},
             {"rule", rule}};
   if (!field.empty()) body["field"] = field;
-  Response r{status, "application/problem+json", body.dump(), {}};
+  Response r{status, "application/problem+json", json_text(body), {}};
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   if (status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
@@ -395,6 +431,30 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   }
   route_label = route->pattern;
   const std::string_view pattern = route->pattern;
+  // Decoded path and query text reaches keys, events and answers: it must be text. A NUL would
+  // cut a view key, and bytes that are not UTF-8 cannot be written into JSON.
+  for (const auto& param : params) {
+    if (!events::is_plain_text(param, /*line_breaks=*/false)) {
+      throw Problem{400, "request.path", "",
+                    "Le chemin contient un caractère de contrôle ou n'est pas de l'UTF-8 valide."};
+    }
+  }
+  // Bodies are JSON but an attachment's bytes: a body declared otherwise (or not declared) is
+  // refused before it is read. This also keeps a browser's cross-site form, which can only
+  // send text/plain or a form encoding, away from the routes that take no token.
+  if (!request.body.empty() && pattern != "/v1/tickets/{ticket_id}/attachments" &&
+      !is_json_media_type(request.content_type)) {
+    throw Problem{415, "request.content_type", "Content-Type",
+                  "Le corps de la requête doit être déclaré « application/json »."};
+  }
+  for (const auto& [name, value] : request.query) {
+    const bool name_ok = events::is_plain_text(name, false);
+    if (!name_ok || !events::is_plain_text(value, false)) {
+      throw Problem{400, "request.query", name_ok ? name : "",
+                    "Un paramètre de la requête contient un caractère de contrôle ou n'est pas de "
+                    "l'UTF-8 valide."};
+    }
+  }
 
   // --- Unauthenticated operational endpoints -------------------------------------------
   if (pattern == "/healthz") return Response{200, "text/plain", "ok\n", {}};
@@ -545,6 +605,17 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       throw Problem{400, "request.consistency_token", "X-Consistency-Token",
                     "Jeton de cohérence mal formé."};
     }
+    // A token no write has produced (beyond the log's end) would hold this thread for the
+    // whole wait and answer 503 to a retry that can never succeed: refused at once. Only the
+    // embedded log's end is every write's (its one writer is this server); on Kafka a token
+    // may come from another server's write this one has not read yet, and waits.
+    if (log_.kind() == "embedded" && !runner_.applied().covers(*position)) {
+      auto end = log_.end();
+      if (end && !end->covers(*position)) {
+        throw Problem{400, "request.consistency_token", "X-Consistency-Token",
+                      "Jeton de cohérence au-delà du journal : aucune écriture ne l'a donné."};
+      }
+    }
     if (auto ok = runner_.wait_for(*position, options_.consistency_wait); !ok) {
       throw Problem{503, "views.behind", "X-Consistency-Token",
                     "Les vues n'ont pas encore rattrapé cette écriture ; réessayez."};
@@ -558,11 +629,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
 
   // `before_append` runs once the decision is accepted, before its events are appended (an
   // attachment's bytes go to the content store there); it may run again on a retry after a
-  // version conflict. `extra` joins the answer's members.
+  // version conflict. `extra`, given the outcome, makes members joining the answer; it may
+  // refuse a replay that does not match (throwing Problem).
   auto run_ticket_command =
       [&](const std::string& ticket_id, const char* type,
           std::function<domain::ticket::Command(const domain::ticket::State&)> make_command,
-          const std::function<void()>& before_append = {}, const json& extra = json::object()) {
+          const std::function<void()>& before_append = {},
+          const std::function<json(const CommandOutcome&)>& extra = {}) {
         const auto started = Clock::now();
         // The role recorded in the events: support acts as such, anyone else as a user.
         const char* role = caller->roles.support_level2   ? "support_n2"
@@ -600,13 +673,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     if (decision && before_append) before_append();
                     return decision;
                   }});
-          const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-          metrics_.observe_command(type, "accepted", seconds);
-          log_command(type, "accepted", meta.correlation_id, seconds);
           json answer{{"ticket_id", ticket_id},
                       {"version", outcome.version},
                       {"consistency_token", outcome.consistency_token}};
-          answer.update(extra);
+          if (extra) answer.update(extra(outcome));
+          const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+          metrics_.observe_command(type, "accepted", seconds);
+          log_command(type, "accepted", meta.correlation_id, seconds);
           Response r = json_response(outcome.replayed ? 200 : 201, answer);
           r.headers.emplace_back("X-Consistency-Token", outcome.consistency_token);
           return r;
@@ -855,12 +928,34 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                       "Stockage des pièces jointes indisponible ; réessayez."};
       }
     };
+    // A retry with the same Idempotency-Key answers what the first upload stored; other bytes
+    // under the same key are refused, never taken for the first ones.
+    auto stored_file = [&](const CommandOutcome& outcome) -> json {
+      if (!outcome.replayed) {
+        return json{{"attachment_id", command.attachment_id},
+                    {"sha256", command.sha256},
+                    {"size", command.size}};
+      }
+      auto recorded = log_.read_stream(domain::ticket::stream_id(params[0]), outcome.version, 1);
+      if (!recorded) throw Problem{503, "log.unavailable", "", "Journal indisponible."};
+      const events::FileAttached* first = nullptr;
+      std::optional<events::Event> event;
+      if (!recorded->empty()) {
+        if (auto decoded = events::decode(recorded->front().bytes)) event = std::move(*decoded);
+      }
+      if (event) first = std::get_if<events::FileAttached>(&event->payload);
+      if (first == nullptr) throw Problem{500, "internal", "", "Erreur interne."};
+      if (first->sha256 != command.sha256) {
+        throw Problem{422, "attachment.idempotency_key", "Idempotency-Key",
+                      "Cette clé d'idempotence a déjà servi à joindre un autre fichier."};
+      }
+      return json{{"attachment_id", first->attachment_id},
+                  {"sha256", first->sha256},
+                  {"size", first->size}};
+    };
     return run_ticket_command(
         params[0], "ticket.attachment",
-        [&](const auto&) { return domain::ticket::Command{command}; }, store_bytes,
-        json{{"attachment_id", command.attachment_id},
-             {"sha256", command.sha256},
-             {"size", command.size}});
+        [&](const auto&) { return domain::ticket::Command{command}; }, store_bytes, stored_file);
   }
   if (pattern == "/v1/tickets/{ticket_id}/priority") {
     check_ticket_id(params[0]);
@@ -956,7 +1051,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     if (pattern == "/v1/me/tickets/export.csv") {
       return ticket_csv_response(store, *list, query, "tickets-" + tab_name + ".csv");
     }
-    const std::string head = json{{"tab", tab_name}}.dump();
+    const std::string head = json_text(json{{"tab", tab_name}});
     return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/support/tickets") {
@@ -976,13 +1071,14 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const auto scope = queue_scope(scope_name);
     auto list = or_503(projections::support_queue(level, scope, caller->user_id));
     const projections::TicketQuery query = ticket_query(request, {"level", "scope"});
-    const std::string head = json{{"level", level}, {"scope", scope_name}}.dump();
+    const std::string head = json_text(json{{"level", level}, {"scope", scope_name}});
     return ticket_page_response(*store, list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/admin/views/rebuild") {
     // Rebuilds every view from the log beside the live ones, then swaps them in; progress is
     // on /metrics (chorus_view_rebuild_*). Used after a projection changed or views are doubted.
     require_operator(*caller, "views.operator_only", "à l'exploitation");
+    if (!request.body.empty()) JsonBody(request.body, {});  // no field is accepted
     if (auto started = runner_.start_rebuild(); !started) {
       throw Problem{409, "views.rebuild_running", "",
                     "Une reconstruction des vues est déjà en cours."};
@@ -995,6 +1091,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     // views are first brought up to the log's end, so every event acknowledged before the
     // sweep is seen; put() keeps later ones safe (content_store.h).
     require_operator(*caller, "attachments.operator_only", "à l'exploitation");
+    if (!request.body.empty()) JsonBody(request.body, {});  // no field: the cutoff is a query
     const ContentStore* files = options_.attachments;
     if (files == nullptr) {
       throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
@@ -1057,7 +1154,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const projections::TicketQuery query =
         ticket_query(request, {"structure_id", "service", "scope"});
     const std::string head =
-        json{{"structure_id", *structure}, {"service", service}, {"scope", scope_name}}.dump();
+        json_text(json{{"structure_id", *structure}, {"service", service}, {"scope", scope_name}});
     return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");
   }
   if (pattern == "/v1/outbox") {

@@ -13,6 +13,7 @@
 #include "domain/account.h"
 #include "domain/structure.h"
 #include "domain/workflow.h"
+#include "projections/json_text.h"
 
 namespace chorus::api {
 namespace {
@@ -20,6 +21,7 @@ namespace {
 using domain::access::Action;
 using domain::access::RoleScope;
 using nlohmann::json;
+using projections::json_text;
 namespace st = domain::structure;
 namespace ac = domain::account;
 namespace wf = domain::workflow;
@@ -759,6 +761,15 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       batch.replacements.push_back(
           ac::Replacement{r.string_or_empty("structure_id"), r.string_or_empty("new_gp_user_id")});
     }
+    // Bounded like every batch route: one request's work (and its answer) stays small; a bigger
+    // file goes in several requests, each idempotent under its own key. An empty file (a day
+    // without change) is a batch that does nothing.
+    const std::size_t lines =
+        accounts.size() + batch.deactivate_user_ids.size() + batch.replacements.size();
+    if (lines > 1000) {
+      throw Problem{422, "request.bulk_size", "",
+                    "Au plus 1000 lignes (comptes, désactivations et remplacements) par envoi."};
+    }
     json report = json::array();
     json applied = json::array();
     std::string last_token;
@@ -1153,7 +1164,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                 {"items", items}};
     // The cursor of the next page, when this one is full (it may then be the last).
     if (items.size() == page_size)
-      answer["next_cursor"] = projections::pending_cursor(items.back().dump());
+      answer["next_cursor"] = projections::pending_cursor(json_text(items.back()));
     return json_response(200, answer);
   }
   throw Problem{404, "request.route", "", "Ressource inconnue."};

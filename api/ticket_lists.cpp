@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "api/csv.h"
+#include "projections/json_text.h"
 
 namespace chorus::api {
 namespace {
 
 using nlohmann::json;
+using projections::json_text;
 
 Problem bad_query(const std::string& field, const std::string& detail) {
   return Problem{400, "request.query", field, detail};
@@ -130,12 +132,11 @@ Response ticket_page_response(const projections::ViewStore& store, const std::st
   for (const char* n : kSortNames) {
     if (projections::parse_ticket_sort(n) == query.sort) sort_name = n;
   }
-  const std::string members = json{
-      {"page", query.page},
-      {"page_size", query.page_size},
-      {"sort", sort_name},
-      {"order", query.descending ? "desc" : "asc"},
-      {"total", page->total}}.dump();
+  const std::string members = json_text(json{{"page", query.page},
+                                             {"page_size", query.page_size},
+                                             {"sort", sort_name},
+                                             {"order", query.descending ? "desc" : "asc"},
+                                             {"total", page->total}});
   // Views store rows as JSON text: spliced in as they are.
   std::string body = "{" + head + members.substr(1, members.size() - 2) + ",\"items\":[";
   for (std::size_t i = 0; i < page->rows.size(); ++i) {

@@ -6,15 +6,19 @@
 #include <string_view>
 
 #include "domain/errc.h"
+#include "events/utf8.h"
 
 namespace chorus::domain::fields {
 
-// `value` is present when `required` and at most `max` bytes. Success: nothing. Failure:
-// invalid_field with rule "<rule>.required" or "<rule>.too_long". Pure, thread-safe.
+// `value` is present (not blank: spaces and line breaks alone are not) when `required`, at most
+// `max` bytes, and plain text: UTF-8 without control characters but line breaks and tabs
+// (events::is_plain_text). Success: nothing. Failure: invalid_field with rule
+// "<rule>.required", "<rule>.too_long" or "<rule>.text". Pure, thread-safe.
 [[nodiscard]] inline Decision<void> check_text(const std::string& value, std::string_view field,
                                                std::size_t max, bool required,
                                                std::string_view label, std::string_view rule) {
-  if (required && value.empty()) {
+  const bool blank = value.find_first_not_of(" \t\n\r") == std::string::npos;
+  if (required && blank) {
     return reject(errc::invalid_field, std::string(rule) + ".required", std::string(field),
                   "Le champ « " + std::string(label) + " » est obligatoire.");
   }
@@ -22,6 +26,11 @@ namespace chorus::domain::fields {
     return reject(
         errc::invalid_field, std::string(rule) + ".too_long", std::string(field),
         "Le champ « " + std::string(label) + " » dépasse " + std::to_string(max) + " caractères.");
+  }
+  if (!events::is_plain_text(value, /*line_breaks=*/true)) {
+    return reject(errc::invalid_field, std::string(rule) + ".text", std::string(field),
+                  "Le champ « " + std::string(label) +
+                      " » contient un caractère de contrôle ou n'est pas de l'UTF-8 valide.");
   }
   return {};
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/codec.h"
+#include "projections/json_text.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::projections {
@@ -87,7 +88,7 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
              {"at_us", event.meta.occurred_at_us}};
     const std::string key =
         kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-    batch.put(key, row.dump());
+    batch.put(key, json_text(row));
     batch.put(kIndex + id, key);
   }
   const char* kind = kind_of(event.payload);
@@ -110,7 +111,7 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
   if (!(*emitter)->email.empty()) row["recipient_email"] = (*emitter)->email;
   const std::string key =
       kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-  batch.put(key, row.dump());
+  batch.put(key, json_text(row));
   batch.put(kIndex + id, key);
   return {};
 }

@@ -16,7 +16,9 @@ class Projector {
   // Events of other aggregates are ignored. A poison failure (the event cannot be applied, a
   // row it needs is malformed) sets the event aside: the runner rolls back this event's
   // changes, records why, and goes on. Any other failure (io_error: the store failed) fails
-  // the whole batch, as finish()'s does. Not thread-safe per batch.
+  // the whole batch, as finish()'s does. Projectors are not meant to throw; an exception that
+  // escapes anyway (a bug, a library's) sets the event aside as poison does, rather than
+  // stopping the runner at the same event on every start. Not thread-safe per batch.
   [[nodiscard]] virtual Result<void> apply(const events::Event& event, const events::LogAddress& at,
                                            ViewBatch& batch) = 0;
   // Called once per batch, after its last event and before it is committed: the work apply()

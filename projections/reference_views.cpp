@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "projections/json_text.h"
+
 namespace chorus::projections {
 namespace {
 
@@ -23,12 +25,11 @@ Result<void> ReferenceObjectViews::apply(const events::Event& event, const event
   const auto* e = std::get_if<events::ReferenceObjectImported>(&event.payload);
   if (e == nullptr) return {};
   batch.put(object_key(e->object_type, e->object_number),
-            json{{"object_type", e->object_type},
-                 {"object_number", e->object_number},
-                 {"recipient_structure_id", e->recipient_structure_id},
-                 {"recipient_service", e->recipient_service},
-                 {"issuer_structure_id", e->issuer_structure_id}}
-                .dump());
+            json_text(json{{"object_type", e->object_type},
+                           {"object_number", e->object_number},
+                           {"recipient_structure_id", e->recipient_structure_id},
+                           {"recipient_service", e->recipient_service},
+                           {"issuer_structure_id", e->issuer_structure_id}}));
   return {};
 }
 

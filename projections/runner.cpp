@@ -153,7 +153,19 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
     } else {
       g.last_occurred_at_us = event->meta.occurred_at_us;
       for (auto* p : projectors_) {
-        if (auto ok = p->apply(*event, recorded.address, batch); !ok) {
+        // A projector throws only on a bug or on data it did not foresee (a library's
+        // exception). Either would throw again at the same event on every start: the event is
+        // set aside like any other that cannot be applied, with what was thrown, and the log
+        // goes on. Out of memory says nothing of the event: the batch fails and is retried.
+        Result<void> ok;
+        try {
+          ok = p->apply(*event, recorded.address, batch);
+        } catch (const std::bad_alloc&) {
+          return failed(Error{errc::io_error, "out of memory applying an event"});
+        } catch (const std::exception& e) {
+          ok = fail(errc::poison, std::string("applying it threw: ") + e.what());
+        }
+        if (!ok) {
           // Only an event that cannot be applied is set aside: a store that failed to read
           // says nothing of the event, which the next step applies again.
           if (ok.error().code != errc::poison) return failed(ok.error());
@@ -173,7 +185,15 @@ Result<std::size_t> Runner::step_generation(Generation& g, std::chrono::millisec
     }
   }
   for (auto* p : projectors_) {
-    if (auto ok = p->finish(batch); !ok) return failed(ok.error());
+    // What finish() does belongs to no one event: a throw fails the batch, which is retried
+    // (and keeps failing, with the views behind and saying so, rather than the process dying).
+    Result<void> ok;
+    try {
+      ok = p->finish(batch);
+    } catch (const std::exception& e) {
+      ok = fail(errc::io_error, std::string("finishing a batch threw: ") + e.what());
+    }
+    if (!ok) return failed(ok.error());
   }
   batch.put(kPositionKey, position.to_token());
   rocksdb::WriteOptions wo;

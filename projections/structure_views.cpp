@@ -9,6 +9,7 @@
 #include <set>
 
 #include "events/codec.h"
+#include "projections/json_text.h"
 #include "projections/ranked_list.h"
 #include "projections/ticket_views.h"
 
@@ -209,7 +210,7 @@ class Applier {
     row["seq"] = event_.version;  // the cursor of the next page (?before=)
     // Every event naming the structure is in its stream: the version orders them, also within
     // one command (whose events share a time).
-    const std::string text = row.dump();
+    const std::string text = json_text(row);
     batch_.put(history_prefix(s) + be64(event_.version), text);
     // A row about one service is also filed under it, for a GS scoped to services.
     if (const std::string service = row.value("service", ""); !service.empty()) {
@@ -241,14 +242,14 @@ class Applier {
     json a = row->value_or(json{{"structure_id", s}, {"espaces", json::array()}});
     a["role"] = role;
     a["services"] = services;
-    batch_.put(access_key(user, s), a.dump());
+    batch_.put(access_key(user, s), json_text(a));
     auto member = read_json(batch_, member_key(s, user));
     if (!member) return std::unexpected(member.error());
     json m = member->value_or(json{{"user_id", user}, {"start_date", start_date}});
     m["role"] = role;
     m["services"] = services;
     if (!start_date.empty()) m["start_date"] = start_date;
-    batch_.put(member_key(s, user), m.dump());
+    batch_.put(member_key(s, user), json_text(m));
     return {};
   }
 
@@ -266,7 +267,7 @@ class Applier {
     row["at_us"] = event_.meta.occurred_at_us;
     const std::string suffix = pending_suffix(event_.meta.occurred_at_us, rid);
     const std::string key = pending_prefix(s, service) + suffix;
-    const std::string text = row.dump();
+    const std::string text = json_text(row);
     batch_.put(key, text);
     batch_.put(pending_index_key(s, rid), key);
     batch_.put(user_request_key(user, s, rid), text);
@@ -325,7 +326,7 @@ class Applier {
                                           {"valid_to", ""},
                                           {"commitment_required", false}}})},
            {"espaces", json::array()}};
-    batch_.put(detail_key(e.structure_id), d.dump());
+    batch_.put(detail_key(e.structure_id), json_text(d));
     batch_.put(identifier_key(e.identifier_type, e.identifier_value), e.structure_id);
     batch_.put(name_key(e.data.designation, e.structure_id), e.structure_id);
     return history(e.structure_id,
@@ -498,7 +499,7 @@ class Applier {
       a["espaces"].push_back(
           json{{"espace", e.espace}, {"service", e.service}, {"read", e.read}, {"write", e.write}});
     }
-    batch_.put(access_key(e.user_id, e.structure_id), a.dump());
+    batch_.put(access_key(e.user_id, e.structure_id), json_text(a));
     return history(e.structure_id, json{{"kind", "subscription"},
                                         {"outcome", "Validée"},
                                         {"request_id", e.request_id},
@@ -521,13 +522,12 @@ class Applier {
                                         {"comment", e.reason}});
   }
   Result<void> operator()(const events::AccountCreated& e) {
-    batch_.put(account_key(e.user_id), json{{"status", "En cours d'activation"},
-                                            {"login_email", e.login_email},
-                                            {"first_name", e.first_name},
-                                            {"last_name", e.last_name},
-                                            {"origin", e.origin},
-                                            {"technical", e.technical}}
-                                           .dump());
+    batch_.put(account_key(e.user_id), json_text(json{{"status", "En cours d'activation"},
+                                                      {"login_email", e.login_email},
+                                                      {"first_name", e.first_name},
+                                                      {"last_name", e.last_name},
+                                                      {"origin", e.origin},
+                                                      {"technical", e.technical}}));
     return {};
   }
   Result<void> account_status(const std::string& user, const char* status) {
@@ -1040,7 +1040,7 @@ Result<std::vector<std::string>> structure_members(
       json a = json::parse(**account, nullptr, false);
       if (!a.is_discarded()) m.update(a);
     }
-    std::string row = m.dump();
+    std::string row = json_text(m);
     if (keep(row)) out.push_back(std::move(row));
     return true;
   });

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "events/utf8.h"
 #include "projections/id_set.h"
+#include "projections/json_text.h"
 #include "projections/ranked_list.h"
 
 namespace chorus::projections {
@@ -15,6 +17,7 @@ namespace {
 using nlohmann::json;
 
 using events::Overloaded;
+using events::utf8_sequence;
 
 std::string state_key(std::string_view id) { return key_of({"s", id}); }
 std::string detail_key(std::string_view id) { return key_of({"t", id}); }
@@ -693,32 +696,6 @@ TicketRow row_of(const std::string& id, const TicketState& s) {
                    static_cast<std::int64_t>(s.opened_at_us),
                    s.assignee,
                    s.level == '2' ? 2 : 1};
-}
-
-// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
-// form, no surrogate, nothing past U+10FFFF), 0 when there is none.
-std::size_t utf8_sequence(std::string_view text) {
-  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  if (len == 0 || text.size() < len || b(1) < lo || b(1) > hi) return 0;
-  for (std::size_t i = 2; i < len; ++i) {
-    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
-  }
-  return len;
 }
 
 // A JSON string literal. Rows are built for every page and every event: by hand, not through a
@@ -1625,7 +1602,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     if (*n + 1 == kTermBitmapsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
   }
   batch.put(state_key(id), after.encode());
-  if (detail_changed) batch.put(detail_key(id), detail.dump());
+  if (detail_changed) batch.put(detail_key(id), json_text(detail));
   // The activity-history entry, written by hand (one per event: a JSON tree and its dump were
   // a few percent of a rebuild), its keys in the order a tree would write them.
   const auto& actor = event.meta.actor;
@@ -1922,7 +1899,7 @@ Result<std::optional<std::string>> ticket_detail(const ViewStore& store,
   detail["updated_at_us"] = history.back().value("at_us", std::int64_t{0});
   detail["version"] = version;
   detail["history"] = std::move(history);
-  return std::optional<std::string>{detail.dump()};
+  return std::optional<std::string>{json_text(detail)};
 }
 
 }  // namespace chorus::projections

@@ -21,11 +21,13 @@
 #include "domain/ticket.h"
 #include "events/codec.h"
 #include "events/embedded_log.h"
+#include "projections/json_text.h"
 #include "replay/timeline.h"
 
 namespace chorus::replay {
 
 using nlohmann::json;
+using projections::json_text;
 
 namespace {
 
@@ -850,7 +852,7 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
     s["last_version"] = e.version;
     s["last_hash"] = events::to_hex(e.hash);
     s["events"] = s.value("events", 0) + 1;
-    out << line_of(address, e, bytes).dump() << '\n';
+    out << json_text(line_of(address, e, bytes)) << '\n';
     ++summary.events;
     summary.last_hash = events::to_hex(e.hash);
   };
@@ -910,7 +912,7 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
       {"events", summary.events}, {"last_hash", summary.last_hash}, {"events_sha256", *digest},
       {"streams", streams}};
   std::ofstream m(dir + "/manifest.json", std::ios::trunc);
-  m << manifest.dump(2) << '\n';
+  m << json_text(manifest, 2) << '\n';
   m.close();
   if (!m) return fail(errc::io_error, "writing " + dir + "/manifest.json failed");
   return summary;
@@ -977,7 +979,8 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
       const json expected = line_of(events::LogAddress{}, *e, *bytes);
       for (const char* key : {"stream", "version", "type", "occurred_at_us", "actor", "fields",
                               "prev_hash", "hash"}) {
-        if (j.value(key, json()) != expected[key]) {
+        // As text: bytes of a stored string that are not UTF-8 are U+FFFD in the line.
+        if (json_text(j.value(key, json())) != json_text(expected[key])) {
           findings.broken(
               {stream, version, at.text(),
                std::string("the readable \"") + key + "\" differs from the stored event's"});

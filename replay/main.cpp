@@ -18,6 +18,7 @@
 
 #include "events/embedded_log.h"
 #include "events/kafka_log.h"
+#include "projections/json_text.h"
 #include "projections/view_store.h"
 #include "replay/audit.h"
 #include "replay/timeline.h"
@@ -25,6 +26,7 @@
 
 namespace {
 
+using chorus::projections::json_text;
 using chorus::replay::errc;
 using nlohmann::json;
 
@@ -78,7 +80,7 @@ std::string fields_text(const json& fields) {
   std::string out;
   for (const auto& [key, value] : fields.items()) {
     if (!out.empty()) out += "; ";
-    out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    out += key + "=" + (value.is_string() ? value.get<std::string>() : json_text(value));
   }
   return out;
 }
@@ -90,10 +92,10 @@ void print_history(const std::vector<chorus::replay::HistoryEvent>& history,
   auto cell = [](const json& row, const char* column) {
     const json& v = row[column];
     if (std::string_view(column) == "fields") return fields_text(v);
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    return v.is_string() ? v.get<std::string>() : json_text(v);
   };
   if (format == "jsonl") {
-    for (const auto& e : history) std::cout << chorus::replay::to_row(e).dump() << "\n";
+    for (const auto& e : history) std::cout << json_text(chorus::replay::to_row(e)) << "\n";
     return;
   }
   if (format == "csv") {
@@ -151,7 +153,7 @@ int print_report(const chorus::replay::VerifyReport& r, bool as_json) {
                                      {"to", b.to_position},
                                      {"description", b.description}});
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_text(out, 2) << "\n";
   } else {
     std::cout << "checked " << r.events << " events in " << r.streams << " streams, up to "
               << r.end_position << "\n";
@@ -306,10 +308,10 @@ int main(int argc, char** argv) {
     if (!later) return report_error(later.error());
     auto after = chorus::replay::state_at(stream, *events, *later);
     if (!after) return report_error(after.error());
-    std::cout << json{{"from", at->describe()},
-                      {"to", later->describe()},
-                      {"changes", chorus::replay::diff(*before, *after)}}
-                     .dump(2)
+    std::cout << json_text(json{{"from", at->describe()},
+                                {"to", later->describe()},
+                                {"changes", chorus::replay::diff(*before, *after)}},
+                           2)
               << "\n";
     return kIntact;
   }

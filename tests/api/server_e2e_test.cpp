@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -179,9 +180,18 @@ TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
   const std::string other_key =
       "Bearer " +
       api::TokenVerifier("another-key-another-key-another-key!!").mint("alice", {}, 9999999999);
-  for (const auto& auth :
-       {tampered, payload_swapped, alg_none, other_key, ServerProcess::token("alice", {}, -10),
-        std::string("Basic abc"), std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
+  // Not valid before a time to come ("nbf"): refused until then.
+  const std::string not_yet =
+      "Bearer " + api::TokenVerifier(testing::kTestTokenKey)
+                      .mint("alice", {}, 9999999999, std::time(nullptr) + 3600);
+  const std::string since_a_minute =
+      "Bearer " + api::TokenVerifier(testing::kTestTokenKey)
+                      .mint("alice", {}, 9999999999, std::time(nullptr) - 60);
+  EXPECT_EQ(c->request("GET", "/v1/me/tickets", "", {{"Authorization", since_a_minute}})->status,
+            200);
+  for (const auto& auth : {tampered, payload_swapped, alg_none, other_key, not_yet,
+                           ServerProcess::token("alice", {}, -10), std::string("Basic abc"),
+                           std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
     auto r = c->request("GET", "/v1/me/tickets", "", {{"Authorization", auth}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401) << auth;
@@ -208,6 +218,18 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
       {R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":")" +
            std::string(300, 'x') + R"(","description":"d"})",
        422, "ticket.submit.too_long"},
+      // A number beyond a double's range is no parse error to nlohmann (it once gave a 500).
+      {R"({"title":1e999999})", 400, "request.json"},
+      // nlohmann's lexer stops at a raw NUL: what follows must not pass unread.
+      {std::string(R"({"title":"x"})") + '\0' + "{garbage", 400, "request.json"},
+      // Control characters a JSON escape lets in: a NUL would cut a view key.
+      {R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":"a\u0000b"})", 400,
+       "request.text"},
+      {R"({"emitting_structure_id":"s\u0007","category":"c","sub_category":"d","title":"t"})", 400,
+       "request.text"},
+      // Blank is not filled in.
+      {R"({"emitting_structure_id":"s","category":"c","sub_category":"d","title":" \n "})", 422,
+       "ticket.submit.required"},
   };
   auto c = server_->connect();
   for (const auto& k : cases) {
@@ -258,6 +280,50 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?tab=nope", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status,
             400);
+  // A body declared as anything but JSON: 415, before it is read (a cross-site form can only
+  // send text/plain or a form encoding).
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", ""}) {
+    auto r = call(*c, "POST", "/v1/tickets", "alice", kForm, {{"Content-Type", type}});
+    EXPECT_EQ(r.status, 415) << type << " " << r.body;
+    EXPECT_NE(r.body.find("request.content_type"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(
+      call(*c, "POST", "/v1/public/tickets", "", "{}", {{"Content-Type", "text/plain"}}).status,
+      415);
+  // Path and query text that is not UTF-8, or holds a control character: 400 naming the part,
+  // never a dropped connection (a quoted %FF once aborted the process).
+  struct Target {
+    std::string target;
+    std::string rule;
+    std::string field;
+  };
+  for (const auto& t :
+       std::vector<Target>{{"/v1/me/tickets?tab=%FF", "request.query", "tab"},
+                           {"/v1/me/tickets?sort=%C3", "request.query", "sort"},
+                           {"/v1/me/tickets?status=a%00b", "request.query", "status"},
+                           {"/v1/me/tickets?%FF=1", "request.query", ""},
+                           {"/v1/me/tickets/export.csv?order=%ED%A0%80", "request.query", "order"},
+                           {"/v1/reference-objects/%FF/1", "request.path", ""},
+                           {"/v1/tickets/a%00b", "request.path", ""}}) {
+    auto r = call(*c, "GET", t.target, "alice");
+    EXPECT_EQ(r.status, 400) << t.target << " " << r.body;
+    auto problem = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(problem.is_object()) << t.target << " " << r.body;
+    EXPECT_EQ(problem.value("rule", ""), t.rule) << t.target;
+    EXPECT_EQ(problem.value("field", ""), t.field) << t.target;
+  }
+  // An escaped '/' is no separator: it does not reach another route.
+  EXPECT_EQ(call(*c, "GET", "/v1%2Fme%2Ftickets", "alice").status, 404);
+  // A consistency token beyond every write: refused at once, not held for the wait, on the
+  // embedded log whose end is every write's (on Kafka another server may have written it).
+  if (GetParam() == "embedded") {
+    auto r = call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "99999999"}});
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("request.consistency_token"), std::string::npos) << r.body;
+  }
+  // Still serving, and nothing was written.
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets/counts", "alice").body,
+            R"({"actions_requises":0,"brouillons":0,"clotures":0,"en_cours":0,"tous":0})");
 }
 
 TEST_P(ServerEndToEnd, HealthReadinessAndMetrics) {

@@ -183,6 +183,43 @@ TEST_F(TicketAttachments, OverTheLimitIs413AndWritesNothing) {
   EXPECT_EQ(no_name.body.value("field", ""), "name");
   auto path = upload("alice", id, "..%2Fetc%2Fpasswd", "x", "text/plain");
   EXPECT_EQ(path.body.value("rule", ""), "ticket.attachment.name");
+  // A name that is not UTF-8 (a byte, an encoded surrogate) is refused before anything is
+  // written: once accepted, it stopped the server at every start, at that event.
+  for (const char* name : {"a%FFb.txt", "a%ED%A0%80.txt"}) {
+    auto bad = upload("alice", id, name, "x", "text/plain");
+    EXPECT_EQ(bad.status, 400) << name << " " << bad.raw;
+    EXPECT_EQ(bad.body.value("rule", ""), "request.query") << bad.raw;
+    EXPECT_EQ(bad.body.value("field", ""), "name") << bad.raw;
+  }
+  // A right-to-left override would show "facture\u202Efdp.exe" as "facture" + "exe.pdf".
+  auto bidi = upload("alice", id, "facture%E2%80%AEfdp.exe", "x", "text/plain");
+  EXPECT_EQ(bidi.status, 422) << bidi.raw;
+  EXPECT_EQ(bidi.body.value("rule", ""), "ticket.attachment.name");
+  EXPECT_EQ(stored_files(), files + 1);  // the file of exactly the limit, alone
+  EXPECT_EQ(detail(id).value("attachments", json::array()).size(), 1u);
+}
+
+// A retried upload (same Idempotency-Key) answers what the first one stored; other bytes under
+// the same key are refused, not reported as stored.
+TEST_F(TicketAttachments, AnIdempotencyKeyNamesOneFile) {
+  const std::string id = open_ticket();
+  auto send = [&](const std::string& bytes) {
+    return act("alice", "POST", "/v1/tickets/" + id + "/attachments?name=a.txt", bytes,
+               {{"Content-Type", "text/plain"}, {"Idempotency-Key", "upload-1"}});
+  };
+  auto first = send("premier");
+  ASSERT_EQ(first.status, 201) << first.raw;
+  auto retried = send("premier");
+  EXPECT_EQ(retried.status, 200) << retried.raw;
+  EXPECT_EQ(retried.body.value("attachment_id", ""), first.body.value("attachment_id", "?"));
+  EXPECT_EQ(retried.body.value("sha256", ""), api::ContentStore::digest("premier"));
+  const std::size_t files = stored_files();
+  auto other = send("autre contenu");
+  EXPECT_EQ(other.status, 422) << other.raw;
+  EXPECT_EQ(other.body.value("rule", ""), "attachment.idempotency_key");
+  EXPECT_EQ(other.body.value("field", ""), "Idempotency-Key");
+  EXPECT_EQ(stored_files(), files);
+  EXPECT_EQ(detail(id).value("attachments", json::array()).size(), 1u);
 }
 
 TEST_F(TicketAttachments, RefusedOnceFermé) {

@@ -84,6 +84,41 @@ TEST(Ticket, FieldLimits) {
   EXPECT_EQ(decide(fresh(), Submit{std::nullopt, "SOL-1"}, kAlice, {true}).error().field, "form");
 }
 
+// Text is UTF-8 without control characters (line breaks and tabs are text), whatever reaches
+// the rules: a NUL would cut a view key, a byte that is not UTF-8 cannot be shown. Blank is
+// not filled in.
+TEST(Ticket, TextFieldsArePlainText) {
+  struct Case {
+    std::string title;
+    std::string description;
+    const char* rule;  // nullptr: accepted
+    const char* field;
+  };
+  const Case cases[] = {
+      {std::string("a\0b", 3), "d", "ticket.submit.text", "title"},
+      {"a\x1b[31m", "d", "ticket.submit.text", "title"},
+      {"a\x7f", "d", "ticket.submit.text", "title"},
+      {"a\xC2\x85", "d", "ticket.submit.text", "title"},  // C1 NEL
+      {"caf\xC3", "d", "ticket.submit.text", "title"},
+      {"t", "d\xED\xA0\x80", "ticket.submit.text", "description"},  // a surrogate
+      {" \t\r\n", "d", "ticket.submit.required", "title"},
+      {"Café\tcrème", "ligne 1\r\nligne 2", nullptr, nullptr},
+  };
+  for (const auto& c : cases) {
+    Form form = kForm;
+    form.title = c.title;
+    form.description = c.description;
+    auto r = decide(fresh(), Submit{form, "SOL-1"}, kAlice, {true});
+    if (c.rule == nullptr) {
+      EXPECT_TRUE(r) << c.title;
+      continue;
+    }
+    ASSERT_FALSE(r) << c.title;
+    EXPECT_EQ(r.error().rule, c.rule) << c.title;
+    EXPECT_EQ(r.error().field, c.field) << c.title;
+  }
+}
+
 TEST(Ticket, RecommendedPriorityIsImpactTimesSeverity) {
   // DOMAIN.md: major+major 1; major+medium 2; medium+medium or major+minor 3; otherwise 4.
   const struct {

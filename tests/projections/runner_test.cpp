@@ -10,9 +10,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "events/embedded_log.h"
+#include "projections/standard_views.h"
 #include "projections/ticket_views.h"
 #include "tests/events/test_events.h"
 #include "tests/projections/view_compare.h"
@@ -56,19 +58,22 @@ void fill(events::EventLog& log, int tickets, int first = 0) {
   }
 }
 
-// Fails on one chosen ticket, as a projector meeting an event it cannot apply would.
+// Fails on one chosen ticket, as a projector meeting an event it cannot apply would; or, when
+// `throws`, throws there, as one with a bug (or a library's exception) would.
 class FailingOn final : public Projector {
  public:
-  explicit FailingOn(std::string ticket) : ticket_(std::move(ticket)) {}
+  explicit FailingOn(std::string ticket, bool throws = false)
+      : ticket_(std::move(ticket)), throws_(throws) {}
   Result<void> apply(const events::Event& e, const events::LogAddress&, ViewBatch& batch) override {
     batch.put(std::string("probe\0", 6) + e.stream_id, "seen");
-    if (e.stream_id == "ticket-" + ticket_)
-      return fail(errc::poison, "cannot apply " + e.stream_id);
-    return {};
+    if (e.stream_id != "ticket-" + ticket_) return {};
+    if (throws_) throw std::runtime_error("cannot apply " + e.stream_id);
+    return fail(errc::poison, "cannot apply " + e.stream_id);
   }
 
  private:
   std::string ticket_;
+  bool throws_;
 };
 
 TEST(Runner, AppliesEveryEventOnceAndRestartsFromItsPosition) {
@@ -194,6 +199,59 @@ TEST(Runner, ATicketDetailIsJsonWhateverBytesItsEventsHold) {
   EXPECT_EQ(row["updated_at_us"], comment.meta.occurred_at_us);
 }
 
+// Every standard view takes text that is not UTF-8 (a log written before the API checked every
+// field, or by another producer) without failing: a file name, an account's names, a reference
+// object's number. Their rows are JSON, such bytes as U+FFFD, and no event is set aside. (An
+// attachment named so once stopped the server at start, on every start.)
+TEST(Runner, EveryViewTakesTextThatIsNotUtf8) {
+  TempDir dir;
+  auto log = events::open_embedded_log({dir.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 1);
+  auto attached = events::testing::draft_event("t0");
+  attached.payload = events::FileAttached{"t0",
+                                          "a1",
+                                          "a\xFF"
+                                          "b.txt",
+                                          "text/plain",
+                                          1,
+                                          std::string(64, 'a')};
+  auto account = events::testing::draft_event("t0");
+  account.payload =
+      events::AccountCreated{"u-bad", "x\xC3@example.test", "\xED\xA0\x80", "Nom", "portal", false};
+  auto object = events::testing::draft_event("t0");
+  object.payload = events::ReferenceObjectImported{"facture", "F\xFE", "s1", "s2", ""};
+  ASSERT_TRUE((*log)->append(
+      std::vector<events::StreamAppend>{{"ticket-t0", 2, {attached}},
+                                        {"account-u-bad", 0, {account}},
+                                        {"reference-object-facture-F", 0, {object}}}));
+  StandardViews views;
+  auto runner = Runner::open(**log, dir.str(), views.list());
+  ASSERT_TRUE(runner);
+  while (*(*runner)->step(0ms) > 0) {
+  }
+  EXPECT_EQ((*runner)->stats().events_set_aside, 0u);
+  EXPECT_EQ((*runner)->stats().events_applied, 5u);
+  auto detail = ticket_detail(*(*runner)->store(), "t0");
+  ASSERT_TRUE(detail && detail->has_value());
+  const auto row = nlohmann::json::parse(**detail, nullptr, false);
+  ASSERT_FALSE(row.is_discarded()) << **detail;
+  ASSERT_EQ(row["attachments"].size(), 1u) << **detail;
+  EXPECT_EQ(row["attachments"][0]["name"],
+            "a\xEF\xBF\xBD"
+            "b.txt");
+  // Every row a view wrote is JSON where it looks like JSON.
+  int json_rows = 0;
+  ASSERT_TRUE((*runner)->store()->scan("", "", false, [&](std::string_view, std::string_view v) {
+    if (v.starts_with("{")) {
+      EXPECT_FALSE(nlohmann::json::parse(v, nullptr, false).is_discarded()) << v;
+      ++json_rows;
+    }
+    return true;
+  }));
+  EXPECT_GT(json_rows, 3);
+}
+
 // A store written under another key layout (or before layouts were recorded) is not served:
 // an empty generation replaces it and catches up, and ends equal to a fresh build.
 TEST(Runner, AStoreOfAnotherLayoutIsReplacedThenCaughtUp) {
@@ -242,12 +300,23 @@ TEST(Runner, AStoreOfAnotherLayoutIsReplacedThenCaughtUp) {
   }
 }
 
+void set_aside_and_go_on(bool throws);
+
+// An event a projector cannot apply is set aside, and so is one whose projector throws: the
+// process does not die at that event, on every start.
 TEST(Runner, PoisonEventIsSetAsideAndTheRestGoesOn) {
+  for (const bool throws : {false, true}) {
+    SCOPED_TRACE(throws ? "throws" : "poison");
+    set_aside_and_go_on(throws);
+  }
+}
+
+void set_aside_and_go_on(bool throws) {
   TempDir dir;
   auto log = events::open_embedded_log({dir.str() + "/log", true});
   ASSERT_TRUE(log);
   fill(**log, 5);
-  FailingOn failing("t2");
+  FailingOn failing("t2", throws);
   auto runner = Runner::open(**log, dir.str(), {&failing});
   ASSERT_TRUE(runner);
   while (*(*runner)->step(0ms) > 0) {
@@ -259,6 +328,7 @@ TEST(Runner, PoisonEventIsSetAsideAndTheRestGoesOn) {
   int set_aside_rows = 0;
   ASSERT_TRUE(store->scan(kSetAsidePrefix, "", false, [&](std::string_view, std::string_view v) {
     EXPECT_NE(v.find("cannot apply ticket-t2"), std::string_view::npos);
+    EXPECT_EQ(v.find("threw") != std::string_view::npos, throws) << v;
     ++set_aside_rows;
     return true;
   }));

@@ -1,0 +1,69 @@
+#pragma once
+// The text an event carries is UTF-8 (FlatBuffers strings are): the API refuses anything else
+// on the way in (api/router.cpp, api/json_body.cpp), and readers of a log written otherwise (by
+// another producer, or before the API checked every field) replace what is not
+// (projections/json_text.h). Pure, header-only.
+
+#include <cstddef>
+#include <string_view>
+
+namespace chorus::events {
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+// form, no surrogate, nothing past U+10FFFF), 0 when there is none (`text` empty included).
+// Pure, thread-safe.
+[[nodiscard]] inline std::size_t utf8_sequence(std::string_view text) noexcept {
+  if (text.empty()) return 0;
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  }
+  if (len == 0 || text.size() < len || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < len; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  }
+  return len;
+}
+
+// Whether all of `text` is well-formed UTF-8. Pure, thread-safe.
+[[nodiscard]] inline bool is_utf8(std::string_view text) noexcept {
+  while (!text.empty()) {
+    const std::size_t len = utf8_sequence(text);
+    if (len == 0) return false;
+    text.remove_prefix(len);
+  }
+  return true;
+}
+
+// Whether `text` is well-formed UTF-8 holding no control character: none of C0 (but tab, line
+// feed and carriage return when `line_breaks`), DEL or C1 (U+0080 to U+009F). A NUL would cut a
+// view key (its parts are joined by NUL) and most are invisible where the text is shown.
+// Pure, thread-safe.
+[[nodiscard]] inline bool is_plain_text(std::string_view text, bool line_breaks) noexcept {
+  while (!text.empty()) {
+    const std::size_t len = utf8_sequence(text);
+    if (len == 0) return false;
+    const auto c = static_cast<unsigned char>(text[0]);
+    if (len == 1 &&
+        (c == 0x7F || (c < 0x20 && !(line_breaks && (c == '\t' || c == '\n' || c == '\r'))))) {
+      return false;
+    }
+    if (len == 2 && c == 0xC2 && static_cast<unsigned char>(text[1]) < 0xA0) return false;
+    text.remove_prefix(len);
+  }
+  return true;
+}
+
+}  // namespace chorus::events
