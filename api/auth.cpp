@@ -40,11 +40,17 @@ std::expected<domain::Caller, std::string> TokenVerifier::verify(std::string_vie
   const long exp = jwt_get_grant_int(jwt.get(), "exp");
   if (errno != 0 || exp <= 0) return std::unexpected("token has no expiry");
   if (exp <= now_s) return std::unexpected("token has expired");
-  // "nbf" is optional; when present, a token is refused before it (RFC 7519, 4.1.5).
-  errno = 0;
-  const long nbf = jwt_get_grant_int(jwt.get(), "nbf");
-  if (errno == 0 && nbf > now_s) return std::unexpected("token is not valid yet");
-  if (errno != 0 && errno != ENOENT) return std::unexpected("token nbf is not a number");
+  // "nbf" is optional; when present, a token is refused before it (RFC 7519, 4.1.5). Read as
+  // JSON: a NumericDate may have a fraction, and libjwt's integer getter reads a fraction or a
+  // string as 0 without saying so.
+  if (char* nbf_json = jwt_get_grants_json(jwt.get(), "nbf")) {
+    const auto nbf = nlohmann::json::parse(nbf_json, nullptr, false);
+    free(nbf_json);
+    if (!nbf.is_number()) return std::unexpected("token nbf is not a number");
+    if (nbf.get<double>() > static_cast<double>(now_s)) {
+      return std::unexpected("token is not valid yet");
+    }
+  }
   // The subject names the caller in keys and events: text, as every such field.
   if (!events::is_plain_text(sub, /*line_breaks=*/false)) {
     return std::unexpected("token subject is not plain text");

@@ -63,6 +63,14 @@ Problem to_problem(const domain::Rejection& r) {
 
 void CommandHandler::Snapshot::remember(const std::string& command_id, std::uint64_t at_version,
                                         std::string token) {
+  // A command's events are contiguous in a stream (one append): the same command as the last
+  // entry moves that entry on.
+  const std::size_t hash = std::hash<std::string>{}(command_id);
+  if (!every.empty() && every.back().first == hash) {
+    every.back().second = at_version;
+  } else {
+    every.emplace_back(hash, at_version);
+  }
   // A command may write several events: the last one gives its answer.
   for (auto& r : recent) {
     if (r.command_id == command_id) {
@@ -81,6 +89,35 @@ const CommandHandler::RecentCommand* CommandHandler::Snapshot::find(
     if (r.command_id == command_id) return &r;
   }
   return nullptr;
+}
+
+std::uint64_t CommandHandler::Snapshot::hashed_like(const std::string& command_id) const {
+  const std::size_t hash = std::hash<std::string>{}(command_id);
+  for (auto it = every.rbegin(); it != every.rend(); ++it) {
+    if (it->first == hash) return it->second;
+  }
+  return 0;
+}
+
+std::optional<CommandOutcome> CommandHandler::earlier_outcome(const std::string& stream_id,
+                                                              const Snapshot& snapshot,
+                                                              const std::string& command_id) {
+  if (const RecentCommand* recent = snapshot.find(command_id)) {
+    return CommandOutcome{recent->version, recent->consistency_token, true};
+  }
+  const std::uint64_t version = snapshot.hashed_like(command_id);
+  if (version == 0) return std::nullopt;
+  auto recorded = log_.read_stream(stream_id, version, 1);
+  if (!recorded) {
+    throw Problem{503, "log.unavailable", "", "Journal indisponible : " + recorded.error().message};
+  }
+  if (recorded->empty()) return std::nullopt;
+  auto event = events::decode(recorded->front().bytes);
+  if (!event) throw Problem{500, "log.corruption", "", event.error().message};
+  if (event->meta.causation_id != command_id) return std::nullopt;  // another id, hashed alike
+  events::LogPosition after;
+  after.advance_past(recorded->front().address);
+  return CommandOutcome{version, after.to_token(), true};
 }
 
 CommandHandler::Snapshot CommandHandler::load_snapshot(const std::string& stream_id) {

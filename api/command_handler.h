@@ -87,7 +87,8 @@ class CommandHandler {
   std::function<void(const std::vector<events::Payload>&, double seconds)> on_append;
 
   static constexpr int kMaxAttempts = 5;
-  // Commands remembered per stream for idempotent replays (older ones decide again).
+  // Commands of a stream answered from memory on a replay; an older one is recognised by a
+  // hash of its id and answered from its event, read back from the log (Snapshot::every).
   static constexpr std::size_t kRecentCommands = 16;
 
  private:
@@ -99,10 +100,24 @@ class CommandHandler {
   struct Snapshot {
     std::any state;  // empty: nothing folded yet
     std::uint64_t version = 0;
-    std::vector<RecentCommand> recent;
+    std::vector<RecentCommand> recent;  // the last kRecentCommands
+    // Every command the stream holds, in version order: a hash of its id and the version of
+    // its last event (16 bytes a command, copied with the snapshot), so that a retry is known
+    // however many commands came between.
+    std::vector<std::pair<std::size_t, std::uint64_t>> every;
     void remember(const std::string& command_id, std::uint64_t version, std::string token);
     [[nodiscard]] const RecentCommand* find(const std::string& command_id) const;
+    // The version of the last event of the latest command whose id hashes as `command_id`'s
+    // does; 0 when none.
+    [[nodiscard]] std::uint64_t hashed_like(const std::string& command_id) const;
   };
+  // What answered `command_id` when `snapshot` (of `stream_id`) holds it: from memory when
+  // recent, else from its last event read back from the log, whose causation id must be
+  // `command_id` (a hash is no proof). nullopt when the stream does not hold it. Throws
+  // Problem (503, 500) when the log cannot be read.
+  [[nodiscard]] std::optional<CommandOutcome> earlier_outcome(const std::string& stream_id,
+                                                              const Snapshot& snapshot,
+                                                              const std::string& command_id);
   struct RecordedStep {
     events::Event event;
     events::LogAddress address;
@@ -158,9 +173,7 @@ class CommandHandler::StreamLoader {
       at.advance_past(step.address);
       snapshot.remember(step.event.meta.causation_id, step.event.version, at.to_token());
     }
-    if (const RecentCommand* earlier = snapshot.find(command_id_); earlier && !replay_) {
-      replay_ = CommandOutcome{earlier->version, earlier->consistency_token, true};
-    }
+    if (!replay_) replay_ = handler_.earlier_outcome(stream_id, snapshot, command_id_);
     snapshot.state = state;
     handler_.store_snapshot(stream_id, std::move(snapshot));
     return state;
@@ -194,11 +207,10 @@ CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMe
       at.advance_past(step.address);
       snapshot.remember(step.event.meta.causation_id, step.event.version, at.to_token());
     }
-    if (const RecentCommand* earlier = snapshot.find(meta.command_id)) {
-      CommandOutcome replay{earlier->version, earlier->consistency_token, true};
+    if (auto replay = earlier_outcome(stream_id, snapshot, meta.command_id)) {
       snapshot.state = std::move(state);
       store_snapshot(stream_id, std::move(snapshot));
-      return replay;
+      return *replay;
     }
 
     auto decided = aggregate.decide(state);

@@ -147,9 +147,9 @@ Decision<void> status_is(const State& state, std::initializer_list<Status> allow
 }
 
 // A file name as the portal shows it and as a download offers it: no directory part, no
-// control character (it goes into a Content-Disposition header), no bidirectional embedding,
-// override or isolate (U+202A to U+202E, U+2066 to U+2069: "facture\u202Efdp.exe" shows as
-// "facture" + "exe.pdf"), not "." or "..".
+// control character (it goes into a Content-Disposition header; check_text already refuses the
+// bidirectional overrides), no direction mark either (U+200E, U+200F, U+061C: a name is one
+// run of text, and a mark inside it can still turn its extension around), not "." or "..".
 Decision<void> check_file_name(const std::string& name, std::string_view rule) {
   if (auto ok = check_text(name, "name", kFileNameMax, true, "Nom du fichier", rule); !ok) {
     return ok;
@@ -158,18 +158,13 @@ Decision<void> check_file_name(const std::string& name, std::string_view rule) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7F || c == '/' || c == '\\';
   });
-  bool bidi = false;
-  for (std::size_t i = name.find('\xE2'); i != std::string::npos && i + 2 < name.size();
-       i = name.find('\xE2', i + 1)) {
-    const auto b1 = static_cast<unsigned char>(name[i + 1]);
-    const auto b2 = static_cast<unsigned char>(name[i + 2]);
-    bidi = bidi || (b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) ||
-           (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9);
-  }
-  if (bad_char || bidi || name == "." || name == "..") {
+  const bool mark = name.find("\u200E") != std::string::npos ||
+                    name.find("\u200F") != std::string::npos ||
+                    name.find("\u061C") != std::string::npos;
+  if (bad_char || mark || name == "." || name == "..") {
     return reject(errc::invalid_field, std::string(rule) + ".name", "name",
                   "Le nom du fichier ne peut contenir ni « / », ni « \\ », ni caractère de "
-                  "contrôle, ni caractère d'inversion du sens d'écriture.");
+                  "contrôle, ni marque de sens d'écriture.");
   }
   return {};
 }

@@ -48,9 +48,11 @@ namespace chorus::events {
 }
 
 // Whether `text` is well-formed UTF-8 holding no control character: none of C0 (but tab, line
-// feed and carriage return when `line_breaks`), DEL or C1 (U+0080 to U+009F). A NUL would cut a
-// view key (its parts are joined by NUL) and most are invisible where the text is shown.
-// Pure, thread-safe.
+// feed and carriage return when `line_breaks`), DEL, C1 (U+0080 to U+009F), nor the
+// bidirectional embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069), which
+// reorder what follows them where the text is shown ("facture\u202Efdp.exe" reads as
+// "facture" + "exe.pdf"). A NUL would cut a view key (its parts are joined by NUL); the others
+// are invisible where the text is shown. Pure, thread-safe.
 [[nodiscard]] inline bool is_plain_text(std::string_view text, bool line_breaks) noexcept {
   while (!text.empty()) {
     const std::size_t len = utf8_sequence(text);
@@ -61,6 +63,13 @@ namespace chorus::events {
       return false;
     }
     if (len == 2 && c == 0xC2 && static_cast<unsigned char>(text[1]) < 0xA0) return false;
+    if (len == 3 && c == 0xE2) {
+      const auto b1 = static_cast<unsigned char>(text[1]);
+      const auto b2 = static_cast<unsigned char>(text[2]);
+      if ((b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) || (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9)) {
+        return false;
+      }
+    }
     text.remove_prefix(len);
   }
   return true;

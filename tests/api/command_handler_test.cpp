@@ -69,6 +69,29 @@ TEST_F(CommandHandlerTest, SameCommandIdIsAnsweredFromItsFirstRun) {
   EXPECT_EQ(*log_->stream_version("ticket-t1"), 1u);
 }
 
+// However many commands came between: a retry is answered from its first run, remembered
+// beyond the recent ones by a hash of its id and read back from the log, in this handler and in
+// a fresh one.
+TEST_F(CommandHandlerTest, AnOldCommandIdIsStillAnsweredFromItsFirstRun) {
+  CommandHandler handler(*log_);
+  auto first = handler.run("ticket-t1", meta("c0"), draft("zero"));
+  ASSERT_FALSE(first.replayed);
+  const std::size_t others = 3 * CommandHandler::kRecentCommands;
+  for (std::size_t i = 1; i <= others; ++i) {
+    ASSERT_FALSE(handler.run("ticket-t1", meta("c" + std::to_string(i)), draft("x")).replayed);
+  }
+  CommandHandler restarted(*log_);
+  for (CommandHandler* h : {&handler, &restarted}) {
+    auto again = h->run("ticket-t1", meta("c0"), draft("zero"));
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.version, first.version);
+    EXPECT_EQ(again.consistency_token, first.consistency_token);
+  }
+  EXPECT_EQ(*log_->stream_version("ticket-t1"), 1 + others);
+  // An id never run is decided, not taken for another whose hash it might share.
+  EXPECT_FALSE(handler.run("ticket-t1", meta("c-new"), draft("new")).replayed);
+}
+
 TEST_F(CommandHandlerTest, RejectionWritesNothing) {
   CommandHandler handler(*log_);
   try {

@@ -2,6 +2,8 @@
 // driven over HTTP, once on the embedded log and once on Kafka (a real broker).
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,6 +46,39 @@ std::optional<double> sample(const std::string& exposition, const std::string& s
 const std::string kForm =
     R"({"emitting_structure_id":"structure-1","category":"Technique","sub_category":"Connexion",)"
     R"("title":"Connexion impossible","description":"Le portail refuse mon mot de passe."})";
+
+std::string base64url(std::string_view bytes) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (unsigned char b : bytes) {
+    bits = (bits << 8) | b;
+    held += 8;
+    while (held >= 6) {
+      held -= 6;
+      out.push_back(kDigits[(bits >> held) & 63]);
+    }
+  }
+  if (held > 0) out.push_back(kDigits[(bits << (6 - held)) & 63]);
+  return out;
+}
+
+// A token with `payload` as its claims, signed HS256 with the test key: claims the server's own
+// minting cannot make (a fraction, a wrong type).
+std::string hs256(const std::string& payload) {
+  const std::string signing_input =
+      base64url(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url(payload);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_size = 0;
+  const std::string key = testing::kTestTokenKey;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
+       &mac_size);
+  return signing_input + "." +
+         base64url(std::string_view(reinterpret_cast<const char*>(mac), mac_size));
+}
 
 class ServerEndToEnd : public ::testing::TestWithParam<std::string> {
  protected:
@@ -164,6 +199,20 @@ TEST_P(ServerEndToEnd, RetriedCommandWithIdempotencyKeyWritesOnce) {
   auto list = call(*c, "GET", "/v1/me/tickets?tab=en_cours", "alice", "",
                    {{"X-Consistency-Token", json::parse(other.body)["consistency_token"]}});
   EXPECT_EQ(json::parse(list.body)["total"], 1);
+  // A comment retried after many others on the same ticket is still the one comment.
+  const std::string ticket = json::parse(first.body)["ticket_id"];
+  const std::string comments = "/v1/tickets/" + ticket + "/comments";
+  auto said = call(*c, "POST", comments, "alice", R"({"text":"K"})", {{"Idempotency-Key", "c-1"}});
+  ASSERT_EQ(said.status, 201) << said.body;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(call(*c, "POST", comments, "alice", R"({"text":"autre"})").status, 201);
+  }
+  auto resaid =
+      call(*c, "POST", comments, "alice", R"({"text":"K"})", {{"Idempotency-Key", "c-1"}});
+  EXPECT_EQ(resaid.status, 200) << resaid.body;
+  EXPECT_EQ(json::parse(resaid.body)["version"], json::parse(said.body)["version"]);
+  EXPECT_EQ(json::parse(resaid.body)["consistency_token"],
+            json::parse(said.body)["consistency_token"]);
 }
 
 TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
@@ -189,9 +238,21 @@ TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
                       .mint("alice", {}, 9999999999, std::time(nullptr) - 60);
   EXPECT_EQ(c->request("GET", "/v1/me/tickets", "", {{"Authorization", since_a_minute}})->status,
             200);
-  for (const auto& auth : {tampered, payload_swapped, alg_none, other_key, not_yet,
-                           ServerProcess::token("alice", {}, -10), std::string("Basic abc"),
-                           std::string("Bearer "), std::string("Bearer \xff\xfe")}) {
+  // A NumericDate may have a fraction; a string is no date.
+  const std::string in_an_hour = std::to_string(std::time(nullptr) + 3600);
+  const std::string not_yet_fraction =
+      "Bearer " + hs256(R"({"sub":"alice","exp":9999999999,"nbf":)" + in_an_hour + ".5}");
+  const std::string nbf_string = "Bearer " + hs256(R"({"sub":"alice","exp":9999999999,"nbf":"x"})");
+  EXPECT_EQ(
+      c->request("GET", "/v1/me/tickets", "",
+                 {{"Authorization", "Bearer " + hs256(R"({"sub":"alice","exp":9999999999})")}})
+          ->status,
+      200)
+      << "the test's own signature is good";
+  for (const auto& auth :
+       {tampered, payload_swapped, alg_none, other_key, not_yet, not_yet_fraction, nbf_string,
+        ServerProcess::token("alice", {}, -10), std::string("Basic abc"), std::string("Bearer "),
+        std::string("Bearer \xff\xfe")}) {
     auto r = c->request("GET", "/v1/me/tickets", "", {{"Authorization", auth}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401) << auth;

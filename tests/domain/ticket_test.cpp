@@ -100,7 +100,9 @@ TEST(Ticket, TextFieldsArePlainText) {
       {"a\x7f", "d", "ticket.submit.text", "title"},
       {"a\xC2\x85", "d", "ticket.submit.text", "title"},  // C1 NEL
       {"caf\xC3", "d", "ticket.submit.text", "title"},
-      {"t", "d\xED\xA0\x80", "ticket.submit.text", "description"},  // a surrogate
+      {"t", "d\xED\xA0\x80", "ticket.submit.text", "description"},   // a surrogate
+      {"facture\u202Egpj.exe", "d", "ticket.submit.text", "title"},  // right-to-left override
+      {"t", "d\u2066isolé\u2069", "ticket.submit.text", "description"},
       {" \t\r\n", "d", "ticket.submit.required", "title"},
       {"Café\tcrème", "ligne 1\r\nligne 2", nullptr, nullptr},
   };
