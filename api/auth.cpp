@@ -2,9 +2,9 @@
 
 #include <jwt.h>
 
-#include <cerrno>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "events/utf8.h"
 
@@ -36,18 +36,25 @@ std::expected<domain::Caller, std::string> TokenVerifier::verify(std::string_vie
   if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) return std::unexpected("token is not HS256-signed");
   const char* sub = jwt_get_grant(jwt.get(), "sub");
   if (sub == nullptr || *sub == '\0') return std::unexpected("token has no subject");
-  errno = 0;
-  const long exp = jwt_get_grant_int(jwt.get(), "exp");
-  if (errno != 0 || exp <= 0) return std::unexpected("token has no expiry");
-  if (exp <= now_s) return std::unexpected("token has expired");
-  // "nbf" is optional; when present, a token is refused before it (RFC 7519, 4.1.5). Read as
-  // JSON: a NumericDate may have a fraction, and libjwt's integer getter reads a fraction or a
-  // string as 0 without saying so.
-  if (char* nbf_json = jwt_get_grants_json(jwt.get(), "nbf")) {
-    const auto nbf = nlohmann::json::parse(nbf_json, nullptr, false);
-    free(nbf_json);
-    if (!nbf.is_number()) return std::unexpected("token nbf is not a number");
-    if (nbf.get<double>() > static_cast<double>(now_s)) {
+  // Dates ("NumericDate", RFC 7519) are read as JSON: they may have a fraction, which libjwt's
+  // integer getter reads as 0 without saying so, as it does a string.
+  auto date = [&](const char* name) -> std::optional<nlohmann::json> {
+    char* text = jwt_get_grants_json(jwt.get(), name);
+    if (text == nullptr) return std::nullopt;
+    auto value = nlohmann::json::parse(text, nullptr, false);
+    free(text);
+    return value;
+  };
+  const auto exp = date("exp");
+  if (!exp || !exp->is_number() || exp->get<double>() <= 0) {
+    return std::unexpected("token has no expiry");
+  }
+  if (exp->get<double>() <= static_cast<double>(now_s)) return std::unexpected("token has expired");
+  // "nbf" is optional; when present, a token is refused before it (RFC 7519, 4.1.5), give or
+  // take kNotBeforeLeeway: an issuer sets it to the time of issue, by a clock that may be ahead.
+  if (const auto nbf = date("nbf")) {
+    if (!nbf->is_number()) return std::unexpected("token nbf is not a number");
+    if (nbf->get<double>() > static_cast<double>(now_s + kNotBeforeLeeway)) {
       return std::unexpected("token is not valid yet");
     }
   }

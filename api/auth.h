@@ -19,9 +19,12 @@ class TokenVerifier {
  public:
   explicit TokenVerifier(std::string key) : key_(std::move(key)) {}
 
+  // Seconds by which a token's "nbf" may be ahead of this server's clock.
+  static constexpr std::int64_t kNotBeforeLeeway = 60;
+
   // The caller named by `authorization` ("Bearer <token>"), when its signature is HS256 with
   // our key, "sub" is a non-empty string of plain text (no control character), "exp" is in the
-  // future of `now_s`, "nbf", when present, is not, and "roles" holds
+  // future of `now_s`, "nbf", when present, is not beyond kNotBeforeLeeway, and "roles" holds
   // only known roles. Otherwise an explanation (never echoing the token). Thread-safe.
   [[nodiscard]] std::expected<domain::Caller, std::string> verify(std::string_view authorization,
                                                                   std::int64_t now_s) const;

@@ -34,9 +34,12 @@ std::string uuid_text(const events::EventId& id) {
 std::string random_uuid() { return uuid_text(random_id()); }
 
 std::string CommandHandler::command_id(const std::string& user_id, std::string_view route,
-                                       const std::string& idempotency_key) {
+                                       const std::string& idempotency_key, std::string_view body) {
   if (idempotency_key.empty()) return random_uuid();
-  auto digest = events::sha256(user_id + '\n' + std::string(route) + '\n' + idempotency_key);
+  std::string identity = user_id + '\n' + std::string(route) + '\n' + idempotency_key;
+  // Without a body, the id of earlier builds (a retry across an upgrade is still recognised).
+  if (!body.empty()) identity.append("\n").append(body);
+  auto digest = events::sha256(identity);
   events::EventId id;
   std::copy_n(digest.begin(), id.size(), id.begin());
   return uuid_text(id);

@@ -50,9 +50,12 @@ class CommandHandler {
   explicit CommandHandler(events::EventLog& log, std::size_t snapshot_capacity = 100'000)
       : log_(log), capacity_(snapshot_capacity) {}
 
-  // Runs one command on `stream_id`. On success the events are durable. Throws Problem:
+  // Runs one command on `stream_id`. On success the events are durable. A command the stream
+  // already holds (same meta.command_id) is answered from its first run (replayed), writing
+  // nothing; beyond the recent ones, that answer is read back from the log. Throws Problem:
   // 4xx for a rejection (nothing written), 409 when conflicts persist after the retries,
-  // 503 when the log is unavailable (nothing written), 500 for an indeterminate outcome.
+  // 503 when the log is unavailable (nothing written), 500 for an indeterminate outcome or
+  // an event of the stream that does not decode (log.corruption, nothing written).
   // Thread-safe.
   template <class State>
   [[nodiscard]] CommandOutcome run(const std::string& stream_id, const CommandMeta& meta,
@@ -77,10 +80,14 @@ class CommandHandler {
   [[nodiscard]] std::optional<events::AppendResult> append_all(
       const CommandMeta& meta, const domain::workflow::Appends& appends);
 
-  // The command id for a request: derived from the caller, the route and the Idempotency-Key
-  // when there is one (so that a retry is recognised), else random.
+  // The command id for a request: derived from the caller, the route, the Idempotency-Key when
+  // there is one (so that a retry is recognised, however old) and the request's `body`, else
+  // random. A key reused with another body is therefore another command, decided and written
+  // as such, never taken for the first one and dropped (an upload, whose bytes its route keeps
+  // out of the id, compares them instead: router.cpp). Pure but for the random id; thread-safe.
   [[nodiscard]] static std::string command_id(const std::string& user_id, std::string_view route,
-                                              const std::string& idempotency_key);
+                                              const std::string& idempotency_key,
+                                              std::string_view body = {});
 
   // Called after every successful append with its payloads and how long the log took (for
   // metrics). Set before use; not thread-safe to change.

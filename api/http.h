@@ -12,8 +12,11 @@ namespace chorus::api {
 
 struct Request {
   std::string method;  // "GET", "POST", ...
-  // Without the query string, as sent (not decoded: an escaped '/' is no separator); the router
-  // decodes each parameter it matches.
+  // Without the query string, as sent (not decoded: an escaped '/' is no separator): what
+  // routes are matched on; the router decodes each parameter it matches.
+  std::string raw_path;
+  // The same, decoded: a request's identity (command ids), the same whichever characters a
+  // client chose to escape.
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   std::string authorization;

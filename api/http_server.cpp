@@ -27,7 +27,8 @@ Request to_request(const http::request<http::string_body>& in) {
   r.method = std::string(in.method_string());
   std::string_view target(in.target().data(), in.target().size());
   const auto q = target.find('?');
-  r.path = std::string(target.substr(0, q));
+  r.raw_path = std::string(target.substr(0, q));
+  r.path = percent_decode(r.raw_path, false);
   if (q != std::string_view::npos) {
     std::string_view query = target.substr(q + 1);
     while (!query.empty()) {

@@ -57,7 +57,8 @@ namespace {
 const std::string& checked_text(const std::string& name, const std::string& value) {
   if (!events::is_plain_text(value, /*line_breaks=*/true)) {
     throw Problem{400, "request.text", name,
-                  "Le champ « " + name + " » contient un caractère de contrôle."};
+                  "Le champ « " + name +
+                      " » contient un caractère de contrôle ou d'inversion du sens d'écriture."};
   }
   return value;
 }

@@ -23,7 +23,8 @@ class JsonBody {
 
   // The boolean field `name`, `fallback` when absent. Throws Problem on anything else.
   [[nodiscard]] bool bool_or(const std::string& name, bool fallback) const;
-  // The list of strings `name`, empty when absent. Throws Problem on anything else.
+  // The list of strings `name`, empty when absent. Throws Problem on anything else, a string
+  // holding a control character included (request.text).
   [[nodiscard]] std::vector<std::string> string_list(const std::string& name) const;
   // The list of objects `name` (empty when absent), each with only `allowed` fields. Throws
   // Problem on anything else, naming the list.

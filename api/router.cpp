@@ -417,7 +417,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   const RouteInfo* route = nullptr;
   bool path_known = false;
   for (const auto& r : routes()) {
-    if (match(r.pattern, request.path, params)) {
+    if (match(r.pattern, request.raw_path, params)) {
       path_known = true;
       if (request.method == r.method) {
         route = &r;
@@ -641,10 +641,14 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
         const char* role = caller->roles.support_level2   ? "support_n2"
                            : caller->roles.support_level1 ? "support_n1"
                                                           : "user";
+        // An upload's bytes stay out of its id: other bytes under its key are refused (422)
+        // by comparing them with what the first upload stored.
+        const std::string_view own_body =
+            pattern == "/v1/tickets/{ticket_id}/attachments" ? std::string_view() : request.body;
         CommandMeta meta{*caller, role,
                          CommandHandler::command_id(
                              caller->user_id, std::string(request.method) + " " + request.path,
-                             request.idempotency_key),
+                             request.idempotency_key, own_body),
                          random_uuid()};
         // The access view must have seen the caller's own attachments.
         wait_for_views();
@@ -698,7 +702,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::string ticket_id =
         request.idempotency_key.empty()
             ? random_uuid()
-            : CommandHandler::command_id(caller->user_id, pattern, request.idempotency_key);
+            : CommandHandler::command_id(caller->user_id, pattern, request.idempotency_key,
+                                         request.body);
     if (pattern == "/v1/tickets/drafts") {
       return run_ticket_command(ticket_id, "ticket.save_draft", [&](const auto&) {
         return domain::ticket::Command{domain::ticket::SaveDraft{form}};
@@ -793,7 +798,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       throw Problem{404, "notification.not_found", "notification_id", "Notification inconnue."};
     CommandMeta meta{*caller, "mailer",
                      CommandHandler::command_id(caller->user_id, "POST " + request.path,
-                                                request.idempotency_key),
+                                                request.idempotency_key, request.body),
                      random_uuid()};
     auto outcome = commands_.run(
         "notification-" + id, meta,
@@ -839,7 +844,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                        : caller->roles.support_level1 ? "support_n1"
                                                       : "operator";
     const std::string base_id = CommandHandler::command_id(caller->user_id, "POST " + request.path,
-                                                           request.idempotency_key);
+                                                           request.idempotency_key, request.body);
     json results = json::array();
     std::string last_token;
     for (std::size_t i = 0; i < lines.size(); ++i) {

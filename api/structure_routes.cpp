@@ -18,6 +18,9 @@
 namespace chorus::api {
 namespace {
 
+// Lines of one PIGP import (FAR1002): accounts, deactivations and GP replacements together.
+constexpr std::size_t kPigpImportMaxLines = 10000;
+
 using domain::access::Action;
 using domain::access::RoleScope;
 using nlohmann::json;
@@ -248,7 +251,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
   const auto started = Clock::now();
   CommandMeta meta{caller, actor_role(caller),
                    CommandHandler::command_id(caller.user_id, request.method + " " + request.path,
-                                              request.idempotency_key),
+                                              request.idempotency_key, request.body),
                    random_uuid()};
   // An id the client may retry with: derived from the Idempotency-Key, else random.
   auto fresh_id = [&](std::string_view salt) {
@@ -256,7 +259,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                ? random_uuid()
                : CommandHandler::command_id(caller.user_id,
                                             std::string(pattern) + "#" + std::string(salt),
-                                            request.idempotency_key);
+                                            request.idempotency_key, request.body);
   };
   auto record = [&](const char* type, const std::string& outcome) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -761,14 +764,16 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       batch.replacements.push_back(
           ac::Replacement{r.string_or_empty("structure_id"), r.string_or_empty("new_gp_user_id")});
     }
-    // Bounded like every batch route: one request's work (and its answer) stays small; a bigger
-    // file goes in several requests, each idempotent under its own key. An empty file (a day
-    // without change) is a batch that does nothing.
+    // Bounded, as every batch route is, but well beyond a day's file: a deactivation and the
+    // replacement of the GP it removes must come in one request (a structure may not be left
+    // without GP in between), so a file is not to be cut at an arbitrary line. An empty file
+    // (a day without change) is a batch that does nothing.
     const std::size_t lines =
         accounts.size() + batch.deactivate_user_ids.size() + batch.replacements.size();
-    if (lines > 1000) {
+    if (lines > kPigpImportMaxLines) {
       throw Problem{422, "request.bulk_size", "",
-                    "Au plus 1000 lignes (comptes, désactivations et remplacements) par envoi."};
+                    "Au plus " + std::to_string(kPigpImportMaxLines) +
+                        " lignes (comptes, désactivations et remplacements) par envoi."};
     }
     json report = json::array();
     json applied = json::array();

@@ -51,9 +51,11 @@ class Runner {
 
   // Polls the log once (waiting up to `wait` when nothing is new), applies up to max_batch
   // events (more while catching up: see catch_up_batch) and commits them with the new
-  // position. Returns how many events were consumed (applied or set aside). On failure nothing
-  // of the batch is committed, and the next step reads the same events again (at most
-  // max_batch of them). Thread-safe, but meant for one runner thread.
+  // position. Returns how many events were consumed (applied or set aside: an event a projector
+  // cannot apply, or whose projector throws). On failure (the store, the log, or a projector's
+  // finish() failing or throwing) nothing of the batch is committed, and the next step reads the
+  // same events again (at most max_batch of them). Never throws but bad_alloc. Thread-safe, but
+  // meant for one runner thread.
   [[nodiscard]] Result<std::size_t> step(std::chrono::milliseconds wait);
 
   // Runs step() until `stop` is requested; failures are retried after a pause.

@@ -213,6 +213,11 @@ TEST_P(ServerEndToEnd, RetriedCommandWithIdempotencyKeyWritesOnce) {
   EXPECT_EQ(json::parse(resaid.body)["version"], json::parse(said.body)["version"]);
   EXPECT_EQ(json::parse(resaid.body)["consistency_token"],
             json::parse(said.body)["consistency_token"]);
+  // The same key with another body is another command: written, not dropped as a replay.
+  auto other_text =
+      call(*c, "POST", comments, "alice", R"({"text":"L"})", {{"Idempotency-Key", "c-1"}});
+  EXPECT_EQ(other_text.status, 201) << other_text.body;
+  EXPECT_GT(json::parse(other_text.body)["version"], json::parse(resaid.body)["version"]);
 }
 
 TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
@@ -237,6 +242,12 @@ TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
       "Bearer " + api::TokenVerifier(testing::kTestTokenKey)
                       .mint("alice", {}, 9999999999, std::time(nullptr) - 60);
   EXPECT_EQ(c->request("GET", "/v1/me/tickets", "", {{"Authorization", since_a_minute}})->status,
+            200);
+  // An issuer's clock a little ahead: within the leeway.
+  const std::string issuer_ahead =
+      "Bearer " + api::TokenVerifier(testing::kTestTokenKey)
+                      .mint("alice", {}, 9999999999, std::time(nullptr) + 30);
+  EXPECT_EQ(c->request("GET", "/v1/me/tickets", "", {{"Authorization", issuer_ahead}})->status,
             200);
   // A NumericDate may have a fraction; a string is no date.
   const std::string in_an_hour = std::to_string(std::time(nullptr) + 3600);
@@ -351,6 +362,12 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
   EXPECT_EQ(
       call(*c, "POST", "/v1/public/tickets", "", "{}", {{"Content-Type", "text/plain"}}).status,
       415);
+  // JSON with parameters, in any case, or a "+json" type, is JSON (refused here on its content).
+  for (const char* type :
+       {"application/json; charset=utf-8", "Application/JSON", "application/x+json"}) {
+    auto r = call(*c, "POST", "/v1/tickets", "alice", "{}", {{"Content-Type", type}});
+    EXPECT_NE(r.status, 415) << type << " " << r.body;
+  }
   // Path and query text that is not UTF-8, or holds a control character: 400 naming the part,
   // never a dropped connection (a quoted %FF once aborted the process).
   struct Target {
@@ -452,6 +469,12 @@ TEST_P(ServerEndToEnd, OperatorRebuildsTheViewsWhileServingAndMetricsShowIt) {
   auto refused = call(*c, "POST", "/v1/admin/views/rebuild", "bob");
   EXPECT_EQ(refused.status, 403);
   EXPECT_EQ(json::parse(refused.body).value("rule", ""), "views.operator_only") << refused.body;
+  // The route takes no field: one sent is refused, not ignored (nothing starts).
+  auto with_field = c->request("POST", "/v1/admin/views/rebuild", R"({"all":true})",
+                               {{"Authorization", ServerProcess::token("ops-1", {"operator"})}});
+  ASSERT_TRUE(with_field);
+  EXPECT_EQ(with_field->status, 400) << with_field->body;
+  EXPECT_NE(with_field->body.find("request.unknown_field"), std::string::npos);
   auto started = c->request("POST", "/v1/admin/views/rebuild", "",
                             {{"Authorization", ServerProcess::token("ops-1", {"operator"})}});
   ASSERT_TRUE(started);

@@ -227,6 +227,14 @@ TEST_F(StructureApi, LaunchMonthIncidentsAreHandled) {
   for (const char* u : {"pg-a", "pg-b", "pg-r"}) {
     ok(u, "POST", std::string("/v1/accounts/") + u + "/activate");
   }
+  // A file beyond 10,000 lines (all kinds together) is refused whole: nothing is applied.
+  {
+    json too_many = json::array();
+    for (int i = 0; i < 10001; ++i) too_many.push_back("pg-x" + std::to_string(i));
+    auto refused = act("sn2", "POST", "/v1/pigp-imports", json{{"deactivate_user_ids", too_many}});
+    EXPECT_EQ(refused.status, 422) << refused.raw;
+    EXPECT_EQ(refused.body.value("rule", ""), "request.bulk_size");
+  }
   ok("sn1", "POST", "/v1/structures", structure_body("pub-1", "pg-a", true));
   ok("sn1", "POST", "/v1/structures", structure_body("pub-2", "pg-b", true));
   auto import =

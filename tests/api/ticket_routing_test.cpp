@@ -483,6 +483,18 @@ TEST_F(TicketRouting, TheFormReadsItsCategoriesAndItsObjectsRecipient) {
              {"issuer_structure_id", "emit-r"},
              {"recipient_structure_id", "dest-r"},
              {"recipient_service", "COMPTA"}}}}});
+  // A number holding '/' and '+' (invoice numbers do): an escaped '/' stays inside its
+  // parameter, and a '+' in a path is a '+'.
+  ok("ops", "POST", "/v1/reference-object-imports",
+     json{{"objects",
+           {{{"object_type", "facture"},
+             {"object_number", "FA/2024+7"},
+             {"issuer_structure_id", "emit-r"},
+             {"recipient_structure_id", "dest-r"},
+             {"recipient_service", "COMPTA"}}}}});
+  const json slashed =
+      ok("alice", "GET", "/v1/reference-objects/facture/FA%2F2024+7?emitting_structure_id=emit-r");
+  EXPECT_EQ(slashed.value("object_number", ""), "FA/2024+7");
   const std::string path = "/v1/reference-objects/facture/FAC-2024-0777";
   const json back = ok("alice", "GET", path + "?emitting_structure_id=emit-r");
   EXPECT_EQ(back.value("object_type", ""), "facture");
