@@ -66,13 +66,11 @@ Problem to_problem(const domain::Rejection& r) {
 
 void CommandHandler::Snapshot::remember(const std::string& command_id, std::uint64_t at_version,
                                         std::string token) {
-  // A command's events are contiguous in a stream (one append): the same command as the last
-  // entry moves that entry on.
-  const std::size_t hash = std::hash<std::string>{}(command_id);
-  if (!every.empty() && every.back().first == hash) {
-    every.back().second = at_version;
-  } else {
-    every.emplace_back(hash, at_version);
+  // A command may write several events: its entry keeps the version of the last.
+  {
+    std::lock_guard lock(every->mu);
+    auto& last = every->last_version[std::hash<std::string>{}(command_id)];
+    last = std::max(last, at_version);
   }
   // A command may write several events: the last one gives its answer.
   for (auto& r : recent) {
@@ -95,11 +93,9 @@ const CommandHandler::RecentCommand* CommandHandler::Snapshot::find(
 }
 
 std::uint64_t CommandHandler::Snapshot::hashed_like(const std::string& command_id) const {
-  const std::size_t hash = std::hash<std::string>{}(command_id);
-  for (auto it = every.rbegin(); it != every.rend(); ++it) {
-    if (it->first == hash) return it->second;
-  }
-  return 0;
+  std::lock_guard lock(every->mu);
+  auto it = every->last_version.find(std::hash<std::string>{}(command_id));
+  return it == every->last_version.end() ? 0 : it->second;
 }
 
 std::optional<CommandOutcome> CommandHandler::earlier_outcome(const std::string& stream_id,

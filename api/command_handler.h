@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -104,18 +105,25 @@ class CommandHandler {
     std::uint64_t version;
     std::string consistency_token;
   };
+  // The commands of one stream: a hash of each id and the version of its last event. Only
+  // what the log holds is ever added (after a read of the stream, or an append), and the log's
+  // events never change, so every copy of a stream's snapshot may share one, whatever its
+  // version. Thread-safe.
+  struct CommandIndex {
+    std::mutex mu;
+    std::unordered_map<std::size_t, std::uint64_t> last_version;  // guarded by mu
+  };
   struct Snapshot {
     std::any state;  // empty: nothing folded yet
     std::uint64_t version = 0;
     std::vector<RecentCommand> recent;  // the last kRecentCommands
-    // Every command the stream holds, in version order: a hash of its id and the version of
-    // its last event (16 bytes a command, copied with the snapshot), so that a retry is known
-    // however many commands came between.
-    std::vector<std::pair<std::size_t, std::uint64_t>> every;
+    // Every command the stream holds, so that a retry is known however many commands came
+    // between: shared by the copies of the snapshot (a command neither copies nor scans it).
+    std::shared_ptr<CommandIndex> every = std::make_shared<CommandIndex>();
     void remember(const std::string& command_id, std::uint64_t version, std::string token);
     [[nodiscard]] const RecentCommand* find(const std::string& command_id) const;
-    // The version of the last event of the latest command whose id hashes as `command_id`'s
-    // does; 0 when none.
+    // The version of the last event of the command whose id hashes as `command_id`'s does (of
+    // the latest, should two ids hash alike); 0 when none.
     [[nodiscard]] std::uint64_t hashed_like(const std::string& command_id) const;
   };
   // What answered `command_id` when `snapshot` (of `stream_id`) holds it: from memory when
