@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -918,23 +920,84 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
   return summary;
 }
 
+namespace {
+
+// An extract is checked away from the system: it is untrusted input, read without a throw.
+// Nesting deeper than this (a line of the tool's holds 4 levels) is refused before anything
+// walks it recursively (a compare, a dump), which 100,000 levels would take off the stack.
+constexpr int kMaxExtractDepth = 64;
+
+// `text` as JSON, discarded when it is not, or nested deeper than kMaxExtractDepth.
+template <class Input>
+json parse_untrusted(Input&& text) {
+  bool too_deep = false;
+  json j = json::parse(
+      std::forward<Input>(text),
+      [&](int depth, json::parse_event_t, json&) {
+        too_deep = too_deep || depth > kMaxExtractDepth;
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  return too_deep ? json(json::value_t::discarded) : j;
+}
+
+// Members of untrusted objects: nullopt when absent or of another type.
+std::optional<std::string> text_member(const json& object, const char* key) {
+  if (!object.is_object()) return std::nullopt;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+std::optional<std::uint64_t> count_member(const json& object, const char* key) {
+  if (!object.is_object()) return std::nullopt;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<std::uint64_t>();
+}
+
+// A regular file (not a directory, a device or a FIFO, which could be read forever), or why not.
+std::optional<std::string> not_a_regular_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return "no " + path;
+  if (!std::filesystem::is_regular_file(status)) return path + " is not a regular file";
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<VerifyReport> verify_extract(const std::string& dir) {
-  std::ifstream mf(dir + "/manifest.json");
-  if (!mf) return fail(errc::io_error, "no manifest.json in " + dir);
-  json manifest = json::parse(mf, nullptr, false);
-  if (manifest.is_discarded() || !manifest.is_object() || manifest.value("format", "") != kFormat ||
-      !manifest.contains("streams") || !manifest["streams"].is_object()) {
-    return fail(errc::invalid_argument,
-                dir + "/manifest.json is not a " + std::string(kFormat) + " manifest");
-  }
+  const std::string manifest_path = dir + "/manifest.json";
   const std::string events_path = dir + "/events.jsonl";
+  for (const auto& path : {manifest_path, events_path}) {
+    if (auto why = not_a_regular_file(path)) return fail(errc::io_error, *why);
+  }
+  std::ifstream mf(manifest_path, std::ios::binary);
+  if (!mf) return fail(errc::io_error, "cannot read " + manifest_path);
   std::ifstream in(events_path, std::ios::binary);
-  if (!in) return fail(errc::io_error, "no events.jsonl in " + dir);
+  if (!in) return fail(errc::io_error, "cannot read " + events_path);
 
   VerifyReport report;
   Findings findings(report);
+  // What the manifest must hold, of the right types; anything else is damage to the extract.
+  const json manifest = parse_untrusted(mf);
+  const bool manifest_ok =
+      !manifest.is_discarded() && text_member(manifest, "format") == kFormat &&
+      manifest.contains("streams") && manifest["streams"].is_object() &&
+      count_member(manifest, "events") && text_member(manifest, "events_sha256") &&
+      manifest.contains("last_hash") && manifest["last_hash"].is_string() &&
+      std::all_of(manifest["streams"].begin(), manifest["streams"].end(), [](const json& s) {
+        return count_member(s, "first_version") && count_member(s, "last_version") &&
+               text_member(s, "chains_from") && text_member(s, "last_hash");
+      });
+  if (!manifest_ok) {
+    findings.broken({"", 0, "manifest",
+                     "manifest.json is not a " + std::string(kFormat) +
+                         " manifest (a member missing or of another type)"});
+    return report;
+  }
   auto digest = file_sha256(events_path);
-  if (!digest || *digest != manifest.value("events_sha256", "")) {
+  if (!digest || *digest != *text_member(manifest, "events_sha256")) {
     findings.broken({"", 0, "events.jsonl",
                      "the file's SHA-256 is not the one the manifest records: it was changed "
                      "after the extract was made"});
@@ -944,64 +1007,78 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   StructureChecks structures;
   for (const auto& [stream, s] : manifest["streams"].items()) {
     auto& c = streams[stream];
-    c.version = s.value("first_version", std::uint64_t{1}) - 1;
-    const std::string from = s.value("chains_from", "");
+    c.version = *count_member(s, "first_version") - 1;
+    const std::string from = *text_member(s, "chains_from");
     for (std::size_t i = 0; i < c.hash.size() && 2 * i + 1 < from.size(); ++i) {
       // A malformed anchor leaves zeros, and the stream's first event then fails to chain.
       std::from_chars(from.data() + 2 * i, from.data() + 2 * i + 2, c.hash[i], 16);
     }
   }
+  // A stream extract holds that stream alone.
+  const std::optional<std::string> selected_stream =
+      manifest.contains("selection") ? text_member(manifest["selection"], "stream") : std::nullopt;
   std::string line;
   std::uint64_t n = 0;
   std::string last_hash;
   while (std::getline(in, line)) {
     ++n;
     const Where at{nullptr, n};
-    json j = json::parse(line, nullptr, false);
+    json j = parse_untrusted(line);
     std::optional<std::string> bytes;
-    if (!j.is_discarded() && j.is_object() && j.contains("stored") && j["stored"].is_string()) {
-      bytes = unbase64(j["stored"].get<std::string>());
-    }
+    if (auto stored = text_member(j, "stored")) bytes = unbase64(*stored);
     if (!bytes) {
       findings.broken({"", 0, at.text(), "not an event line (JSON with the stored bytes)"});
       continue;
     }
-    const std::string stream = j.value("stream", "");
-    const std::uint64_t version = j.value("version", std::uint64_t{0});
+    const std::string stream = text_member(j, "stream").value_or("");
+    const std::uint64_t version = count_member(j, "version").value_or(0);
     if (streams.find(stream) == nullptr) {
       findings.broken({stream, version, at.text(), "stream not listed in the manifest"});
+    }
+    if (selected_stream && stream != *selected_stream) {
+      findings.broken({stream, version, at.text(), "not of the stream the extract selects"});
     }
     Prepared prepared;
     prepare(*bytes, prepared);
     check_event(*bytes, prepared, stream, version, at, streams, structures, findings);
-    // The readable fields must say what the stored bytes say.
+    // The readable line must say what the stored bytes say, all of it: nothing added, nothing
+    // changed. Only "position" (where the event sat in the log when it was exported) is not
+    // in the stored bytes, and is not proven.
     if (auto e = events::decode(*bytes)) {
-      const json expected = line_of(events::LogAddress{}, *e, *bytes);
-      for (const char* key : {"stream", "version", "type", "occurred_at_us", "actor", "fields",
-                              "prev_hash", "hash"}) {
+      json expected = line_of(events::LogAddress{}, *e, *bytes);
+      std::set<std::string> keys;
+      for (const auto& [key, value] : j.items()) keys.insert(key);
+      for (const auto& [key, value] : expected.items()) keys.insert(key);
+      keys.erase("position");
+      for (const auto& key : keys) {
         // As text: bytes of a stored string that are not UTF-8 are U+FFFD in the line.
-        if (json_text(j.value(key, json())) != json_text(expected[key])) {
-          findings.broken(
-              {stream, version, at.text(),
-               std::string("the readable \"") + key + "\" differs from the stored event's"});
+        const bool same = j.contains(key) && expected.contains(key) &&
+                          json_text(j[key]) == json_text(expected[key]);
+        if (!same) {
+          findings.broken({stream, version, at.text(),
+                           "the readable \"" + key +
+                               (expected.contains(key) ? "\" differs from the stored event's"
+                                                       : "\" is no member of an event line")});
         }
       }
       last_hash = events::to_hex(e->hash);
     }
     ++report.events;
   }
-  if (report.events != manifest.value("events", std::uint64_t{0})) {
+  if (in.bad()) return fail(errc::io_error, "reading " + events_path + " failed");
+  const std::uint64_t counted = *count_member(manifest, "events");
+  if (report.events != counted) {
     findings.broken({"", 0, "manifest",
-                     "the manifest counts " + std::to_string(manifest.value("events", 0)) +
-                         " events, the file holds " + std::to_string(report.events)});
+                     "the manifest counts " + std::to_string(counted) + " events, the file holds " +
+                         std::to_string(report.events)});
   }
-  if (last_hash != manifest.value("last_hash", "")) {
+  if (last_hash != manifest["last_hash"].get<std::string>()) {
     findings.broken({"", 0, "manifest", "the last event's hash is not the manifest's last_hash"});
   }
   for (const auto& [stream, s] : manifest["streams"].items()) {
     const auto& c = streams[stream];
-    if (c.version != s.value("last_version", std::uint64_t{0}) ||
-        events::to_hex(c.hash) != s.value("last_hash", "")) {
+    if (c.version != *count_member(s, "last_version") ||
+        events::to_hex(c.hash) != *text_member(s, "last_hash")) {
       findings.broken({stream, c.version, "manifest",
                        "the stream ends at another version or hash than the manifest records"});
     }

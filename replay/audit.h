@@ -93,10 +93,14 @@ struct ExtractSummary {
                                                    const Progress& progress = {});
 
 // Checks an extract alone: the file digest against the manifest, each line's stored bytes
-// against their hash and against the line's readable fields, each stream's chain from the hash
-// the manifest says it starts from, and the counts and last hashes of the manifest. Problems
-// go into the report (positions are "line N"). Fails with io_error or invalid_argument when
-// the extract cannot be read as one. Pure apart from reading `dir`.
+// against their hash and against the whole readable line (every member but "position", which
+// the stored bytes do not hold: nothing added, nothing changed), each stream's chain from the
+// hash the manifest says it starts from, a stream extract's lines all of its stream, and the
+// counts and last hashes of the manifest. The extract is untrusted input: a manifest or a line
+// of the wrong shape or types, or nested too deep, is a finding like any other damage.
+// Problems go into the report (positions are "line N"). Fails with io_error when a file is
+// missing, unreadable or not a regular file (a device or a FIFO could be read forever). Pure
+// apart from reading `dir`.
 [[nodiscard]] Result<VerifyReport> verify_extract(const std::string& dir);
 
 }  // namespace chorus::replay

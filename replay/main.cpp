@@ -282,7 +282,21 @@ int main(int argc, char** argv) {
   }
   auto& log = **opened;
 
-  auto at = chorus::replay::Moment::parse(at_text);
+  // A moment as this log can have it: a position of as many parts as it has partitions (on
+  // another count it would name no cut of this log); not an empty word.
+  auto moment = [&](const std::string& text) -> chorus::replay::Result<chorus::replay::Moment> {
+    if (text.empty()) return chorus::replay::fail(errc::invalid_argument, "an empty moment");
+    auto m = chorus::replay::Moment::parse(text);
+    if (m && m->kind == chorus::replay::Moment::Kind::position &&
+        m->position.next.size() != log.partition_count()) {
+      return chorus::replay::fail(
+          errc::invalid_argument,
+          "position " + text + " has " + std::to_string(m->position.next.size()) +
+              " parts; this log has " + std::to_string(log.partition_count()) + " partitions");
+    }
+    return m;
+  };
+  auto at = moment(at_text);
   if (!at) return report_error(at.error());
 
   if (*history || *state) {
@@ -304,7 +318,7 @@ int main(int argc, char** argv) {
       std::cout << before->dump(2) << "\n";
       return kIntact;
     }
-    auto later = chorus::replay::Moment::parse(diff_text);
+    auto later = moment(diff_text);
     if (!later) return report_error(later.error());
     auto after = chorus::replay::state_at(stream, *events, *later);
     if (!after) return report_error(after.error());
@@ -323,6 +337,10 @@ int main(int argc, char** argv) {
   }
 
   if (*export_cmd) {
+    if (!stream.empty() && !(from_text.empty() && to_text.empty())) {
+      return report_error(
+          {errc::invalid_argument, "export takes --stream or --from/--to, not both"});
+    }
     chorus::replay::ExtractSelection selection;
     selection.stream = stream;
     if (stream.empty()) {

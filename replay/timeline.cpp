@@ -374,6 +374,13 @@ std::string_view aggregate_kind(std::string_view stream_id) noexcept {
 
 Result<json> state_at(std::string_view stream_id, const std::vector<HistoryEvent>& history,
                       const Moment& at) {
+  // A version the stream has not reached names no moment of it (the last state would pass for
+  // it without a word).
+  if (at.kind == Moment::Kind::version && at.version > history.size()) {
+    return fail(errc::not_found, "stream " + std::string(stream_id) + " has " +
+                                     std::to_string(history.size()) + " versions, not " +
+                                     std::to_string(at.version));
+  }
   const auto kind = aggregate_kind(stream_id);
   if (kind == "ticket") {
     return ticket_state_json(fold<domain::ticket::State>(history, at, [](auto s, const auto& p) {

@@ -67,7 +67,7 @@ struct HistoryEvent {
 // (domain/), and returns the state as JSON, with "version" the last version folded (0: the
 // aggregate did not exist yet). An identifier's reservation comes as {"version", "taken",
 // "structure_id"}: the structure holding it at that moment. Fails with invalid_argument when the
-// stream is of no known aggregate. Pure.
+// stream is of no known aggregate, not_found for a version beyond the stream's last. Pure.
 [[nodiscard]] Result<nlohmann::json> state_at(std::string_view stream_id,
                                               const std::vector<HistoryEvent>& history,
                                               const Moment& at);

@@ -162,8 +162,10 @@ Result<events::LogPosition> rebuild_views(
     events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
     const Progress& progress, const std::function<void(std::string_view)>& batch_observer) {
   std::error_code ec;
-  if (std::filesystem::exists(out_dir + "/views", ec)) {
-    return fail(errc::invalid_argument, out_dir + " holds views already");
+  // New or empty, as an export's: the views are not mixed into something else.
+  if (std::filesystem::exists(out_dir, ec) &&
+      (!std::filesystem::is_directory(out_dir, ec) || !std::filesystem::is_empty(out_dir, ec))) {
+    return fail(errc::invalid_argument, out_dir + " exists and is not an empty directory");
   }
   auto prefix = log_prefix(log, until);
   auto end = prefix->end();

@@ -33,9 +33,10 @@ namespace chorus::replay {
 // Rebuilds every standard view from the log's beginning to `until` into `out_dir` (created;
 // must not hold views already), exactly as the server's runner would. Returns the position
 // reached, which is `until` or the log's end if that comes first. Fails with invalid_argument
-// (out_dir holds views), log_error, io_error. `batch_observer`, when set, is called with the
-// bytes of every WriteBatch the rebuild commits (projections::Runner::batch_observer), so that a
-// benchmark can replay the same writes as its raw baseline.
+// (out_dir exists and is not an empty directory), log_error, io_error. `batch_observer`, when set,
+// is called with the bytes of every WriteBatch the rebuild commits
+// (projections::Runner::batch_observer), so that a benchmark can replay the same writes as its raw
+// baseline.
 [[nodiscard]] Result<events::LogPosition> rebuild_views(
     events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
     const Progress& progress = {},

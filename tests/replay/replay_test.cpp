@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -314,6 +315,20 @@ TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_NE(none.out.find("a subcommand is required: history"), std::string::npos) << none.out;
   EXPECT_EQ(replay("--data-dir /nonexistent/chorus history ticket-x").exit_code, 4);
+  // Moments this log cannot have: a position of another number of parts than its partitions
+  // (one here), an empty word, a version the stream has not reached.
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0.1.2").exit_code, 2);
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at ''").exit_code, 2);
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at v99").exit_code, 3);
+  // An export takes a stream or a time range, not both; views go to a new or empty directory.
+  const std::string scratch = (dir_ / "scratch").string();
+  std::filesystem::create_directories(scratch + "/something");
+  EXPECT_EQ(replay(data() + " export --stream ticket-" + id +
+                   " --from 2020-01-01T00:00:00Z --out " + scratch + "-x")
+                .exit_code,
+            2);
+  EXPECT_EQ(replay(data() + " views --out " + scratch).exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/views"));
 }
 
 TEST_F(ReplayEmbedded, ViewsRebuiltAtTheLivePositionEqualTheLiveViews) {
@@ -543,6 +558,145 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
     if (b["position"] == line && b["stream"] == "ticket-" + id) named = true;
   }
   EXPECT_TRUE(named) << report.dump(2);
+
+  // An extract is untrusted input: whatever its shape, a finding (1) or a file that cannot be
+  // read (4), never a crash nor a hang. Each case starts from a fresh copy of the extract.
+  std::ofstream(out + "/events.jsonl", std::ios::trunc) << all.str();
+  ASSERT_EQ(replay("verify-extract " + out).exit_code, 0);
+  const std::string manifest_text = [&] {
+    std::ifstream m(out + "/manifest.json");
+    return std::string(std::istreambuf_iterator<char>(m), {});
+  }();
+  const std::string first_line = all.str().substr(0, all.str().find('\n'));
+  const std::string rest = all.str().substr(first_line.size());
+  struct Hostile {
+    const char* what;
+    std::function<void(const std::string& copy)> alter;
+    int exit_code;
+  };
+  auto write = [](const std::string& path, const std::string& content) {
+    std::filesystem::remove_all(path);
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << content;
+  };
+  auto with_line = [&](const std::string& copy, const std::function<void(json&)>& edit) {
+    json j = json::parse(first_line);
+    edit(j);
+    write(copy + "/events.jsonl", j.dump() + rest);
+  };
+  auto with_manifest = [&](const std::string& copy, const std::function<void(json&)>& edit) {
+    json m = json::parse(manifest_text);
+    edit(m);
+    write(copy + "/manifest.json", m.dump());
+  };
+  const std::vector<Hostile> hostile{
+      {"a count as a string",
+       [&](const std::string& c) { with_manifest(c, [](json& m) { m["events"] = "6"; }); }, 1},
+      {"a count with a fraction",
+       [&](const std::string& c) { with_manifest(c, [](json& m) { m["events"] = 6.5; }); }, 1},
+      {"a format as a number",
+       [&](const std::string& c) { with_manifest(c, [](json& m) { m["format"] = 1; }); }, 1},
+      {"a stream entry as a number",
+       [&](const std::string& c) {
+         with_manifest(c, [](json& m) { m["streams"].begin().value() = 5; });
+       },
+       1},
+      {"a version as a string",
+       [&](const std::string& c) { with_line(c, [](json& j) { j["version"] = "1"; }); }, 1},
+      {"a member added",
+       [&](const std::string& c) { with_line(c, [](json& j) { j["note"] = "approved by CEO"; }); },
+       1},
+      {"the readable time changed",
+       [&](const std::string& c) {
+         with_line(c, [](json& j) { j["occurred_at"] = "1999-01-01T00:00:00Z"; });
+       },
+       1},
+      {"the correlation id changed",
+       [&](const std::string& c) { with_line(c, [](json& j) { j["correlation_id"] = "x"; }); }, 1},
+      {"nested 100,000 deep",
+       [&](const std::string& c) {
+         const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+         json j = json::parse(first_line);
+         std::string deep_line = j.dump();
+         deep_line.replace(deep_line.find("\"fields\":") + 9, 0, deep + ",\"x\":");
+         write(c + "/events.jsonl", deep_line + rest);
+       },
+       1},
+      {"manifest.json a directory",
+       [&](const std::string& c) {
+         std::filesystem::remove(c + "/manifest.json");
+         std::filesystem::create_directory(c + "/manifest.json");
+       },
+       4},
+      {"events.jsonl a link to /dev/zero",
+       [&](const std::string& c) {
+         std::filesystem::remove(c + "/events.jsonl");
+         std::filesystem::create_symlink("/dev/zero", c + "/events.jsonl");
+       },
+       4},
+  };
+  for (const auto& h : hostile) {
+    const std::string copy = (dir_ / "hostile").string();
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(out, copy);
+    h.alter(copy);
+    auto r = replay("verify-extract " + copy);
+    EXPECT_EQ(r.exit_code, h.exit_code) << h.what << "\n" << r.out;
+  }
+}
+
+// The write-ahead log of the embedded log holds every acknowledged event not yet in a table
+// file. A byte changed in one of its records, before the last, is not silently dropped with all
+// that follows (RocksDB's default recovery): opening the log fails, and the tool says so (4).
+TEST_F(ReplayEmbedded, AByteChangedInTheWriteAheadLogIsNotSilentlyDropped) {
+  server_->stop();
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+  const auto log_dir = dir_ / "log";
+  // A writer that dies without closing the log (as a killed server does): the events are in the
+  // write-ahead log alone, not flushed to a table file.
+  const pid_t writer = fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    auto log = events::open_embedded_log({.dir = log_dir.string()});
+    if (!log) _exit(2);
+    for (int i = 0; i < 10; ++i) {
+      events::StreamAppend a{"ticket-w" + std::to_string(i), 0, {}};
+      events::EventMeta m;
+      m.event_id[0] = static_cast<std::uint8_t>(i + 1);
+      m.occurred_at_us = 1'700'000'000'000'000 + i;
+      m.actor = {"alice", "emitter", ""};
+      a.events.push_back({m, events::TicketSubmitted{
+                                 "w" + std::to_string(i), "N-" + std::to_string(i), "alice",
+                                 "structure-1", "Technique", "Connexion", "titre", "description"}});
+      if (!(*log)->append(std::span(&a, 1))) _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_EQ(replay(data() + " verify").exit_code, 0);
+  std::filesystem::path wal;
+  for (const auto& f : std::filesystem::directory_iterator(log_dir)) {
+    if (f.path().extension() == ".log" &&
+        (wal.empty() || f.file_size() > std::filesystem::file_size(wal))) {
+      wal = f.path();
+    }
+  }
+  ASSERT_FALSE(wal.empty());
+  {
+    // The third of ten records (the log's own records come first): one byte of its payload.
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = static_cast<std::streamoff>(std::filesystem::file_size(wal));
+    f.seekg(size / 3);
+    char c = 0;
+    f.get(c);
+    f.seekp(size / 3);
+    f.put(static_cast<char>(c ^ 0x20));
+  }
+  auto r = replay(data() + " verify");
+  EXPECT_EQ(r.exit_code, 4) << r.out;
+  EXPECT_NE(r.out.find("orrupt"), std::string::npos) << r.out;
 }
 
 // --- Kafka ---------------------------------------------------------------------------------
