@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
                  "directory of the embedded log (data-dir/log) and of the views (data-dir/views)")
       ->envname("CHORUS_DATA_DIR")
       ->capture_default_str();
+  app.add_flag("--drop-damaged-wal-tail", log_config.drop_damaged_wal_tail,
+               "once, after copying the data directory: open an embedded log whose write-ahead "
+               "log is damaged by dropping the damaged record and all after it (RUNBOOK.md)");
   app.add_option("--kafka-brokers", log_config.kafka.brokers,
                  "Kafka bootstrap servers (host:port,...); when set, the log is on Kafka instead "
                  "of the embedded default")
@@ -209,6 +212,11 @@ int main(int argc, char** argv) {
   if (!runner) {
     logger->error("msg=\"cannot open the views\" error=\"{}\"", runner.error().message);
     return 1;
+  }
+  if ((*runner)->replaced_ahead_of_log()) {
+    logger->warn(
+        "msg=\"the views had applied events past the end of the log, which lost them; "
+        "rebuilding the views from the log\"");
   }
   if ((*runner)->replaced_stale_layout()) {
     logger->warn(

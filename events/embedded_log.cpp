@@ -341,11 +341,16 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   db_options.statistics = rocksdb::CreateDBStatistics();
   db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   // Every acknowledged append is synced: the write-ahead log may end in a torn record (a crash
-  // while writing one nobody was told of), tolerated, but a damaged record anywhere else is an
-  // acknowledged event. RocksDB's default (point in time) would drop it and every record after
-  // it without a word, and the log would go on from an earlier position; here the open fails
-  // instead, naming the corruption (the server does not start; the audit tool exits 4).
-  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // while writing one nobody was told of), tolerated, but a record with a bad checksum is an
+  // acknowledged event. RocksDB's default (point in time) drops it and every record after it
+  // without a word, and the log would go on from an earlier position; here the open fails
+  // instead, naming the corruption (the server does not start; the audit tool exits 4). This
+  // does not catch everything: a damaged length in the last partial block of a WAL file reads
+  // as a torn tail and is still dropped. A reader beside a running writer sees a prefix of its
+  // WAL, whose unfinished last record is a torn tail: no false alarm.
+  db_options.wal_recovery_mode = options.drop_damaged_wal_tail
+                                     ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   // Concurrent writers are grouped by GroupCommit already; RocksDB's own pipelining adds
   // nothing for one writer thread.
   rocksdb::ColumnFamilyOptions cf_options;

@@ -29,6 +29,11 @@ struct EmbeddedLogOptions {
   // directory. Reads see the log as it stood when opened; append() fails with
   // invalid_argument.
   bool read_only = false;
+  // Recovers a write-ahead log damaged before its last record by dropping that record and
+  // every one after it (RocksDB's point-in-time recovery) instead of refusing to open: for an
+  // operator who has copied the directory and accepts losing those events (RUNBOOK.md,
+  // "chorusd refuses to start: the event log is corrupt"). Never by default.
+  bool drop_damaged_wal_tail = false;
 };
 
 // Opens (creating if needed) the log in options.dir. Fails with io_error when RocksDB cannot

@@ -12,6 +12,8 @@ namespace chorus::events {
 struct LogConfig {
   std::string data_dir = ".data";  // the embedded log lives in data_dir/log
   KafkaLogOptions kafka;           // used when kafka.brokers is not empty
+  // EmbeddedLogOptions::drop_damaged_wal_tail, for an operator's one recovery.
+  bool drop_damaged_wal_tail = false;
 };
 
 // Opens the configured log; fails as open_embedded_log or open_kafka_log do.

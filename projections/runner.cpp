@@ -102,9 +102,21 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
   }
   auto g = open_generation(log, generation_dir(data_dir, n));
   if (!g) return std::unexpected(g.error());
-  if (!(*g)->layout_matches) {
-    // Rows of another layout would be misread and extended wrongly: an empty generation takes
-    // over and catches up from position zero, as after a first start.
+  // Views past the end of the embedded log (its one writer is this server, so its end is every
+  // write's): the log lost events (a damaged write-ahead log recovered by dropping its tail,
+  // RUNBOOK.md), and the events appended from now on would take offsets the views count as
+  // applied, and never be applied. On Kafka another server may have written what this one has
+  // not read yet.
+  bool ahead_of_log = false;
+  if (log.kind() == "embedded") {
+    auto end = log.end();
+    if (!end) return fail(errc::log_error, end.error().message);
+    ahead_of_log = !end->covers((*g)->cursor->position());
+  }
+  if (!(*g)->layout_matches || ahead_of_log) {
+    // Rows of another layout would be misread and extended wrongly, rows of events the log no
+    // longer holds would stay: an empty generation takes over and catches up from position
+    // zero, as after a first start.
     g->reset();
     const std::string stale = generation_dir(data_dir, n);
     ++n;
@@ -113,7 +125,7 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
     if (!g) return std::unexpected(g.error());
     if (auto ok = write_current(data_dir, n); !ok) return std::unexpected(ok.error());
     std::filesystem::remove_all(stale, ec);
-    runner->replaced_stale_layout_ = true;
+    (ahead_of_log ? runner->replaced_ahead_of_log_ : runner->replaced_stale_layout_) = true;
   }
   runner->generation_number_ = n;
   runner->applied_ = (*g)->cursor->position();

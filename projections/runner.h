@@ -42,7 +42,8 @@ class Runner {
   // Opens the live generation under data_dir/views (creating generation 1 when none). A live
   // generation written under another layout than kViewsLayout (view_store.h) is replaced by an
   // empty one, which catches up from position zero as the runner runs; see
-  // replaced_stale_layout().
+  // replaced_stale_layout(). So is one whose position lies past the end of an embedded log (the
+  // log lost events); see replaced_ahead_of_log().
   // `projectors` must outlive the runner. Fails with io_error or log_error.
   [[nodiscard]] static Result<std::unique_ptr<Runner>> open(events::EventLog& log,
                                                             std::string data_dir,
@@ -87,6 +88,9 @@ class Runner {
   // Whether open() replaced a live generation of another layout (the views are then catching
   // up from position zero), for the server to say so at start. Thread-safe.
   [[nodiscard]] bool replaced_stale_layout() const { return replaced_stale_layout_; }
+  // Whether open() replaced a live generation that had applied events past the end of the
+  // (embedded) log, for the server to say so at start. Thread-safe.
+  [[nodiscard]] bool replaced_ahead_of_log() const { return replaced_ahead_of_log_; }
 
   // Events per batch: live, and while a rebuild catches up (no reader waits on its batches,
   // and the bigger a batch, the more of a ticket's events fold into one move between lists
@@ -136,6 +140,7 @@ class Runner {
   std::shared_ptr<const ViewStore> live_store_;
   std::uint64_t generation_number_ = 0;
   bool replaced_stale_layout_ = false;  // set by open() only
+  bool replaced_ahead_of_log_ = false;  // set by open() only
 
   mutable std::mutex applied_mu_;
   std::condition_variable applied_cv_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -927,18 +928,44 @@ namespace {
 // walks it recursively (a compare, a dump), which 100,000 levels would take off the stack.
 constexpr int kMaxExtractDepth = 64;
 
-// `text` as JSON, discarded when it is not, or nested deeper than kMaxExtractDepth.
-template <class Input>
-json parse_untrusted(Input&& text) {
+// Bytes of one line (or of the manifest) beyond which it is refused unread: a stored event is
+// at most a few hundred kilobytes, its line a third more; a sparse terabyte of NULs is one line.
+constexpr std::size_t kMaxExtractLine = std::size_t{16} << 20;
+
+// `text` as JSON, discarded when it is not, or nested deeper than kMaxExtractDepth (what lies
+// deeper is dropped as it is read, so a line of brackets builds no tree).
+json parse_untrusted(std::string_view text) {
   bool too_deep = false;
   json j = json::parse(
-      std::forward<Input>(text),
+      text,
       [&](int depth, json::parse_event_t, json&) {
-        too_deep = too_deep || depth > kMaxExtractDepth;
-        return true;
+        if (depth <= kMaxExtractDepth) return true;
+        too_deep = true;
+        return false;
       },
       /*allow_exceptions=*/false);
-  return too_deep ? json(json::value_t::discarded) : j;
+  if (too_deep) return json(json::value_t::discarded);
+  return j;
+}
+
+// The next line of `in` into `line`, without its '\n'. False at the end. A line over
+// kMaxExtractLine is skipped to its end and comes back empty, with `too_long` set.
+bool bounded_line(std::istream& in, std::string& line, bool& too_long) {
+  line.clear();
+  too_long = false;
+  char c = 0;
+  bool any = false;
+  while (in.get(c)) {
+    any = true;
+    if (c == '\n') return true;
+    if (line.size() < kMaxExtractLine) {
+      line.push_back(c);
+    } else {
+      too_long = true;
+    }
+  }
+  if (too_long) line.clear();
+  return any;
 }
 
 // Members of untrusted objects: nullopt when absent or of another type.
@@ -980,7 +1007,13 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   VerifyReport report;
   Findings findings(report);
   // What the manifest must hold, of the right types; anything else is damage to the extract.
-  const json manifest = parse_untrusted(mf);
+  std::error_code size_error;
+  const bool manifest_too_long =
+      std::filesystem::file_size(manifest_path, size_error) > kMaxExtractLine || size_error;
+  const std::string manifest_text =
+      manifest_too_long ? std::string() : std::string(std::istreambuf_iterator<char>(mf), {});
+  const json manifest =
+      manifest_too_long ? json(json::value_t::discarded) : parse_untrusted(manifest_text);
   const bool manifest_ok =
       !manifest.is_discarded() && text_member(manifest, "format") == kFormat &&
       manifest.contains("streams") && manifest["streams"].is_object() &&
@@ -1014,15 +1047,31 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
       std::from_chars(from.data() + 2 * i, from.data() + 2 * i + 2, c.hash[i], 16);
     }
   }
-  // A stream extract holds that stream alone.
+  // A stream extract holds that stream alone, whole: from its first version, chained to nothing.
   const std::optional<std::string> selected_stream =
       manifest.contains("selection") ? text_member(manifest["selection"], "stream") : std::nullopt;
+  if (selected_stream) {
+    const auto& listed = manifest["streams"];
+    const bool whole =
+        listed.size() == 1 && listed.contains(*selected_stream) &&
+        count_member(listed[*selected_stream], "first_version") == 1u &&
+        text_member(listed[*selected_stream], "chains_from") == events::to_hex(events::Hash{});
+    if (!whole) {
+      findings.broken({*selected_stream, 0, "manifest",
+                       "a stream extract lists that stream alone, from version 1"});
+    }
+  }
   std::string line;
   std::uint64_t n = 0;
   std::string last_hash;
-  while (std::getline(in, line)) {
+  bool too_long = false;
+  while (bounded_line(in, line, too_long)) {
     ++n;
     const Where at{nullptr, n};
+    if (too_long) {
+      findings.broken({"", 0, at.text(), "a line longer than any event line"});
+      continue;
+    }
     json j = parse_untrusted(line);
     std::optional<std::string> bytes;
     if (auto stored = text_member(j, "stored")) bytes = unbase64(*stored);
@@ -1050,15 +1099,28 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
       for (const auto& [key, value] : j.items()) keys.insert(key);
       for (const auto& [key, value] : expected.items()) keys.insert(key);
       keys.erase("position");
+      bool named = false;
       for (const auto& key : keys) {
         // As text: bytes of a stored string that are not UTF-8 are U+FFFD in the line.
         const bool same = j.contains(key) && expected.contains(key) &&
                           json_text(j[key]) == json_text(expected[key]);
         if (!same) {
+          named = true;
           findings.broken({stream, version, at.text(),
                            "the readable \"" + key +
                                (expected.contains(key) ? "\" differs from the stored event's"
                                                        : "\" is no member of an event line")});
+        }
+      }
+      // And byte for byte as the tool writes it: a parser keeps one of two members of the same
+      // name, a reader's eye or another parser the other.
+      if (!named) {
+        if (j.contains("position") && j["position"].is_string())
+          expected["position"] = j["position"];
+        if (json_text(expected) != line) {
+          findings.broken({stream, version, at.text(),
+                           "the line is not written as the tool writes one (a member twice, "
+                           "or spacing or order changed)"});
         }
       }
       last_hash = events::to_hex(e->hash);

@@ -282,13 +282,14 @@ int main(int argc, char** argv) {
   }
   auto& log = **opened;
 
-  // A moment as this log can have it: a position of as many parts as it has partitions (on
-  // another count it would name no cut of this log); not an empty word.
+  // A moment as this log can have it: a position of no more parts than it has partitions (a
+  // consistency token stops at the highest partition its write touched; more would name no cut
+  // of this log); not an empty word.
   auto moment = [&](const std::string& text) -> chorus::replay::Result<chorus::replay::Moment> {
     if (text.empty()) return chorus::replay::fail(errc::invalid_argument, "an empty moment");
     auto m = chorus::replay::Moment::parse(text);
     if (m && m->kind == chorus::replay::Moment::Kind::position &&
-        m->position.next.size() != log.partition_count()) {
+        m->position.next.size() > log.partition_count()) {
       return chorus::replay::fail(
           errc::invalid_argument,
           "position " + text + " has " + std::to_string(m->position.next.size()) +
@@ -306,6 +307,11 @@ int main(int argc, char** argv) {
       return report_error({errc::not_found, "no stream " + stream + " in the log"});
     }
     if (*history) {
+      if (at->kind == chorus::replay::Moment::Kind::version && at->version > events->size()) {
+        return report_error({errc::not_found, "stream " + stream + " has " +
+                                                  std::to_string(events->size()) +
+                                                  " versions, not " + std::to_string(at->version)});
+      }
       std::erase_if(*events, [&](const chorus::replay::HistoryEvent& e) {
         return !at->includes(e.address, e.event.version, e.event.meta.occurred_at_us);
       });
@@ -314,8 +320,8 @@ int main(int argc, char** argv) {
     }
     auto before = chorus::replay::state_at(stream, *events, *at);
     if (!before) return report_error(before.error());
-    if (diff_text.empty()) {
-      std::cout << before->dump(2) << "\n";
+    if (state->count("--diff-to") == 0) {
+      std::cout << json_text(*before, 2) << "\n";
       return kIntact;
     }
     auto later = moment(diff_text);

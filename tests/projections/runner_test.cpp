@@ -252,6 +252,46 @@ TEST(Runner, EveryViewTakesTextThatIsNotUtf8) {
   EXPECT_GT(json_rows, 3);
 }
 
+// Views past the end of the embedded log (the log lost events: a damaged write-ahead log
+// recovered by dropping its tail) are replaced by empty ones that catch up, and end equal to a
+// fresh build of what the log holds; else the events appended next would take offsets the views
+// count as applied.
+TEST(Runner, ViewsPastTheEndOfTheLogAreReplacedThenCaughtUp) {
+  TempDir dir, shorter;
+  TicketViews views;
+  {
+    auto log = events::open_embedded_log({dir.str() + "/log", true});
+    ASSERT_TRUE(log);
+    fill(**log, 10);
+    auto runner = Runner::open(**log, dir.str(), {&views});
+    ASSERT_TRUE(runner);
+    while (*(*runner)->step(0ms) > 0) {
+    }
+    EXPECT_FALSE((*runner)->replaced_ahead_of_log());
+  }
+  // The same views over a log holding fewer events.
+  auto log = events::open_embedded_log({shorter.str() + "/log", true});
+  ASSERT_TRUE(log);
+  fill(**log, 3);
+  std::filesystem::rename(dir.str() + "/views", shorter.str() + "/views");
+  auto runner = Runner::open(**log, shorter.str(), {&views});
+  ASSERT_TRUE(runner);
+  EXPECT_TRUE((*runner)->replaced_ahead_of_log());
+  EXPECT_FALSE((*runner)->replaced_stale_layout());
+  std::size_t applied = 0;
+  while (auto n = (*runner)->step(0ms)) {
+    if (*n == 0) break;
+    applied += *n;
+  }
+  EXPECT_EQ(applied, 6u) << "the new generation starts from position zero";
+  TempDir other;
+  auto fresh = Runner::open(**log, other.str(), {&views});
+  ASSERT_TRUE(fresh);
+  while (*(*fresh)->step(0ms) > 0) {
+  }
+  EXPECT_EQ(testing::differences(*(*runner)->store(), *(*fresh)->store()), "");
+}
+
 // A store written under another key layout (or before layouts were recorded) is not served:
 // an empty generation replaces it and catches up, and ends equal to a fresh build.
 TEST(Runner, AStoreOfAnotherLayoutIsReplacedThenCaughtUp) {
