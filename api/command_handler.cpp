@@ -66,13 +66,14 @@ Problem to_problem(const domain::Rejection& r) {
 
 void CommandHandler::Snapshot::remember(const std::string& command_id, std::uint64_t at_version,
                                         std::string token) {
-  // A command may write several events: its entry keeps the version of the last.
+  // Every command, however old, in the stream's shared index (the version of its last event)...
   {
     std::lock_guard lock(every->mu);
     auto& last = every->last_version[std::hash<std::string>{}(command_id)];
     last = std::max(last, at_version);
   }
-  // A command may write several events: the last one gives its answer.
+  // ...and the recent ones with their answer. A command may write several events: the last
+  // one gives its answer.
   for (auto& r : recent) {
     if (r.command_id == command_id) {
       r.version = at_version;
