@@ -550,9 +550,14 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     JsonBody body(request.body, {"decisions"});
     std::vector<st::Command> commands;
     std::vector<std::string> labels;
-    for (const auto& d :
-         body.object_list("decisions", {"request_id", "decision", "role", "services", "comment",
-                                        "reason", "read", "write"})) {
+    // The fields of each line are those of the single route's decision, no more: a role or
+    // services on a subscription would be accepted and silently ignored.
+    const std::set<std::string> fields =
+        attachments
+            ? std::set<std::string>{"request_id", "decision", "role",
+                                    "services",   "comment",  "reason"}
+            : std::set<std::string>{"request_id", "decision", "read", "write", "comment", "reason"};
+    for (const auto& d : body.object_list("decisions", fields)) {
       const std::string rid = d.string_or_empty("request_id");
       const std::string decision = d.string_or_empty("decision");
       if (decision != "validate" && decision != "refuse") {

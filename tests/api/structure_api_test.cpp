@@ -428,6 +428,14 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   EXPECT_TRUE(granted) << rights;
   auto sub2 = ok("ac-new", "POST", "/v1/structures/ac-s2/subscription-requests",
                  json{{"espace", "Factures reçues"}, {"write", true}});
+  // A bulk line takes the single route's fields, no more: a role on a subscription is refused,
+  // not ignored, and nothing is decided.
+  auto with_role =
+      act("ac-heir", "POST", "/v1/structures/ac-s2/subscription-requests/decisions",
+          json{{"decisions",
+                {{{"request_id", sub2["request_id"]}, {"decision", "validate"}, {"role", "gs"}}}}});
+  EXPECT_EQ(with_role.status, 400) << with_role.raw;
+  EXPECT_EQ(with_role.body.value("rule", ""), "request.unknown_field");
   ok("ac-heir", "POST", "/v1/structures/ac-s2/subscription-requests/decisions",
      json{{"decisions",
            {{{"request_id", sub2["request_id"]}, {"decision", "refuse"}, {"reason", "Non"}}}}});
