@@ -597,7 +597,6 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   if (!caller)
     throw Problem{401, "auth.token", "Authorization",
                   "Authentification requise : " + caller.error()};
-
   auto wait_for_views = [&] {
     if (request.consistency_token.empty()) return;
     auto position = events::LogPosition::from_token(request.consistency_token);
@@ -621,6 +620,20 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Les vues n'ont pas encore rattrapé cette écriture ; réessayez."};
     }
   };
+
+  // A deactivated account acts no more, whatever token it still holds (its rights as a manager
+  // included), but for reactivating itself. As the access views know it, once they hold the
+  // request's consistency token: a deactivation is seen once the views hold it.
+  if (pattern != "/v1/accounts/{user_id}/reactivate" || params.empty() ||
+      params[0] != caller->user_id) {
+    wait_for_views();
+    auto deactivated = projections::account_deactivated(*runner_.store(), caller->user_id);
+    if (!deactivated) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+    if (*deactivated) {
+      throw Problem{403, "account.deactivated", "",
+                    "Ce compte est désactivé : réactivez-le pour agir à nouveau."};
+    }
+  }
 
   if (is_structure_route(pattern)) {
     return StructureRoutes(commands_, runner_, metrics_)

@@ -230,7 +230,7 @@ class Applier {
     if (!row) return std::unexpected(row.error());
     if (!row->has_value()) return fail(errc::poison, "event for an unknown structure");
     change(**row);
-    batch_.put(detail_key(s), (*row)->dump());
+    batch_.put(detail_key(s), json_text(**row));
     return {};
   }
 
@@ -535,7 +535,7 @@ class Applier {
     if (!row) return std::unexpected(row.error());
     if (!row->has_value()) return fail(errc::poison, "event for an unknown account");
     (**row)["status"] = status;
-    batch_.put(account_key(user), (*row)->dump());
+    batch_.put(account_key(user), json_text(**row));
     return {};
   }
   Result<void> operator()(const events::AccountActivated& e) {
@@ -586,6 +586,15 @@ Result<std::optional<AccessRow>> structure_access(const ViewStore& store,
   json a = json::parse(**v, nullptr, false);
   if (a.is_discarded()) return fail(errc::io_error, "unreadable access row");
   return std::optional<AccessRow>{access_from(a)};
+}
+
+Result<bool> account_deactivated(const ViewStore& store, const std::string& user_id) {
+  auto v = store.get(account_key(user_id));
+  if (!v) return std::unexpected(v.error());
+  if (!v->has_value()) return false;
+  json a = json::parse(**v, nullptr, false);
+  if (a.is_discarded()) return fail(errc::io_error, "unreadable account row");
+  return a.value("status", "") == "Désactivé";
 }
 
 Result<std::vector<AccessRow>> user_accesses(const ViewStore& store, const std::string& user_id) {

@@ -88,6 +88,10 @@ struct AccessRow {
                                                                 const std::string& user_id,
                                                                 const std::string& structure_id);
 
+// Whether `user_id`'s account is deactivated ("Désactivé"): a user without an account row
+// (an identity the portal's accounts do not manage) is not. Thread-safe.
+[[nodiscard]] Result<bool> account_deactivated(const ViewStore& store, const std::string& user_id);
+
 // Every structure `user_id` holds rights on, in structure id order. Thread-safe.
 [[nodiscard]] Result<std::vector<AccessRow>> user_accesses(const ViewStore& store,
                                                            const std::string& user_id);

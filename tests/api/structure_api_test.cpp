@@ -361,7 +361,18 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
             {{"structure_id", "ac-s2"}, {"new_gp_user_id", "ac-heir"}}}}});
   EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s")["gp_user_id"], "ac-heir");
   EXPECT_EQ(ok("ac-heir", "GET", "/v1/structures/ac-s2")["gp_user_id"], "ac-heir");
+  // Deactivated, its token still valid: it acts no more, as a member or a manager, and reads
+  // nothing, but may reactivate itself.
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/structures/ac-s/members"},
+           {"GET", "/v1/me/attachments"},
+           {"POST", "/v1/structures/ac-s/attachment-requests"}}) {
+    auto refused = act("ac-gp", method, target, method == "POST" ? json::object() : json());
+    EXPECT_EQ(refused.status, 403) << target << " " << refused.raw;
+    EXPECT_EQ(refused.body.value("rule", ""), "account.deactivated") << target;
+  }
   ok("ac-gp", "POST", "/v1/accounts/ac-gp/reactivate");
+  EXPECT_EQ(act("ac-gp", "GET", "/v1/me/attachments").status, 200);
   // Activation e-mail resent by a manager of a structure the user belongs to.
   accounts({"ac-new"}, false);
   ok("ac-heir", "POST", "/v1/structures/ac-s/members", json{{"user_id", "ac-new"}});
