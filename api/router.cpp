@@ -605,10 +605,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Jeton de cohérence mal formé."};
     }
     // A token no write has produced (beyond the log's end) would hold this thread for the
-    // whole wait and answer 503 to a retry that can never succeed: refused at once. Only the
-    // embedded log's end is every write's (its one writer is this server); on Kafka a token
-    // may come from another server's write this one has not read yet, and waits.
-    if (log_.kind() == "embedded" && !runner_.applied().covers(*position)) {
+    // whole wait and answer 503 to a retry that can never succeed: refused at once, where the
+    // log's end is every write's (EventLog::end_covers_every_write); on Kafka a token may come
+    // from another server's write this one has not read yet, and waits.
+    if (log_.end_covers_every_write() && !runner_.applied().covers(*position)) {
       auto end = log_.end();
       if (end && !end->covers(*position)) {
         throw Problem{400, "request.consistency_token", "X-Consistency-Token",

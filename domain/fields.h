@@ -30,7 +30,8 @@ namespace chorus::domain::fields {
   if (!events::is_plain_text(value, /*line_breaks=*/true)) {
     return reject(errc::invalid_field, std::string(rule) + ".text", std::string(field),
                   "Le champ « " + std::string(label) +
-                      " » contient un caractère de contrôle ou n'est pas de l'UTF-8 valide.");
+                      " » contient un caractère de contrôle ou d'inversion du sens d'écriture, "
+                      "ou n'est pas de l'UTF-8 valide.");
   }
   return {};
 }

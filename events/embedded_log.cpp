@@ -255,6 +255,8 @@ class EmbeddedLog final : public EventLog {
   Result<LogPosition> end() override { return LogPosition{{core_->end.load()}}; }
   std::uint32_t partition_count() const noexcept override { return 1; }
   std::string_view kind() const noexcept override { return "embedded"; }
+  // One process holds the directory's lock, so this log is its only writer.
+  bool end_covers_every_write() const noexcept override { return !core_->read_only; }
 
   LogStats stats() const override {
     StoreStats s;

@@ -162,6 +162,12 @@ class EventLog {
 
   // "embedded" or "kafka", for logs, metrics and test names.
   [[nodiscard]] virtual std::string_view kind() const noexcept = 0;
+
+  // Whether end() covers every write of every writer, this process being the log's only one
+  // (the embedded log): a position past it was never written. False where other writers may
+  // have written what this one has not read (Kafka), and for views of a log (a prefix).
+  // Thread-safe.
+  [[nodiscard]] virtual bool end_covers_every_write() const noexcept { return false; }
 };
 
 // Where each stream lives: a stable hash of the stream id (FNV-1a 64) modulo the partition

@@ -37,16 +37,6 @@ namespace chorus::events {
   return len;
 }
 
-// Whether all of `text` is well-formed UTF-8. Pure, thread-safe.
-[[nodiscard]] inline bool is_utf8(std::string_view text) noexcept {
-  while (!text.empty()) {
-    const std::size_t len = utf8_sequence(text);
-    if (len == 0) return false;
-    text.remove_prefix(len);
-  }
-  return true;
-}
-
 // Whether `text` is well-formed UTF-8 holding no control character: none of C0 (but tab, line
 // feed and carriage return when `line_breaks`), DEL, C1 (U+0080 to U+009F), nor the
 // bidirectional embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069), which

@@ -102,13 +102,12 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
   }
   auto g = open_generation(log, generation_dir(data_dir, n));
   if (!g) return std::unexpected(g.error());
-  // Views past the end of the embedded log (its one writer is this server, so its end is every
-  // write's): the log lost events (a damaged write-ahead log recovered by dropping its tail,
-  // RUNBOOK.md), and the events appended from now on would take offsets the views count as
-  // applied, and never be applied. On Kafka another server may have written what this one has
-  // not read yet.
+  // Views past the end of a log whose end is every write's (EventLog::end_covers_every_write):
+  // the log lost events (a damaged write-ahead log recovered by dropping its tail, RUNBOOK.md),
+  // and the events appended from now on would take offsets the views count as applied, and
+  // never be applied. On Kafka another server may have written what this one has not read yet.
   bool ahead_of_log = false;
-  if (log.kind() == "embedded") {
+  if (log.end_covers_every_write()) {
     auto end = log.end();
     if (!end) return fail(errc::log_error, end.error().message);
     ahead_of_log = !end->covers((*g)->cursor->position());

@@ -307,11 +307,7 @@ int main(int argc, char** argv) {
       return report_error({errc::not_found, "no stream " + stream + " in the log"});
     }
     if (*history) {
-      if (at->kind == chorus::replay::Moment::Kind::version && at->version > events->size()) {
-        return report_error({errc::not_found, "stream " + stream + " has " +
-                                                  std::to_string(events->size()) +
-                                                  " versions, not " + std::to_string(at->version)});
-      }
+      if (auto ok = at->within(stream, events->size()); !ok) return report_error(ok.error());
       std::erase_if(*events, [&](const chorus::replay::HistoryEvent& e) {
         return !at->includes(e.address, e.event.version, e.event.meta.occurred_at_us);
       });

@@ -264,6 +264,13 @@ Result<Moment> Moment::parse(std::string_view text) {
                   "(\"2026-11-24T10:15:00Z\"), a version (\"v12\")");
 }
 
+Result<void> Moment::within(std::string_view stream_id, std::uint64_t versions) const {
+  if (kind != Kind::version || version <= versions) return {};
+  return fail(errc::not_found, "stream " + std::string(stream_id) + " has " +
+                                   std::to_string(versions) + " versions, not " +
+                                   std::to_string(version));
+}
+
 std::string Moment::describe() const {
   switch (kind) {
     case Kind::end:
@@ -374,13 +381,7 @@ std::string_view aggregate_kind(std::string_view stream_id) noexcept {
 
 Result<json> state_at(std::string_view stream_id, const std::vector<HistoryEvent>& history,
                       const Moment& at) {
-  // A version the stream has not reached names no moment of it (the last state would pass for
-  // it without a word).
-  if (at.kind == Moment::Kind::version && at.version > history.size()) {
-    return fail(errc::not_found, "stream " + std::string(stream_id) + " has " +
-                                     std::to_string(history.size()) + " versions, not " +
-                                     std::to_string(at.version));
-  }
+  if (auto ok = at.within(stream_id, history.size()); !ok) return std::unexpected(ok.error());
   const auto kind = aggregate_kind(stream_id);
   if (kind == "ticket") {
     return ticket_state_json(fold<domain::ticket::State>(history, at, [](auto s, const auto& p) {

@@ -35,6 +35,10 @@ struct Moment {
   // before this moment. Pure.
   [[nodiscard]] bool includes(const events::LogAddress& address, std::uint64_t version,
                               std::int64_t occurred_at_us) const noexcept;
+
+  // Whether this moment names one of a stream of `versions` versions: fails with not_found for
+  // a version it has not reached (its last state would pass for it without a word). Pure.
+  [[nodiscard]] Result<void> within(std::string_view stream_id, std::uint64_t versions) const;
 };
 
 // A decoded event with where it is stored.
