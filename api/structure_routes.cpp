@@ -189,9 +189,25 @@ bool reserved(CommandHandler::StreamLoader& loader, const std::string& type,
                    &st::evolve_reservation)
              .version > 0;
 }
-st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& user_id) {
+// The account versions a decision read, by user id.
+using AccountVersions = std::map<std::string, std::uint64_t>;
+// What the rules need to know of an account, keeping the version read in `read`.
+st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& user_id,
+                       AccountVersions& read) {
   if (!plain_id(user_id)) return {};
-  return ac::facts_of(load_account(loader, user_id));
+  const ac::State state = load_account(loader, user_id);
+  read.emplace(user_id, state.version);
+  return ac::facts_of(state);
+}
+// Mirrors the GP changes of `appends` on the accounts' streams
+// (workflow::record_main_manager_roles): each account at the version its decision read, in
+// `read`, else (a former GP, whose account the decision did not need) at its version now.
+void record_roles(CommandHandler::StreamLoader& loader, wf::Appends& appends,
+                  AccountVersions read) {
+  for (const auto& user : wf::main_manager_accounts(appends)) {
+    if (!read.contains(user)) read.emplace(user, load_account(loader, user).version);
+  }
+  wf::record_main_manager_roles(appends, read);
 }
 
 json rejection_json(const domain::Rejection& r) { return problem_json(to_problem(r)); }
@@ -315,7 +331,8 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           const st::State state = load_structure(loader, structure_id);
           st::Context context;
           context.today = today();
-          context.account = facts(loader, concerned_user(command, caller));
+          AccountVersions read;
+          context.account = facts(loader, concerned_user(command, caller), read);
           context.identifier_taken =
               identifier_taken ||
               (create && reserved(loader, create->identifier_type, create->identifier_value));
@@ -325,6 +342,9 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           // The reservation is what makes the identifier unique: a creation racing this one
           // conflicts on it, decides again and finds it taken.
           wf::reserve_identifiers(appends);
+          // A new GP's account, found active, is written at the version read: its
+          // deactivation racing this conflicts.
+          record_roles(loader, appends, std::move(read));
           return appends;
         });
     answer["structure_id"] = structure_id;
@@ -348,8 +368,10 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           auto bulk = st::decide_each(state, commands, caller, context);
           results = std::move(bulk.results);
           if (bulk.payloads.empty()) return wf::Appends{};
-          return wf::Appends{
+          wf::Appends appends{
               {st::stream_id(structure_id), state.version, std::move(bulk.payloads)}};
+          record_roles(loader, appends, {});
+          return appends;
         });
     json items = json::array();
     for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -494,7 +516,10 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           now.identifier_taken =
               now.identifier_taken || reserved(loader, c.identifier_type, c.identifier_value);
           auto appends = wf::change_identifier(load_structure(loader, params[0]), c, caller, now);
-          if (appends) wf::reserve_identifiers(*appends);
+          if (appends) {
+            wf::reserve_identifiers(*appends);
+            record_roles(loader, *appends, {});
+          }
           return appends;
         });
     return written(outcome,
@@ -734,9 +759,15 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     }
     auto outcome = run("account.deactivate", [&](CommandHandler::StreamLoader& loader) {
       const ac::State holder = load_account(loader, params[0]);
+      // The holder's stream has the last word on what it manages: a transfer to the holder
+      // that the view does not show yet is there, and writes that stream, so that it and this
+      // deactivation cannot both pass.
+      std::set<std::string> managed_ids = candidates;
+      managed_ids.insert(holder.managed_structures.begin(), holder.managed_structures.end());
+      AccountVersions read;
       std::deque<st::State> states;
       std::vector<wf::Managed> managed;
-      for (const auto& sid : candidates) {
+      for (const auto& sid : managed_ids) {
         st::State s = load_structure(loader, sid);
         if (s.status != st::Status::active || s.gp != params[0]) continue;
         states.push_back(std::move(s));
@@ -744,9 +775,11 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
         for (const auto& r : command.replacements) {
           if (r.structure_id == sid) named = r.new_gp_user_id;
         }
-        managed.push_back(wf::Managed{&states.back(), facts(loader, named)});
+        managed.push_back(wf::Managed{&states.back(), facts(loader, named, read)});
       }
-      return wf::deactivate_account(holder, command, caller, managed);
+      auto appends = wf::deactivate_account(holder, command, caller, managed);
+      if (appends) record_roles(loader, *appends, std::move(read));
+      return appends;
     });
     return written(outcome, json{{"user_id", params[0]}});
   }
@@ -835,17 +868,29 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     // Each unit is written on its own, at the versions the whole batch was decided on: a unit
     // that meets a concurrent change is reported, never half-applied.
     wf::ImportOutcome outcome;
+    AccountVersions read;  // every account whose GP role a unit may change
     {
       CommandHandler::StreamLoader loader(commands_, meta.command_id);
       wf::ImportInputs inputs;
       for (const auto& u : user_ids) {
         if (!plain_id(u)) continue;
         ac::State a = load_account(loader, u);
-        if (a.status != ac::Status::none) inputs.accounts.emplace(u, std::move(a));
+        read.emplace(u, a.version);
+        if (a.status == ac::Status::none) continue;
+        // What a departing account manages, by its own stream (the view may not show a
+        // transfer yet).
+        if (std::ranges::find(batch.deactivate_user_ids, u) != batch.deactivate_user_ids.end()) {
+          structure_ids.insert(a.managed_structures.begin(), a.managed_structures.end());
+        }
+        inputs.accounts.emplace(u, std::move(a));
       }
       for (const auto& sid : structure_ids) {
         st::State s = load_structure(loader, sid);
-        if (s.status == st::Status::active) inputs.structures.emplace(sid, std::move(s));
+        if (s.status != st::Status::active) continue;
+        if (!s.gp.empty() && !read.contains(s.gp)) {
+          read.emplace(s.gp, load_account(loader, s.gp).version);
+        }
+        inputs.structures.emplace(sid, std::move(s));
       }
       outcome = wf::pigp_import(batch, caller, inputs);
     }
@@ -857,8 +902,13 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                             {"field", p.field},
                             {"detail", p.detail}});
     }
+    // Events the units before wrote, by stream: a unit writes an account another one wrote
+    // (a replacement named for two structures) after them, not at the version loaded.
+    std::map<std::string, std::uint64_t> written_before;
     for (std::size_t i = 0; i < outcome.units.size(); ++i) {
-      const auto& unit = outcome.units[i];
+      auto& unit = outcome.units[i];
+      wf::record_main_manager_roles(unit, read);
+      for (auto& d : unit) d.expected_version += written_before[d.stream_id];
       std::string streams;
       for (const auto& d : unit) streams += d.stream_id + ",";
       meta.command_id = unit_id("unit-" + streams);
@@ -871,6 +921,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                               {"detail", "Modification concurrente : réimportez cette ligne."}});
         continue;
       }
+      for (const auto& d : unit) written_before[d.stream_id] += d.payloads.size();
       last_token = appended->position.to_token();
       applied.push_back(ids);
     }

@@ -241,6 +241,13 @@ State evolve(State state, const events::Payload& payload) {
                    state.deactivated_at_us = e.at_us;
                  },
                  [&](const events::AccountReactivated&) { state.status = Status::active; },
+                 [&](const events::MainManagerRoleChanged& e) {
+                   if (e.held) {
+                     state.managed_structures.insert(e.structure_id);
+                   } else {
+                     state.managed_structures.erase(e.structure_id);
+                   }
+                 },
                  // Events of other aggregates never reach an account stream.
                  [&](const auto&) {},
              },

@@ -4,6 +4,7 @@
 // rules, no I/O, no clock: times come with the commands. DOMAIN.md "User accounts", seed 003.
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -41,6 +42,10 @@ struct State {
   std::string origin;  // "portal" or "pigp"
   bool technical = false;
   std::int64_t deactivated_at_us = 0;
+  // The structures this account became GP of and has not handed over, by its own stream
+  // (MainManagerRoleChanged); a structure deactivated since stays listed. Accounts that became
+  // GP before the stream recorded it have none here: the command side adds the access view's.
+  std::set<std::string> managed_structures;
 };
 
 // What the structure rules need to know about an account. Pure, thread-safe, never fails.

@@ -17,6 +17,14 @@ std::optional<std::string> one_main_manager(const structure::State& state, bool 
   return std::nullopt;
 }
 
+std::optional<std::string> main_manager_account_active(const structure::State& state,
+                                                       bool gp_deactivated) {
+  if (state.status != structure::Status::active || state.gp.empty() || !gp_deactivated) {
+    return std::nullopt;
+  }
+  return "its GP " + state.gp + " has a deactivated account";
+}
+
 std::optional<std::string> services_sound(const structure::State& state,
                                           const structure::Service& as_created) {
   if (state.status == structure::Status::none) return std::nullopt;

@@ -17,6 +17,12 @@ namespace chorus::domain::invariants {
 [[nodiscard]] std::optional<std::string> one_main_manager(const structure::State& state,
                                                           bool had_gp);
 
+// Invariant 1, with DOMAIN.md "User accounts" (a GP leaves only by naming a new GP): the GP of
+// an active structure holds an account that is not deactivated. `gp_deactivated`: whether the
+// account of state.gp is deactivated. Pure, thread-safe.
+[[nodiscard]] std::optional<std::string> main_manager_account_active(const structure::State& state,
+                                                                     bool gp_deactivated);
+
 // Invariant 2: service codes are unique and FACTURES_PUBLIQUES comes first, unchanged since
 // `as_created` (the structure's FACTURES_PUBLIQUES as its creation made it). Pure,
 // thread-safe.

@@ -1,6 +1,7 @@
 #include "domain/workflow.h"
 
 #include <algorithm>
+#include <cassert>
 #include <iterator>
 
 namespace chorus::domain::workflow {
@@ -101,6 +102,46 @@ void reserve_identifiers(Appends& appends) {
     }
   }
   std::ranges::move(reservations, std::back_inserter(appends));
+}
+
+std::set<std::string> main_manager_accounts(const Appends& appends) {
+  std::set<std::string> users;
+  for (const auto& decision : appends) {
+    for (const auto& payload : decision.payloads) {
+      if (const auto* e = std::get_if<events::MainManagerTransferred>(&payload)) {
+        if (!e->from_user_id.empty()) users.insert(e->from_user_id);
+        users.insert(e->to_user_id);
+      }
+    }
+  }
+  return users;
+}
+
+void record_main_manager_roles(Appends& appends,
+                               const std::map<std::string, std::uint64_t>& account_versions) {
+  std::vector<events::MainManagerRoleChanged> changes;
+  for (const auto& decision : appends) {
+    for (const auto& payload : decision.payloads) {
+      if (const auto* e = std::get_if<events::MainManagerTransferred>(&payload)) {
+        if (!e->from_user_id.empty()) {
+          changes.push_back({e->from_user_id, e->structure_id, false});
+        }
+        changes.push_back({e->to_user_id, e->structure_id, true});
+      }
+    }
+  }
+  for (auto& change : changes) {
+    const std::string stream = account::stream_id(change.user_id);
+    auto written = std::ranges::find(appends, stream, &StreamDecision::stream_id);
+    if (written == appends.end()) {
+      const auto version = account_versions.find(change.user_id);
+      assert(version != account_versions.end());
+      appends.push_back(
+          StreamDecision{stream, version == account_versions.end() ? 0 : version->second, {}});
+      written = std::prev(appends.end());
+    }
+    written->payloads.emplace_back(std::move(change));
+  }
 }
 
 Decision<Appends> deactivate_account(const account::State& holder,

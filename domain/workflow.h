@@ -55,6 +55,23 @@ struct IdentifierContext {
 // same identifier conflicts instead of passing. Pure, thread-safe.
 void reserve_identifiers(Appends& appends);
 
+// The accounts whose GP role `appends` change: the former and the new GP of every
+// MainManagerTransferred in them (a first GP has no former one). Pure, thread-safe.
+[[nodiscard]] std::set<std::string> main_manager_accounts(const Appends& appends);
+
+// Mirrors every GP change of `appends` on the accounts' own streams: a MainManagerRoleChanged
+// per side of each MainManagerTransferred (lost, then gained), so that an account's stream
+// knows what it manages and a transfer to an account conflicts with that account's
+// deactivation decided at the same instant. Appended after the account's events when
+// `appends` already writes its stream, else as a new StreamDecision at
+// `account_versions[user_id]`: the version of the account the decision read (the new GP's,
+// found active), so that a change of the account since conflicts. Every account of
+// main_manager_accounts() not written by `appends` must be in `account_versions` (checked in
+// debug builds; one missing is written at version 0, which conflicts with its existing stream).
+// Pure, thread-safe.
+void record_main_manager_roles(Appends& appends,
+                               const std::map<std::string, std::uint64_t>& account_versions);
+
 // A structure the account holder manages as GP, with what is known of the new GP named for it.
 struct Managed {
   const structure::State* structure = nullptr;

@@ -293,6 +293,12 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
                                                           e.to_user_id.c_str(), e.by_support)
                 .Union();
           },
+          [&](const MainManagerRoleChanged& e) -> flatbuffers::Offset<void> {
+            type = fb::Payload_MainManagerRoleChanged;
+            return fb::CreateMainManagerRoleChangedDirect(fbb, e.user_id.c_str(),
+                                                          e.structure_id.c_str(), e.held)
+                .Union();
+          },
           [&](const EspaceEnabled& e) -> flatbuffers::Offset<void> {
             type = fb::Payload_EspaceEnabled;
             return fb::CreateEspaceEnabledDirect(fbb, e.structure_id.c_str(), e.espace.c_str(),
@@ -397,6 +403,11 @@ Result<Payload> read_payload(const fb::EventBody& body) {
                           std::string(str(t->media_type())),
                           t->size(),
                           std::string(str(t->sha256()))};
+    }
+    case fb::Payload_MainManagerRoleChanged: {
+      const auto* t = body.payload_as_MainManagerRoleChanged();
+      return MainManagerRoleChanged{std::string(str(t->user_id())),
+                                    std::string(str(t->structure_id())), t->held()};
     }
     case fb::Payload_IdentifierReserved: {
       const auto* t = body.payload_as_IdentifierReserved();
@@ -643,6 +654,7 @@ const char* type_name(const Payload& payload) noexcept {
                         [](const SubscriptionRefused&) { return "SubscriptionRefused"; },
                         [](const IdentifierReserved&) { return "IdentifierReserved"; },
                         [](const ReferenceObjectImported&) { return "ReferenceObjectImported"; },
+                        [](const MainManagerRoleChanged&) { return "MainManagerRoleChanged"; },
                     },
                     payload);
 }

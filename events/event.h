@@ -341,6 +341,17 @@ struct MainManagerTransferred {
   bool operator==(const MainManagerTransferred&) const = default;
 };
 
+// On the account's stream, with the MainManagerTransferred it mirrors: `user_id` became
+// (`held`) or stopped being the GP of `structure_id`. What the account manages is then read
+// from its own stream, at the version a deactivation is decided on.
+struct MainManagerRoleChanged {
+  static constexpr std::uint16_t kSchemaVersion = 1;
+  std::string user_id;
+  std::string structure_id;
+  bool held = false;
+  bool operator==(const MainManagerRoleChanged&) const = default;
+};
+
 // An espace opened on the structure (empty service) or on one service.
 struct EspaceEnabled {
   static constexpr std::uint16_t kSchemaVersion = 1;
@@ -409,7 +420,7 @@ using Payload =
                  AttachmentRequested, AttachmentValidated, AttachmentRefused, UserAttached,
                  AttachmentRemoved, MainManagerTransferred, EspaceEnabled, SubscriptionRequested,
                  SubscriptionValidated, SubscriptionRefused, FileAttached, IdentifierReserved,
-                 ReferenceObjectImported>;
+                 ReferenceObjectImported, MainManagerRoleChanged>;
 
 // A visitor made of lambdas, one per payload type: std::visit(Overloaded{...}, payload).
 template <class... Ts>

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "domain/invariants.h"
@@ -183,11 +184,21 @@ struct StructureCheck {
   bool had_gp = false;
   std::optional<domain::structure::Service> public_invoices;  // as created
   std::string no_gp_since, no_gp_what;
+  // Where the walk met the naming of the present GP, and how many checked events came before.
+  std::string gp_named_at;
+  std::uint64_t gp_named_seq = 0;
   std::string services_since, services_what;
 };
 
-// Structures in the order the walk met them, each with its stream id.
-using StructureChecks = std::vector<std::pair<std::string, StructureCheck>>;
+// What the walk remembers across streams for the invariants.
+struct StructureChecks {
+  // Structures in the order the walk met them, each with its stream id.
+  std::vector<std::pair<std::string, StructureCheck>> structures;
+  // Accounts deactivated and not reactivated since, by user id: where the walk met the
+  // deactivation, and how many checked events came before.
+  std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> deactivated_accounts;
+  std::uint64_t seq = 0;  // events checked so far
+};
 
 // Where an event is, for findings: its log address, or a line of an extract. Made into text
 // only when a finding needs it, which most events never do.
@@ -252,7 +263,7 @@ void prepare(std::string_view bytes, Prepared& p) {
     p.payload = events::decode_payload(*p.view);
   } else {
     p.payload.reset();
-    if (kind == "structure") {
+    if (kind == "structure" || kind == "account") {
       p.event = std::make_unique<events::Result<events::Event>>(events::decode(bytes));
     }
   }
@@ -267,14 +278,19 @@ bool aligned8(std::string_view bytes) {
 // Checks one structure event against the structure's invariants. `at` names the event in
 // findings.
 void check_structure(std::string_view stream, const events::Event& event, const Where& at,
-                     StructureCheck& c, Findings& findings) {
+                     std::uint64_t seq, StructureCheck& c, Findings& findings) {
   namespace inv = domain::invariants;
   const std::string position = at.text();
   if (auto breach = inv::decision_entitled(c.state, event.payload, event.meta.actor)) {
     findings.breach({4, std::string(stream), *breach, position, position});
   }
+  const std::string gp_before = c.state.gp;
   c.state = domain::structure::evolve(std::move(c.state), event.payload);
   c.had_gp = c.had_gp || !c.state.gp.empty();
+  if (c.state.gp != gp_before) {
+    c.gp_named_at = position;
+    c.gp_named_seq = seq;
+  }
   if (!c.public_invoices && !c.state.services.empty()) c.public_invoices = c.state.services.front();
   // An interval opens at the event that breaks an invariant and closes at the one that mends
   // it: the auditor learns for how long, not only that.
@@ -294,10 +310,28 @@ void check_structure(std::string_view stream, const events::Event& event, const 
   }
 }
 
-// Breaches still open when the walk ends held until the end.
-void close_open_breaches(StructureChecks& structures, Findings& findings) {
-  for (auto& [stream, c] : structures) {
+// Remembers the account deactivations (and reactivations) for close_open_breaches().
+void check_account(const events::Event& event, const Where& at, StructureChecks& checks) {
+  if (const auto* e = std::get_if<events::AccountDeactivated>(&event.payload)) {
+    checks.deactivated_accounts[e->user_id] = {at.text(), checks.seq};
+  } else if (const auto* r = std::get_if<events::AccountReactivated>(&event.payload)) {
+    checks.deactivated_accounts.erase(r->user_id);
+  }
+}
+
+// Breaches still open when the walk ends held until the end. A GP whose account is deactivated
+// is judged here, on the final states: two streams' events are in log order only on a log of
+// one partition (the embedded log), so an interval of such a breach that was mended before the
+// end is not reported; one that lasts is, from the later of the naming and the deactivation.
+void close_open_breaches(StructureChecks& checks, Findings& findings) {
+  for (auto& [stream, c] : checks.structures) {
     if (!c.no_gp_since.empty()) findings.breach({1, stream, c.no_gp_what, c.no_gp_since, ""});
+    const auto deactivated = checks.deactivated_accounts.find(c.state.gp);
+    if (auto what = domain::invariants::main_manager_account_active(
+            c.state, deactivated != checks.deactivated_accounts.end())) {
+      const auto& [at, seq] = deactivated->second;
+      findings.breach({1, stream, *what, seq > c.gp_named_seq ? at : c.gp_named_at, ""});
+    }
     if (!c.services_since.empty()) {
       findings.breach({2, stream, c.services_what, c.services_since, ""});
     }
@@ -308,7 +342,7 @@ void close_open_breaches(StructureChecks& structures, Findings& findings) {
 // invariants it touches. The fallbacks name the event when its bytes do not even read.
 void check_event(std::string_view bytes, const Prepared& p, std::string_view fallback_stream,
                  std::uint64_t fallback_version, const Where& at, StreamTable& streams,
-                 StructureChecks& structures, Findings& findings) {
+                 StructureChecks& checks, Findings& findings) {
   std::string_view stream = fallback_stream;
   std::uint64_t version = fallback_version;
   const events::Hash* prev_hash = nullptr;
@@ -362,12 +396,16 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   if (failure != nullptr) return;
   if (version == 1) s.from_start = true;
   if (!s.from_start) return;
-  if (p.event) {
+  ++checks.seq;
+  if (p.event && aggregate_kind(stream) == "account") {
+    check_account(**p.event, at, checks);
+  } else if (p.event) {
     if (s.structure == StreamCheck::kNoStructure) {
-      s.structure = static_cast<std::uint32_t>(structures.size());
-      structures.emplace_back(std::string(stream), StructureCheck{});
+      s.structure = static_cast<std::uint32_t>(checks.structures.size());
+      checks.structures.emplace_back(std::string(stream), StructureCheck{});
     }
-    check_structure(stream, **p.event, at, structures[s.structure].second, findings);
+    check_structure(stream, **p.event, at, checks.seq, checks.structures[s.structure].second,
+                    findings);
   } else if (p.payload) {
     // Invariant 3: the status table. A breach is one event; the ticket's status then follows
     // the event's own target so that later events are judged from where the log says it is.

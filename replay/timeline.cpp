@@ -75,6 +75,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UserAttached, structure_id, user_id, role, se
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttachmentRemoved, structure_id, user_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MainManagerTransferred, structure_id, from_user_id, to_user_id,
                                    by_support)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MainManagerRoleChanged, user_id, structure_id, held)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EspaceEnabled, structure_id, espace, service, read, write)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SubscriptionRequested, structure_id, request_id, user_id, espace,
                                    service, read, write, comment)
@@ -219,7 +220,8 @@ json account_state_json(const domain::account::State& a) {
               {"last_name", a.last_name},
               {"origin", a.origin},
               {"technical", a.technical},
-              {"deactivated_at_us", a.deactivated_at_us}};
+              {"deactivated_at_us", a.deactivated_at_us},
+              {"managed_structures", a.managed_structures}};
 }
 
 // Folds the events of `history` up to `at` with the aggregate's evolve().

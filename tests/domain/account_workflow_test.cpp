@@ -156,6 +156,40 @@ TEST(Workflow, DeactivatingAGpTransfersEveryStructureInOneAppend) {
   EXPECT_NE(refused.error().message.find("s2"), std::string::npos);
 }
 
+// Each side of a GP change is mirrored on the account's own stream: the former GP's after its
+// own events when the appends already write it (a deactivation), the new GP's at the version
+// its decision read, so that the account's deactivation decided at the same instant conflicts.
+TEST(Workflow, GpChangesAreMirroredOnTheAccountsStreams) {
+  workflow::Appends appends{
+      {"account-gp", 7, {events::AccountDeactivated{"gp", kT0}}},
+      {"structure-s1", 4, {events::MainManagerTransferred{"s1", "gp", "heir", false}}},
+      {"structure-s2", 0, {events::MainManagerTransferred{"s2", "", "heir", true}}},
+  };
+  EXPECT_EQ(workflow::main_manager_accounts(appends), (std::set<std::string>{"gp", "heir"}));
+  workflow::record_main_manager_roles(appends, {{"heir", 12}});
+  ASSERT_EQ(appends.size(), 4u);
+  EXPECT_EQ(appends[0].expected_version, 7u);
+  ASSERT_EQ(appends[0].payloads.size(), 2u);
+  EXPECT_EQ(std::get<events::MainManagerRoleChanged>(appends[0].payloads[1]),
+            (events::MainManagerRoleChanged{"gp", "s1", false}));
+  EXPECT_EQ(appends[3].stream_id, "account-heir");
+  EXPECT_EQ(appends[3].expected_version, 12u);
+  ASSERT_EQ(appends[3].payloads.size(), 2u);
+  EXPECT_EQ(std::get<events::MainManagerRoleChanged>(appends[3].payloads[0]),
+            (events::MainManagerRoleChanged{"heir", "s1", true}));
+  EXPECT_EQ(std::get<events::MainManagerRoleChanged>(appends[3].payloads[1]),
+            (events::MainManagerRoleChanged{"heir", "s2", true}));
+
+  // The account folds them into what it manages.
+  account::State heir;
+  heir.user_id = "heir";
+  for (const auto& p : appends[3].payloads) heir = account::evolve(heir, p);
+  EXPECT_EQ(heir.managed_structures, (std::set<std::string>{"s1", "s2"}));
+  heir = account::evolve(heir, events::MainManagerRoleChanged{"heir", "s1", false});
+  EXPECT_EQ(heir.managed_structures, (std::set<std::string>{"s2"}));
+  EXPECT_EQ(heir.version, 3u);
+}
+
 TEST(Workflow, SiretChangeDuplicatesWithTheListedExclusions) {
   structure::State old = populated();
   auto d = public_data();

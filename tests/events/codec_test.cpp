@@ -69,6 +69,8 @@ TEST(Codec, RoundTripsEveryStructureAndAccountPayload) {
       UserAttached{"s1", "u2", "user", {"ACHATS"}, "2024-02-01", "Arrivée", true},
       AttachmentRemoved{"s1", "u2"},
       MainManagerTransferred{"s1", "u1", "u3", true},
+      MainManagerRoleChanged{"u3", "s1", true},
+      MainManagerRoleChanged{"u1", "s1", false},
       EspaceEnabled{"s1", "Factures reçues", "ACHATS", true, false},
       SubscriptionRequested{"s1", "q1", "u2", "Factures reçues", "", true, true, "svp"},
       SubscriptionValidated{"s1", "q1", "u2", "Factures reçues", "", true, false, "lecture"},

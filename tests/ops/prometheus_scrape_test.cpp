@@ -92,9 +92,10 @@ TEST(PrometheusScrape, RealPrometheusSeesTheCommandsDriven) {
     }
   };
   std::optional<double> accepted, rejected, up, applied;
-  // Applied: the tickets and the five events of the attachment setup (account created and
-  // activated, structure created with its GP, its identifier reserved).
-  for (int i = 0; i < 120 && !(accepted == 3.0 && rejected == 1.0 && applied == 8.0); ++i) {
+  // Applied: the tickets and the six events of the attachment setup (account created and
+  // activated, structure created with its GP, the GP's role on the account, its identifier
+  // reserved).
+  for (int i = 0; i < 120 && !(accepted == 3.0 && rejected == 1.0 && applied == 9.0); ++i) {
     std::this_thread::sleep_for(500ms);
     accepted = query(R"(chorus_commands_total{outcome="accepted",type="ticket.submit"})");
     rejected = query(R"(sum(chorus_commands_total{outcome!="accepted"}))");
@@ -104,7 +105,7 @@ TEST(PrometheusScrape, RealPrometheusSeesTheCommandsDriven) {
   EXPECT_EQ(up, 1.0);
   EXPECT_EQ(accepted, 3.0);
   EXPECT_EQ(rejected, 1.0);
-  EXPECT_EQ(applied, 8.0);
+  EXPECT_EQ(applied, 9.0);
   EXPECT_EQ(query(R"(chorus_events_appended_total{type="TicketSubmitted"})"), 3.0);
   // RocksDB figures of both stores of the embedded server.
   EXPECT_EQ(query("count(chorus_rocksdb_block_cache_misses_total)"), 2.0);

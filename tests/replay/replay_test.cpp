@@ -524,6 +524,68 @@ TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterv
   EXPECT_EQ(s["services"][0]["code"], "FACTURES_PUBLIQUES");
 }
 
+// What the GP race left before it was fixed: a structure whose GP's account is deactivated.
+// A GP who leaves as the rules say (a new GP in the same append) is no breach.
+TEST_F(ReplayEmbedded, AGpWithADeactivatedAccountInAHandBuiltLogIsReported) {
+  server_->stop();
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+  {
+    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
+    ASSERT_TRUE(log.has_value());
+    int n = 0;
+    auto event = [&](events::Payload p) {
+      events::NewEvent e;
+      e.meta.event_id[0] = static_cast<std::uint8_t>(++n);
+      e.meta.occurred_at_us = 1'700'000'000'000'000 + n;
+      e.meta.actor = {"sn1", "support_n1", ""};
+      e.payload = std::move(p);
+      return e;
+    };
+    auto append = [&](std::vector<events::StreamAppend> batch) {
+      ASSERT_TRUE((*log)->append(batch).has_value());
+    };
+    for (const std::string u : {"u1", "u2", "u3"}) {
+      append({{"account-" + u,
+               0,
+               {event(events::AccountCreated{u, u + "@example.test", "A", "B", "portal", false}),
+                event(events::AccountActivated{u})}}});
+    }
+    for (const std::string id : {"s1", "s2"}) {
+      events::StructureCreated created;
+      created.structure_id = id;
+      created.identifier_type = "SIRET";
+      created.identifier_value = "73282932000074";
+      created.created_on = "2026-01-05";
+      append({{"structure-" + id,
+               0,
+               {event(created), event(events::MainManagerTransferred{id, "", "u1", true})}}});
+    }
+    // Positions 0:0 to 0:9 so far. u1 leaves naming u2 for s1 only: s2 keeps a GP whose
+    // account is deactivated (0:10), until the end.
+    append({{"account-u1", 2, {event(events::AccountDeactivated{"u1", 1'700'000'000'000'000})}},
+            {"structure-s1", 2, {event(events::MainManagerTransferred{"s1", "u1", "u2", false})}}});
+    // u3 is named GP of s1, then leaves without a replacement: from 0:13 (the deactivation).
+    append({{"structure-s1", 3, {event(events::MainManagerTransferred{"s1", "u2", "u3", false})}}});
+    append({{"account-u3", 2, {event(events::AccountDeactivated{"u3", 1'700'000'000'000'000})}}});
+  }
+  auto r = replay(data() + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  EXPECT_TRUE(report["broken"].empty()) << report.dump(2);
+  ASSERT_EQ(report["breaches"].size(), 2u) << report.dump(2);
+  std::map<std::string, json> by_stream;
+  for (const auto& b : report["breaches"]) by_stream[b["stream"]] = b;
+  EXPECT_EQ(by_stream["structure-s2"]["invariant"], 1);
+  EXPECT_EQ(by_stream["structure-s2"]["from"], "0:10");
+  EXPECT_EQ(by_stream["structure-s2"]["to"], "");
+  EXPECT_NE(by_stream["structure-s2"]["description"].get<std::string>().find("u1"),
+            std::string::npos);
+  EXPECT_EQ(by_stream["structure-s1"]["from"], "0:13");
+  EXPECT_NE(by_stream["structure-s1"]["description"].get<std::string>().find("u3"),
+            std::string::npos);
+}
+
 TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
