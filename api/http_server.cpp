@@ -43,7 +43,9 @@ Request to_request(const http::request<http::string_body>& in) {
     }
   }
   auto header = [&](std::string_view name) {
-    auto it = in.find(beast::string_view(name.data(), name.size()));
+    const beast::string_view key(name.data(), name.size());
+    if (in.count(key) > 1) r.repeated_headers.emplace_back(name);
+    auto it = in.find(key);
     return it == in.end() ? std::string() : std::string(it->value());
   };
   r.authorization = header("Authorization");

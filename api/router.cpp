@@ -312,16 +312,19 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/tickets/{ticket_id}/escalate"},
       {"PUT", "/v1/tickets/{ticket_id}/priority"},
       {"GET", "/v1/tickets/{ticket_id}"},
-      {"POST", "/v1/tickets/{ticket_id}/attachments"},
+      {"POST", "/v1/tickets/{ticket_id}/attachments", {"name"}},
       {"GET", "/v1/tickets/{ticket_id}/attachments/{attachment_id}"},
-      {"GET", "/v1/outbox"},
+      {"GET", "/v1/outbox", {"limit"}},
       {"POST", "/v1/admin/views/rebuild"},
-      {"POST", "/v1/admin/attachments/sweep"},
+      {"POST", "/v1/admin/attachments/sweep", {"older_than_minutes"}},
       {"POST", "/v1/outbox/{notification_id}/sent"},
-      {"GET", "/v1/me/tickets"},
+      {"GET",
+       "/v1/me/tickets",
+       {"tab", "sort", "order", "page", "page_size", "number", "q", "category", "sub_category",
+        "status", "opened_from", "opened_to"}},
       {"GET", "/v1/me/tickets/counts"},
       {"POST", "/v1/structures"},
-      {"GET", "/v1/structures"},
+      {"GET", "/v1/structures", {"identifier_type", "identifier_value", "name", "limit"}},
       {"POST", "/v1/structure-imports"},
       {"GET", "/v1/structures/{structure_id}"},
       {"PUT", "/v1/structures/{structure_id}/data"},
@@ -334,7 +337,7 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/structures/{structure_id}/attachment-requests/decisions"},
       {"POST", "/v1/structures/{structure_id}/attachment-requests/{request_id}/validate"},
       {"POST", "/v1/structures/{structure_id}/attachment-requests/{request_id}/refuse"},
-      {"GET", "/v1/structures/{structure_id}/members"},
+      {"GET", "/v1/structures/{structure_id}/members", {"q", "status", "service", "format"}},
       {"POST", "/v1/structures/{structure_id}/members"},
       {"POST", "/v1/structures/{structure_id}/members/removals"},
       {"DELETE", "/v1/structures/{structure_id}/members/{user_id}"},
@@ -345,8 +348,8 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/structures/{structure_id}/subscription-requests/decisions"},
       {"POST", "/v1/structures/{structure_id}/subscription-requests/{request_id}/validate"},
       {"POST", "/v1/structures/{structure_id}/subscription-requests/{request_id}/refuse"},
-      {"GET", "/v1/structures/{structure_id}/history"},
-      {"GET", "/v1/approvals"},
+      {"GET", "/v1/structures/{structure_id}/history", {"page", "page_size", "before"}},
+      {"GET", "/v1/approvals", {"structure_id", "kind", "q", "after", "sort", "page", "page_size"}},
       {"GET", "/v1/me/attachments"},
       {"POST", "/v1/accounts"},
       {"POST", "/v1/accounts/{user_id}/activate"},
@@ -354,12 +357,21 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/accounts/{user_id}/deactivate"},
       {"POST", "/v1/accounts/{user_id}/reactivate"},
       {"POST", "/v1/pigp-imports"},
-      {"GET", "/v1/me/tickets/export.csv"},
-      {"GET", "/v1/support/tickets"},
-      {"GET", "/v1/received/tickets"},
+      {"GET",
+       "/v1/me/tickets/export.csv",
+       {"tab", "sort", "order", "number", "q", "category", "sub_category", "status", "opened_from",
+        "opened_to"}},
+      {"GET",
+       "/v1/support/tickets",
+       {"level", "scope", "sort", "order", "page", "page_size", "number", "q", "category",
+        "sub_category", "status", "opened_from", "opened_to"}},
+      {"GET",
+       "/v1/received/tickets",
+       {"structure_id", "service", "scope", "sort", "order", "page", "page_size", "number", "q",
+        "category", "sub_category", "status", "opened_from", "opened_to"}},
       {"POST", "/v1/public/tickets"},
       {"GET", "/v1/public/ticket-categories"},
-      {"GET", "/v1/reference-objects/{object_type}/{object_number}"},
+      {"GET", "/v1/reference-objects/{object_type}/{object_number}", {"emitting_structure_id"}},
       {"POST", "/v1/reference-object-imports"},
   };
   return kRoutes;
@@ -431,6 +443,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   }
   route_label = route->pattern;
   const std::string_view pattern = route->pattern;
+  if (!request.repeated_headers.empty()) {
+    const std::string& name = request.repeated_headers.front();
+    throw Problem{400, "request.header", name, "En-tête « " + name + " » envoyé plusieurs fois."};
+  }
   // Decoded path and query text reaches keys, events and answers: it must be text. A NUL would
   // cut a view key, and bytes that are not UTF-8 cannot be written into JSON.
   for (const auto& param : params) {
@@ -453,6 +469,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       throw Problem{400, "request.query", name_ok ? name : "",
                     "Un paramètre de la requête contient un caractère de contrôle ou n'est pas de "
                     "l'UTF-8 valide."};
+    }
+    if (std::ranges::find(route->query, name) == route->query.end()) {
+      throw Problem{400, "request.query", name, "Paramètre inconnu : « " + name + " »."};
     }
   }
 
@@ -1065,7 +1084,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::string tab_name = tab ? *tab : "tous";
     auto list = projections::emitted_list(caller->user_id, tab_name);
     if (!list) throw Problem{400, "request.query", "tab", "Onglet inconnu : « " + tab_name + " »."};
-    const projections::TicketQuery query = ticket_query(request, {"tab"});
+    const projections::TicketQuery query = ticket_query(request);
     if (pattern == "/v1/me/tickets/export.csv") {
       return ticket_csv_response(store, *list, query, "tickets-" + tab_name + ".csv");
     }
@@ -1088,7 +1107,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const std::string scope_name = scope_param ? *scope_param : "all";
     const auto scope = queue_scope(scope_name);
     auto list = or_503(projections::support_queue(level, scope, caller->user_id));
-    const projections::TicketQuery query = ticket_query(request, {"level", "scope"});
+    const projections::TicketQuery query = ticket_query(request);
     const std::string head = json_text(json{{"level", level}, {"scope", scope_name}});
     return ticket_page_response(*store, list, query, head.substr(1, head.size() - 2) + ",");
   }
@@ -1169,8 +1188,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     const auto scope = queue_scope(scope_name);
     auto list = projections::received_queue(*structure, service, scope, caller->user_id);
     if (!list) throw Problem{400, "request.query", "structure_id", "Structure manquante."};
-    const projections::TicketQuery query =
-        ticket_query(request, {"structure_id", "service", "scope"});
+    const projections::TicketQuery query = ticket_query(request);
     const std::string head =
         json_text(json{{"structure_id", *structure}, {"service", service}, {"scope", scope_name}});
     return ticket_page_response(*store, *list, query, head.substr(1, head.size() - 2) + ",");

@@ -51,6 +51,9 @@ struct BodyLimit {
 struct RouteInfo {
   const char* method;
   const char* pattern;  // "/v1/tickets/{ticket_id}"
+  // The query parameters the route reads; any other is refused (400 request.query), so that a
+  // misspelt filter is not silently ignored.
+  std::vector<std::string_view> query = {};
 };
 
 class Router {

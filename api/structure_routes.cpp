@@ -201,7 +201,9 @@ st::AccountFacts facts(CommandHandler::StreamLoader& loader, const std::string& 
 }
 // Mirrors the GP changes of `appends` on the accounts' streams
 // (workflow::record_main_manager_roles): each account at the version its decision read, in
-// `read`, else (a former GP, whose account the decision did not need) at its version now.
+// `read`, else at its version now: a former GP, whose account the decision did not need, or
+// the GP a SIRET change copies to the duplicate (that GP's deactivation writes the old
+// structure, which the change writes too, so the two conflict there).
 void record_roles(CommandHandler::StreamLoader& loader, wf::Appends& appends,
                   AccountVersions read) {
   for (const auto& user : wf::main_manager_accounts(appends)) {
@@ -865,8 +867,9 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       if (plain_id(r.structure_id)) structure_ids.insert(r.structure_id);
       user_ids.insert(r.new_gp_user_id);
     }
-    // Each unit is written on its own, at the versions the whole batch was decided on: a unit
-    // that meets a concurrent change is reported, never half-applied.
+    // Each unit is written on its own, at the versions the whole batch was decided on (plus
+    // what earlier units of the batch wrote there): a unit that meets a concurrent change is
+    // reported, never half-applied.
     wf::ImportOutcome outcome;
     AccountVersions read;  // every account whose GP role a unit may change
     {

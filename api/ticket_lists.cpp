@@ -51,10 +51,6 @@ std::optional<std::int64_t> day_param(const Request& r, const char* name) {
       .count();
 }
 
-const char* const kQueryParams[] = {"sort",   "order",       "page",     "page_size",
-                                    "number", "q",           "category", "sub_category",
-                                    "status", "opened_from", "opened_to"};
-
 std::string opened_text(std::int64_t us) {
   using namespace std::chrono;
   const sys_time<microseconds> t{microseconds{us}};
@@ -75,15 +71,7 @@ std::string ticket_csv_line(const projections::TicketRow& r) {
 
 }  // namespace
 
-projections::TicketQuery ticket_query(const Request& request,
-                                      std::initializer_list<const char*> also_allowed) {
-  for (const auto& [name, value] : request.query) {
-    const auto known = [&](const char* p) { return name == p; };
-    if (std::none_of(std::begin(kQueryParams), std::end(kQueryParams), known) &&
-        std::none_of(also_allowed.begin(), also_allowed.end(), known)) {
-      throw bad_query(name, "Paramètre inconnu : « " + name + " ».");
-    }
-  }
+projections::TicketQuery ticket_query(const Request& request) {
   projections::TicketQuery q;
   if (const std::string* sort = request.query_param("sort")) {
     auto parsed = projections::parse_ticket_sort(*sort);

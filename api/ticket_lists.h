@@ -12,13 +12,12 @@ namespace chorus::api {
 
 inline constexpr std::size_t kMaxPageSize = 200;
 
-// Sort, order, paging and search criteria of a list request. Throws Problem 400
-// "request.query" naming the parameter for an unknown parameter (other than those in
-// `also_allowed`), an unknown sort column or order, a page or page size out of range, a
-// malformed or impossible date, a date range ending before it starts, an unknown status or an
-// over-long text. Thread-safe.
-[[nodiscard]] projections::TicketQuery ticket_query(
-    const Request& request, std::initializer_list<const char*> also_allowed);
+// Sort, order, paging and search criteria of a list request (the router has refused unknown
+// parameters already: RouteInfo::query). Throws Problem 400 "request.query" naming the
+// parameter for an unknown sort column or order, a page or page size out of range, a malformed
+// or impossible date, a date range ending before it starts, an unknown status or an over-long
+// text. Thread-safe.
+[[nodiscard]] projections::TicketQuery ticket_query(const Request& request);
 
 // A JSON page of `list`: {<head members>, "page", "page_size", "sort", "order", "total",
 // "items"}; `head` holds extra members as `"key":value,` text. Throws Problem 503 when the views

@@ -236,14 +236,15 @@ class Findings {
 // What can be made of one stored event alone, before the checks that follow its stream in log
 // order: its view (hash checked), and what the invariants of its aggregate read. Ticket events
 // (most of the log) decode only their payload, for the status table; structure events decode
-// whole, as their invariants read the actor too; other streams decode nothing.
+// whole, as their invariants read the actor too, and so do account events (deactivations, for
+// invariant 1); other streams decode nothing.
 struct Prepared {
   bool ready = false;
   events::Result<events::EventView> view = events::EventView{};
   std::uint64_t stream_hash = 0;  // StreamTable::hash_of() the view's stream id
   std::optional<events::Result<events::Payload>> payload;  // tickets: for the status table
-  // Structures (few): their invariants read the whole event. Held apart, as an Event is large
-  // and a batch holds thousands of Prepared.
+  // Structures and accounts (few): the invariants read the whole event. Held apart, as an Event is
+  // large and a batch holds thousands of Prepared.
   std::unique_ptr<events::Result<events::Event>> event;
 };
 
@@ -1183,6 +1184,8 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
                        "the stream ends at another version or hash than the manifest records"});
     }
   }
+  // Judged on what the extract holds: a breach open at its last line held to its end.
+  close_open_breaches(structures, findings);
   report.streams = streams.size();
   report.end_position = "line " + std::to_string(n);
   return report;

@@ -36,6 +36,19 @@ TEST(OpenApi, DocumentsExactlyTheRoutesOfTheServer) {
   EXPECT_EQ(documented, served);
 }
 
+// The query parameters a route accepts (any other is refused) are those documented.
+TEST(OpenApi, DocumentsExactlyTheQueryParametersEachRouteAccepts) {
+  const json doc = load_document();
+  for (const auto& r : api::Router::routes()) {
+    std::set<std::string> documented, accepted(r.query.begin(), r.query.end());
+    for (const auto& p :
+         doc["paths"][r.pattern][lower(r.method)].value("parameters", json::array())) {
+      if (p.value("in", "") == "query") documented.insert(p["name"].get<std::string>());
+    }
+    EXPECT_EQ(documented, accepted) << r.method << " " << r.pattern;
+  }
+}
+
 TEST(OpenApi, TheServerAnswersEveryDocumentedOperationAsDocumented) {
   const json doc = load_document();
   testing::ServerProcess server(

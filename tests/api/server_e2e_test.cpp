@@ -348,6 +348,25 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
             R"({"actions_requises":0,"brouillons":0,"clotures":0,"en_cours":0,"tous":0})");
   EXPECT_EQ(call(*c, "GET", "/v1/tickets/not-a-uuid", "alice").status, 404);
   EXPECT_EQ(call(*c, "DELETE", "/v1/me/tickets", "alice").status, 405);
+  // Two tokens: which one acts is not for the server to guess.
+  {
+    auto twice = server_->connect();
+    twice->send_raw("GET /v1/me/tickets/counts HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                    testing::ServerProcess::token("alice") +
+                    "\r\nAuthorization: " + testing::ServerProcess::token("bob") + "\r\n\r\n");
+    auto r = twice->read_response(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(r->body.find("request.header"), std::string::npos) << r->body;
+  }
+  // A misspelt filter is refused, not ignored, on every route (here the members of a
+  // structure, the history of one and the approvals inbox, which once ignored them).
+  for (const char* target : {"/v1/me/tickets?tabb=tous", "/v1/structures/s/history?pagee=2",
+                             "/v1/approvals?kindd=attachment", "/v1/me/attachments?x=1"}) {
+    auto r = call(*c, "GET", target, "alice");
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_NE(r.body.find("request.query"), std::string::npos) << target << ": " << r.body;
+  }
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?page=0", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?tab=nope", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status,

@@ -529,6 +529,49 @@ TEST_F(StructureApi, OneIdentifierIsTakenOnceEvenByRacingCreations) {
   }
 }
 
+// A PIGP batch whose units write one account in turn: a replacement named for the structures
+// of two departing GPs (two units write the replacement's account), and a departure held for a
+// structure without replacement, whose valid transfers go as units of their own (each writes
+// the departing account). Each unit writes after the ones before, not at the version loaded.
+TEST_F(StructureApi, APigpBatchWhoseUnitsShareAnAccountAppliesThemAll) {
+  accounts({"pb-d1", "pb-d2", "pb-d3", "pb-r", "pb-r3"});
+  for (const auto& [s, gp] :
+       std::vector<std::pair<std::string, std::string>>{{"pb-s1", "pb-d1"},
+                                                        {"pb-s2", "pb-d2"},
+                                                        {"pb-s3a", "pb-d3"},
+                                                        {"pb-s3b", "pb-d3"},
+                                                        {"pb-s3c", "pb-d3"}}) {
+    ok("sn1", "POST", "/v1/structures", structure_body(s, gp));
+  }
+  auto import = ok("sn2", "POST", "/v1/pigp-imports",
+                   json{{"deactivate_user_ids", {"pb-d1", "pb-d2", "pb-d3"}},
+                        {"replacements",
+                         {{{"structure_id", "pb-s1"}, {"new_gp_user_id", "pb-r"}},
+                          {{"structure_id", "pb-s2"}, {"new_gp_user_id", "pb-r"}},
+                          {{"structure_id", "pb-s3a"}, {"new_gp_user_id", "pb-r3"}},
+                          {{"structure_id", "pb-s3b"}, {"new_gp_user_id", "pb-r3"}}}}});
+  EXPECT_EQ(import["applied"].size(), 4u) << import.dump(2);
+  std::set<std::string> rules;
+  for (const auto& line : import["report"]) rules.insert(line.value("rule", ""));
+  EXPECT_EQ(rules, (std::set<std::string>{"pigp_import.replacement_missing",
+                                          "pigp_import.deactivation_held"}))
+      << import.dump(2);
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s1")["gp_user_id"], "pb-r");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s2")["gp_user_id"], "pb-r");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3a")["gp_user_id"], "pb-r3");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3b")["gp_user_id"], "pb-r3");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3c")["gp_user_id"], "pb-d3");
+  // pb-r now leaves: its own stream says it manages pb-s1 and pb-s2, both need a new GP.
+  auto missing =
+      act("pb-r", "POST", "/v1/accounts/pb-r/deactivate",
+          json{{"replacements", {{{"structure_id", "pb-s1"}, {"new_gp_user_id", "pb-r3"}}}}});
+  EXPECT_EQ(missing.status, 422) << missing.raw;
+  EXPECT_EQ(missing.body.value("rule", ""), "account.deactivate.replacement_missing");
+  EXPECT_NE(missing.body.value("detail", "").find("pb-s2"), std::string::npos) << missing.raw;
+  EXPECT_EQ(act("pb-d1", "GET", "/v1/structures/pb-s1").status, 403);   // deactivated
+  EXPECT_EQ(act("pb-d3", "GET", "/v1/structures/pb-s3c").status, 200);  // held
+}
+
 // Two commands sent at the same instant, each by its own client; their answers.
 std::array<Answer, 2> at_once(
     ServerProcess& server, const std::array<std::tuple<std::string, std::string, json>, 2>& sent) {
