@@ -45,6 +45,11 @@ std::string CommandHandler::command_id(const std::string& user_id, std::string_v
   return uuid_text(id);
 }
 
+Problem deactivated_caller() {
+  return Problem{403, "account.deactivated", "",
+                 "Ce compte est désactivé : réactivez-le pour agir à nouveau."};
+}
+
 Problem to_problem(const domain::Rejection& r) {
   int status = 422;
   switch (r.code) {
@@ -214,6 +219,7 @@ std::optional<events::AppendResult> CommandHandler::append_batch(
 
 std::optional<events::AppendResult> CommandHandler::append_all(
     const CommandMeta& meta, const domain::workflow::Appends& appends) {
+  if (meta.replay_only) throw deactivated_caller();
   std::vector<events::StreamAppend> batch;
   std::vector<events::Payload> payloads;
   for (const auto& d : appends) {
@@ -234,7 +240,17 @@ CommandOutcome CommandHandler::run_appends(
     StreamLoader loader(*this, meta.command_id);
     auto decided = decide(loader);
     // A retried command may be refused now for what it did itself: its first answer wins.
-    if (loader.replay()) return *loader.replay();
+    if (loader.replay()) {
+      // The token recorded with one stream's event covers that stream only, not the other
+      // streams of the same batch (a transfer's account mirrors), which a read with it must
+      // see too: the replay answers the log's end, which covers the whole batch.
+      CommandOutcome replay = *loader.replay();
+      auto end = log_.end();
+      auto at = events::LogPosition::from_token(replay.consistency_token);
+      if (end && at && end->covers(*at)) replay.consistency_token = end->to_token();
+      return replay;
+    }
+    if (meta.replay_only) throw deactivated_caller();
     if (!decided) throw to_problem(decided.error());
     // Nothing to write (every item of a bulk refused, an import line known already).
     if (std::ranges::all_of(*decided, [](const auto& d) { return d.payloads.empty(); })) {

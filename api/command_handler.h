@@ -34,6 +34,10 @@ struct CommandMeta {
   std::string actor_role;  // the role the caller acts in, recorded in the events
   std::string command_id;  // causation id
   std::string correlation_id;
+  // The caller's account is deactivated: only an earlier run of this very command is answered
+  // (a retry whose first answer was lost); anything else is refused with
+  // deactivated_caller(), nothing written.
+  bool replay_only = false;
 };
 
 // An aggregate type as the handler sees it: where to start, how to fold, how to decide.
@@ -68,9 +72,11 @@ class CommandHandler {
   // loads what it needs through the loader and may be called again (after a version conflict,
   // with fresh states), so it must not keep results of an earlier call. Success: the events
   // are durable; `version` is that of the first stream written. Idempotent: when a loaded
-  // stream already holds events of `meta.command_id`, answers from them and writes nothing.
-  // A decision without any payload writes nothing and answers version 0 without a token.
-  // Throws Problem as run() does; nothing is written on failure. Thread-safe.
+  // stream already holds events of `meta.command_id`, answers from them and writes nothing
+  // (with the log's end as its token, which covers the whole first batch, where the first
+  // answer had the batch's own position). A decision without any payload writes nothing and answers
+  // version 0 without a token. Throws Problem as run() does; nothing is written on failure.
+  // Thread-safe.
   [[nodiscard]] CommandOutcome run_appends(
       const CommandMeta& meta,
       const std::function<domain::Decision<domain::workflow::Appends>(StreamLoader&)>& decide);
@@ -169,8 +175,8 @@ class CommandHandler {
 // thread-safe.
 class CommandHandler::StreamLoader {
  public:
-  StreamLoader(CommandHandler& handler, const std::string& command_id)
-      : handler_(handler), command_id_(command_id) {}
+  StreamLoader(CommandHandler& handler, std::string command_id)
+      : handler_(handler), command_id_(std::move(command_id)) {}
 
   // The state of `stream_id` (`initial` when the stream is empty), its version in
   // `State::version` as the aggregates keep it. Throws Problem (503, 500) when the log cannot be
@@ -198,9 +204,13 @@ class CommandHandler::StreamLoader {
 
  private:
   CommandHandler& handler_;
-  const std::string& command_id_;
+  const std::string command_id_;
   std::optional<CommandOutcome> replay_;
 };
+
+// 403 account.deactivated: what a deactivated account gets for anything but reactivating itself
+// or the replay of a command it sent before.
+[[nodiscard]] Problem deactivated_caller();
 
 // Maps a domain rejection to its HTTP problem.
 [[nodiscard]] Problem to_problem(const domain::Rejection& rejection);
@@ -227,6 +237,7 @@ CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMe
       store_snapshot(stream_id, std::move(snapshot));
       return *replay;
     }
+    if (meta.replay_only) throw deactivated_caller();
 
     auto decided = aggregate.decide(state);
     if (!decided) throw to_problem(decided.error());

@@ -643,20 +643,24 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   // A deactivated account acts no more, whatever token it still holds (its rights as a manager
   // included), but for reactivating itself. As the access views know it, once they hold the
   // request's consistency token: a deactivation is seen once the views hold it.
+  // A command retried under its Idempotency-Key still gets its first answer, should the
+  // account have been deactivated since (its deactivation itself, whose answer was lost): the
+  // command side answers the replay and refuses anything else (CommandMeta::replay_only).
+  bool replay_only = false;
   if (pattern != "/v1/accounts/{user_id}/reactivate" || params.empty() ||
       params[0] != caller->user_id) {
     wait_for_views();
     auto deactivated = projections::account_deactivated(*runner_.store(), caller->user_id);
     if (!deactivated) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
     if (*deactivated) {
-      throw Problem{403, "account.deactivated", "",
-                    "Ce compte est désactivé : réactivez-le pour agir à nouveau."};
+      if (request.method == "GET" || request.idempotency_key.empty()) throw deactivated_caller();
+      replay_only = true;
     }
   }
 
   if (is_structure_route(pattern)) {
     return StructureRoutes(commands_, runner_, metrics_)
-        .handle(pattern, params, request, *caller, wait_for_views);
+        .handle(pattern, params, request, *caller, replay_only, wait_for_views);
   }
 
   // `before_append` runs once the decision is accepted, before its events are appended (an
@@ -682,6 +686,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                              caller->user_id, std::string(request.method) + " " + request.path,
                              request.idempotency_key, own_body),
                          random_uuid()};
+        meta.replay_only = replay_only;
         // The access view must have seen the caller's own attachments.
         wait_for_views();
         try {
@@ -832,6 +837,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                      CommandHandler::command_id(caller->user_id, "POST " + request.path,
                                                 request.idempotency_key, request.body),
                      random_uuid()};
+    meta.replay_only = replay_only;
     auto outcome = commands_.run(
         "notification-" + id, meta,
         Aggregate<bool>{false, [](bool, const events::Payload&) { return true; },
@@ -896,6 +902,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                            : CommandHandler::command_id(caller->user_id,
                                                         base_id + "#" + std::to_string(i), "line"),
                        random_uuid()};
+      meta.replay_only = replay_only;
       domain::reference_object::Context context;
       context.recipient_exists =
           !line.recipient_structure_id.empty() &&

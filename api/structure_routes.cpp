@@ -214,6 +214,27 @@ void record_roles(CommandHandler::StreamLoader& loader, wf::Appends& appends,
 
 json rejection_json(const domain::Rejection& r) { return problem_json(to_problem(r)); }
 
+// What a unit of a PIGP import does, which names its command id whatever the state it was
+// decided on: "deactivate-<user>" (a departure with its transfers), else
+// "transfer-<structure>", so that a retry finds it on that stream.
+std::string unit_subject(const wf::Appends& unit) {
+  for (const auto& d : unit) {
+    for (const auto& p : d.payloads) {
+      if (const auto* e = std::get_if<events::AccountDeactivated>(&p)) {
+        return "deactivate-" + e->user_id;
+      }
+    }
+  }
+  for (const auto& d : unit) {
+    for (const auto& p : d.payloads) {
+      if (const auto* e = std::get_if<events::MainManagerTransferred>(&p)) {
+        return "transfer-" + e->structure_id;
+      }
+    }
+  }
+  return "unit";
+}
+
 // The services a pending request or history row concerns (empty: the whole structure).
 std::vector<std::string> row_services(const json& row) {
   return as_services(row.value("service", ""));
@@ -265,12 +286,13 @@ domain::ticket::Context ticket_context(const projections::ViewStore& store,
 
 Response StructureRoutes::handle(std::string_view pattern, const std::vector<std::string>& params,
                                  const Request& request, const domain::Caller& caller,
-                                 const std::function<void()>& wait_for_views) {
+                                 bool replay_only, const std::function<void()>& wait_for_views) {
   const auto started = Clock::now();
   CommandMeta meta{caller, actor_role(caller),
                    CommandHandler::command_id(caller.user_id, request.method + " " + request.path,
                                               request.idempotency_key, request.body),
                    random_uuid()};
+  meta.replay_only = replay_only;
   // An id the client may retry with: derived from the Idempotency-Key, else random.
   auto fresh_id = [&](std::string_view salt) {
     return request.idempotency_key.empty()
@@ -852,6 +874,44 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       }
     }
     meta.command_id = base_id;
+    // A retry (same Idempotency-Key and body) finds the units its first run applied, each by
+    // its id on its own stream (a departure on the account, a transfer on the structure), and
+    // answers them as replayed instead of deciding them again on what they changed. What is
+    // left is decided as a first run would.
+    json replayed = json::array();
+    if (!request.idempotency_key.empty()) {
+      auto applied_before = [&](const std::string& unit, bool account, const std::string& id) {
+        CommandHandler::StreamLoader loader(commands_, unit_id(unit));
+        if (account) {
+          (void)load_account(loader, id);
+        } else {
+          (void)load_structure(loader, id);
+        }
+        return loader.replay();
+      };
+      std::vector<std::string> departed;
+      std::erase_if(batch.deactivate_user_ids, [&](const std::string& u) {
+        if (!plain_id(u)) return false;
+        auto earlier = applied_before("deactivate-" + u, true, u);
+        if (!earlier) return false;
+        departed.push_back(u);
+        replayed.push_back(ac::stream_id(u));
+        if (!earlier->consistency_token.empty()) last_token = earlier->consistency_token;
+        return true;
+      });
+      std::erase_if(batch.replacements, [&](const ac::Replacement& r) {
+        if (!plain_id(r.structure_id)) return false;
+        // A transfer of its own, or one that went with a departure.
+        if (auto earlier = applied_before("transfer-" + r.structure_id, false, r.structure_id)) {
+          replayed.push_back(st::stream_id(r.structure_id));
+          if (!earlier->consistency_token.empty()) last_token = earlier->consistency_token;
+          return true;
+        }
+        return std::ranges::any_of(departed, [&](const std::string& u) {
+          return applied_before("deactivate-" + u, false, r.structure_id).has_value();
+        });
+      });
+    }
     wait_for_views();
     auto store = runner_.store();
     std::set<std::string> structure_ids;
@@ -912,12 +972,15 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       auto& unit = outcome.units[i];
       wf::record_main_manager_roles(unit, read);
       for (auto& d : unit) d.expected_version += written_before[d.stream_id];
-      std::string streams;
-      for (const auto& d : unit) streams += d.stream_id + ",";
-      meta.command_id = unit_id("unit-" + streams);
-      auto appended = commands_.append_all(meta, unit);
       json ids = json::array();
       for (const auto& d : unit) ids.push_back(d.stream_id);
+      if (meta.replay_only) {
+        const Problem p = deactivated_caller();
+        report.push_back(json{{"streams", ids}, {"rule", p.rule}, {"detail", p.detail}});
+        continue;
+      }
+      meta.command_id = unit_id(unit_subject(unit));
+      auto appended = commands_.append_all(meta, unit);
       if (!appended) {
         report.push_back(json{{"streams", ids},
                               {"rule", "command.concurrent_update"},
@@ -930,8 +993,10 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     }
     meta.command_id = base_id;
     record("pigp_import", "accepted");
-    Response r = json_response(
-        200, json{{"applied", applied}, {"report", report}, {"consistency_token", last_token}});
+    Response r = json_response(200, json{{"applied", applied},
+                                         {"replayed", replayed},
+                                         {"report", report},
+                                         {"consistency_token", last_token}});
     if (!last_token.empty()) r.headers.emplace_back("X-Consistency-Token", last_token);
     return r;
   }

@@ -46,14 +46,16 @@ class StructureRoutes {
       : commands_(commands), runner_(runner), metrics_(metrics) {}
 
   // Answers `request`, matched to `pattern` with path `params`, for the verified `caller`.
-  // `wait_for_views` waits for the request's consistency token (throws Problem). Success: the
-  // answer (201 for a command that wrote, 200 for a replay, a bulk answer or a query). Failure:
-  // throws Problem (problem+json by the router): 400 malformed, 403 refused by the permission
-  // table, 404 unknown or not to be known, 409 wrong status or concurrent update, 422 invalid
-  // field, 503 log or views unavailable; nothing is written on failure. Thread-safe.
+  // `replay_only`: the caller's account is deactivated, and only the replay of a command it
+  // sent before is answered (CommandMeta::replay_only). `wait_for_views` waits for the request's
+  // consistency token (throws Problem). Success: the answer (201 for a command that wrote, 200 for
+  // a replay, a bulk answer or a query). Failure: throws Problem (problem+json by the router): 400
+  // malformed, 403 refused by the permission table, 404 unknown or not to be known, 409 wrong
+  // status or concurrent update, 422 invalid field, 503 log or views unavailable; nothing is
+  // written on failure. Thread-safe.
   [[nodiscard]] Response handle(std::string_view pattern, const std::vector<std::string>& params,
                                 const Request& request, const domain::Caller& caller,
-                                const std::function<void()>& wait_for_views);
+                                bool replay_only, const std::function<void()>& wait_for_views);
 
  private:
   CommandHandler& commands_;

@@ -182,6 +182,16 @@ ImportOutcome pigp_import(const PigpImport& batch, const Caller& importer,
                       const std::string& leaving_gp) -> std::optional<StreamDecision> {
     auto r =
         std::ranges::find(batch.replacements, s.structure_id, &account::Replacement::structure_id);
+    if (std::ranges::count(batch.replacements, s.structure_id,
+                           &account::Replacement::structure_id) > 1) {
+      // Which line the file meant is not for the import to guess.
+      out.report.push_back(
+          ReportLine{s.structure_id, leaving_gp,
+                     Rejection{errc::invalid_field, "pigp_import.replacement_twice", "replacements",
+                               "Structure " + s.structure_id +
+                                   " : plusieurs remplaçants désignés ; aucun n'est appliqué."}});
+      return std::nullopt;
+    }
     if (r == batch.replacements.end()) {
       out.report.push_back(ReportLine{
           s.structure_id, leaving_gp,

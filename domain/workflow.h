@@ -109,7 +109,8 @@ struct ImportOutcome {
   std::vector<ReportLine> report;
 };
 // Applies the batch per structure: a structure that would be left without a GP (no
-// replacement, or one the transfer rules refuse) gets a report line and no event, and the
+// replacement, several for it, or one the transfer rules refuse) gets a report line and no
+// event, and the
 // account of its GP stays active (a report line says so); everything else goes through. A
 // deactivation and the transfers it needs form one unit. `importer` acts as support (the
 // transfers are recorded by_support). Pure, thread-safe.

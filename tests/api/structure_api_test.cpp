@@ -572,6 +572,86 @@ TEST_F(StructureApi, APigpBatchWhoseUnitsShareAnAccountAppliesThemAll) {
   EXPECT_EQ(act("pb-d3", "GET", "/v1/structures/pb-s3c").status, 200);  // held
 }
 
+// Retries under an Idempotency-Key get their first answer and write nothing, whatever changed
+// since: a PIGP import (each unit found on its own stream), a transfer and a departure retried
+// by a holder who has left since (any other command of theirs is refused).
+TEST_F(StructureApi, RetriesAreAnsweredFromTheirFirstRunWhateverChangedSince) {
+  accounts({"ir-g", "ir-x", "ir-a", "ir-y", "ir-h", "ir-b"});
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-s", "ir-g"));
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-t", "ir-a"));
+  auto keyed = [&](const std::string& user, const std::string& target, const json& body,
+                   const std::string& key) {
+    std::vector<std::string> roles;
+    if (user.starts_with("sn2")) roles = {"support_n2"};
+    auto r = client_->request(
+        "POST", target, body.dump(),
+        {{"Authorization", ServerProcess::token(user, roles)}, {"Idempotency-Key", key}});
+    Answer a{
+        r ? r->status : 0, r ? json::parse(r->body, nullptr, false) : json(), {}, r ? r->body : ""};
+    if (a.body.is_object() && !a.body.value("consistency_token", "").empty()) {
+      token_ = a.body["consistency_token"];
+    }
+    return a;
+  };
+  // A PIGP transfer, undone by the new GP, then the same import again: nothing is redone.
+  const json transfer{{"replacements", {{{"structure_id", "ir-s"}, {"new_gp_user_id", "ir-x"}}}}};
+  auto first = keyed("sn2-ir", "/v1/pigp-imports", transfer, "ir-k1");
+  EXPECT_EQ(first.body["applied"].size(), 1u) << first.raw;
+  ok("ir-x", "POST", "/v1/structures/ir-s/main-manager", json{{"new_gp_user_id", "ir-g"}});
+  auto again = keyed("sn2-ir", "/v1/pigp-imports", transfer, "ir-k1");
+  EXPECT_EQ(again.status, 200) << again.raw;
+  EXPECT_TRUE(again.body["applied"].empty()) << again.raw;
+  EXPECT_EQ(again.body["replayed"], json::array({"structure-ir-s"})) << again.raw;
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/ir-s")["gp_user_id"], "ir-g");
+  // A PIGP departure, undone by the holder's reactivation: not deactivated again.
+  const json departure{{"deactivate_user_ids", {"ir-a"}},
+                       {"replacements", {{{"structure_id", "ir-t"}, {"new_gp_user_id", "ir-y"}}}}};
+  first = keyed("sn2-ir", "/v1/pigp-imports", departure, "ir-k2");
+  EXPECT_EQ(first.body["applied"].size(), 1u) << first.raw;
+  ok("ir-a", "POST", "/v1/accounts/ir-a/reactivate");
+  again = keyed("sn2-ir", "/v1/pigp-imports", departure, "ir-k2");
+  EXPECT_TRUE(again.body["applied"].empty()) << again.raw;
+  EXPECT_EQ(again.body["replayed"], json::array({"account-ir-a"})) << again.raw;
+  EXPECT_TRUE(again.body["report"].empty()) << again.raw;
+  EXPECT_EQ(act("ir-a", "GET", "/v1/structures/ir-t").status, 200);  // still active
+
+  // A holder transfers, then leaves; both answers were lost and are retried.
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-u", "ir-h"));
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-v", "ir-h"));
+  auto handed =
+      keyed("ir-h", "/v1/structures/ir-u/main-manager", json{{"new_gp_user_id", "ir-b"}}, "ir-k3");
+  ASSERT_EQ(handed.status, 201) << handed.raw;
+  const json leave{{"replacements", {{{"structure_id", "ir-v"}, {"new_gp_user_id", "ir-b"}}}}};
+  auto left = keyed("ir-h", "/v1/accounts/ir-h/deactivate", leave, "ir-k4");
+  ASSERT_EQ(left.status, 201) << left.raw;
+  auto handed_again =
+      keyed("ir-h", "/v1/structures/ir-u/main-manager", json{{"new_gp_user_id", "ir-b"}}, "ir-k3");
+  EXPECT_EQ(handed_again.status, 200) << handed_again.raw;
+  EXPECT_EQ(handed_again.body["version"], handed.body["version"]);
+  // The replay's token covers the whole first write, the account mirrors included.
+  EXPECT_GE(std::stoull(handed_again.body.value("consistency_token", "0")),
+            std::stoull(handed.body.value("consistency_token", "0")));
+  auto left_again = keyed("ir-h", "/v1/accounts/ir-h/deactivate", leave, "ir-k4");
+  EXPECT_EQ(left_again.status, 200) << left_again.raw;
+  // Anything else is refused, keyed or not.
+  auto other = keyed("ir-h", "/v1/structures/ir-u/attachment-requests", json{{"comment", "encore"}},
+                     "ir-k5");
+  EXPECT_EQ(other.status, 403) << other.raw;
+  EXPECT_EQ(other.body.value("rule", ""), "account.deactivated");
+  EXPECT_EQ(act("ir-h", "GET", "/v1/structures/ir-u").status, 403);
+
+  // Two replacement lines for one structure: neither is applied.
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-w", "ir-g"));
+  auto twice = ok("sn2", "POST", "/v1/pigp-imports",
+                  json{{"replacements",
+                        {{{"structure_id", "ir-w"}, {"new_gp_user_id", "ir-x"}},
+                         {{"structure_id", "ir-w"}, {"new_gp_user_id", "ir-b"}}}}});
+  EXPECT_TRUE(twice["applied"].empty()) << twice;
+  ASSERT_EQ(twice["report"].size(), 1u) << twice;
+  EXPECT_EQ(twice["report"][0]["rule"], "pigp_import.replacement_twice");
+  EXPECT_EQ(ok("sn1", "GET", "/v1/structures/ir-w")["gp_user_id"], "ir-g");
+}
+
 // Two commands sent at the same instant, each by its own client; their answers.
 std::array<Answer, 2> at_once(
     ServerProcess& server, const std::array<std::tuple<std::string, std::string, json>, 2>& sent) {
