@@ -582,9 +582,16 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             auto role = new_role(me, before, c.role, rule);
             if (!role) return fail(role);
-            return one(events::UserAttached{id, c.user_id, to_string(*role),
-                                            merged(before, c.services), c.start_date, c.comment,
-                                            true});
+            auto services = merged(before, c.services);
+            // The same attachment again would only repeat a row of the structure's history.
+            if (before != nullptr && before->role == *role && before->services == services &&
+                before->start_date == c.start_date) {
+              return reject(errc::wrong_status, "structure.attach_directly.unchanged", "user_id",
+                            "Cet utilisateur est déjà rattaché avec ce rôle, ces services et "
+                            "cette date.");
+            }
+            return one(events::UserAttached{id, c.user_id, to_string(*role), std::move(services),
+                                            c.start_date, c.comment, true});
           },
           [&](const RemoveAttachment& c) -> Events {
             if (auto ok = allowed({}); !ok) return fail(ok);

@@ -251,6 +251,18 @@ TEST(Attachment, DirectAttachmentAndTechnicalAccounts) {
       "structure.attach_directly.account");
   EXPECT_EQ(refused(s, AttachDirectly{"gp", Role::user, {}, "2024-01-01", ""}, kGp, context()).rule,
             "structure.attach_directly.gp");
+  // The same attachment twice: the second changes nothing and is refused; another start date
+  // or role is a change.
+  s = apply(s, AttachDirectly{"again", Role::user, {}, "2024-01-01", ""}, kGp,
+            context(kActivePortal));
+  EXPECT_EQ(refused(s, AttachDirectly{"again", Role::user, {}, "2024-01-01", "bis"}, kGp,
+                    context(kActivePortal))
+                .rule,
+            "structure.attach_directly.unchanged");
+  EXPECT_TRUE(decide(s, AttachDirectly{"again", Role::user, {}, "2024-02-01", ""}, kGp,
+                     context(kActivePortal)));
+  EXPECT_TRUE(decide(s, AttachDirectly{"again", Role::gs, {}, "2024-01-01", ""}, kGp,
+                     context(kActivePortal)));
   AccountFacts technical = kActivePortal;
   technical.technical = true;
   EXPECT_EQ(refused(s, AttachDirectly{"t2", Role::user, {}, "2024-01-01", ""}, kGsWhole,
