@@ -578,6 +578,15 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 !ok) {
               return std::unexpected(ok.error());
             }
+            // The emitter is no agent of their own ticket (a user id the support typed wrong).
+            if (!state.emitter_user_id.empty() && c.agent_user_id == state.emitter_user_id) {
+              return reject(errc::invalid_field, "ticket.reassign.emitter", "agent_user_id",
+                            "Le ticket ne peut être affecté à son émetteur.");
+            }
+            if (c.agent_user_id == state.assignee) {
+              return reject(errc::wrong_status, "ticket.reassign.unchanged", "agent_user_id",
+                            "Le ticket est déjà affecté à cet agent.");
+            }
             return one(events::TicketAssigned{id, c.agent_user_id});
           },
           [&](const Escalate&) -> Events {

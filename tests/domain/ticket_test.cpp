@@ -166,6 +166,17 @@ TEST(Ticket, FerméIsFinalForEveryCommand) {
   }
 }
 
+// Reassigning names another agent: not the emitter, not the one already on it.
+TEST(Ticket, ReassignNamesAnotherAgent) {
+  State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
+  const Caller agent{"agent", {.support_level1 = true}};
+  EXPECT_EQ(decide(s, Reassign{kAlice.user_id}, agent, {true}).error().rule,
+            "ticket.reassign.emitter");
+  s = fold(s, *decide(s, Reassign{"agent2"}, agent, {true}));
+  EXPECT_EQ(s.assignee, "agent2");
+  EXPECT_EQ(decide(s, Reassign{"agent2"}, agent, {true}).error().rule, "ticket.reassign.unchanged");
+}
+
 // "Pièces jointes": the emitter on a draft and either side until Fermé; the description is
 // checked (name, media type, size, hash), an outsider does not learn the ticket exists.
 TEST(Ticket, AttachmentsUntilFerméWithACheckedDescription) {
