@@ -74,7 +74,7 @@ void CommandHandler::Snapshot::remember(const std::string& command_id, std::uint
   // Every command, however old, in the stream's shared index (the version of its last event)...
   {
     std::lock_guard lock(every->mu);
-    auto& last = every->last_version[std::hash<std::string>{}(command_id)];
+    auto& last = every->last_version[id_hash(command_id)];
     last = std::max(last, at_version);
   }
   // ...and the recent ones with their answer. A command may write several events: the last
@@ -98,9 +98,37 @@ const CommandHandler::RecentCommand* CommandHandler::Snapshot::find(
   return nullptr;
 }
 
+std::size_t CommandHandler::id_hash(const std::string& command_id) {
+  return std::hash<std::string>{}(command_id);
+}
+
+std::string CommandHandler::covering_token(const std::string& recorded) {
+  auto end = log_.end();
+  if (!end) return recorded;
+  if (recorded.empty()) return end->to_token();
+  auto at = events::LogPosition::from_token(recorded);
+  return at && end->covers(*at) ? end->to_token() : recorded;
+}
+
+std::optional<CommandOutcome> CommandHandler::earlier_of(
+    const std::string& stream_id, const std::unordered_map<std::size_t, std::string>& candidates) {
+  const Snapshot snapshot = load_snapshot(stream_id);
+  std::vector<const std::string*> held;
+  {
+    std::lock_guard lock(snapshot.every->mu);
+    for (const auto& [hash, version] : snapshot.every->last_version) {
+      if (auto c = candidates.find(hash); c != candidates.end()) held.push_back(&c->second);
+    }
+  }
+  for (const std::string* id : held) {
+    if (auto earlier = earlier_outcome(stream_id, snapshot, *id)) return earlier;
+  }
+  return std::nullopt;
+}
+
 std::uint64_t CommandHandler::Snapshot::hashed_like(const std::string& command_id) const {
   std::lock_guard lock(every->mu);
-  auto it = every->last_version.find(std::hash<std::string>{}(command_id));
+  auto it = every->last_version.find(id_hash(command_id));
   return it == every->last_version.end() ? 0 : it->second;
 }
 
@@ -241,13 +269,8 @@ CommandOutcome CommandHandler::run_appends(
     auto decided = decide(loader);
     // A retried command may be refused now for what it did itself: its first answer wins.
     if (loader.replay()) {
-      // The token recorded with one stream's event covers that stream only, not the other
-      // streams of the same batch (a transfer's account mirrors), which a read with it must
-      // see too: the replay answers the log's end, which covers the whole batch.
       CommandOutcome replay = *loader.replay();
-      auto end = log_.end();
-      auto at = events::LogPosition::from_token(replay.consistency_token);
-      if (end && at && end->covers(*at)) replay.consistency_token = end->to_token();
+      replay.consistency_token = covering_token(replay.consistency_token);
       return replay;
     }
     if (meta.replay_only) throw deactivated_caller();

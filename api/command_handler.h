@@ -87,6 +87,23 @@ class CommandHandler {
   [[nodiscard]] std::optional<events::AppendResult> append_all(
       const CommandMeta& meta, const domain::workflow::Appends& appends);
 
+  // For a batch route whose retry must find which of many earlier units wrote `stream_id`: the
+  // answer of the first of `candidates` (command ids, keyed by id_hash()) whose events the
+  // stream holds, as its snapshot knows them (load the stream through a StreamLoader first),
+  // read back and confirmed as a replay is; nullopt when none. Costs the stream's own commands,
+  // not the candidates. Throws Problem (503, 500) when the log cannot be read. Thread-safe.
+  [[nodiscard]] std::optional<CommandOutcome> earlier_of(
+      const std::string& stream_id, const std::unordered_map<std::size_t, std::string>& candidates);
+  // The key of a command id in earlier_of()'s candidates. Pure, thread-safe.
+  [[nodiscard]] static std::size_t id_hash(const std::string& command_id);
+
+  // A consistency token covering `recorded` and every write this log knows of (its end), for
+  // an answer that replays writes of several streams: the token recorded with one stream's
+  // event covers that stream only, not the others written in the same batch (`recorded` may be
+  // empty). `recorded` as is when the log's end cannot be read or does not cover it.
+  // Thread-safe.
+  [[nodiscard]] std::string covering_token(const std::string& recorded);
+
   // The command id for a request: derived from the caller, the route, the Idempotency-Key when
   // there is one (so that a retry is recognised, however old) and the request's `body`, else
   // random. A key reused with another body is therefore another command, decided and written

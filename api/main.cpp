@@ -208,7 +208,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   chorus::projections::StandardViews views;
-  auto runner = chorus::projections::Runner::open(**log, log_config.data_dir, views.list());
+  // Views ahead of the log mean acknowledged events were lost: a stop, unless the operator
+  // has just accepted the loss by dropping a damaged write-ahead log's tail.
+  auto runner = chorus::projections::Runner::open(**log, log_config.data_dir, views.list(),
+                                                  log_config.drop_damaged_wal_tail);
+  if (!runner && runner.error().code == chorus::projections::errc::views_ahead_of_log) {
+    logger->error(
+        "msg=\"the event log lost acknowledged events: see RUNBOOK.md, chorusd refuses to "
+        "start\" error=\"{}\"",
+        runner.error().message);
+    return 1;
+  }
   if (!runner) {
     logger->error("msg=\"cannot open the views\" error=\"{}\"", runner.error().message);
     return 1;

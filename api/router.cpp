@@ -473,6 +473,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     if (std::ranges::find(route->query, name) == route->query.end()) {
       throw Problem{400, "request.query", name, "Paramètre inconnu : « " + name + " »."};
     }
+    // Read as the first one, a second value would never be checked.
+    if (std::ranges::count(request.query, name, &std::pair<std::string, std::string>::first) > 1) {
+      throw Problem{400, "request.query", name, "Paramètre répété : « " + name + " »."};
+    }
   }
 
   // --- Unauthenticated operational endpoints -------------------------------------------
@@ -646,6 +650,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   // A command retried under its Idempotency-Key still gets its first answer, should the
   // account have been deactivated since (its deactivation itself, whose answer was lost): the
   // command side answers the replay and refuses anything else (CommandMeta::replay_only).
+  // Operator actions and batch imports, which answer line by line, are refused outright.
   bool replay_only = false;
   if (pattern != "/v1/accounts/{user_id}/reactivate" || params.empty() ||
       params[0] != caller->user_id) {
@@ -653,7 +658,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     auto deactivated = projections::account_deactivated(*runner_.store(), caller->user_id);
     if (!deactivated) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
     if (*deactivated) {
-      if (request.method == "GET" || request.idempotency_key.empty()) throw deactivated_caller();
+      const bool one_command =
+          request.method != "GET" && !request.idempotency_key.empty() &&
+          !pattern.starts_with("/v1/admin/") && pattern != "/v1/pigp-imports" &&
+          pattern != "/v1/structure-imports" && pattern != "/v1/reference-object-imports";
+      if (!one_command) throw deactivated_caller();
       replay_only = true;
     }
   }

@@ -215,24 +215,29 @@ void record_roles(CommandHandler::StreamLoader& loader, wf::Appends& appends,
 json rejection_json(const domain::Rejection& r) { return problem_json(to_problem(r)); }
 
 // What a unit of a PIGP import does, which names its command id whatever the state it was
-// decided on: "deactivate-<user>" (a departure with its transfers), else
-// "transfer-<structure>", so that a retry finds it on that stream.
-std::string unit_subject(const wf::Appends& unit) {
+// decided on, and the stream a retry finds it on: the departure of an account (with its
+// transfers), else the transfer of a structure.
+struct UnitSubject {
+  std::string salt;  // "deactivate-<user>" or "transfer-<structure>"
+  bool account = false;
+  std::string id;  // the user or structure id
+};
+UnitSubject unit_subject(const wf::Appends& unit) {
   for (const auto& d : unit) {
     for (const auto& p : d.payloads) {
       if (const auto* e = std::get_if<events::AccountDeactivated>(&p)) {
-        return "deactivate-" + e->user_id;
+        return {"deactivate-" + e->user_id, true, e->user_id};
       }
     }
   }
   for (const auto& d : unit) {
     for (const auto& p : d.payloads) {
       if (const auto* e = std::get_if<events::MainManagerTransferred>(&p)) {
-        return "transfer-" + e->structure_id;
+        return {"transfer-" + e->structure_id, false, e->structure_id};
       }
     }
   }
-  return "unit";
+  return {"unit", false, ""};
 }
 
 // The services a pending request or history row concerns (empty: the whole structure).
@@ -875,41 +880,46 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     }
     meta.command_id = base_id;
     // A retry (same Idempotency-Key and body) finds the units its first run applied, each by
-    // its id on its own stream (a departure on the account, a transfer on the structure), and
-    // answers them as replayed instead of deciding them again on what they changed. What is
-    // left is decided as a first run would.
+    // its id on its own stream (a departure on the account, a transfer on the structure, under
+    // the departure's id when it went with one), and answers them as replayed instead of
+    // deciding them again on what they changed. What is left is decided again, as a re-import
+    // of those lines.
     json replayed = json::array();
+    bool replayed_any = false;
+    // Whether unit `salt` of this request wrote the stream of `account` or structure `id`.
+    auto applied_before = [&](const std::string& salt, bool account, const std::string& id) {
+      if (id.empty()) return false;
+      CommandHandler::StreamLoader loader(commands_, unit_id(salt));
+      if (account) {
+        (void)load_account(loader, id);
+      } else {
+        (void)load_structure(loader, id);
+      }
+      return loader.replay().has_value();
+    };
+    auto replay_of = [&](const std::string& stream) {
+      replayed.push_back(stream);
+      replayed_any = true;
+    };
     if (!request.idempotency_key.empty()) {
-      auto applied_before = [&](const std::string& unit, bool account, const std::string& id) {
-        CommandHandler::StreamLoader loader(commands_, unit_id(unit));
-        if (account) {
-          (void)load_account(loader, id);
-        } else {
-          (void)load_structure(loader, id);
-        }
-        return loader.replay();
-      };
-      std::vector<std::string> departed;
+      std::unordered_map<std::size_t, std::string> departures;  // the departed units' ids
+      std::set<std::string> seen;
       std::erase_if(batch.deactivate_user_ids, [&](const std::string& u) {
-        if (!plain_id(u)) return false;
-        auto earlier = applied_before("deactivate-" + u, true, u);
-        if (!earlier) return false;
-        departed.push_back(u);
-        replayed.push_back(ac::stream_id(u));
-        if (!earlier->consistency_token.empty()) last_token = earlier->consistency_token;
+        if (!plain_id(u) || !applied_before("deactivate-" + u, true, u)) return false;
+        if (seen.insert(u).second) replay_of(ac::stream_id(u));
+        const std::string id = unit_id("deactivate-" + u);
+        departures.emplace(CommandHandler::id_hash(id), id);
         return true;
       });
       std::erase_if(batch.replacements, [&](const ac::Replacement& r) {
         if (!plain_id(r.structure_id)) return false;
-        // A transfer of its own, or one that went with a departure.
-        if (auto earlier = applied_before("transfer-" + r.structure_id, false, r.structure_id)) {
-          replayed.push_back(st::stream_id(r.structure_id));
-          if (!earlier->consistency_token.empty()) last_token = earlier->consistency_token;
+        if (applied_before("transfer-" + r.structure_id, false, r.structure_id)) {
+          if (seen.insert(r.structure_id).second) replay_of(st::stream_id(r.structure_id));
           return true;
         }
-        return std::ranges::any_of(departed, [&](const std::string& u) {
-          return applied_before("deactivate-" + u, false, r.structure_id).has_value();
-        });
+        // The load above refreshed the structure's snapshot: one look at its own commands.
+        return !departures.empty() &&
+               commands_.earlier_of(st::stream_id(r.structure_id), departures).has_value();
       });
     }
     wait_for_views();
@@ -974,14 +984,15 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       for (auto& d : unit) d.expected_version += written_before[d.stream_id];
       json ids = json::array();
       for (const auto& d : unit) ids.push_back(d.stream_id);
-      if (meta.replay_only) {
-        const Problem p = deactivated_caller();
-        report.push_back(json{{"streams", ids}, {"rule", p.rule}, {"detail", p.detail}});
-        continue;
-      }
-      meta.command_id = unit_id(unit_subject(unit));
+      const auto [salt, account, subject] = unit_subject(unit);
+      meta.command_id = unit_id(salt);
       auto appended = commands_.append_all(meta, unit);
       if (!appended) {
+        // The same request, sent twice at once, may have written it in between.
+        if (!request.idempotency_key.empty() && applied_before(salt, account, subject)) {
+          replay_of(account ? ac::stream_id(subject) : st::stream_id(subject));
+          continue;
+        }
         report.push_back(json{{"streams", ids},
                               {"rule", "command.concurrent_update"},
                               {"detail", "Modification concurrente : réimportez cette ligne."}});
@@ -991,6 +1002,8 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       last_token = appended->position.to_token();
       applied.push_back(ids);
     }
+    // A replayed unit's token would cover its own stream only: the log's end covers them all.
+    if (replayed_any) last_token = commands_.covering_token(last_token);
     meta.command_id = base_id;
     record("pigp_import", "accepted");
     Response r = json_response(200, json{{"applied", applied},
@@ -1094,6 +1107,10 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     return json_response(200, head);
   }
   if (pattern == "/v1/structures/{structure_id}/members" && request.method == "GET") {
+    if (const std::string format = query_or_empty(request, "format");
+        !format.empty() && format != "json" && format != "csv") {
+      throw Problem{400, "request.query", "format", "Format « json » ou « csv »."};
+    }
     existing(params[0]);
     const auto access = access_to(params[0]);
     // Who may see requests may see who is attached, within the same scope.

@@ -13,6 +13,9 @@ enum class errc {
   timeout,       // the views did not reach a position in time
   invalid_argument,
   cancelled,  // stopped on request (shutdown) before it finished
+  // The views have applied events past the end of a log whose end is every write's: the log
+  // lost acknowledged events (Runner::open).
+  views_ahead_of_log,
 };
 
 struct Error {

@@ -89,7 +89,8 @@ Result<std::unique_ptr<Runner::Generation>> Runner::open_generation(events::Even
 }
 
 Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string data_dir,
-                                             std::vector<Projector*> projectors) {
+                                             std::vector<Projector*> projectors,
+                                             bool replace_views_ahead_of_log) {
   std::unique_ptr<Runner> runner(new Runner(log, data_dir, std::move(projectors)));
   std::error_code ec;
   std::filesystem::create_directories(data_dir + "/views", ec);
@@ -111,6 +112,12 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
     auto end = log.end();
     if (!end) return fail(errc::log_error, end.error().message);
     ahead_of_log = !end->covers((*g)->cursor->position());
+    if (ahead_of_log && !replace_views_ahead_of_log) {
+      return fail(errc::views_ahead_of_log, "the views have applied events up to position " +
+                                                (*g)->cursor->position().to_token() +
+                                                ", past the end of the log at " + end->to_token() +
+                                                ": the log lost acknowledged events");
+    }
   }
   if (!(*g)->layout_matches || ahead_of_log) {
     // Rows of another layout would be misread and extended wrongly, rows of events the log no

@@ -42,12 +42,15 @@ class Runner {
   // Opens the live generation under data_dir/views (creating generation 1 when none). A live
   // generation written under another layout than kViewsLayout (view_store.h) is replaced by an
   // empty one, which catches up from position zero as the runner runs; see
-  // replaced_stale_layout(). So is one whose position lies past the end of an embedded log (the
-  // log lost events); see replaced_ahead_of_log().
-  // `projectors` must outlive the runner. Fails with io_error or log_error.
-  [[nodiscard]] static Result<std::unique_ptr<Runner>> open(events::EventLog& log,
-                                                            std::string data_dir,
-                                                            std::vector<Projector*> projectors);
+  // replaced_stale_layout(). One whose position lies past the end of an embedded log (the log
+  // lost acknowledged events: a damaged write-ahead log read as a torn tail, or recovered by
+  // dropping its tail) fails the open with views_ahead_of_log, leaving everything as it was,
+  // unless `replace_views_ahead_of_log` (the operator accepted the loss): then it is replaced as
+  // well; see replaced_ahead_of_log(). `projectors` must outlive the runner. Fails with
+  // io_error, log_error or views_ahead_of_log.
+  [[nodiscard]] static Result<std::unique_ptr<Runner>> open(
+      events::EventLog& log, std::string data_dir, std::vector<Projector*> projectors,
+      bool replace_views_ahead_of_log = false);
   ~Runner();
 
   // Polls the log once (waiting up to `wait` when nothing is new), applies up to max_batch

@@ -367,6 +367,8 @@ TEST_P(ServerEndToEnd, BadInputGetsAClear4xxAndWritesNothing) {
     EXPECT_EQ(r.status, 400) << target;
     EXPECT_NE(r.body.find("request.query"), std::string::npos) << target << ": " << r.body;
   }
+  // A parameter given twice: which value holds is not for the server to guess.
+  EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?page=1&page=2", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?page=0", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets?tab=nope", "alice").status, 400);
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice", "", {{"X-Consistency-Token", "x.y"}}).status,

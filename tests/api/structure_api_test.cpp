@@ -396,6 +396,7 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   auto users = ok("ac-heir", "GET", "/v1/structures/ac-s/members?q=ac-new");
   ASSERT_EQ(users["items"].size(), 1u);
   EXPECT_EQ(users["items"][0]["status"], "En cours d'activation");
+  EXPECT_EQ(act("ac-heir", "GET", "/v1/structures/ac-s/members?format=xml").status, 400);
   auto csv = act("ac-heir", "GET", "/v1/structures/ac-s/members?format=csv");
   EXPECT_EQ(csv.status, 200);
   EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
@@ -613,6 +614,10 @@ TEST_F(StructureApi, RetriesAreAnsweredFromTheirFirstRunWhateverChangedSince) {
   EXPECT_TRUE(again.body["applied"].empty()) << again.raw;
   EXPECT_EQ(again.body["replayed"], json::array({"account-ir-a"})) << again.raw;
   EXPECT_TRUE(again.body["report"].empty()) << again.raw;
+  // Its token covers the first run's whole write (the structure's transfer, the mirrors).
+  EXPECT_GE(std::stoull(again.body.value("consistency_token", "0")),
+            std::stoull(first.body.value("consistency_token", "0")))
+      << first.raw << " | " << again.raw;
   EXPECT_EQ(act("ir-a", "GET", "/v1/structures/ir-t").status, 200);  // still active
 
   // A holder transfers, then leaves; both answers were lost and are retried.
@@ -639,6 +644,55 @@ TEST_F(StructureApi, RetriesAreAnsweredFromTheirFirstRunWhateverChangedSince) {
   EXPECT_EQ(other.status, 403) << other.raw;
   EXPECT_EQ(other.body.value("rule", ""), "account.deactivated");
   EXPECT_EQ(act("ir-h", "GET", "/v1/structures/ir-u").status, 403);
+
+  // A deactivated operator or support agent gets no batch or operator action through a key.
+  accounts({"ir-sup"});
+  ok("ir-sup", "POST", "/v1/accounts/ir-sup/deactivate");
+  for (const char* target : {"/v1/pigp-imports", "/v1/structure-imports",
+                             "/v1/reference-object-imports", "/v1/admin/views/rebuild"}) {
+    auto r = client_->request("POST", target, "{}",
+                              {{"Authorization", ServerProcess::token("ir-sup", {"support_n2"})},
+                               {"Idempotency-Key", "ir-k9"},
+                               {"X-Consistency-Token", token_}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << target << ": " << r->body;
+    EXPECT_NE(r->body.find("account.deactivated"), std::string::npos) << target << ": " << r->body;
+  }
+
+  // The same import sent four times at once under one key: each unit written once, and every
+  // answer accounts for every unit, applied or replayed, none as a conflict.
+  accounts({"ir-c1", "ir-c2", "ir-cr"});
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-cs1", "ir-c1"));
+  ok("sn1", "POST", "/v1/structures", structure_body("ir-cs2", "ir-c2"));
+  const json both{{"deactivate_user_ids", {"ir-c1", "ir-c2"}},
+                  {"replacements",
+                   {{{"structure_id", "ir-cs1"}, {"new_gp_user_id", "ir-cr"}},
+                    {{"structure_id", "ir-cs2"}, {"new_gp_user_id", "ir-cr"}}}}};
+  std::array<Answer, 4> answers;
+  {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      threads.emplace_back([&, i] {
+        auto c = server_->connect();
+        ++ready;
+        while (ready.load() < 4) std::this_thread::yield();
+        auto r = c->request("POST", "/v1/pigp-imports", both.dump(),
+                            {{"Authorization", ServerProcess::token("sn2-ir", {"support_n2"})},
+                             {"Idempotency-Key", "ir-k10"}});
+        if (r) answers[i] = Answer{r->status, json::parse(r->body, nullptr, false), {}, r->body};
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  std::size_t written = 0;
+  for (const auto& a : answers) {
+    ASSERT_EQ(a.status, 200) << a.raw;
+    EXPECT_EQ(a.body["applied"].size() + a.body["replayed"].size(), 2u) << a.raw;
+    EXPECT_TRUE(a.body["report"].empty()) << a.raw;
+    written += a.body["applied"].size();
+  }
+  EXPECT_EQ(written, 2u);
 
   // Two replacement lines for one structure: neither is applied.
   ok("sn1", "POST", "/v1/structures", structure_body("ir-w", "ir-g"));

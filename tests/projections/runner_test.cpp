@@ -253,7 +253,8 @@ TEST(Runner, EveryViewTakesTextThatIsNotUtf8) {
 }
 
 // Views past the end of the embedded log (the log lost events: a damaged write-ahead log
-// recovered by dropping its tail) are replaced by empty ones that catch up, and end equal to a
+// recovered by dropping its tail) stop the open; once the loss is accepted, they are replaced
+// by empty ones that catch up, and end equal to a
 // fresh build of what the log holds; else the events appended next would take offsets the views
 // count as applied.
 TEST(Runner, ViewsPastTheEndOfTheLogAreReplacedThenCaughtUp) {
@@ -274,7 +275,11 @@ TEST(Runner, ViewsPastTheEndOfTheLogAreReplacedThenCaughtUp) {
   ASSERT_TRUE(log);
   fill(**log, 3);
   std::filesystem::rename(dir.str() + "/views", shorter.str() + "/views");
-  auto runner = Runner::open(**log, shorter.str(), {&views});
+  // Unless the operator accepted the loss, it is a stop, and the views stay as they were.
+  auto refused = Runner::open(**log, shorter.str(), {&views});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::views_ahead_of_log) << refused.error().message;
+  auto runner = Runner::open(**log, shorter.str(), {&views}, /*replace_views_ahead_of_log=*/true);
   ASSERT_TRUE(runner);
   EXPECT_TRUE((*runner)->replaced_ahead_of_log());
   EXPECT_FALSE((*runner)->replaced_stale_layout());
