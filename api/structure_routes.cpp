@@ -901,14 +901,16 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       replayed.push_back(stream);
       replayed_any = true;
     };
+    std::unordered_map<std::size_t, std::string> departures;  // ids of the departure units
+    std::set<std::string> seen;                               // replayed, by user or structure
     if (!request.idempotency_key.empty()) {
-      std::unordered_map<std::size_t, std::string> departures;  // the departed units' ids
-      std::set<std::string> seen;
+      for (const auto& u : batch.deactivate_user_ids) {
+        const std::string id = unit_id("deactivate-" + u);
+        departures.emplace(CommandHandler::id_hash(id), id);
+      }
       std::erase_if(batch.deactivate_user_ids, [&](const std::string& u) {
         if (!plain_id(u) || !applied_before("deactivate-" + u, true, u)) return false;
         if (seen.insert(u).second) replay_of(ac::stream_id(u));
-        const std::string id = unit_id("deactivate-" + u);
-        departures.emplace(CommandHandler::id_hash(id), id);
         return true;
       });
       std::erase_if(batch.replacements, [&](const ac::Replacement& r) {
@@ -967,6 +969,26 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       }
       outcome = wf::pigp_import(batch, caller, inputs);
     }
+    // The same request sent twice at once: what the other one applied between this one's look
+    // above and its decision reads as done already ("déjà désactivé"); it is a replay.
+    std::erase_if(outcome.report, [&](const wf::ReportLine& line) {
+      if (request.idempotency_key.empty()) return false;
+      if (line.structure_id.empty()) {
+        if (!plain_id(line.user_id) ||
+            !applied_before("deactivate-" + line.user_id, true, line.user_id)) {
+          return false;
+        }
+        if (seen.insert(line.user_id).second) replay_of(ac::stream_id(line.user_id));
+        return true;
+      }
+      if (!plain_id(line.structure_id)) return false;
+      if (applied_before("transfer-" + line.structure_id, false, line.structure_id)) {
+        if (seen.insert(line.structure_id).second) replay_of(st::stream_id(line.structure_id));
+        return true;
+      }
+      return !departures.empty() &&
+             commands_.earlier_of(st::stream_id(line.structure_id), departures).has_value();
+    });
     for (const auto& line : outcome.report) {
       const Problem p = to_problem(line.reason);
       report.push_back(json{{"structure_id", line.structure_id},
