@@ -112,16 +112,40 @@ std::string CommandHandler::covering_token(const std::string& recorded) {
 
 std::optional<CommandOutcome> CommandHandler::earlier_of(
     const std::string& stream_id, const std::unordered_map<std::size_t, std::string>& candidates) {
-  const Snapshot snapshot = load_snapshot(stream_id);
+  // The stream's commands as its snapshot knows them, brought up to the log (the snapshot may
+  // have been evicted since it was loaded): its shared index and recent answers, not its state,
+  // which is neither copied nor stored back.
+  Snapshot commands;
+  {
+    std::lock_guard lock(snapshots_mu_);
+    if (auto it = snapshots_.find(stream_id); it != snapshots_.end()) {
+      commands.version = it->second.first.version;
+      commands.recent = it->second.first.recent;
+      commands.every = it->second.first.every;
+    }
+  }
+  for (auto& step : read_after(stream_id, commands.version)) {
+    commands.version = step.event.version;
+    events::LogPosition at;
+    at.advance_past(step.address);
+    commands.remember(step.event.meta.causation_id, step.event.version, at.to_token());
+  }
   std::vector<const std::string*> held;
   {
-    std::lock_guard lock(snapshot.every->mu);
-    for (const auto& [hash, version] : snapshot.every->last_version) {
-      if (auto c = candidates.find(hash); c != candidates.end()) held.push_back(&c->second);
+    std::lock_guard lock(commands.every->mu);
+    const auto& index = commands.every->last_version;
+    if (index.size() < candidates.size()) {
+      for (const auto& [hash, version] : index) {
+        if (auto c = candidates.find(hash); c != candidates.end()) held.push_back(&c->second);
+      }
+    } else {
+      for (const auto& [hash, id] : candidates) {
+        if (index.contains(hash)) held.push_back(&id);
+      }
     }
   }
   for (const std::string* id : held) {
-    if (auto earlier = earlier_outcome(stream_id, snapshot, *id)) return earlier;
+    if (auto earlier = earlier_outcome(stream_id, commands, *id)) return earlier;
   }
   return std::nullopt;
 }

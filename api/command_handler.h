@@ -82,16 +82,17 @@ class CommandHandler {
       const std::function<domain::Decision<domain::workflow::Appends>(StreamLoader&)>& decide);
 
   // Writes one set of appends without deciding again: the PIGP import applies its units one by
-  // one. nullopt on a version conflict (nothing written); throws Problem on any other failure.
-  // Thread-safe.
+  // one. nullopt on a version conflict (nothing written); throws Problem on any other failure,
+  // deactivated_caller() when meta.replay_only (nothing written). Thread-safe.
   [[nodiscard]] std::optional<events::AppendResult> append_all(
       const CommandMeta& meta, const domain::workflow::Appends& appends);
 
   // For a batch route whose retry must find which of many earlier units wrote `stream_id`: the
   // answer of the first of `candidates` (command ids, keyed by id_hash()) whose events the
-  // stream holds, as its snapshot knows them (load the stream through a StreamLoader first),
-  // read back and confirmed as a replay is; nullopt when none. Costs the stream's own commands,
-  // not the candidates. Throws Problem (503, 500) when the log cannot be read. Thread-safe.
+  // stream holds, read back and confirmed as a replay is; nullopt when none. Costs the smaller
+  // of the stream's commands and the candidates, plus reading the stream's events its cached
+  // commands lack (all of them when it has none cached). Throws Problem (503, 500) when the log
+  // cannot be read. Thread-safe.
   [[nodiscard]] std::optional<CommandOutcome> earlier_of(
       const std::string& stream_id, const std::unordered_map<std::size_t, std::string>& candidates);
   // The key of a command id in earlier_of()'s candidates. Pure, thread-safe.

@@ -23,8 +23,9 @@ struct Request {
   std::string idempotency_key;
   std::string consistency_token;  // "X-Consistency-Token"
   std::string content_type;
-  // The headers above sent more than once (the first was kept): ambiguous, the router refuses
-  // the request (400 request.header) rather than pick one.
+  // The headers above, and the client address header, sent more than once (the first was
+  // kept): ambiguous, the router refuses the request (400 request.header) rather than pick
+  // one.
   std::vector<std::string> repeated_headers;
   std::string body;
   // Who sent it, for rate limits only (never logged): the peer's address, or the value of

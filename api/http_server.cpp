@@ -154,6 +154,11 @@ class Session : public std::enable_shared_from_this<Session> {
     auto request = parser_->release();
     Request r = to_request(request);
     r.client_address = client_address(request);
+    // A client's own copy ahead of the proxy's would pick its rate-limit bucket.
+    if (const std::string& header = options_.client_address_header;
+        !header.empty() && request.count(beast::string_view(header.data(), header.size())) > 1) {
+      r.repeated_headers.push_back(header);
+    }
     Response response = router_.handle(r);
     send(std::move(response), request.version(), request.keep_alive());
   }

@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--drop-damaged-wal-tail", log_config.drop_damaged_wal_tail,
                "once, after copying the data directory: open an embedded log whose write-ahead "
-               "log is damaged by dropping the damaged record and all after it (RUNBOOK.md)");
+               "log is damaged by dropping the damaged record and all after it, and replace "
+               "views that had applied lost events (RUNBOOK.md)");
   app.add_option("--kafka-brokers", log_config.kafka.brokers,
                  "Kafka bootstrap servers (host:port,...); when set, the log is on Kafka instead "
                  "of the embedded default")

@@ -650,7 +650,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   // A command retried under its Idempotency-Key still gets its first answer, should the
   // account have been deactivated since (its deactivation itself, whose answer was lost): the
   // command side answers the replay and refuses anything else (CommandMeta::replay_only).
-  // Operator actions and batch imports, which answer line by line, are refused outright.
+  // Operator actions but the outbox's (one command each) and batch imports, which answer line
+  // by line, are refused outright.
   bool replay_only = false;
   if (pattern != "/v1/accounts/{user_id}/reactivate" || params.empty() ||
       params[0] != caller->user_id) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <deque>
 #include <nlohmann/json.hpp>
@@ -237,6 +238,7 @@ UnitSubject unit_subject(const wf::Appends& unit) {
       }
     }
   }
+  assert(false && "a PIGP unit departs or transfers");
   return {"unit", false, ""};
 }
 
@@ -919,7 +921,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           if (seen.insert(r.structure_id).second) replay_of(st::stream_id(r.structure_id));
           return true;
         }
-        // The load above refreshed the structure's snapshot: one look at its own commands.
+        // Or with a departure: one look at the structure's own commands.
         return !departures.empty() &&
                commands_.earlier_of(st::stream_id(r.structure_id), departures).has_value();
       });
@@ -944,6 +946,8 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     // reported, never half-applied.
     wf::ImportOutcome outcome;
     AccountVersions read;  // every account whose GP role a unit may change
+    const std::set<std::string> departing(batch.deactivate_user_ids.begin(),
+                                          batch.deactivate_user_ids.end());
     {
       CommandHandler::StreamLoader loader(commands_, meta.command_id);
       wf::ImportInputs inputs;
@@ -954,7 +958,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
         if (a.status == ac::Status::none) continue;
         // What a departing account manages, by its own stream (the view may not show a
         // transfer yet).
-        if (std::ranges::find(batch.deactivate_user_ids, u) != batch.deactivate_user_ids.end()) {
+        if (departing.contains(u)) {
           structure_ids.insert(a.managed_structures.begin(), a.managed_structures.end());
         }
         inputs.accounts.emplace(u, std::move(a));
@@ -1013,6 +1017,9 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
         // The same request, sent twice at once, may have written it in between.
         if (!request.idempotency_key.empty() && applied_before(salt, account, subject)) {
           replay_of(account ? ac::stream_id(subject) : st::stream_id(subject));
+          // The same decision's events, written by the twin: the next unit writing one of these
+          // streams comes after them.
+          for (const auto& d : unit) written_before[d.stream_id] += d.payloads.size();
           continue;
         }
         report.push_back(json{{"streams", ids},

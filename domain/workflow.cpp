@@ -177,13 +177,14 @@ ImportOutcome pigp_import(const PigpImport& batch, const Caller& importer,
   const std::set<std::string> leaving(batch.deactivate_user_ids.begin(),
                                       batch.deactivate_user_ids.end());
   std::set<std::string> handled;  // structures whose replacement was used by a deactivation
+  // The replacement lines of each structure (a file of 10,000 lines is not searched per line).
+  std::map<std::string_view, std::vector<const account::Replacement*>> named;
+  for (const auto& r : batch.replacements) named[r.structure_id].push_back(&r);
   // A transfer for one structure, or the report line saying why it cannot be made.
   auto transfer = [&](const structure::State& s,
                       const std::string& leaving_gp) -> std::optional<StreamDecision> {
-    auto r =
-        std::ranges::find(batch.replacements, s.structure_id, &account::Replacement::structure_id);
-    if (std::ranges::count(batch.replacements, s.structure_id,
-                           &account::Replacement::structure_id) > 1) {
+    const auto lines = named.find(s.structure_id);
+    if (lines != named.end() && lines->second.size() > 1) {
       // Which line the file meant is not for the import to guess.
       out.report.push_back(
           ReportLine{s.structure_id, leaving_gp,
@@ -192,7 +193,7 @@ ImportOutcome pigp_import(const PigpImport& batch, const Caller& importer,
                                    " : plusieurs remplaçants désignés ; aucun n'est appliqué."}});
       return std::nullopt;
     }
-    if (r == batch.replacements.end()) {
+    if (lines == named.end()) {
       out.report.push_back(ReportLine{
           s.structure_id, leaving_gp,
           Rejection{errc::invalid_field, "pigp_import.replacement_missing", "replacements",
@@ -201,6 +202,7 @@ ImportOutcome pigp_import(const PigpImport& batch, const Caller& importer,
                         "gestionnaire principal."}});
       return std::nullopt;
     }
+    const account::Replacement* r = lines->second.front();
     structure::Context sc;
     sc.account = facts(inputs, r->new_gp_user_id, leaving);
     auto decided =
@@ -249,8 +251,7 @@ ImportOutcome pigp_import(const PigpImport& batch, const Caller& importer,
     }
     account::Deactivate command{batch.now_us, {}};
     for (const auto& sid : managed) {
-      auto r = std::ranges::find(batch.replacements, sid, &account::Replacement::structure_id);
-      command.replacements.push_back(*r);
+      command.replacements.push_back(*named.at(sid).front());
     }
     account::Context ac;
     ac.managed_structures = managed;

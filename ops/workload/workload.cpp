@@ -11,6 +11,7 @@
 #include "domain/account.h"
 #include "domain/structure.h"
 #include "domain/ticket.h"
+#include "domain/workflow.h"
 
 namespace chorus::ops {
 
@@ -225,6 +226,7 @@ class Generator {
 
 namespace st = domain::structure;
 namespace acc = domain::account;
+namespace wf = domain::workflow;
 
 // Appends `batch` in chunks of at most 1,000 streams, each chunk atomic.
 events::Result<void> append_all(events::EventLog& log, std::vector<events::StreamAppend>& batch,
@@ -374,6 +376,26 @@ events::Result<void> populate(Generator& gen, events::EventLog& log, const Workl
     }
     batch.push_back(std::move(a));
   }
+  // Each GP change mirrored on the accounts' streams, as the server writes it
+  // (workflow::record_main_manager_roles), with the structure event's metadata. Every account
+  // is at version 2 here (created, activated).
+  std::map<std::string, std::uint64_t> account_versions;
+  std::map<std::string, events::StreamAppend> mirrors;
+  for (const auto& a : batch) {
+    for (const auto& e : a.events) {
+      const auto* transfer = std::get_if<events::MainManagerTransferred>(&e.payload);
+      if (transfer == nullptr) continue;
+      wf::Appends one{{a.stream_id, 0, {e.payload}}};
+      for (const auto& user : wf::main_manager_accounts(one)) account_versions.emplace(user, 2);
+      wf::record_main_manager_roles(one, account_versions);
+      for (auto& d : one) {
+        if (d.stream_id == a.stream_id) continue;
+        auto& m = mirrors.try_emplace(d.stream_id, d.stream_id, d.expected_version).first->second;
+        for (auto& p : d.payloads) m.events.push_back({e.meta, std::move(p)});
+      }
+    }
+  }
+  for (auto& [stream, m] : mirrors) batch.push_back(std::move(m));
   return append_all(log, batch, summary);
 }
 

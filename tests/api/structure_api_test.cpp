@@ -562,7 +562,8 @@ TEST_F(StructureApi, APigpBatchWhoseUnitsShareAnAccountAppliesThemAll) {
   EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3a")["gp_user_id"], "pb-r3");
   EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3b")["gp_user_id"], "pb-r3");
   EXPECT_EQ(ok("sn1", "GET", "/v1/structures/pb-s3c")["gp_user_id"], "pb-d3");
-  // pb-r now leaves: its own stream says it manages pb-s1 and pb-s2, both need a new GP.
+  // pb-r now leaves: it manages pb-s1 and pb-s2 (by its stream and by the views), both need a
+  // new GP.
   auto missing =
       act("pb-r", "POST", "/v1/accounts/pb-r/deactivate",
           json{{"replacements", {{{"structure_id", "pb-s1"}, {"new_gp_user_id", "pb-r3"}}}}});

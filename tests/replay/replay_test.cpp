@@ -812,7 +812,8 @@ TEST_F(ReplayEmbedded, AnAcknowledgedEventCutFromTheWriteAheadLogStopsTheServer)
   }
   ASSERT_TRUE(cut) << "the last ticket is in no write-ahead log file";
 
-  const std::string start = std::string(CHORUS_CHORUSD) + " --port 0 --token-key " +
+  // Bounded: a server that wrongly starts would hold the pipe open.
+  const std::string start = "timeout 30 " + std::string(CHORUS_CHORUSD) + " --port 0 --token-key " +
                             testing::kTestTokenKey + " --data-dir " + dir_.string() + " 2>&1";
   FILE* pipe = popen(start.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
