@@ -774,10 +774,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     std::optional<domain::ticket::Form> form;
     if (!request.body.empty()) {
       JsonBody body(request.body, kFormFields);
-      if (!body.has("emitting_structure_id") && !body.has("title") && !body.has("category") &&
-          !body.has("sub_category") && !body.has("description") && !body.has("object_number")) {
-        form = std::nullopt;
-      } else {
+      // Any field makes it a form, checked whole: a new destination alone is not quietly
+      // dropped for the one saved.
+      if (std::ranges::any_of(kFormFields, [&](const std::string& f) { return body.has(f); })) {
         form = read_form(body);
       }
     }
@@ -836,6 +835,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
        [](std::string) -> domain::ticket::Command { return domain::ticket::Escalate{}; }},
   };
   if (pattern == "/v1/outbox/{notification_id}/sent") {
+    if (!request.body.empty()) JsonBody body(request.body, {});
     require_operator(*caller, "outbox.operator_only", "au service d'envoi");
     const std::string& id = params[0];
     auto pending = projections::notification_pending(*runner_.store(), id);

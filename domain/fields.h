@@ -22,7 +22,11 @@ namespace chorus::domain::fields {
     return reject(errc::invalid_field, std::string(rule) + ".required", std::string(field),
                   "Le champ « " + std::string(label) + " » est obligatoire.");
   }
-  if (value.size() > max) {
+  // Characters, as the message says and as seed 003's limits count them: every byte of UTF-8
+  // but a continuation byte (10xxxxxx) starts one (a value that is not UTF-8 is refused below).
+  const auto characters = std::ranges::count_if(
+      value, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (static_cast<std::size_t>(characters) > max) {
     return reject(
         errc::invalid_field, std::string(rule) + ".too_long", std::string(field),
         "Le champ « " + std::string(label) + " » dépasse " + std::to_string(max) + " caractères.");

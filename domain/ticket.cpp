@@ -142,6 +142,11 @@ Decision<void> status_is(const State& state, std::initializer_list<Status> allow
   for (Status st : allowed) {
     if (state.status == st) return {};
   }
+  // A ticket never written, or a deleted draft, is unknown to every command, as to a read.
+  if (state.status == Status::none || state.status == Status::deleted) {
+    return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
+                  "Ticket introuvable.");
+  }
   return reject(errc::wrong_status, std::string(rule) + ".status", "status",
                 std::string(what) + " (statut actuel : " + to_string(state.status) + ").");
 }
@@ -341,6 +346,16 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
     }
     return {};
   };
+  // A support ticket sent to level 2 is worked by level 2 only (a business ticket has no
+  // level): support_guard's rule, for the actions its recipients share with a business
+  // ticket's (requesting information, proposing a solution).
+  auto level_guard = [&](std::string_view rule) -> Decision<void> {
+    if (is_business(state.sub_category) || state.level != 2 || caller.roles.support_level2) {
+      return {};
+    }
+    return reject(errc::forbidden, std::string(rule) + ".level2", "level",
+                  "Ce ticket a été envoyé au support de niveau 2.");
+  };
   // Who may act and in which status (guard), then the command's text, when it carries one.
   struct Text {
     const std::string* value;
@@ -444,6 +459,12 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 !ok) {
               return std::unexpected(ok.error());
             }
+            if (auto ok = level_guard(rule); !ok) return std::unexpected(ok.error());
+            // Asking takes the ticket: not from another agent who holds it (as take refuses).
+            if (!state.assignee.empty() && state.assignee != caller.user_id) {
+              return reject(errc::wrong_status, "ticket.request_information.assigned", "assignee",
+                            "Ce ticket est pris en charge par un autre agent.");
+            }
             // The agent who asks handles the ticket, and gets it back with the answer.
             std::vector<events::Payload> out;
             if (state.assignee != caller.user_id) {
@@ -474,6 +495,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 !ok) {
               return std::unexpected(ok.error());
             }
+            if (auto ok = level_guard(rule); !ok) return std::unexpected(ok.error());
             return one(events::SolutionProposed{id, c.text});
           },
           [&](const AcceptSolution&) -> Events {
@@ -741,6 +763,8 @@ State evolve(State state, const events::Payload& payload) {
                  [&](const events::TicketEscalated&) {
                    state.level = 2;
                    state.assignee.clear();
+                   // Level 1 asked: the answer goes to level 2's queue, not back to the asker.
+                   state.asked_by.clear();
                  },
                  [&](const events::PrioritySet& e) { state.priority = e.priority; },
                  [&](const events::NotificationSent&) {},  // not a ticket event

@@ -96,12 +96,22 @@ TEST_F(TicketLifecycle, SaveEditAndDeleteADraft) {
   EXPECT_EQ(act("alice", "DELETE", "/v1/tickets/" + id + "/draft").status, 201);
   refused(act("alice", "GET", "/v1/tickets/" + id), 404);
   EXPECT_EQ(act("alice", "GET", "/v1/me/tickets/counts").body["brouillons"], 0);
-  refused(act("alice", "DELETE", "/v1/tickets/" + id + "/draft"), 409,
-          "ticket.delete_draft.status");
+  // Gone for commands too, as for reads.
+  refused(act("alice", "DELETE", "/v1/tickets/" + id + "/draft"), 404,
+          "ticket.delete_draft.not_found");
+  refused(act("alice", "POST", "/v1/tickets/" + id + "/comments", R"({"text":"x"})"), 404,
+          "ticket.comment.not_found");
 }
 
 TEST_F(TicketLifecycle, SubmitADraftOrANewTicketOnce) {
   const std::string id = draft();
+  // A body with any field of the form is a form, checked whole: a new destination alone is
+  // refused, not dropped for the saved one.
+  EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + id + "/submit",
+                R"({"destination_structure_id":"ailleurs"})")
+                .status,
+            422);
+  EXPECT_EQ(status_of(id), "Brouillon");
   EXPECT_EQ(act("alice", "POST", "/v1/tickets/" + id + "/submit").status, 201);
   EXPECT_EQ(status_of(id), "Ouvert");
   refused(act("alice", "POST", "/v1/tickets/" + id + "/submit"), 409, "ticket.submit.status");
@@ -243,8 +253,29 @@ TEST_F(TicketLifecycle, SupportTakesReleasesReassignsAndEscalates) {
   EXPECT_EQ(detail["assignee"], "");
   refused(act("sn1", "POST", t + "/take"), 403, "ticket.take.level2");
   refused(act("sn1", "POST", t + "/escalate"), 403);
+  // Level 1 no longer works it in any way.
+  refused(act("sn1", "POST", t + "/solution", R"({"text":"x"})"), 403,
+          "ticket.propose_solution.level2");
+  refused(act("sn1", "POST", t + "/information-requests", R"({"text":"?"})"), 403,
+          "ticket.request_information.level2");
   EXPECT_EQ(act("sn2", "POST", t + "/take").status, 201);
   EXPECT_EQ(assignee(), "sn2");
+  // Asking takes the ticket, but not from the agent who holds it.
+  refused(act("sn2-other", "POST", t + "/information-requests", R"({"text":"?"})"), 409,
+          "ticket.request_information.assigned");
+}
+
+// Level 1 asked, then escalated: the answer stays with level 2 (it once went back to the level-1
+// asker, who could then neither work nor release it, and the ticket was in no queue).
+TEST_F(TicketLifecycle, AnAnswerAfterEscalationStaysWithLevel2) {
+  const std::string id = open_ticket();
+  const std::string t = "/v1/tickets/" + id;
+  ASSERT_EQ(act("sn1", "POST", t + "/information-requests", R"({"text":"?"})").status, 201);
+  ASSERT_EQ(act("sn1", "POST", t + "/escalate").status, 201);
+  ASSERT_EQ(act("sn2", "POST", t + "/take").status, 201);
+  ASSERT_EQ(act("alice", "POST", t + "/information", R"({"text":"Firefox"})").status, 201);
+  EXPECT_EQ(act("alice", "GET", t).body["assignee"], "sn2");
+  EXPECT_EQ(act("sn2", "POST", t + "/solution", R"({"text":"Videz le cache."})").status, 201);
 }
 
 TEST_F(TicketLifecycle, TheAnswerGoesBackToTheAgentWhoAsked) {

@@ -41,6 +41,18 @@ TEST(Ticket, DraftThenSubmitMovesBrouillonToOuvert) {
   EXPECT_EQ(s.version, 2u);
 }
 
+// Limits count characters, as their messages say: 200 accented letters are a valid title.
+TEST(Ticket, LengthLimitsCountCharactersNotBytes) {
+  std::string accented;
+  for (int i = 0; i < 200; ++i) accented += "é";
+  Form form = kForm;
+  form.title = accented;
+  EXPECT_TRUE(decide(fresh(), Submit{form, "SOL-1"}, kAlice, {true}));
+  form.title += "é";
+  EXPECT_EQ(decide(fresh(), Submit{form, "SOL-1"}, kAlice, {true}).error().rule,
+            "ticket.submit.too_long");
+}
+
 TEST(Ticket, OuvertCannotBeEditedOrSubmittedAgain) {
   State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
   auto edit = decide(s, SaveDraft{kForm}, kAlice, {true});
