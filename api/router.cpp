@@ -835,8 +835,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
        [](std::string) -> domain::ticket::Command { return domain::ticket::Escalate{}; }},
   };
   if (pattern == "/v1/outbox/{notification_id}/sent") {
-    if (!request.body.empty()) JsonBody body(request.body, {});
     require_operator(*caller, "outbox.operator_only", "au service d'envoi");
+    if (!request.body.empty()) JsonBody body(request.body, {});
     const std::string& id = params[0];
     auto pending = projections::notification_pending(*runner_.store(), id);
     if (!pending) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};

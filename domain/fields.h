@@ -11,8 +11,9 @@
 namespace chorus::domain::fields {
 
 // `value` is present (not blank: spaces and line breaks alone are not) when `required`, at most
-// `max` bytes, and plain text: UTF-8 without control characters but line breaks and tabs
-// (events::is_plain_text). Success: nothing. Failure: invalid_field with rule
+// `max` characters (a value with a byte limit as well checks it itself), and plain text: UTF-8
+// without control characters but line breaks and tabs (events::is_plain_text). Success: nothing.
+// Failure: invalid_field with rule
 // "<rule>.required", "<rule>.too_long" or "<rule>.text". Pure, thread-safe.
 [[nodiscard]] inline Decision<void> check_text(const std::string& value, std::string_view field,
                                                std::size_t max, bool required,

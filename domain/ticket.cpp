@@ -142,11 +142,6 @@ Decision<void> status_is(const State& state, std::initializer_list<Status> allow
   for (Status st : allowed) {
     if (state.status == st) return {};
   }
-  // A ticket never written, or a deleted draft, is unknown to every command, as to a read.
-  if (state.status == Status::none || state.status == Status::deleted) {
-    return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
-                  "Ticket introuvable.");
-  }
   return reject(errc::wrong_status, std::string(rule) + ".status", "status",
                 std::string(what) + " (statut actuel : " + to_string(state.status) + ").");
 }
@@ -158,6 +153,10 @@ Decision<void> status_is(const State& state, std::initializer_list<Status> allow
 Decision<void> check_file_name(const std::string& name, std::string_view rule) {
   if (auto ok = check_text(name, "name", kFileNameMax, true, "Nom du fichier", rule); !ok) {
     return ok;
+  }
+  if (name.size() > kFileNameMax) {
+    return reject(errc::invalid_field, std::string(rule) + ".too_long", "name",
+                  "Le nom du fichier dépasse " + std::to_string(kFileNameMax) + " octets.");
   }
   const bool bad_char = std::any_of(name.begin(), name.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -215,6 +214,10 @@ Decision<void> check_email(const std::string& email, std::string_view rule) {
   if (auto ok = check_text(email, "email", kEmailMax, true, "Adresse e-mail", rule); !ok) {
     return ok;
   }
+  if (email.size() > kEmailMax) {
+    return reject(errc::invalid_field, std::string(rule) + ".too_long", "email",
+                  "L'adresse e-mail dépasse " + std::to_string(kEmailMax) + " octets.");
+  }
   const auto at = email.find('@');
   const bool shaped =
       at != std::string::npos && at > 0 && email.find('@', at + 1) == std::string::npos &&
@@ -237,7 +240,7 @@ Decision<void> check_actor(const State& state, const Caller& caller, const Conte
   const bool emitter = state.status == Status::none || state.emitter_user_id == caller.user_id;
   // Recipients never see drafts.
   const bool recipient = state.status != Status::none && state.status != Status::draft &&
-                         is_recipient(state, caller, context);
+                         state.status != Status::deleted && is_recipient(state, caller, context);
   if (!emitter && !recipient) {
     return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
                   "Ticket introuvable.");
@@ -322,6 +325,14 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
   auto one = [](events::Payload p) -> Events { return std::vector<events::Payload>{std::move(p)}; };
   auto guard = [&](Side side, std::string_view rule, std::initializer_list<Status> allowed,
                    std::string_view what) -> Decision<void> {
+    // A ticket never written, or a deleted draft, is unknown to every command that does not
+    // create one, whoever asks, as to a read: before any rule of side or role could tell it
+    // apart from one that exists.
+    if ((state.status == Status::none || state.status == Status::deleted) &&
+        std::ranges::find(allowed, state.status) == allowed.end()) {
+      return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
+                    "Ticket introuvable.");
+    }
     if (auto ok = check_actor(state, caller, context, side, rule); !ok) return ok;
     return status_is(state, allowed, rule, what);
   };
@@ -460,8 +471,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return std::unexpected(ok.error());
             }
             if (auto ok = level_guard(rule); !ok) return std::unexpected(ok.error());
-            // Asking takes the ticket: not from another agent who holds it (as take refuses).
-            if (!state.assignee.empty() && state.assignee != caller.user_id) {
+            // Asking takes a support ticket: not from another agent who holds it (as take
+            // refuses). A business ticket's managers, who cannot reassign, still may.
+            if (!is_business(state.sub_category) && !state.assignee.empty() &&
+                state.assignee != caller.user_id) {
               return reject(errc::wrong_status, "ticket.request_information.assigned", "assignee",
                             "Ce ticket est pris en charge par un autre agent.");
             }

@@ -47,7 +47,8 @@ struct State {
   // Support handling (service desk).
   int level = 1;                // 1, or 2 once escalated ("Envoyé au support")
   std::string assignee;         // the agent handling it ("En cours de traitement"); empty: nobody
-  std::string asked_by;         // the agent whose information request is pending
+  std::string asked_by;         // the agent whose information request is pending (cleared by an
+                                // escalation: the answer then goes to level 2)
   int priority = 0;             // 1 very high .. 4 low; 0 not set
   std::size_t attachments = 0;  // files added ("pièces jointes")
 };
@@ -195,8 +196,9 @@ inline constexpr std::size_t kTitleMax = 200;
 inline constexpr std::size_t kDescriptionMax = 20'000;
 inline constexpr std::size_t kCodeMax = 100;
 inline constexpr std::size_t kTextMax = 20'000;
-inline constexpr std::size_t kEmailMax = 254;        // RFC 5321
-inline constexpr std::size_t kFileNameMax = 255;     // what common file systems allow
+inline constexpr std::size_t kEmailMax = 254;        // bytes and characters: RFC 5321
+inline constexpr std::size_t kFileNameMax = 255;     // bytes and characters: what file systems
+                                                     // and a download's header allow
 inline constexpr std::size_t kAttachmentsMax = 100;  // files per ticket
 
 // Decides `command` on `state` for `caller`. On success, the payloads to append (never empty).

@@ -101,6 +101,12 @@ TEST_F(TicketLifecycle, SaveEditAndDeleteADraft) {
           "ticket.delete_draft.not_found");
   refused(act("alice", "POST", "/v1/tickets/" + id + "/comments", R"({"text":"x"})"), 404,
           "ticket.comment.not_found");
+  // To support as well: a deleted draft is told apart from no unknown id, by anyone.
+  refused(act("sn1", "POST", "/v1/tickets/" + id + "/close"), 404, "ticket.close.not_found");
+  const std::string never = "/v1/tickets/00000000-0000-4000-8000-000000000000";
+  refused(act("sn1", "POST", never + "/take"), 404, "ticket.take.not_found");
+  refused(act("alice", "POST", never + "/comments", R"({"text":"x"})"), 404,
+          "ticket.comment.not_found");
 }
 
 TEST_F(TicketLifecycle, SubmitADraftOrANewTicketOnce) {

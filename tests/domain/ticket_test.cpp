@@ -51,6 +51,15 @@ TEST(Ticket, LengthLimitsCountCharactersNotBytes) {
   form.title += "é";
   EXPECT_EQ(decide(fresh(), Submit{form, "SOL-1"}, kAlice, {true}).error().rule,
             "ticket.submit.too_long");
+  // A file name keeps its byte ceiling as well (a download's header carries it): 100 characters
+  // of 4 bytes are over 255 bytes.
+  State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
+  std::string wide;
+  for (int i = 0; i < 100; ++i) wide += "\U0001F600";
+  auto named =
+      decide(s, AddAttachment{"a1", wide, "image/png", 3, std::string(64, 'a')}, kAlice, {true});
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().rule, "ticket.attachment.too_long");
 }
 
 TEST(Ticket, OuvertCannotBeEditedOrSubmittedAgain) {
