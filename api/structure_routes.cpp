@@ -899,33 +899,41 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
       }
       return loader.replay().has_value();
     };
+    std::set<std::string> seen;  // streams answered as replayed
     auto replay_of = [&](const std::string& stream) {
-      replayed.push_back(stream);
+      if (seen.insert(stream).second) replayed.push_back(stream);
       replayed_any = true;
     };
     std::unordered_map<std::size_t, std::string> departures;  // ids of the departure units
-    std::set<std::string> seen;                               // replayed, by user or structure
     if (!request.idempotency_key.empty()) {
       for (const auto& u : batch.deactivate_user_ids) {
         const std::string id = unit_id("deactivate-" + u);
         departures.emplace(CommandHandler::id_hash(id), id);
       }
-      std::erase_if(batch.deactivate_user_ids, [&](const std::string& u) {
-        if (!plain_id(u) || !applied_before("deactivate-" + u, true, u)) return false;
-        if (seen.insert(u).second) replay_of(ac::stream_id(u));
-        return true;
-      });
-      std::erase_if(batch.replacements, [&](const ac::Replacement& r) {
-        if (!plain_id(r.structure_id)) return false;
-        if (applied_before("transfer-" + r.structure_id, false, r.structure_id)) {
-          if (seen.insert(r.structure_id).second) replay_of(st::stream_id(r.structure_id));
-          return true;
-        }
-        // Or with a departure: one look at the structure's own commands.
-        return !departures.empty() &&
-               commands_.earlier_of(st::stream_id(r.structure_id), departures).has_value();
-      });
     }
+    // Whether this request's departure of `user` is in the log (then answered as replayed).
+    auto departed = [&](const std::string& user) {
+      if (request.idempotency_key.empty() || !plain_id(user) ||
+          !applied_before("deactivate-" + user, true, user)) {
+        return false;
+      }
+      replay_of(ac::stream_id(user));
+      return true;
+    };
+    // Whether this request's transfer of `structure` is in the log: on its own (then answered
+    // as replayed), or with a departure (one look at the structure's own commands).
+    auto transferred = [&](const std::string& structure) {
+      if (request.idempotency_key.empty() || !plain_id(structure)) return false;
+      if (applied_before("transfer-" + structure, false, structure)) {
+        replay_of(st::stream_id(structure));
+        return true;
+      }
+      return !departures.empty() &&
+             commands_.earlier_of(st::stream_id(structure), departures).has_value();
+    };
+    std::erase_if(batch.deactivate_user_ids, departed);
+    std::erase_if(batch.replacements,
+                  [&](const ac::Replacement& r) { return transferred(r.structure_id); });
     wait_for_views();
     auto store = runner_.store();
     std::set<std::string> structure_ids;
@@ -976,22 +984,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     // The same request sent twice at once: what the other one applied between this one's look
     // above and its decision reads as done already ("déjà désactivé"); it is a replay.
     std::erase_if(outcome.report, [&](const wf::ReportLine& line) {
-      if (request.idempotency_key.empty()) return false;
-      if (line.structure_id.empty()) {
-        if (!plain_id(line.user_id) ||
-            !applied_before("deactivate-" + line.user_id, true, line.user_id)) {
-          return false;
-        }
-        if (seen.insert(line.user_id).second) replay_of(ac::stream_id(line.user_id));
-        return true;
-      }
-      if (!plain_id(line.structure_id)) return false;
-      if (applied_before("transfer-" + line.structure_id, false, line.structure_id)) {
-        if (seen.insert(line.structure_id).second) replay_of(st::stream_id(line.structure_id));
-        return true;
-      }
-      return !departures.empty() &&
-             commands_.earlier_of(st::stream_id(line.structure_id), departures).has_value();
+      return line.structure_id.empty() ? departed(line.user_id) : transferred(line.structure_id);
     });
     for (const auto& line : outcome.report) {
       const Problem p = to_problem(line.reason);
