@@ -154,6 +154,16 @@ class ReplayEmbedded : public ::testing::Test {
   }
   std::string data() const { return "--data-dir " + dir_.string(); }
 
+  // An empty embedded log in place of the server's, to write by hand what decide() would never
+  // write: the server stopped, its data removed. Null when it cannot be opened.
+  std::unique_ptr<events::EventLog> hand_built_log() {
+    server_->stop();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
+    return log ? std::move(*log) : nullptr;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<ServerProcess> server_;
 };
@@ -438,13 +448,10 @@ TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexToTheLog) {
 }
 
 TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
-  server_->stop();
-  server_.reset();
-  std::filesystem::remove_all(dir_);
   {
     // A ticket accepted while still Ouvert: decide() would never write it, a forger might.
-    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
-    ASSERT_TRUE(log.has_value());
+    auto log = hand_built_log();
+    ASSERT_NE(log, nullptr);
     auto meta = [](int n) {
       events::EventMeta m;
       m.event_id[0] = static_cast<std::uint8_t>(n);
@@ -456,7 +463,7 @@ TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
     a.events.push_back({meta(1), events::TicketSubmitted{"forged", "N-1", "alice", "structure-1",
                                                          "Technique", "Connexion", "t", "d"}});
     a.events.push_back({meta(2), events::SolutionAccepted{"forged"}});
-    ASSERT_TRUE((*log)->append(std::span(&a, 1)).has_value());
+    ASSERT_TRUE(log->append(std::span(&a, 1)).has_value());
   }
   auto r = replay(data() + " verify --json");
   ASSERT_EQ(r.exit_code, 1) << r.out;
@@ -469,14 +476,11 @@ TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
 }
 
 TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterval) {
-  server_->stop();
-  server_.reset();
-  std::filesystem::remove_all(dir_);
   {
     // What decide() would never write: the GP removed, then a request decided by an outsider,
     // then a new GP named at last.
-    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
-    ASSERT_TRUE(log.has_value());
+    auto log = hand_built_log();
+    ASSERT_NE(log, nullptr);
     auto event = [](int n, const std::string& actor, events::Payload p) {
       events::NewEvent e;
       e.meta.event_id[0] = static_cast<std::uint8_t>(n);
@@ -499,7 +503,7 @@ TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterv
     a.events.push_back(
         event(5, "u9", events::AttachmentValidated{"s1", "r1", "u3", "user", {}, ""}));
     a.events.push_back(event(6, "sn1", events::MainManagerTransferred{"s1", "", "u2", true}));
-    ASSERT_TRUE((*log)->append(std::span(&a, 1)).has_value());
+    ASSERT_TRUE(log->append(std::span(&a, 1)).has_value());
   }
   auto r = replay(data() + " verify --json");
   ASSERT_EQ(r.exit_code, 1) << r.out;
@@ -527,12 +531,9 @@ TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterv
 // What the GP race left before it was fixed: a structure whose GP's account is deactivated.
 // A GP who leaves as the rules say (a new GP in the same append) is no breach.
 TEST_F(ReplayEmbedded, AGpWithADeactivatedAccountInAHandBuiltLogIsReported) {
-  server_->stop();
-  server_.reset();
-  std::filesystem::remove_all(dir_);
   {
-    auto log = events::open_embedded_log({.dir = (dir_ / "log").string()});
-    ASSERT_TRUE(log.has_value());
+    auto log = hand_built_log();
+    ASSERT_NE(log, nullptr);
     int n = 0;
     auto event = [&](events::Payload p) {
       events::NewEvent e;
@@ -543,7 +544,7 @@ TEST_F(ReplayEmbedded, AGpWithADeactivatedAccountInAHandBuiltLogIsReported) {
       return e;
     };
     auto append = [&](std::vector<events::StreamAppend> batch) {
-      ASSERT_TRUE((*log)->append(batch).has_value());
+      ASSERT_TRUE(log->append(batch).has_value());
     };
     for (const std::string u : {"u1", "u2", "u3"}) {
       append({{"account-" + u,
