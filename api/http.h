@@ -18,7 +18,8 @@ struct Request {
   // The same, decoded: a request's identity (command ids), the same whichever characters a
   // client chose to escape.
   std::string path;
-  std::vector<std::pair<std::string, std::string>> query;  // decoded
+  // Decoded, in order; empty segments ("a=1&&b=2", a leading or trailing '&') are no parameter.
+  std::vector<std::pair<std::string, std::string>> query;
   std::string authorization;
   std::string idempotency_key;
   std::string consistency_token;  // "X-Consistency-Token"
@@ -32,9 +33,13 @@ struct Request {
   // ServerOptions::client_address_header when a trusted reverse proxy sets it.
   std::string client_address;
 
+  // The value of query parameter `name`; null when absent or empty. An empty value ("?q=", what
+  // a form sends for a field left blank) is the parameter not given, on every route: a filter
+  // left blank filters nothing, a blank page number is the first page. Routes therefore see no
+  // empty value. The router still refuses an unknown or repeated name, blank or not.
   [[nodiscard]] const std::string* query_param(std::string_view name) const {
     for (const auto& [k, v] : query) {
-      if (k == name) return &v;
+      if (k == name) return v.empty() ? nullptr : &v;
     }
     return nullptr;
   }

@@ -35,9 +35,11 @@ Request to_request(const http::request<http::string_body>& in) {
       auto amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
       auto eq = pair.find('=');
-      r.query.emplace_back(
-          percent_decode(pair.substr(0, eq), true),
-          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+      if (!pair.empty()) {
+        r.query.emplace_back(
+            percent_decode(pair.substr(0, eq), true),
+            eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true));
+      }
       if (amp == std::string_view::npos) break;
       query.remove_prefix(amp + 1);
     }

@@ -715,6 +715,21 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     auto context =
                         ticket_context(*runner_.store(), *caller,
                                        emitting_structure_of(command, state), destination, service);
+                    if (domain::ticket::is_business(state.sub_category) &&
+                        !state.assignee.empty() && state.assignee != caller->user_id) {
+                      // Whether its holder may still work it: the rule that made them a
+                      // recipient, on an account not deactivated (which refuses them all).
+                      const domain::Caller holder{state.assignee, {}};
+                      auto deactivated =
+                          projections::account_deactivated(*runner_.store(), state.assignee);
+                      if (!deactivated) {
+                        throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
+                      }
+                      context.assignee_left_destination =
+                          *deactivated ||
+                          !ticket_context(*runner_.store(), holder, "", destination, service)
+                               .business_recipient;
+                    }
                     context.categories = options_.categories;
                     context.destination_exists =
                         destination_exists(*runner_.store(), destination, service);
@@ -1189,7 +1204,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     // services), for its users holding that espace with write access, paged like the support
     // queues.
     const std::string* structure = request.query_param("structure_id");
-    if (structure == nullptr || structure->empty()) {
+    if (structure == nullptr) {
       throw Problem{400, "request.query", "structure_id",
                     "Le paramètre « structure_id » est obligatoire."};
     }
@@ -1228,7 +1243,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Type d'objet inconnu : « " + type + " »."};
     }
     const std::string* emitting = request.query_param("emitting_structure_id");
-    if (emitting == nullptr || emitting->empty()) {
+    if (emitting == nullptr) {
       throw Problem{400, "request.query", "emitting_structure_id",
                     "Le paramètre « emitting_structure_id » (structure émettrice) est "
                     "obligatoire."};

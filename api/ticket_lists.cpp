@@ -94,6 +94,9 @@ projections::TicketQuery ticket_query(const Request& request) {
   q.page_size = positive_param(request, "page_size", 20, kMaxPageSize);
   q.search.number = text_param(request, "number", 40);
   q.search.words = text_param(request, "q", 200);
+  if (!q.search.words.empty() && !projections::has_search_words(q.search.words)) {
+    throw bad_query("q", "La recherche demande au moins un mot de deux lettres ou chiffres.");
+  }
   q.search.category = text_param(request, "category", 100);
   q.search.sub_category = text_param(request, "sub_category", 100);
   q.search.status = text_param(request, "status", 40);

@@ -591,7 +591,9 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::wrong_status, "ticket.take.already_yours", "assignee",
                             "Vous traitez déjà ce ticket.");
             }
-            if (!state.assignee.empty()) {
+            // A business ticket held by someone who has left its destination is taken over.
+            if (!state.assignee.empty() &&
+                !(is_business(state.sub_category) && context.assignee_left_destination)) {
               return reject(errc::wrong_status, "ticket.take.assigned", "assignee",
                             "Ce ticket est déjà en cours de traitement par un autre agent.");
             }

@@ -166,6 +166,11 @@ struct Context {
   // The caller holds "Sollicitations reçues" with write access on the destination of a
   // business ("M-") ticket: from the access view (structures issue); false until then.
   bool business_recipient = false;
+  // A business ticket's assignee, when not the caller, no longer holds "Sollicitations reçues"
+  // with write access on its destination (detached, the grant withdrawn, or the account
+  // deactivated): from the access view. Another recipient may then take the ticket over (Take), as
+  // nobody else could work or release it. False when not looked up.
+  bool assignee_left_destination = false;
   // The categories table (reference data loaded by the server). Null: pairs are not checked
   // (tools deciding on data they made themselves, such as the workload generator).
   const Categories* categories = nullptr;

@@ -1730,6 +1730,8 @@ bool TicketSearch::empty() const {
          status.empty() && !opened_from_us && !opened_before_us;
 }
 
+bool has_search_words(std::string_view text) { return !words_of(text).empty(); }
+
 bool is_ticket_status(const std::string& label) {
   return status_labelled(fold_text(label)) != nullptr;
 }

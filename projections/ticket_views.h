@@ -145,18 +145,23 @@ enum class TicketSort : char {
 
 // Search criteria; every one given must hold. Text matches ignore case and accents.
 struct TicketSearch {
-  std::string number;                          // exact ("SOL-" may be left out)
-  std::string words;                           // each word must be in the title or the description
-  std::string category;                        // exact
-  std::string sub_category;                    // exact
-  std::string status;                          // a label as shown ("Ouvert", "Résolu", ...)
-  std::optional<std::int64_t> opened_from_us;  // included
+  std::string number;                            // exact ("SOL-" may be left out)
+  std::string words;                             // each word (has_search_words) must be in the
+                                                 // title or the description
+  std::string category;                          // exact
+  std::string sub_category;                      // exact
+  std::string status;                            // a label as shown ("Ouvert", "Résolu", ...)
+  std::optional<std::int64_t> opened_from_us;    // included
   std::optional<std::int64_t> opened_before_us;  // excluded
   [[nodiscard]] bool empty() const;
 };
 
 // Whether `label` names a status ("Ouvert", "en attente d'informations", ...). Pure.
 [[nodiscard]] bool is_ticket_status(const std::string& label);
+// Whether a search text holds a word the index keeps (two letters or digits or more, accents
+// and case ignored): shorter words are left out of a search, and a text of none would match
+// every ticket. Pure.
+[[nodiscard]] bool has_search_words(std::string_view text);
 
 struct TicketQuery {
   TicketSort sort = TicketSort::opened_at;

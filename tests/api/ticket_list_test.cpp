@@ -325,9 +325,30 @@ TEST_F(TicketList, BadParametersAreRefusedNamingTheField) {
   refused("/v1/me/tickets?status=Perdu", "status");
   refused("/v1/me/tickets?sort_by=title", "sort_by");
   refused("/v1/me/tickets?q=" + std::string(201, 'a'), "q");
+  // Words of one character are left out of a search: a search of none would list everything.
+  refused("/v1/me/tickets?q=a", "q");
+  refused("/v1/me/tickets?q=%21+%3F", "q");
   refused("/v1/me/tickets/export.csv?sort=priority", "sort");
   refused("/v1/support/tickets?scope=others", "scope", "sn1a");
   refused("/v1/support/tickets?level=3", "level", "sn1a");
+}
+
+// A parameter left blank, as a form sends a field nobody filled, is one not given, on every
+// parameter alike; an empty segment ("&&") is no parameter. A name is still checked.
+TEST_F(TicketList, ABlankParameterIsOneNotGiven) {
+  const auto plain = act("lea", "GET", "/v1/me/tickets");
+  ASSERT_EQ(plain.status, 200) << plain.raw;
+  for (const std::string target :
+       {"/v1/me/tickets?tab=&sort=&order=&page=&page_size=&number=&q=&category=&sub_category="
+        "&status=&opened_from=&opened_to=",
+        "/v1/me/tickets?&&", "/v1/me/tickets?&tab=tous&", "/v1/me/tickets?page"}) {
+    auto a = act("lea", "GET", target);
+    EXPECT_EQ(a.status, 200) << target << " " << a.raw;
+    EXPECT_EQ(a.body, plain.body) << target;
+  }
+  refused("/v1/me/tickets?unknown=", "unknown");
+  refused("/v1/me/tickets?q=&q=facture", "q");
+  refused("/v1/me/tickets?=x", "");
 }
 
 TEST_F(TicketList, CsvExportForFrenchSpreadsheets) {

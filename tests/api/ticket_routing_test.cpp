@@ -41,7 +41,8 @@ class TicketRouting : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("chorus-routing-" + std::to_string(getpid()));
     server_ = new ServerProcess({"--data-dir", dir_.string()});
     testing::attach_users(server_->port(), "emit-r", {"alice"});
-    token_ = testing::attach_users(server_->port(), "dest-r", {"gpd", "recv", "compta", "plain"});
+    token_ = testing::attach_users(server_->port(), "dest-r",
+                                   {"gpd", "recv", "compta", "plain", "leaver"});
     // The destination has a service, and its "Sollicitations reçues" espace is granted (write)
     // to recv on the whole structure and to compta on COMPTA.
     client_ = server_->connect().release();
@@ -53,7 +54,8 @@ class TicketRouting : public ::testing::Test {
       if (*service != '\0') espace["service"] = service;
       ok("gpd", "POST", base + "/espaces", espace);
     }
-    for (const auto& [user, service] : {std::pair{"recv", ""}, std::pair{"compta", "COMPTA"}}) {
+    for (const auto& [user, service] :
+         {std::pair{"recv", ""}, std::pair{"compta", "COMPTA"}, std::pair{"leaver", ""}}) {
       json ask{{"espace", "Sollicitations reçues"}, {"write", true}};
       if (*service != '\0') ask["service"] = service;
       const json sub = ok(user, "POST", base + "/subscription-requests", ask);
@@ -573,5 +575,26 @@ TEST_F(TicketRouting, ReceivedQueuesHaveUnassignedAndMineScopes) {
   EXPECT_FALSE(has(received_ids("compta", compta + "mine"), id));
   EXPECT_FALSE(has(received_ids("recv", whole + "unassigned"), id));
 }
+// A business ticket held by a recipient who then leaves the destination is not stuck: another
+// recipient takes it over (nobody else could work it or release it, and managers do not
+// reassign).
+TEST_F(TicketRouting, ATicketHeldByARecipientWhoLeftIsTakenOver) {
+  const std::string id =
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r", "COMPTA"))
+          .value("ticket_id", "");
+  ok("leaver", "POST", "/v1/tickets/" + id + "/take");
+  auto taken = act("compta", "POST", "/v1/tickets/" + id + "/take");
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  EXPECT_EQ(taken.body.value("rule", ""), "ticket.take.assigned");
+
+  ok("gpd", "DELETE", "/v1/structures/dest-r/members/leaver");
+  ok("compta", "POST", "/v1/tickets/" + id + "/take");
+  EXPECT_EQ(ok("compta", "GET", "/v1/tickets/" + id).value("assignee", ""), "compta");
+  const std::string compta = "structure_id=dest-r&service=COMPTA&page_size=200&scope=mine";
+  EXPECT_TRUE(has(received_ids("compta", compta), id));
+  // Once it is the new holder's, it is theirs as any taken ticket is.
+  EXPECT_EQ(act("recv", "POST", "/v1/tickets/" + id + "/take").status, 409);
+}
+
 }  // namespace
 }  // namespace chorus

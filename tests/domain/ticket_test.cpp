@@ -198,6 +198,29 @@ TEST(Ticket, ReassignNamesAnotherAgent) {
   EXPECT_EQ(decide(s, Reassign{"agent2"}, agent, {true}).error().rule, "ticket.reassign.unchanged");
 }
 
+// A business ticket whose holder has left its destination is taken over by another of its
+// recipients; anyone else's still is not, nor is a support ticket (its agents reassign).
+TEST(Ticket, ABusinessTicketWhoseHolderLeftIsTakenOver) {
+  const Form business{"s1",    "Factures émises", "M-Question pour une entité publique",
+                      "Titre", "Description",     "dest"};
+  Context recipient{true};
+  recipient.business_recipient = true;
+  State s = fold(fresh(), *decide(fresh(), Submit{business, "SOL-1"}, kAlice, {true}));
+  s = fold(s, *decide(s, Take{}, kBob, recipient));
+  const Caller carol{"carol", {}};
+  EXPECT_EQ(decide(s, Take{}, carol, recipient).error().rule, "ticket.take.assigned");
+  Context left = recipient;
+  left.assignee_left_destination = true;
+  s = fold(s, *decide(s, Take{}, carol, left));
+  EXPECT_EQ(s.assignee, "carol");
+
+  State support = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-2"}, kAlice, {true}));
+  const Caller agent{"agent", {.support_level1 = true}};
+  const Caller agent2{"agent2", {.support_level1 = true}};
+  support = fold(support, *decide(support, Take{}, agent, {true}));
+  EXPECT_EQ(decide(support, Take{}, agent2, left).error().rule, "ticket.take.assigned");
+}
+
 // "Pièces jointes": the emitter on a draft and either side until Fermé; the description is
 // checked (name, media type, size, hash), an outsider does not learn the ticket exists.
 TEST(Ticket, AttachmentsUntilFerméWithACheckedDescription) {
