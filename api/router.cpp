@@ -628,14 +628,19 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     "Jeton de cohérence mal formé."};
     }
     // A token no write has produced (beyond the log's end) would hold this thread for the
-    // whole wait and answer 503 to a retry that can never succeed: refused at once, where the
-    // log's end is every write's (EventLog::end_covers_every_write); on Kafka a token may come
-    // from another server's write this one has not read yet, and waits.
-    if (log_.end_covers_every_write() && !runner_.applied().covers(*position)) {
-      auto end = log_.end();
-      if (end && !end->covers(*position)) {
-        throw Problem{400, "request.consistency_token", "X-Consistency-Token",
-                      "Jeton de cohérence au-delà du journal : aucune écriture ne l'a donné."};
+    // whole wait and answer 503 to a retry that can never succeed: refused at once. Beyond
+    // what this server knows of the log, the log's keeper is asked (on Kafka, the brokers'
+    // high watermarks: a token from another server's write this one has not read yet is below
+    // them, and waits); when it cannot tell in time, the token waits as well.
+    if (!runner_.applied().covers(*position)) {
+      auto known = log_.end();
+      if (known && !known->covers(*position)) {
+        auto end = log_.end_of_every_write(
+            std::min(options_.consistency_wait, std::chrono::milliseconds(1000)));
+        if (end && !end->covers(*position)) {
+          throw Problem{400, "request.consistency_token", "X-Consistency-Token",
+                        "Jeton de cohérence au-delà du journal : aucune écriture ne l'a donné."};
+        }
       }
     }
     if (auto ok = runner_.wait_for(*position, options_.consistency_wait); !ok) {

@@ -168,6 +168,18 @@ class EventLog {
   // have written what this one has not read (Kafka), and for views of a log (a prefix).
   // Thread-safe.
   [[nodiscard]] virtual bool end_covers_every_write() const noexcept { return false; }
+
+  // The position past every write of every writer, as the log's keeper knows it now: a position
+  // it does not cover was never written, by this process or any other. Where end() covers
+  // every write (end_covers_every_write), end(). Kafka: each partition's high watermark, asked
+  // of the brokers within `timeout` (commit markers may put it a little past the last event).
+  // Fails with unavailable when the brokers do not answer in time, and for a log that cannot
+  // know (a view of a log, such as a prefix). Changes nothing. Thread-safe.
+  [[nodiscard]] virtual Result<LogPosition> end_of_every_write(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    if (end_covers_every_write()) return end();
+    return fail(errc::unavailable, "this log cannot tell every writer's end");
+  }
 };
 
 // Where each stream lives: a stable hash of the stream id (FNV-1a 64) modulo the partition

@@ -456,6 +456,26 @@ class KafkaLog final : public EventLog {
     return LogPosition{end_};
   }
 
+  // The brokers' high watermarks: where every writer's acknowledged transactions end (a
+  // token from another server's write is below it, one nobody wrote is beyond it).
+  Result<LogPosition> end_of_every_write(std::chrono::milliseconds timeout) override {
+    const auto deadline = Clock::now() + timeout;
+    LogPosition out;
+    out.next.assign(partitions_, 0);
+    for (std::uint32_t p = 0; p < partitions_; ++p) {
+      std::int64_t low = 0, high = 0;
+      auto err = rd_kafka_query_watermark_offsets(admin_.get(), options_.topic.c_str(),
+                                                  static_cast<std::int32_t>(p), &low, &high,
+                                                  std::max(ms_left(deadline), 1));
+      if (err) {
+        return fail(errc::unavailable,
+                    std::string("reading a partition's end: ") + rd_kafka_err2str(err));
+      }
+      out.next[p] = static_cast<std::uint64_t>(std::max<std::int64_t>(high, 0));
+    }
+    return out;
+  }
+
   std::uint32_t partition_count() const noexcept override { return partitions_; }
   std::string_view kind() const noexcept override { return "kafka"; }
 

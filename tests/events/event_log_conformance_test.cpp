@@ -163,6 +163,26 @@ TEST_P(EventLogConformance, AppendsAndReadsBackInVersionOrder) {
   EXPECT_TRUE(log_->read_stream("nobody", 1, 10)->empty());
 }
 
+// The end of every writer's writes covers each acknowledged append, and a position past it
+// was never written (what the API tells a forged consistency token by).
+TEST_P(EventLogConformance, TheEndOfEveryWriteCoversEachAcknowledgedAppend) {
+  auto r = log_->append(std::vector<StreamAppend>{append_to("ticket-end", 0, 2)});
+  ASSERT_TRUE(r) << r.error().message;
+  auto end = log_->end_of_every_write(std::chrono::seconds(10));
+  ASSERT_TRUE(end) << end.error().message;
+  auto known = log_->end();
+  ASSERT_TRUE(known);
+  EXPECT_TRUE(end->covers(*known));
+  const auto& last = r->addresses.back();
+  LogPosition written;
+  written.next.assign(last.partition + 1, 0);
+  written.next[last.partition] = last.offset + 1;
+  EXPECT_TRUE(end->covers(written));
+  LogPosition beyond = *end;
+  beyond.next[last.partition] += 1000;
+  EXPECT_FALSE(end->covers(beyond));
+}
+
 TEST_P(EventLogConformance, AStreamScatteredAmongManyOthersReadsBackWhole) {
   // One ticket's events far apart in its partition, as on a busy desk: thousands of other
   // streams' events between them.
