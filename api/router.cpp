@@ -629,15 +629,15 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
     // A token no write has produced (beyond the log's end) would hold this thread for the
     // whole wait and answer 503 to a retry that can never succeed: refused at once. Beyond
-    // what this server knows of the log, the log's keeper is asked (on Kafka, the brokers'
-    // high watermarks: a token from another server's write this one has not read yet is below
-    // them, and waits); when it cannot tell in time, the token waits as well.
+    // what this server knows of the log, the log's keeper is asked (on Kafka, the brokers: a
+    // token from another server's write this one has not read yet is within their
+    // watermarks, and waits); when it cannot tell in time, the token waits as well.
     if (!runner_.applied().covers(*position)) {
       auto known = log_.end();
       if (known && !known->covers(*position)) {
-        auto end = log_.end_of_every_write(
-            std::min(options_.consistency_wait, std::chrono::milliseconds(1000)));
-        if (end && !end->covers(*position)) {
+        auto written = log_.covered_by_writes(
+            *position, std::min(options_.consistency_wait, std::chrono::milliseconds(1000)));
+        if (written && !*written) {
           throw Problem{400, "request.consistency_token", "X-Consistency-Token",
                         "Jeton de cohérence au-delà du journal : aucune écriture ne l'a donné."};
         }

@@ -168,8 +168,8 @@ struct Context {
   bool business_recipient = false;
   // A business ticket's assignee, when not the caller, no longer holds "Sollicitations reçues"
   // with write access on its destination (detached, the grant withdrawn, or the account
-  // deactivated): from the access view. Another recipient may then take the ticket over (Take), as
-  // nobody else could work or release it. False when not looked up.
+  // deactivated): from the access view. Another recipient may then take the ticket over (Take),
+  // its holder being unable to release it. False when not looked up.
   bool assignee_left_destination = false;
   // The categories table (reference data loaded by the server). Null: pairs are not checked
   // (tools deciding on data they made themselves, such as the workload generator).

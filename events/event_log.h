@@ -169,16 +169,24 @@ class EventLog {
   // Thread-safe.
   [[nodiscard]] virtual bool end_covers_every_write() const noexcept { return false; }
 
-  // The position past every write of every writer, as the log's keeper knows it now: a position
-  // it does not cover was never written, by this process or any other. Where end() covers
-  // every write (end_covers_every_write), end(). Kafka: each partition's high watermark, asked
-  // of the brokers within `timeout` (commit markers may put it a little past the last event).
-  // Fails with unavailable when the brokers do not answer in time, and for a log that cannot
-  // know (a view of a log, such as a prefix). Changes nothing. Thread-safe.
-  [[nodiscard]] virtual Result<LogPosition> end_of_every_write(std::chrono::milliseconds timeout) {
+  // Whether some writer, this process or another, has written up to `position`: false means
+  // the position lies beyond every write, so that nothing will ever cover it but later writes
+  // (a forged or mistyped consistency token). Where end() covers every write
+  // (end_covers_every_write), end() tells. Kafka: the brokers' high watermarks (read
+  // uncommitted: past every acknowledged transaction, and past open ones) are asked, within
+  // `timeout`, unless a higher answer seen before covers the position already; callers asking at
+  // once wait for one another's round trips. Fails with unavailable when the brokers do not
+  // answer in time, and for a log that cannot know (a view of a log, such as a prefix). Changes
+  // nothing. Thread-safe.
+  [[nodiscard]] virtual Result<bool> covered_by_writes(const LogPosition& position,
+                                                       std::chrono::milliseconds timeout) {
     (void)timeout;
-    if (end_covers_every_write()) return end();
-    return fail(errc::unavailable, "this log cannot tell every writer's end");
+    if (!end_covers_every_write()) {
+      return fail(errc::unavailable, "this log cannot tell every writer's end");
+    }
+    auto end = this->end();
+    if (!end) return std::unexpected(end.error());
+    return end->covers(position);
   }
 };
 

@@ -456,24 +456,37 @@ class KafkaLog final : public EventLog {
     return LogPosition{end_};
   }
 
-  // The brokers' high watermarks: where every writer's acknowledged transactions end (a
-  // token from another server's write is below it, one nobody wrote is beyond it).
-  Result<LogPosition> end_of_every_write(std::chrono::milliseconds timeout) override {
+  // The high watermarks, read uncommitted: a read_committed ListOffsets (librdkafka's default,
+  // and the cursors') answers the last stable offset, which stops at the first offset of any
+  // transaction still open on the partition, so it can lie below another server's acknowledged
+  // write. Watermarks only grow: the highest seen answers without a round trip whatever it
+  // covers.
+  Result<bool> covered_by_writes(const LogPosition& position,
+                                 std::chrono::milliseconds timeout) override {
     const auto deadline = Clock::now() + timeout;
-    LogPosition out;
-    out.next.assign(partitions_, 0);
+    std::lock_guard lock(watermarks_mu_);
+    if (watermarks_seen_.size() != partitions_) watermarks_seen_.assign(partitions_, 0);
+    if (LogPosition{watermarks_seen_}.covers(position)) return true;
+    if (!watermarks_) {
+      auto settings = consumer_settings();
+      settings.emplace_back("isolation.level", "read_uncommitted");  // the last setting wins
+      auto handle = make_handle(RD_KAFKA_CONSUMER, settings);
+      if (!handle) return std::unexpected(handle.error());
+      watermarks_ = std::move(*handle);
+    }
     for (std::uint32_t p = 0; p < partitions_; ++p) {
       std::int64_t low = 0, high = 0;
-      auto err = rd_kafka_query_watermark_offsets(admin_.get(), options_.topic.c_str(),
+      auto err = rd_kafka_query_watermark_offsets(watermarks_.get(), options_.topic.c_str(),
                                                   static_cast<std::int32_t>(p), &low, &high,
                                                   std::max(ms_left(deadline), 1));
       if (err) {
         return fail(errc::unavailable,
                     std::string("reading a partition's end: ") + rd_kafka_err2str(err));
       }
-      out.next[p] = static_cast<std::uint64_t>(std::max<std::int64_t>(high, 0));
+      watermarks_seen_[p] = std::max(watermarks_seen_[p],
+                                     static_cast<std::uint64_t>(std::max<std::int64_t>(high, 0)));
     }
-    return out;
+    return LogPosition{watermarks_seen_}.covers(position);
   }
 
   std::uint32_t partition_count() const noexcept override { return partitions_; }
@@ -934,6 +947,10 @@ class KafkaLog final : public EventLog {
 
   std::mutex reader_mu_;  // guards reader_
   KafkaHandle reader_;    // for read_stream
+
+  std::mutex watermarks_mu_;                    // guards watermarks_ and watermarks_seen_
+  KafkaHandle watermarks_;                      // read uncommitted, for covered_by_writes
+  std::vector<std::uint64_t> watermarks_seen_;  // the highest answered, per partition
 
   std::jthread statistics_server_;  // serves the idle producer's statistics
 };
