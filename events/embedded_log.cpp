@@ -177,6 +177,32 @@ class EmbeddedScan final : public LogScan {
     return {};
   }
 
+  Result<void> placements(const std::function<void(const IndexedPlacement&)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(core_->db->NewIterator(sequential(), core_->streams_cf));
+    IndexedPlacement placement;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view key = it->key().ToStringView();
+      const std::string_view value = it->value().ToStringView();
+      // stream_key: the id, a NUL, the version (8 bytes); the value: the offset (8 bytes).
+      const bool shaped = key.size() > 9 && key[key.size() - 9] == '\0' && value.size() == 8;
+      placement.well_formed = shaped;
+      placement.stream_id = shaped ? key.substr(0, key.size() - 9) : key;
+      placement.version = shaped ? from_be64(key.substr(key.size() - 8)) : 0;
+      placement.offset = shaped ? from_be64(value) : 0;
+      visit(placement);
+    }
+    if (!it->status().ok()) return std::unexpected(io(it->status(), "reading the stream index"));
+    return {};
+  }
+
+  Result<std::optional<std::string>> event_at(std::uint64_t offset) override {
+    std::string bytes;
+    const auto s = core_->db->Get(rocksdb::ReadOptions(), core_->log_cf, be64(offset), &bytes);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return std::unexpected(io(s, "reading an event"));
+    return bytes;
+  }
+
  private:
   static constexpr std::size_t kArenaWords = (8 << 20) / 8;
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,15 @@ struct IndexedHead {
   bool well_formed = true;  // false: the stored value is not a version and a hash (version 0)
 };
 
+// One entry of the stream index's placements (the `streams` column family): where a stream's
+// version is stored in the log.
+struct IndexedPlacement {
+  std::string_view stream_id;  // valid during the visit only
+  std::uint64_t version = 0;
+  std::uint64_t offset = 0;
+  bool well_formed = true;  // false: the key or the value is not of the index's shape (zeros)
+};
+
 // A scan of the embedded log from offset 0 to its end when the scan was made. One thread at a
 // time; it keeps the database open while it lives.
 class LogScan {
@@ -87,6 +97,16 @@ class LogScan {
   // with io_error when RocksDB cannot read; heads visited before stay visited.
   [[nodiscard]] virtual Result<void> heads(
       const std::function<void(const IndexedHead&)>& visit) = 0;
+
+  // Calls `visit` with every placement of the stream index as it stands when called, in the
+  // index's key order (by stream id, then version). Fails with io_error when RocksDB cannot
+  // read; placements visited before stay visited.
+  [[nodiscard]] virtual Result<void> placements(
+      const std::function<void(const IndexedPlacement&)>& visit) = 0;
+
+  // The stored bytes of the event at `offset`, nullopt when the log has none there. Fails with
+  // io_error when RocksDB cannot read. Changes nothing.
+  [[nodiscard]] virtual Result<std::optional<std::string>> event_at(std::uint64_t offset) = 0;
 };
 
 // Starts a scan of `log`, or returns null when `log` is not an embedded log (a Kafka log is read

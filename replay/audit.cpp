@@ -70,7 +70,23 @@ struct StreamCheck {
   domain::ticket::Status ticket_status = domain::ticket::Status::none;
   std::uint32_t structure = kNoStructure;  // its StructureCheck in the walk's list, if any
   bool indexed = false;                    // its head was found in the stream index
+  // The walk's placements of the stream's events (placement_mark summed), and the stream
+  // index's, to be compared (embedded log).
+  std::uint64_t placed = 0;
+  std::uint64_t indexed_placed = 0;
+  std::uint64_t indexed_last = 0;  // the last version the index places, while it is read
+  bool placements_seen = false;    // the index places some version of it
 };
+
+// One event's place in the embedded log, mixed (splitmix64) so that a sum over a stream's
+// events tells whether the stream index places the same versions at the same offsets: any
+// entry missing, extra or pointing elsewhere changes it, but by a 2^-64 chance. Pure.
+std::uint64_t placement_mark(std::uint64_t version, std::uint64_t offset) {
+  std::uint64_t z = version * 0x9E3779B97F4A7C15ull ^ (offset + 0xD1B54A32D192ED03ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 // Every stream the walk met, by id. A log holds millions of streams and every event looks its
 // own up, so the table is flat: ids copied once into an arena (no allocation per stream),
@@ -377,6 +393,7 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   // the chain of its stream then breaks at the next event, which names it.
   if (hash == nullptr && stream.empty()) return;
   auto& s = p.view ? streams.at(stream, p.stream_hash) : streams[stream];
+  if (at.address != nullptr) s.placed += placement_mark(version, at.address->offset);
   if (hash == nullptr) {
     s.version = version;
     s.chain_known = false;
@@ -594,6 +611,97 @@ Result<void> pipelined(Fill fill, Visit visit) {
   }
 }
 
+// The stream index's placements (where each version of a stream is stored), which history,
+// state and stream extracts read, against the walk's: every stream's versions from 1 to the
+// last the log holds, each at the offset that holds it. Read in one pass in key order; a
+// stream whose sums differ is looked at again entry by entry to name the wrong one.
+Result<void> check_placements(events::LogScan& scan, StreamTable& streams,
+                              std::vector<BrokenLink>& index) {
+  std::string current;  // the stream whose placements are being read
+  StreamCheck* check = nullptr;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries;  // (version, offset)
+  bool gap_reported = false;
+  std::optional<events::Error> failed;
+  auto finish_stream = [&] {
+    if (current.empty()) return;
+    if (check == nullptr) {
+      index.push_back({current, entries.empty() ? 0 : entries.back().first, "index",
+                       "the stream index places versions of this stream but the log holds none"});
+      return;
+    }
+    if (gap_reported) return;
+    if (check->indexed_last != check->version) {
+      index.push_back({current, check->indexed_last, "index",
+                       "the stream index places versions up to " +
+                           std::to_string(check->indexed_last) +
+                           " but the log holds versions up to " + std::to_string(check->version)});
+      return;
+    }
+    if (check->indexed_placed == check->placed) return;
+    // Some entry points at another event: read each to name it.
+    for (const auto& [version, offset] : entries) {
+      auto bytes = scan.event_at(offset);
+      if (!bytes) {
+        failed = bytes.error();
+        return;
+      }
+      std::string holds = "no event";
+      if (*bytes) {
+        auto coords = events::peek(**bytes);
+        if (coords && coords->stream_id == current && coords->version == version) continue;
+        holds = coords ? coords->stream_id + " v" + std::to_string(coords->version)
+                       : "an event whose envelope does not read";
+      }
+      index.push_back({current, version, where(events::LogAddress{0, offset}),
+                       "the stream index places version " + std::to_string(version) +
+                           " at offset " + std::to_string(offset) + ", which holds " + holds});
+      return;
+    }
+  };
+  auto read = scan.placements([&](const events::IndexedPlacement& p) {
+    if (failed) return;
+    if (p.stream_id != current) {
+      finish_stream();
+      current = std::string(p.stream_id);
+      check = streams.find(current);
+      if (check != nullptr) check->placements_seen = true;
+      entries.clear();
+      gap_reported = false;
+    }
+    if (!p.well_formed) {
+      if (!gap_reported) {
+        index.push_back({current, 0, "index", "the stream index holds a malformed placement"});
+      }
+      gap_reported = true;
+      return;
+    }
+    entries.emplace_back(p.version, p.offset);
+    if (check == nullptr || gap_reported) return;
+    if (p.version != check->indexed_last + 1) {
+      index.push_back({current, check->indexed_last + 1, "index",
+                       "the stream index places no version " +
+                           std::to_string(check->indexed_last + 1) + " (its next is version " +
+                           std::to_string(p.version) + ")"});
+      gap_reported = true;
+      return;
+    }
+    check->indexed_last = p.version;
+    check->indexed_placed += placement_mark(p.version, p.offset);
+  });
+  if (!failed) finish_stream();
+  if (failed) return fail(errc::log_error, failed->message);
+  if (!read) return fail(errc::log_error, read.error().message);
+  for (const auto& e : streams.entries()) {
+    if (e.check.version > 0 && !e.check.placements_seen) {
+      index.push_back({std::string(e.id), 1, "index",
+                       "the stream index places no version of this stream (the log holds "
+                       "versions up to " +
+                           std::to_string(e.check.version) + ")"});
+    }
+  }
+  return {};
+}
+
 // verify_log on the embedded log: read in place by a scan (events/embedded_log.h), and the stream
 // index's heads read in one pass in key order, each looked up in the walk's table (a head of a
 // stream the log does not hold is caught too).
@@ -653,6 +761,7 @@ Result<void> verify_scanned(events::LogScan& scan, std::uint64_t total, const Pr
                            std::to_string(e.check.version)});
     }
   }
+  if (auto ok = check_placements(scan, streams, index); !ok) return ok;
   // In stream-id order, as the cursor's path reports them.
   std::stable_sort(index.begin(), index.end(),
                    [](const auto& x, const auto& y) { return x.stream < y.stream; });

@@ -330,6 +330,16 @@ Result<std::vector<HistoryEvent>> read_history(events::EventLog& log, std::strin
   if (auto chain = events::verify_chain(recorded); !chain) {
     return fail(errc::corruption, chain.error().message);
   }
+  // The placements read end where the stream's head says it does: an index that lost its last
+  // entries would otherwise show a shorter history as whole.
+  auto head = log.stream_version(stream_id);
+  if (!head) return fail(errc::log_error, head.error().message);
+  if (*head != recorded.size()) {
+    return fail(errc::corruption, "the stream index places " + std::to_string(recorded.size()) +
+                                      " versions of " + std::string(stream_id) +
+                                      " but its head says " + std::to_string(*head) +
+                                      " (chorus-replay verify names the damage)");
+  }
   std::vector<HistoryEvent> out;
   out.reserve(recorded.size());
   for (const auto& r : recorded) {

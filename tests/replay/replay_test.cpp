@@ -359,24 +359,39 @@ TEST_F(ReplayEmbedded, ViewsRebuiltAtTheLivePositionEqualTheLiveViews) {
   EXPECT_NE(differ.out.find("differs: "), std::string::npos) << differ.out;
 }
 
+// The embedded log's RocksDB opened directly, its column families by name, for tests that
+// damage it as a disk or a hand could.
+struct RawLog {
+  explicit RawLog(const std::filesystem::path& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
+    rocksdb::DB* raw = nullptr;
+    const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), cfs, &handles, &raw);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    db.reset(raw);
+  }
+  ~RawLog() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+  rocksdb::ColumnFamilyHandle* log() const { return handles[1]; }
+  rocksdb::ColumnFamilyHandle* streams() const { return handles[2]; }
+  rocksdb::ColumnFamilyHandle* heads() const { return handles[3]; }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<rocksdb::DB> db;
+};
+
 // Flips one byte inside the stored body of the event at `offset` of the embedded log.
 void flip_byte(const std::filesystem::path& log_dir, std::uint64_t offset) {
-  rocksdb::DBOptions options;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
-      {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(options, log_dir.string(), cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
+  RawLog raw(log_dir);
+  ASSERT_TRUE(raw.db);
   const std::string key = events::be64(offset);
   std::string value;
-  ASSERT_TRUE(db->Get({}, handles[1], key, &value).ok());
+  ASSERT_TRUE(raw.db->Get({}, raw.log(), key, &value).ok());
   // The ticket's title sits in the body; change one of its letters.
   const auto at = value.find("Connexion impossible");
   ASSERT_NE(at, std::string::npos);
   value[at] ^= 0x01;
-  ASSERT_TRUE(db->Put({}, handles[1], key, value).ok());
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  ASSERT_TRUE(raw.db->Put({}, raw.log(), key, value).ok());
 }
 
 TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
@@ -416,20 +431,14 @@ TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexToTheLog) {
   {
     // The head of the ticket keeps its version but names another hash; and the index gains
     // the head of a stream the log never held.
-    rocksdb::DBOptions options;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs{
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"log", {}}, {"streams", {}}, {"heads", {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(options, (dir_ / "log").string(), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    RawLog raw(dir_ / "log");
+    ASSERT_TRUE(raw.db);
     std::string head;
-    ASSERT_TRUE(db->Get({}, handles[3], "ticket-" + id, &head).ok());
+    ASSERT_TRUE(raw.db->Get({}, raw.heads(), "ticket-" + id, &head).ok());
     ASSERT_EQ(head.size(), 40u);
     head[20] ^= 0x01;
-    ASSERT_TRUE(db->Put({}, handles[3], "ticket-" + id, head).ok());
-    ASSERT_TRUE(db->Put({}, handles[3], "ticket-ghost", head).ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    ASSERT_TRUE(raw.db->Put({}, raw.heads(), "ticket-" + id, head).ok());
+    ASSERT_TRUE(raw.db->Put({}, raw.heads(), "ticket-ghost", head).ok());
   }
   auto r = replay(data() + " verify --json");
   ASSERT_EQ(r.exit_code, 1) << r.out;
@@ -445,6 +454,62 @@ TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexToTheLog) {
   const json& ghost = by_stream["ticket-ghost"];
   EXPECT_EQ(ghost["position"], "index");
   EXPECT_NE(ghost["reason"].get<std::string>().find("no event"), std::string::npos) << ghost;
+}
+
+// The placements history, state and stream extracts read (the `streams` column family) are
+// held to the log too: a lost last entry, a lost middle one, one pointing at another event.
+TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexPlacementsToTheLog) {
+  std::vector<Moment> moments;
+  const std::string id = ServerHistory(*server_).build(moments);
+  server_->stop();
+  std::vector<std::string> damaged;  // the streams damaged, in the order above
+  {
+    RawLog raw(dir_ / "log");
+    ASSERT_TRUE(raw.db);
+    auto& db = raw.db;
+    // The ticket, another stream of three versions or more, and a third of two or more.
+    std::map<std::string, std::uint64_t> heads;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, raw.heads()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      heads[it->key().ToString()] = events::from_be64(it->value().ToStringView());
+    }
+    damaged.push_back("ticket-" + id);
+    for (std::uint64_t least : {3, 2}) {
+      for (const auto& [stream, version] : heads) {
+        if (version >= least && std::ranges::find(damaged, stream) == damaged.end()) {
+          damaged.push_back(stream);
+          break;
+        }
+      }
+    }
+    ASSERT_EQ(damaged.size(), 3u);
+    auto key = [](const std::string& stream, std::uint64_t version) {
+      return stream + '\0' + events::be64(version);
+    };
+    ASSERT_TRUE(db->Delete({}, raw.streams(), key(damaged[0], heads[damaged[0]])).ok());
+    ASSERT_TRUE(db->Delete({}, raw.streams(), key(damaged[1], 2)).ok());
+    std::string first;
+    ASSERT_TRUE(db->Get({}, raw.streams(), key(damaged[2], 1), &first).ok());
+    ASSERT_TRUE(db->Put({}, raw.streams(), key(damaged[2], 2), first).ok());
+  }
+  auto r = replay(data() + " verify --json");
+  ASSERT_EQ(r.exit_code, 1) << r.out;
+  const json report = json::parse(r.json_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out;
+  ASSERT_EQ(report["broken"].size(), 3u) << report.dump(2);  // the log itself is sound
+  std::map<std::string, json> by_stream;
+  for (const auto& b : report["broken"]) by_stream[b["stream"]] = b;
+  auto reason = [&](const std::string& stream) {
+    return by_stream[stream].value("reason", std::string());
+  };
+  EXPECT_NE(reason(damaged[0]).find("places versions up to"), std::string::npos) << report;
+  EXPECT_NE(reason(damaged[1]).find("places no version 2"), std::string::npos) << report;
+  EXPECT_NE(reason(damaged[2]).find("places version 2 at offset"), std::string::npos) << report;
+  EXPECT_EQ(by_stream[damaged[2]]["version"], 2);
+  // The ticket's history, shorter by its last event, is refused rather than shown as whole.
+  auto history = replay(data() + " history " + damaged[0]);
+  EXPECT_EQ(history.exit_code, 1) << history.out;
+  EXPECT_NE(history.out.find("its head says"), std::string::npos) << history.out;
 }
 
 TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
