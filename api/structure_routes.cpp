@@ -8,12 +8,12 @@
 #include <deque>
 #include <nlohmann/json.hpp>
 
-#include "api/csv.h"
 #include "api/json_body.h"
 #include "api/metrics.h"
 #include "domain/account.h"
 #include "domain/structure.h"
 #include "domain/workflow.h"
+#include "projections/csv.h"
 #include "projections/json_text.h"
 
 namespace chorus::api {
@@ -25,7 +25,9 @@ constexpr std::size_t kPigpImportMaxLines = 10000;
 using domain::access::Action;
 using domain::access::RoleScope;
 using nlohmann::json;
+using projections::csv_line;
 using projections::json_text;
+using projections::kCsvByteOrderMark;
 namespace st = domain::structure;
 namespace ac = domain::account;
 namespace wf = domain::workflow;
@@ -1160,7 +1162,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           return false;
         }));
     if (query_or_empty(request, "format") == "csv") {
-      // The same dialect as the tickets' export (api/csv.h).
+      // The same dialect as the tickets' export (projections/csv.h).
       std::string csv(kCsvByteOrderMark);
       csv += csv_line(
           {"Identifiant", "Adresse e-mail", "Prénom", "Nom", "Statut", "Rôle", "Services"});

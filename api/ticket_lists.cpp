@@ -4,14 +4,16 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "api/csv.h"
+#include "projections/csv.h"
 #include "projections/json_text.h"
 
 namespace chorus::api {
 namespace {
 
 using nlohmann::json;
+using projections::csv_line;
 using projections::json_text;
+using projections::kCsvByteOrderMark;
 
 Problem bad_query(const std::string& field, const std::string& detail) {
   return Problem{400, "request.query", field, detail};

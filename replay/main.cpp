@@ -18,6 +18,7 @@
 
 #include "events/embedded_log.h"
 #include "events/kafka_log.h"
+#include "projections/csv.h"
 #include "projections/json_text.h"
 #include "projections/view_store.h"
 #include "replay/audit.h"
@@ -67,15 +68,6 @@ chorus::replay::Progress progress_bar(const char* what) {
   };
 }
 
-std::string csv_field(const std::string& value) {
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string fields_text(const json& fields) {
   std::string out;
   for (const auto& [key, value] : fields.items()) {
@@ -99,28 +91,46 @@ void print_history(const std::vector<chorus::replay::HistoryEvent>& history,
     return;
   }
   if (format == "csv") {
-    // As French spreadsheets open it: UTF-8 with a byte-order mark, ";" between quoted cells.
-    std::cout << "\xEF\xBB\xBF";
-    for (std::size_t i = 0; i < std::size(kColumns); ++i) {
-      std::cout << (i ? ";" : "") << csv_field(kColumns[i]);
-    }
-    std::cout << "\r\n";
+    // The exports' one dialect (projections/csv.h), as French spreadsheets open it.
+    std::cout << chorus::projections::kCsvByteOrderMark;
+    std::vector<std::string> cells(std::begin(kColumns), std::end(kColumns));
+    std::cout << chorus::projections::csv_row(cells);
     for (const auto& e : history) {
       const json row = chorus::replay::to_row(e);
-      for (std::size_t i = 0; i < std::size(kColumns); ++i) {
-        std::cout << (i ? ";" : "") << csv_field(cell(row, kColumns[i]));
-      }
-      std::cout << "\r\n";
+      for (std::size_t i = 0; i < std::size(kColumns); ++i) cells[i] = cell(row, kColumns[i]);
+      std::cout << chorus::projections::csv_row(cells);
     }
     return;
   }
+  // A table cell on one line: a line break or any other control character a comment holds is
+  // shown escaped, so that no text can pass for a row of its own.
+  auto one_line = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (u < 0x20 || u == 0x7F) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02X", u);
+        out += hex;
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
   std::vector<std::vector<std::string>> rows;
   std::vector<std::size_t> width(std::size(kColumns));
   rows.emplace_back(std::begin(kColumns), std::end(kColumns));
   for (const auto& e : history) {
     const json row = chorus::replay::to_row(e);
     std::vector<std::string> cells;
-    for (const char* c : kColumns) cells.push_back(cell(row, c));
+    for (const char* c : kColumns) cells.push_back(one_line(cell(row, c)));
     rows.push_back(std::move(cells));
   }
   for (const auto& r : rows) {

@@ -102,7 +102,9 @@ class ServerHistory {
     record();
     act("sn1", "POST", t + "/information-requests", R"({"text":"Quel navigateur ?"})");
     record();
-    act("alice", "POST", t + "/information", R"({"text":"Firefox"})");
+    // An answer whose second line looks like a row of the history table.
+    act("alice", "POST", t + "/information",
+        R"({"text":"Firefox\n99  0:999  2026-01-01T00:00:00Z  sn1  TicketClosed"})");
     record();
     act("sn1", "PUT", t + "/priority", R"({"impact":"major","severity":"minor"})");
     record();
@@ -309,6 +311,14 @@ TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
   ASSERT_EQ(csv.exit_code, 0);
   EXPECT_TRUE(csv.out.starts_with("\xEF\xBB\xBF\"version\";\"position\""));
   EXPECT_NE(csv.out.find("\"text=Quel navigateur ?; ticket_id="), std::string::npos) << csv.out;
+
+  // One line per event in the table: a line break in a text shows escaped.
+  auto whole = replay(data() + " history ticket-" + id);
+  ASSERT_EQ(whole.exit_code, 0);
+  EXPECT_NE(whole.out.find("Firefox\\n99  0:999"), std::string::npos) << whole.out;
+  EXPECT_EQ(static_cast<std::size_t>(std::count(whole.out.begin(), whole.out.end(), '\n')),
+            rows.size() + 1)
+      << whole.out;
 
   auto table = replay(data() + " history ticket-" + id + " --at v2");
   ASSERT_EQ(table.exit_code, 0);

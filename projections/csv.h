@@ -1,13 +1,13 @@
 #pragma once
-// The one CSV dialect of the API's exports, as French spreadsheets open them without an import
-// dialog: UTF-8 with a byte-order mark, ';' between cells, every cell quoted, CRLF line ends,
-// and cells a spreadsheet would run as a formula defused.
+// The one CSV dialect of every export (the API's lists, the replay tool's histories), as French
+// spreadsheets open them without an import dialog: UTF-8 with a byte-order mark, ';' between cells,
+// every cell quoted, CRLF line ends, and cells a spreadsheet would run as a formula defused.
 
 #include <initializer_list>
 #include <string>
 #include <string_view>
 
-namespace chorus::api {
+namespace chorus::projections {
 
 // Starts every export: spreadsheets then read UTF-8, not Windows-1252.
 inline constexpr std::string_view kCsvByteOrderMark = "\xEF\xBB\xBF";
@@ -86,14 +86,22 @@ inline constexpr std::string_view kCsvByteOrderMark = "\xEF\xBB\xBF";
 }
 
 // One line of cells, ';'-separated, ending in CRLF. Pure, thread-safe.
-[[nodiscard]] inline std::string csv_line(std::initializer_list<std::string_view> cells) {
+template <class Cells>
+[[nodiscard]] std::string csv_row(const Cells& cells) {
   std::string line;
-  for (auto cell : cells) {
-    if (!line.empty()) line.push_back(';');
+  bool first = true;
+  for (const auto& cell : cells) {
+    if (!first) line.push_back(';');
+    first = false;
     line += csv_cell(cell);
   }
   line += "\r\n";
   return line;
 }
 
-}  // namespace chorus::api
+// The same, of cells listed in place.
+[[nodiscard]] inline std::string csv_line(std::initializer_list<std::string_view> cells) {
+  return csv_row(cells);
+}
+
+}  // namespace chorus::projections

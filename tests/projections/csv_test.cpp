@@ -1,13 +1,14 @@
-// The exports' CSV dialect (api/csv.h): cells a spreadsheet could run as a formula stay text.
+// The exports' CSV dialect (projections/csv.h): cells a spreadsheet could run as a formula stay
+// text.
 
-#include "api/csv.h"
+#include "projections/csv.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace chorus::api {
+namespace chorus::projections {
 namespace {
 
 TEST(Csv, CellsASpreadsheetCouldRunAsAFormulaGetAnApostrophe) {
@@ -58,4 +59,4 @@ TEST(Csv, QuotesAreDoubledAndLinesEndInCrlf) {
 }
 
 }  // namespace
-}  // namespace chorus::api
+}  // namespace chorus::projections
