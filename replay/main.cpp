@@ -275,6 +275,20 @@ int main(int argc, char** argv) {
     return print_report(*report, as_json);
   }
 
+  // The live views to compare with, opened once and before the log: what is compared is the
+  // moment they were opened at (a read-only store does not see the server's later writes), every
+  // event they had applied is in the log as opened next, and the rebuild stops at the position
+  // they held, however long it takes.
+  std::shared_ptr<chorus::projections::ViewStore> live;
+  if (*views && compare_live) {
+    auto dir = chorus::replay::live_views_dir(data_dir);
+    if (!dir) return report_error(dir.error());
+    auto store = chorus::projections::ViewStore::open(
+        *dir, chorus::projections::ViewStore::OpenMode::read_only);
+    if (!store) return report_error({errc::io_error, store.error().message});
+    live = std::move(*store);
+  }
+
   // Read-only: a running server keeps writing meanwhile; the tool sees the log as it stood
   // when opened (embedded) or when it read to the end (Kafka).
   chorus::events::Result<std::unique_ptr<chorus::events::EventLog>> opened =
@@ -378,19 +392,10 @@ int main(int argc, char** argv) {
   }
 
   // views
-  std::string live_dir;
-  if (compare_live) {
-    auto dir = chorus::replay::live_views_dir(data_dir);
-    if (!dir) return report_error(dir.error());
-    live_dir = *dir;
-  }
   chorus::events::LogPosition until;
   if (views->count("--at") == 0 && compare_live) {
     // The live views' own position, so that equal views mean the projection is sound.
-    auto store = chorus::projections::ViewStore::open(
-        live_dir, chorus::projections::ViewStore::OpenMode::read_only);
-    if (!store) return report_error({errc::io_error, store.error().message});
-    auto token = (*store)->position();
+    auto token = live->position();
     if (!token) return report_error({errc::io_error, token.error().message});
     auto parsed = chorus::events::LogPosition::from_token(*token);
     if (!token->empty() && !parsed) {
@@ -408,8 +413,11 @@ int main(int argc, char** argv) {
   if (!compare_live) return kIntact;
   auto rebuilt_dir = chorus::replay::live_views_dir(out_dir);
   if (!rebuilt_dir) return report_error(rebuilt_dir.error());
+  auto rebuilt = chorus::projections::ViewStore::open(
+      *rebuilt_dir, chorus::projections::ViewStore::OpenMode::read_only);
+  if (!rebuilt) return report_error({errc::io_error, rebuilt.error().message});
   std::uint64_t more = 0;
-  auto differences = chorus::replay::compare_views(*rebuilt_dir, live_dir, 1000, more);
+  auto differences = chorus::replay::compare_views(**rebuilt, *live, 1000, more);
   if (!differences) return report_error(differences.error());
   for (const auto& d : *differences) {
     std::cout << "differs: " << d.key << "\n  rebuilt: " << d.left << "\n  live:    " << d.right

@@ -199,16 +199,11 @@ Result<std::string> live_views_dir(const std::string& data_dir) {
   return data_dir + "/views/" + std::to_string(n);
 }
 
-Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
-                                                 const std::string& right_dir, std::size_t limit,
-                                                 std::uint64_t& more) {
-  using Mode = projections::ViewStore::OpenMode;
-  auto left = projections::ViewStore::open(left_dir, Mode::read_only);
-  if (!left) return fail(errc::io_error, left.error().message);
-  auto right = projections::ViewStore::open(right_dir, Mode::read_only);
-  if (!right) return fail(errc::io_error, right.error().message);
-  std::unique_ptr<rocksdb::Iterator> a((*left)->db()->NewIterator(rocksdb::ReadOptions()));
-  std::unique_ptr<rocksdb::Iterator> b((*right)->db()->NewIterator(rocksdb::ReadOptions()));
+Result<std::vector<RowDifference>> compare_views(const projections::ViewStore& left,
+                                                 const projections::ViewStore& right,
+                                                 std::size_t limit, std::uint64_t& more) {
+  std::unique_ptr<rocksdb::Iterator> a(left.db()->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> b(right.db()->NewIterator(rocksdb::ReadOptions()));
   std::vector<RowDifference> out;
   more = 0;
   auto note = [&](RowDifference d) {
@@ -245,9 +240,9 @@ Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
     }
   }
   if (!a->status().ok())
-    return fail(errc::io_error, "reading " + left_dir + ": " + a->status().ToString());
+    return fail(errc::io_error, "reading " + left.dir() + ": " + a->status().ToString());
   if (!b->status().ok())
-    return fail(errc::io_error, "reading " + right_dir + ": " + b->status().ToString());
+    return fail(errc::io_error, "reading " + right.dir() + ": " + b->status().ToString());
   return out;
 }
 

@@ -15,6 +15,10 @@
 #include "replay/errc.h"
 #include "replay/timeline.h"
 
+namespace chorus::projections {
+class ViewStore;
+}  // namespace chorus::projections
+
 namespace chorus::replay {
 
 // The log cut at `until`: cursors stop there and never wait for more, end() is at most
@@ -53,12 +57,13 @@ struct RowDifference {
   std::string right;
 };
 
-// Compares two view stores (opened read-only) row by row, every row including the applied
-// position, a counter at 0 counting as no row (projections::is_zero_count). Returns up to `limit`
-// differences in key order, and counts the rest in `more`. Fails with io_error when either store
-// cannot be opened.
-[[nodiscard]] Result<std::vector<RowDifference>> compare_views(const std::string& left_dir,
-                                                               const std::string& right_dir,
+// Compares two view stores row by row, every row including the applied position, a counter at
+// 0 counting as no row (projections::is_zero_count): each as it stood when it was opened (a
+// read-only store does not see later writes, so a live store opened once is one moment of it
+// however long the comparison). Returns up to `limit` differences in key order, and counts the
+// rest in `more`. Fails with io_error when either store cannot be read. Thread-safe.
+[[nodiscard]] Result<std::vector<RowDifference>> compare_views(const projections::ViewStore& left,
+                                                               const projections::ViewStore& right,
                                                                std::size_t limit,
                                                                std::uint64_t& more);
 
