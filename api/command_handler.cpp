@@ -221,9 +221,9 @@ std::vector<CommandHandler::RecordedStep> CommandHandler::read_after(const std::
 events::StreamAppend CommandHandler::stamped(const std::string& stream_id,
                                              std::uint64_t expected_version,
                                              const CommandMeta& meta,
-                                             const std::vector<events::Payload>& payloads) {
+                                             const std::vector<events::Payload>& payloads,
+                                             std::int64_t at) {
   events::StreamAppend append{stream_id, expected_version, {}};
-  const std::int64_t at = now_us();
   for (const auto& payload : payloads) {
     events::NewEvent e;
     e.meta.event_id = random_id();
@@ -240,7 +240,8 @@ events::StreamAppend CommandHandler::stamped(const std::string& stream_id,
 std::optional<events::AppendResult> CommandHandler::append(
     const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
     const std::vector<events::Payload>& payloads) {
-  std::vector<events::StreamAppend> batch{stamped(stream_id, expected_version, meta, payloads)};
+  std::vector<events::StreamAppend> batch{
+      stamped(stream_id, expected_version, meta, payloads, now_us())};
   return append_batch(std::move(batch), payloads);
 }
 
@@ -274,9 +275,10 @@ std::optional<events::AppendResult> CommandHandler::append_all(
   if (meta.replay_only) throw deactivated_caller();
   std::vector<events::StreamAppend> batch;
   std::vector<events::Payload> payloads;
+  const std::int64_t at = now_us();
   for (const auto& d : appends) {
     if (d.payloads.empty()) continue;
-    batch.push_back(stamped(d.stream_id, d.expected_version, meta, d.payloads));
+    batch.push_back(stamped(d.stream_id, d.expected_version, meta, d.payloads, at));
     payloads.insert(payloads.end(), d.payloads.begin(), d.payloads.end());
   }
   if (batch.empty()) {

@@ -171,11 +171,15 @@ class CommandHandler {
   [[nodiscard]] std::optional<events::AppendResult> append(
       const std::string& stream_id, std::uint64_t expected_version, const CommandMeta& meta,
       const std::vector<events::Payload>& payloads);
-  // The events of one stream's payloads, stamped with the command's metadata.
+  // The events of one stream's payloads, stamped with the command's metadata and `at`, the
+  // one time of every event the command appends (on every stream), so that a cut of the log
+  // by time never splits one command's events: an audit extract of a time range judges the
+  // invariants at its end on whole commands.
   [[nodiscard]] static events::StreamAppend stamped(const std::string& stream_id,
                                                     std::uint64_t expected_version,
                                                     const CommandMeta& meta,
-                                                    const std::vector<events::Payload>& payloads);
+                                                    const std::vector<events::Payload>& payloads,
+                                                    std::int64_t at);
   // Appends a batch; nullopt on a version conflict. Throws Problem on any other failure.
   [[nodiscard]] std::optional<events::AppendResult> append_batch(
       std::vector<events::StreamAppend> batch, const std::vector<events::Payload>& payloads);

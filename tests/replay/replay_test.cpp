@@ -428,6 +428,33 @@ TEST_F(ReplayEmbedded, ViewsComparedWhileTheServerWritesAreOneMomentOfThem) {
   writer.join();
 }
 
+// One command's events share one time on every stream, so that a time-range extract never
+// splits one: a cut between a GP's departure and the naming of its replacement once made the
+// extract report a structure left with a deactivated GP.
+TEST_F(ReplayEmbedded, ATimeRangeExtractNeverSplitsOneCommand) {
+  testing::attach_users(server_->port(), "structure-tr", {"tr-gp", "tr-heir"});
+  ServerHistory history(*server_);
+  history.act("tr-gp", "POST", "/v1/accounts/tr-gp/deactivate",
+              R"({"replacements":[{"structure_id":"structure-tr","new_gp_user_id":"tr-heir"}]})");
+  server_->stop();
+  auto rows = replay(data() + " history account-tr-gp --format jsonl");
+  ASSERT_EQ(rows.exit_code, 0) << rows.out;
+  std::string at;
+  std::istringstream lines(rows.json_text);
+  for (std::string line; std::getline(lines, line);) {
+    const json row = json::parse(line, nullptr, false);
+    if (row.value("action", "") == "AccountDeactivated") at = row.value("occurred_at", "");
+  }
+  ASSERT_FALSE(at.empty()) << rows.out;
+  const std::string out = (dir_ / "until-departure").string();
+  auto exported =
+      replay(data() + " export --from 2000-01-01T00:00:00Z --to " + at + " --out " + out);
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  auto checked = replay("verify-extract " + out);
+  EXPECT_EQ(checked.exit_code, 0) << checked.out;
+  EXPECT_NE(checked.out.find("INTACT"), std::string::npos) << checked.out;
+}
+
 TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
