@@ -270,6 +270,9 @@ int main(int argc, char** argv) {
   }
 
   if (*verify_extract) {
+    if (out_dir.empty()) {
+      return report_error({errc::invalid_argument, "verify-extract needs an extract's directory"});
+    }
     auto report = chorus::replay::verify_extract(out_dir);
     if (!report) return report_error(report.error());
     return print_report(*report, as_json);
@@ -318,6 +321,17 @@ int main(int argc, char** argv) {
           errc::invalid_argument,
           "position " + text + " has " + std::to_string(m->position.next.size()) +
               " parts; this log has " + std::to_string(log.partition_count()) + " partitions");
+    }
+    // A position the log has not reached is no moment of it yet, as a version the stream has
+    // not reached is not (Moment::within).
+    if (m && m->kind == chorus::replay::Moment::Kind::position) {
+      auto end = log.end();
+      if (!end) return chorus::replay::fail(errc::log_error, end.error().message);
+      if (!end->covers(m->position)) {
+        return chorus::replay::fail(
+            errc::not_found,
+            "position " + text + " is beyond the log's end (" + end->to_token() + ")");
+      }
     }
     return m;
   };
@@ -382,6 +396,9 @@ int main(int argc, char** argv) {
           return report_error({errc::invalid_argument, "--from and --to take UTC times"});
         }
         *target = m->time_us;
+      }
+      if (selection.from_us > selection.to_us) {
+        return report_error({errc::invalid_argument, "--from is after --to"});
       }
     }
     auto summary = chorus::replay::write_extract(log, selection, out_dir, progress_bar("export"));

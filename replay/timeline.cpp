@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -97,24 +98,33 @@ bool all_digits_and_dots(std::string_view s) {
   return true;
 }
 
-// "YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z]" (a space may stand for the T), in UTC.
+// "YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z]" (a space may stand for the T), in UTC, every field of its
+// width and in its range: a day the month has, no second 60, nothing before 1970 (before any
+// event), nothing around it.
 std::optional<std::int64_t> parse_time(std::string_view text) {
-  std::string s(text);
-  if (!s.empty() && (s.back() == 'Z' || s.back() == 'z')) s.pop_back();
-  std::tm tm{};
-  int sec = 0, consumed = 0;
-  char sep = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &sep,
-                  &tm.tm_hour, &tm.tm_min, &consumed) != 6 ||
-      (sep != 'T' && sep != ' ')) {
+  if (!text.empty() && (text.back() == 'Z' || text.back() == 'z')) text.remove_suffix(1);
+  auto number = [&](std::size_t at, std::size_t width) -> std::optional<int> {
+    int value = 0;
+    if (at + width > text.size()) return std::nullopt;
+    for (std::size_t i = at; i < at + width; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  const auto year = number(0, 4), month = number(5, 2), day = number(8, 2), hour = number(11, 2),
+             minute = number(14, 2);
+  if (!year || !month || !day || !hour || !minute || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != ' ') || text[13] != ':') {
     return std::nullopt;
   }
-  std::string_view rest = std::string_view(s).substr(static_cast<std::size_t>(consumed));
+  std::string_view rest = text.substr(16);
+  int second = 0;
   std::int64_t micros = 0;
   if (!rest.empty()) {
-    if (rest.size() < 3 || rest[0] != ':') return std::nullopt;
-    auto [p, ec] = std::from_chars(rest.data() + 1, rest.data() + 3, sec);
-    if (ec != std::errc() || p != rest.data() + 3 || sec > 60) return std::nullopt;
+    const auto sec = number(17, 2);
+    if (rest[0] != ':' || !sec) return std::nullopt;
+    second = *sec;
     rest.remove_prefix(3);
     if (!rest.empty()) {
       if (rest[0] != '.' || rest.size() < 2 || rest.size() > 7) return std::nullopt;
@@ -126,15 +136,14 @@ std::optional<std::int64_t> parse_time(std::string_view text) {
       }
     }
   }
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_sec = sec;
-  const std::time_t t = timegm(&tm);
-  return static_cast<std::int64_t>(t) * 1'000'000 + micros;
+  const std::chrono::year_month_day date{std::chrono::year{*year},
+                                         std::chrono::month{static_cast<unsigned>(*month)},
+                                         std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok() || *year < 1970 || *hour > 23 || *minute > 59 || second > 59) return std::nullopt;
+  const auto at = std::chrono::sys_days(date) + std::chrono::hours(*hour) +
+                  std::chrono::minutes(*minute) + std::chrono::seconds(second);
+  return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count() +
+         micros;
 }
 
 json ticket_state_json(const domain::ticket::State& s) {

@@ -342,6 +342,19 @@ TEST_F(ReplayEmbedded, HistoryAsTableJsonLinesAndCsv) {
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0.1.2").exit_code, 2);
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at ''").exit_code, 2);
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at v99").exit_code, 3);
+  // Times are read whole and strictly: no day the month lacks, no second 60, no negative field,
+  // nothing before 1970; a position the log has not reached is not found, as a version is not.
+  for (const char* time : {"2026-02-31T00:00", "2026-11-28T02:-5", "2026-11-28T10:00:60Z",
+                           "' 2026-11-28T10:00Z'", "1969-12-31T23:59:59Z", "2026-1-05T10:00Z"}) {
+    EXPECT_EQ(replay(data() + " state ticket-" + id + " --at " + time).exit_code, 2) << time;
+  }
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 2026-11-28T10:00:59.5Z").exit_code, 0);
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 999999999").exit_code, 3);
+  EXPECT_EQ(replay(data() + " export --from 2026-01-02T00:00:00Z --to 2026-01-01T00:00:00Z --out " +
+                   (dir_ / "reversed").string())
+                .exit_code,
+            2);
+  EXPECT_EQ(replay("verify-extract ''").exit_code, 2);
   // An export takes a stream or a time range, not both; views go to a new or empty directory.
   const std::string scratch = (dir_ / "scratch").string();
   std::filesystem::create_directories(scratch + "/something");
