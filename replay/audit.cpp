@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -1028,7 +1029,10 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
       }
     }
   } else {
-    selected = json{{"from", format_time(selection.from_us)}, {"to", format_time(selection.to_us)}};
+    // The bounds asked for only: an open end is no time.
+    selected = json::object();
+    if (selection.from_us != 0) selected["from"] = format_time(selection.from_us);
+    if (selection.to_us != INT64_MAX) selected["to"] = format_time(selection.to_us);
     auto ok = walk_log(log, progress, [&](std::vector<events::RecordedEvent>& batch) {
       for (const auto& r : batch) {
         if (error) return;
@@ -1142,7 +1146,7 @@ std::optional<std::string> not_a_regular_file(const std::string& path) {
 
 }  // namespace
 
-Result<VerifyReport> verify_extract(const std::string& dir) {
+Result<VerifyReport> verify_extract(const std::string& dir, std::string_view expected_last_hash) {
   const std::string manifest_path = dir + "/manifest.json";
   const std::string events_path = dir + "/events.jsonl";
   for (const auto& path : {manifest_path, events_path}) {
@@ -1163,20 +1167,69 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
       manifest_too_long ? std::string() : std::string(std::istreambuf_iterator<char>(mf), {});
   const json manifest =
       manifest_too_long ? json(json::value_t::discarded) : parse_untrusted(manifest_text);
+  // Exactly the members the tool writes, of their types; hashes as it writes them.
+  auto members_are = [](const json& object, std::initializer_list<const char*> names) {
+    if (!object.is_object() || object.size() != names.size()) return false;
+    return std::all_of(names.begin(), names.end(),
+                       [&](const char* n) { return object.contains(n); });
+  };
+  auto hex_hash = [](const std::optional<std::string>& text) {
+    return text && text->size() == 64 && std::all_of(text->begin(), text->end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  // The selection: one stream, or a time range (either bound may be open).
+  std::optional<std::int64_t> from_us, to_us;
+  bool selection_ok = false;
+  if (!manifest.is_discarded() && manifest.contains("selection")) {
+    const json& sel = manifest["selection"];
+    if (members_are(sel, {"stream"})) {
+      selection_ok = text_member(sel, "stream").has_value();
+    } else if (sel.is_object() && !sel.empty() && sel.size() <= 2 &&
+               std::all_of(sel.items().begin(), sel.items().end(),
+                           [](const auto& kv) { return kv.key() == "from" || kv.key() == "to"; })) {
+      selection_ok = true;
+      for (auto [key, target] : {std::pair{"from", &from_us}, std::pair{"to", &to_us}}) {
+        if (!sel.contains(key)) continue;
+        auto text = text_member(sel, key);
+        auto moment = text ? Moment::parse(*text) : fail(errc::invalid_argument, "");
+        if (!moment || moment->kind != Moment::Kind::time) {
+          selection_ok = false;
+        } else {
+          *target = moment->time_us;
+        }
+      }
+      if (from_us && to_us && *from_us > *to_us) selection_ok = false;
+    }
+  }
   const bool manifest_ok =
-      !manifest.is_discarded() && text_member(manifest, "format") == kFormat &&
-      manifest.contains("streams") && manifest["streams"].is_object() &&
-      count_member(manifest, "events") && text_member(manifest, "events_sha256") &&
-      manifest.contains("last_hash") && manifest["last_hash"].is_string() &&
-      std::all_of(manifest["streams"].begin(), manifest["streams"].end(), [](const json& s) {
-        return count_member(s, "first_version") && count_member(s, "last_version") &&
-               text_member(s, "chains_from") && text_member(s, "last_hash");
+      !manifest.is_discarded() &&
+      members_are(manifest, {"format", "log", "selection", "events", "last_hash", "events_sha256",
+                             "streams"}) &&
+      text_member(manifest, "format") == kFormat &&
+      (text_member(manifest, "log") == "embedded" || text_member(manifest, "log") == "kafka") &&
+      selection_ok && manifest["streams"].is_object() && count_member(manifest, "events") &&
+      hex_hash(text_member(manifest, "events_sha256")) &&
+      hex_hash(text_member(manifest, "last_hash")) &&
+      std::all_of(manifest["streams"].begin(), manifest["streams"].end(), [&](const json& s) {
+        return members_are(
+                   s, {"chains_from", "first_version", "last_version", "last_hash", "events"}) &&
+               count_member(s, "first_version") >= 1u &&
+               count_member(s, "last_version") >= count_member(s, "first_version") &&
+               count_member(s, "events") >= 1u && hex_hash(text_member(s, "chains_from")) &&
+               hex_hash(text_member(s, "last_hash"));
       });
   if (!manifest_ok) {
-    findings.broken({"", 0, "manifest",
-                     "manifest.json is not a " + std::string(kFormat) +
-                         " manifest (a member missing or of another type)"});
+    findings.broken(
+        {"", 0, "manifest",
+         "manifest.json is not a " + std::string(kFormat) +
+             " manifest (a member missing, unknown or of another type, a hash not "
+             "as the tool writes it, or a selection that is no stream nor time range)"});
     return report;
+  }
+  // And byte for byte as the tool writes it (a member twice, spacing, order).
+  if (json_text(manifest, 2) + "\n" != manifest_text) {
+    findings.broken({"", 0, "manifest", "manifest.json is not written as the tool writes one"});
   }
   auto digest = file_sha256(events_path);
   if (!digest || *digest != *text_member(manifest, "events_sha256")) {
@@ -1213,6 +1266,7 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   std::string line;
   std::uint64_t n = 0;
   std::string last_hash;
+  std::map<std::string, std::uint64_t> listed_events;  // lines per stream
   bool too_long = false;
   while (bounded_line(in, line, too_long)) {
     ++n;
@@ -1273,7 +1327,13 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
         }
       }
       last_hash = events::to_hex(e->hash);
+      if ((from_us && e->meta.occurred_at_us < *from_us) ||
+          (to_us && e->meta.occurred_at_us > *to_us)) {
+        findings.broken({stream, version, at.text(),
+                         "the event occurred outside the time range the extract selects"});
+      }
     }
+    ++listed_events[stream];
     ++report.events;
   }
   const std::uint64_t counted = *count_member(manifest, "events");
@@ -1285,12 +1345,24 @@ Result<VerifyReport> verify_extract(const std::string& dir) {
   if (last_hash != manifest["last_hash"].get<std::string>()) {
     findings.broken({"", 0, "manifest", "the last event's hash is not the manifest's last_hash"});
   }
+  if (!expected_last_hash.empty() && last_hash != expected_last_hash) {
+    findings.broken({"", 0, "anchor",
+                     "the last event's hash " + last_hash +
+                         " is not the one recorded when the "
+                         "extract was made (" +
+                         std::string(expected_last_hash) + ")"});
+  }
   for (const auto& [stream, s] : manifest["streams"].items()) {
     const auto& c = streams[stream];
     if (c.version != *count_member(s, "last_version") ||
         events::to_hex(c.hash) != *text_member(s, "last_hash")) {
       findings.broken({stream, c.version, "manifest",
                        "the stream ends at another version or hash than the manifest records"});
+    } else if (listed_events[stream] != *count_member(s, "events")) {
+      findings.broken({stream, c.version, "manifest",
+                       "the manifest counts " + std::to_string(*count_member(s, "events")) +
+                           " events of the stream, the file holds " +
+                           std::to_string(listed_events[stream])});
     }
   }
   // Judged on what the extract holds: a breach open at its last line held to its end.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/event_log.h"
@@ -101,6 +102,11 @@ struct ExtractSummary {
 // Problems go into the report (positions are "line N"). Fails with io_error when a file is
 // missing, unreadable or not a regular file (a device or a FIFO could be read forever). Pure
 // apart from reading `dir`.
-[[nodiscard]] Result<VerifyReport> verify_extract(const std::string& dir);
+// An extract proves itself consistent, not authentic: whoever rewrites every line can recompute
+// every hash. `expected_last_hash`, when not empty, is the anchor recorded apart when it was made
+// (the last hash export printed, kept in the audit file): the extract's last event must have it,
+// which no rewrite can reach.
+[[nodiscard]] Result<VerifyReport> verify_extract(const std::string& dir,
+                                                  std::string_view expected_last_hash = {});
 
 }  // namespace chorus::replay

@@ -255,6 +255,17 @@ int main(int argc, char** argv) {
   auto* verify_extract = app.add_subcommand("verify-extract", "check an audit extract alone");
   verify_extract->add_option("dir", out_dir, "the extract's directory")->required();
   verify_extract->add_flag("--json", as_json, "report as JSON");
+  std::string expected_last_hash;
+  verify_extract
+      ->add_option("--expect-last-hash", expected_last_hash,
+                   "the last hash export printed, recorded apart: the extract's last event must "
+                   "have it (hashes prove an extract consistent; this anchor proves it is the one "
+                   "made)")
+      ->check([](const std::string& text) {
+        const bool hex =
+            text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+        return hex ? std::string() : std::string("a hash is 64 lower-case hex digits");
+      });
 
   try {
     app.parse(argc, argv);
@@ -273,7 +284,7 @@ int main(int argc, char** argv) {
     if (out_dir.empty()) {
       return report_error({errc::invalid_argument, "verify-extract needs an extract's directory"});
     }
-    auto report = chorus::replay::verify_extract(out_dir);
+    auto report = chorus::replay::verify_extract(out_dir, expected_last_hash);
     if (!report) return report_error(report.error());
     return print_report(*report, as_json);
   }
@@ -290,6 +301,25 @@ int main(int argc, char** argv) {
         *dir, chorus::projections::ViewStore::OpenMode::read_only);
     if (!store) return report_error({errc::io_error, store.error().message});
     live = std::move(*store);
+  }
+
+  // What the server's views had applied, read before the log: the log must reach at least as
+  // far, or acknowledged events were lost from its end (a cut write-ahead log reads as a torn
+  // tail, which no hash can show). An anchor kept beside the log, for verify.
+  std::optional<chorus::events::LogPosition> views_applied;
+  if (*verify && kafka.brokers.empty()) {
+    if (auto dir = chorus::replay::live_views_dir(data_dir)) {
+      auto store = chorus::projections::ViewStore::open(
+          *dir, chorus::projections::ViewStore::OpenMode::read_only);
+      if (store) {
+        auto token = (*store)->position();
+        if (token && !token->empty()) {
+          if (auto parsed = chorus::events::LogPosition::from_token(*token)) {
+            views_applied = *parsed;
+          }
+        }
+      }
+    }
   }
 
   // Read-only: a running server keeps writing meanwhile; the tool sees the log as it stood
@@ -373,6 +403,16 @@ int main(int argc, char** argv) {
   if (*verify) {
     auto report = chorus::replay::verify_log(log, progress_bar("verify"));
     if (!report) return report_error(report.error());
+    auto end = log.end();
+    if (!end) return report_error({errc::log_error, end.error().message});
+    if (views_applied && !end->covers(*views_applied)) {
+      report->broken.push_back({"", 0, "end",
+                                "the log ends at position " + end->to_token() +
+                                    " but the server's views had applied "
+                                    "events up to position " +
+                                    views_applied->to_token() +
+                                    ": acknowledged events were lost from the log's end"});
+    }
     return print_report(*report, as_json);
   }
 

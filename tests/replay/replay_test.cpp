@@ -466,6 +466,17 @@ TEST_F(ReplayEmbedded, ATimeRangeExtractNeverSplitsOneCommand) {
   auto checked = replay("verify-extract " + out);
   EXPECT_EQ(checked.exit_code, 0) << checked.out;
   EXPECT_NE(checked.out.find("INTACT"), std::string::npos) << checked.out;
+
+  // A range the events lie outside of, the manifest otherwise as the tool writes it: caught.
+  std::ifstream in(out + "/manifest.json");
+  json manifest = json::parse(in, nullptr, false);
+  ASSERT_TRUE(manifest.is_object());
+  EXPECT_EQ(manifest["selection"].size(), 2u) << manifest;  // the bounds asked, both
+  manifest["selection"] = json{{"from", "2030-01-01T00:00:00.000000Z"}};
+  std::ofstream(out + "/manifest.json", std::ios::trunc) << manifest.dump(2) << "\n";
+  auto moved = replay("verify-extract " + out);
+  EXPECT_EQ(moved.exit_code, 1) << moved.out;
+  EXPECT_NE(moved.out.find("outside the time range"), std::string::npos) << moved.out;
 }
 
 TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
@@ -740,6 +751,13 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
   std::filesystem::remove_all(dir_ / "log");
   auto ok = replay("verify-extract " + out);
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  // Against the anchor recorded when it was made: the same; against another, caught.
+  const std::string printed = made.out.substr(made.out.find("(last hash ") + 11, 64);
+  EXPECT_EQ(replay("verify-extract --expect-last-hash " + printed + " " + out).exit_code, 0);
+  auto other = replay("verify-extract --expect-last-hash " + std::string(64, 'a') + " " + out);
+  EXPECT_EQ(other.exit_code, 1) << other.out;
+  EXPECT_NE(other.out.find("not the one recorded"), std::string::npos) << other.out;
+  EXPECT_EQ(replay("verify-extract --expect-last-hash xyz " + out).exit_code, 2);
 
   // Edit the readable text of one line (keeping the stored bytes): caught, line named.
   std::ifstream in(out + "/events.jsonl");
@@ -784,7 +802,7 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
   auto with_manifest = [&](const std::string& copy, const std::function<void(json&)>& edit) {
     json m = json::parse(manifest_text);
     edit(m);
-    write(copy + "/manifest.json", m.dump());
+    write(copy + "/manifest.json", m.dump(2) + "\n");  // as the tool writes it
   };
   // A line edited as a forger would: the file's digest in the manifest recomputed to match,
   // so that only the line's own check can catch it.
@@ -815,6 +833,36 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
          with_manifest(c, [](json& m) { m["streams"].begin().value()["first_version"] = 2; });
        },
        1, "from version 1"},
+      {"a member added to the manifest",
+       [&](const std::string& c) { with_manifest(c, [](json& m) { m["note"] = "approved"; }); }, 1,
+       "a member missing, unknown"},
+      {"a stream's event count changed",
+       [&](const std::string& c) {
+         with_manifest(c, [](json& m) { m["streams"].begin().value()["events"] = 999; });
+       },
+       1, "the manifest counts 999 events of the stream"},
+      {"the selection removed",
+       [&](const std::string& c) { with_manifest(c, [](json& m) { m.erase("selection"); }); }, 1,
+       "no stream nor time range"},
+      {"the selected stream as a number",
+       [&](const std::string& c) {
+         with_manifest(c, [](json& m) { m["selection"]["stream"] = 5; });
+       },
+       1, "no stream nor time range"},
+      {"a hash in upper case",
+       [&](const std::string& c) {
+         with_manifest(c, [](json& m) {
+           std::string h = m["last_hash"];
+           for (auto& ch : h) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+           m["last_hash"] = h;
+         });
+       },
+       1, "a hash not as the tool writes it"},
+      {"the manifest re-spaced",
+       [&](const std::string& c) {
+         write(c + "/manifest.json", json::parse(manifest_text).dump());
+       },
+       1, "not written as the tool writes one"},
       {"a version as a string",
        [&](const std::string& c) { with_line(c, [](json& j) { j["version"] = "1"; }); }, 1,
        "\"version\""},
@@ -964,6 +1012,12 @@ TEST_F(ReplayEmbedded, AnAcknowledgedEventCutFromTheWriteAheadLogStopsTheServer)
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << said;
   EXPECT_NE(said.find("lost acknowledged events"), std::string::npos) << said;
   EXPECT_EQ(said.find("LISTENING"), std::string::npos) << said;
+  // The auditor's verify says so too: no hash shows a lost tail, but the views' applied
+  // position, kept beside the log, lies past its end.
+  auto lost = replay(data() + " verify");
+  EXPECT_EQ(lost.exit_code, 1) << lost.out;
+  EXPECT_NE(lost.out.find("acknowledged events were lost from the log's end"), std::string::npos)
+      << lost.out;
 
   ServerProcess({"--data-dir", dir_.string(), "--drop-damaged-wal-tail"}).stop();
   auto recovered = replay(data() + " verify");
