@@ -688,6 +688,19 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
+namespace {
+
+// The stored event around a body and its hash, as encode() writes it, into `fbb` (cleared).
+void seal(flatbuffers::FlatBufferBuilder& fbb, std::string_view body, const Hash& hash) {
+  // The body is a FlatBuffer of its own: keep it 8-aligned inside the stored one.
+  fbb.ForceVectorAlignment(body.size(), 1, 8);
+  auto body_vec = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+  auto hash_vec = fbb.CreateVector(hash.data(), hash.size());
+  fbb.Finish(fb::CreateStoredEvent(fbb, body_vec, hash_vec));
+}
+
+}  // namespace
+
 EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Hash& prev_hash,
                     const NewEvent& event) {
   // The body is its own buffer so that its bytes, exactly as hashed, are what is stored.
@@ -715,13 +728,37 @@ EncodedEvent encode(std::string_view stream_id, std::uint64_t version, const Has
   EncodedEvent out;
   out.hash = sha256(body_view);
 
-  // The body is a FlatBuffer of its own: keep it 8-aligned inside the stored one.
-  fbb.ForceVectorAlignment(body_fbb.GetSize(), 1, 8);
-  auto body_vec = fbb.CreateVector(body_fbb.GetBufferPointer(), body_fbb.GetSize());
-  auto hash_vec = fbb.CreateVector(out.hash.data(), out.hash.size());
-  fbb.Finish(fb::CreateStoredEvent(fbb, body_vec, hash_vec));
+  seal(fbb, body_view, out.hash);
   out.bytes.assign(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
   return out;
+}
+
+Result<void> check_envelope(std::string_view bytes) {
+  // The envelope alone is verified: the body's bytes are compared, not read.
+  const std::string_view in_place = aligned(bytes);
+  flatbuffers::Verifier outer(reinterpret_cast<const std::uint8_t*>(in_place.data()),
+                              in_place.size());
+  const fb::StoredEvent* stored =
+      fb::VerifyStoredEventBuffer(outer) ? fb::GetStoredEvent(in_place.data()) : nullptr;
+  if (stored == nullptr || stored->body() == nullptr || stored->hash() == nullptr ||
+      stored->hash()->size() != Hash{}.size()) {
+    return fail(errc::corruption, "stored event is not a valid StoredEvent FlatBuffer");
+  }
+  Hash hash{};
+  std::memcpy(hash.data(), stored->hash()->data(), hash.size());
+  thread_local flatbuffers::FlatBufferBuilder fbb(1024);
+  fbb.Clear();
+  seal(fbb,
+       std::string_view(reinterpret_cast<const char*>(stored->body()->data()),
+                        stored->body()->size()),
+       hash);
+  if (std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()) !=
+      bytes) {
+    return fail(errc::corruption,
+                "the stored envelope around the event's body is not as it was written (a byte no "
+                "field reads was changed)");
+  }
+  return {};
 }
 
 Result<EventCoordinates> peek(std::string_view bytes) {

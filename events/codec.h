@@ -58,6 +58,12 @@ struct EventView {
 // nothing is kept of a failed call. Thread-safe.
 [[nodiscard]] Result<EventView> view(std::string_view bytes);
 
+// Checks that `bytes` are exactly what encode() stores for their body and hash. The hash covers
+// the body; the envelope around it (its tables' offsets and sizes, padding) is read by no field,
+// so a byte changed there passes view() and decode(): this catches it, for verifiers that must
+// catch any changed byte. Fails with corruption. Costs one copy of the body. Thread-safe.
+[[nodiscard]] Result<void> check_envelope(std::string_view bytes);
+
 // The payload of a viewed event, as decode() gives it (a copy). Fails with corruption on a
 // payload type this build does not read, or invalid_argument on a default EventView; the view
 // stays usable either way. Valid only while the view is (see EventView). Thread-safe.

@@ -271,6 +271,12 @@ void prepare(std::string_view bytes, Prepared& p) {
   p.ready = true;
   p.view = events::view(bytes);
   p.event.reset();
+  // Every byte: the envelope around the hashed body too.
+  if (p.view) {
+    if (auto envelope = events::check_envelope(bytes); !envelope) {
+      p.view = std::unexpected(envelope.error());
+    }
+  }
   if (!p.view) {
     p.payload.reset();
     return;
