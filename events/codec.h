@@ -42,7 +42,8 @@ struct EventCoordinates {
 // its copies. decode() builds every string of the event; a walk that needs only the chain
 // fields spent more in malloc than in the hash. `stream_id` points into the bytes given to
 // view(), or, when those were not 8-aligned, into a per-thread copy that the next view(),
-// peek() or decode() on the same thread overwrites: use a view before either happens.
+// peek(), decode() or check_envelope() on the same thread overwrites (with the same bytes, when
+// called on the same ones): use a view before another event's call.
 struct EventView {
   std::string_view stream_id;
   std::uint64_t version = 0;

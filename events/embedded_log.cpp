@@ -183,12 +183,15 @@ class EmbeddedScan final : public LogScan {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const std::string_view key = it->key().ToStringView();
       const std::string_view value = it->value().ToStringView();
-      // stream_key: the id, a NUL, the version (8 bytes); the value: the offset (8 bytes).
-      const bool shaped = key.size() > 9 && key[key.size() - 9] == '\0' && value.size() == 8;
-      placement.well_formed = shaped;
-      placement.stream_id = shaped ? key.substr(0, key.size() - 9) : key;
-      placement.version = shaped ? from_be64(key.substr(key.size() - 8)) : 0;
-      placement.offset = shaped ? from_be64(value) : 0;
+      // stream_key: the id, a NUL, the version (8 bytes); the value: the offset (8 bytes). Each
+      // judged apart, so that a bad value still names its stream and version.
+      const bool key_shaped = key.size() > 9 && key[key.size() - 9] == '\0';
+      const bool value_shaped = value.size() == 8;
+      placement.well_formed = key_shaped && value_shaped;
+      placement.key_well_formed = key_shaped;
+      placement.stream_id = key_shaped ? key.substr(0, key.size() - 9) : key;
+      placement.version = key_shaped ? from_be64(key.substr(key.size() - 8)) : 0;
+      placement.offset = value_shaped ? from_be64(value) : 0;
       visit(placement);
     }
     if (!it->status().ok()) return std::unexpected(io(it->status(), "reading the stream index"));

@@ -77,7 +77,10 @@ struct IndexedPlacement {
   std::string_view stream_id;  // valid during the visit only
   std::uint64_t version = 0;
   std::uint64_t offset = 0;
-  bool well_formed = true;  // false: the key or the value is not of the index's shape (zeros)
+  // false: the key or the value is not of the index's shape. A bad key is given whole as the
+  // stream id (version 0); a bad value keeps the key's stream and version (offset 0).
+  bool well_formed = true;
+  bool key_well_formed = true;
 };
 
 // A scan of the embedded log from offset 0 to its end when the scan was made. One thread at a

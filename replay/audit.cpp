@@ -77,6 +77,7 @@ struct StreamCheck {
   std::uint64_t indexed_placed = 0;
   std::uint64_t indexed_last = 0;  // the last version the index places, while it is read
   bool placements_seen = false;    // the index places some version of it
+  bool damaged = false;            // the walk found one of its events damaged (already reported)
 };
 
 // One event's place in the embedded log, mixed (splitmix64) so that a sum over a stream's
@@ -401,6 +402,7 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   if (hash == nullptr && stream.empty()) return;
   auto& s = p.view ? streams.at(stream, p.stream_hash) : streams[stream];
   if (at.address != nullptr) s.placed += placement_mark(version, at.address->offset);
+  if (failure != nullptr) s.damaged = true;
   if (hash == nullptr) {
     s.version = version;
     s.chain_known = false;
@@ -644,7 +646,8 @@ Result<void> check_placements(events::LogScan& scan, StreamTable& streams,
                            " but the log holds versions up to " + std::to_string(check->version)});
       return;
     }
-    if (check->indexed_placed == check->placed) return;
+    // A stream with a damaged event is reported there: its index is not blamed for it.
+    if (check->indexed_placed == check->placed || check->damaged) return;
     // Some entry points at another event: read each to name it.
     for (const auto& [version, offset] : entries) {
       auto bytes = scan.event_at(offset);
@@ -667,6 +670,11 @@ Result<void> check_placements(events::LogScan& scan, StreamTable& streams,
   };
   auto read = scan.placements([&](const events::IndexedPlacement& p) {
     if (failed) return;
+    if (!p.key_well_formed) {
+      index.push_back({printable(p.stream_id), 0, "index",
+                       "a key of the stream index is not a stream id and a version"});
+      return;
+    }
     if (p.stream_id != current) {
       finish_stream();
       current = std::string(p.stream_id);
@@ -677,7 +685,9 @@ Result<void> check_placements(events::LogScan& scan, StreamTable& streams,
     }
     if (!p.well_formed) {
       if (!gap_reported) {
-        index.push_back({current, 0, "index", "the stream index holds a malformed placement"});
+        index.push_back({current, p.version, "index",
+                         "the stream index's placement of version " + std::to_string(p.version) +
+                             " is not an offset"});
       }
       gap_reported = true;
       return;
@@ -1037,8 +1047,8 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
   } else {
     // The bounds asked for only: an open end is no time.
     selected = json::object();
-    if (selection.from_us != 0) selected["from"] = format_time(selection.from_us);
-    if (selection.to_us != INT64_MAX) selected["to"] = format_time(selection.to_us);
+    if (selection.from_us) selected["from"] = format_time(*selection.from_us);
+    if (selection.to_us) selected["to"] = format_time(*selection.to_us);
     auto ok = walk_log(log, progress, [&](std::vector<events::RecordedEvent>& batch) {
       for (const auto& r : batch) {
         if (error) return;
@@ -1047,8 +1057,8 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
           error = Error{errc::corruption, e.error().message};
           return;
         }
-        if (e->meta.occurred_at_us < selection.from_us ||
-            e->meta.occurred_at_us > selection.to_us) {
+        if (e->meta.occurred_at_us < selection.from_us.value_or(INT64_MIN) ||
+            e->meta.occurred_at_us > selection.to_us.value_or(INT64_MAX)) {
           continue;
         }
         take(r.address, *e, r.bytes);
@@ -1076,6 +1086,9 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
   m << json_text(manifest, 2) << '\n';
   m.close();
   if (!m) return fail(errc::io_error, "writing " + dir + "/manifest.json failed");
+  auto anchor = file_sha256(dir + "/manifest.json");
+  if (!anchor) return fail(errc::io_error, "cannot read back " + dir + "/manifest.json");
+  summary.manifest_sha256 = *anchor;
   return summary;
 }
 
@@ -1152,7 +1165,8 @@ std::optional<std::string> not_a_regular_file(const std::string& path) {
 
 }  // namespace
 
-Result<VerifyReport> verify_extract(const std::string& dir, std::string_view expected_last_hash) {
+Result<VerifyReport> verify_extract(const std::string& dir,
+                                    std::string_view expected_manifest_sha256) {
   const std::string manifest_path = dir + "/manifest.json";
   const std::string events_path = dir + "/events.jsonl";
   for (const auto& path : {manifest_path, events_path}) {
@@ -1198,6 +1212,8 @@ Result<VerifyReport> verify_extract(const std::string& dir, std::string_view exp
       for (auto [key, target] : {std::pair{"from", &from_us}, std::pair{"to", &to_us}}) {
         if (!sel.contains(key)) continue;
         auto text = text_member(sel, key);
+        // Extracts made before 2026-11-28 wrote an open end as the largest time.
+        if (std::string_view(key) == "to" && text == format_time(INT64_MAX)) continue;
         auto moment = text ? Moment::parse(*text) : fail(errc::invalid_argument, "");
         if (!moment || moment->kind != Moment::Kind::time) {
           selection_ok = false;
@@ -1351,12 +1367,14 @@ Result<VerifyReport> verify_extract(const std::string& dir, std::string_view exp
   if (last_hash != manifest["last_hash"].get<std::string>()) {
     findings.broken({"", 0, "manifest", "the last event's hash is not the manifest's last_hash"});
   }
-  if (!expected_last_hash.empty() && last_hash != expected_last_hash) {
-    findings.broken({"", 0, "anchor",
-                     "the last event's hash " + last_hash +
-                         " is not the one recorded when the "
-                         "extract was made (" +
-                         std::string(expected_last_hash) + ")"});
+  if (!expected_manifest_sha256.empty()) {
+    auto anchor = file_sha256(manifest_path);
+    if (!anchor || *anchor != expected_manifest_sha256) {
+      findings.broken({"", 0, "anchor",
+                       "manifest.json's SHA-256 " + anchor.value_or("(unreadable)") +
+                           " is not the one recorded when the extract was made (" +
+                           std::string(expected_manifest_sha256) + ")"});
+    }
   }
   for (const auto& [stream, s] : manifest["streams"].items()) {
     const auto& c = streams[stream];

@@ -39,7 +39,10 @@ struct VerifyReport {
   std::uint64_t streams = 0;
   std::vector<BrokenLink> broken;  // in log order; the first is the first broken link
   std::vector<Breach> breaches;
-  std::string end_position;                        // the position the walk stopped at
+  std::string end_position;  // the position the walk stopped at
+  // What the check could not cover and the reader should know (not findings: intact() ignores
+  // them), e.g. an anchor that could not be read.
+  std::vector<std::string> notes;
   static constexpr std::size_t kMaxListed = 1000;  // later findings are counted only
   std::uint64_t unlisted = 0;
   [[nodiscard]] bool intact() const { return broken.empty() && breaches.empty() && unlisted == 0; }
@@ -62,23 +65,29 @@ using Progress = std::function<void(std::uint64_t done, std::uint64_t total)>;
 // event's hash, every stream's chain (versions consecutive from 1, prev_hash links), invariant 3
 // (tickets move along the status table; Fermé is final), invariants 1, 2, 4 of structures, and
 // the stream index against the log (each stream's indexed version; on the embedded log also its
-// indexed hash, and heads of streams the log does not hold; findings at position "index").
+// indexed hash, heads of streams the log does not hold, and the placements every version is read
+// through: from 1 to the last, each at the offset holding it; findings at position "index"), and
+// on the embedded log each stored envelope against what the writer stores (events::check_envelope).
 // Problems go into the report, not the error: on success the report says what was found
 // (intact() when nothing). Fails with log_error when the log cannot be read (on the embedded log,
 // also when an offset is missing). Read-only; thread-safe if the log is.
 [[nodiscard]] Result<VerifyReport> verify_log(events::EventLog& log, const Progress& progress = {});
 
-// What an extract holds: one stream, or every event that occurred in [from_us, to_us].
+// What an extract holds: one stream, or every event that occurred in [from_us, to_us] (a bound
+// not given is open, and not recorded in the manifest).
 struct ExtractSelection {
   std::string stream;  // when set, the whole stream
-  std::int64_t from_us = 0;
-  std::int64_t to_us = INT64_MAX;
+  std::optional<std::int64_t> from_us;
+  std::optional<std::int64_t> to_us;
 };
 
 struct ExtractSummary {
   std::uint64_t events = 0;
   std::uint64_t streams = 0;
   std::string last_hash;  // hex hash of the last event written
+  // Hex SHA-256 of manifest.json, which records the SHA-256 of events.jsonl and every stream's
+  // last hash: the extract's anchor, to keep apart (verify_extract's expected_manifest_sha256).
+  std::string manifest_sha256;
 };
 
 // Writes `dir`/events.jsonl (one event a line: position, stream, version, type, time, actor,
@@ -103,10 +112,11 @@ struct ExtractSummary {
 // missing, unreadable or not a regular file (a device or a FIFO could be read forever). Pure
 // apart from reading `dir`.
 // An extract proves itself consistent, not authentic: whoever rewrites every line can recompute
-// every hash. `expected_last_hash`, when not empty, is the anchor recorded apart when it was made
-// (the last hash export printed, kept in the audit file): the extract's last event must have it,
-// which no rewrite can reach.
+// every hash. `expected_manifest_sha256`, when not empty, is the anchor recorded apart when it
+// was made (ExtractSummary::manifest_sha256, which export prints, kept in the audit file):
+// manifest.json must have that SHA-256. The manifest records the digest of events.jsonl and
+// every stream's last hash, so no rewrite of any stream reaches it.
 [[nodiscard]] Result<VerifyReport> verify_extract(const std::string& dir,
-                                                  std::string_view expected_last_hash = {});
+                                                  std::string_view expected_manifest_sha256 = {});
 
 }  // namespace chorus::replay

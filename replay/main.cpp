@@ -106,9 +106,17 @@ void print_history(const std::vector<chorus::replay::HistoryEvent>& history,
   // shown escaped, so that no text can pass for a row of its own.
   auto one_line = [](const std::string& text) {
     std::string out;
-    for (char c : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
       const auto u = static_cast<unsigned char>(c);
-      if (c == '\n') {
+      // U+2028 and U+2029 (the API takes them) break lines in some terminals and editors.
+      const std::string_view rest(text.data() + i, text.size() - i);
+      if (rest.starts_with("\xE2\x80\xA8") || rest.starts_with("\xE2\x80\xA9")) {
+        out += rest[2] == '\xA8' ? "\\u2028" : "\\u2029";
+        i += 2;
+      } else if (c == '\\') {
+        out += "\\\\";  // so that a backslash in the text is never read as an escape
+      } else if (c == '\n') {
         out += "\\n";
       } else if (c == '\r') {
         out += "\\r";
@@ -149,7 +157,7 @@ int print_report(const chorus::replay::VerifyReport& r, bool as_json) {
   if (as_json) {
     json out{{"intact", r.intact()},           {"events", r.events},     {"streams", r.streams},
              {"end_position", r.end_position}, {"unlisted", r.unlisted}, {"broken", json::array()},
-             {"breaches", json::array()}};
+             {"breaches", json::array()},      {"notes", r.notes}};
     for (const auto& b : r.broken) {
       out["broken"].push_back(json{{"stream", b.stream},
                                    {"version", b.version},
@@ -182,6 +190,7 @@ int print_report(const chorus::replay::VerifyReport& r, bool as_json) {
                 << ": " << b.description << "\n";
     }
     if (r.unlisted > 0) std::cout << r.unlisted << " more findings not listed\n";
+    for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
     std::cout << (r.intact() ? "INTACT" : "DAMAGED") << "\n";
   }
   return r.intact() ? kIntact : kFindings;
@@ -255,16 +264,15 @@ int main(int argc, char** argv) {
   auto* verify_extract = app.add_subcommand("verify-extract", "check an audit extract alone");
   verify_extract->add_option("dir", out_dir, "the extract's directory")->required();
   verify_extract->add_flag("--json", as_json, "report as JSON");
-  std::string expected_last_hash;
+  std::string expected_manifest_sha256;
   verify_extract
-      ->add_option("--expect-last-hash", expected_last_hash,
-                   "the last hash export printed, recorded apart: the extract's last event must "
-                   "have it (hashes prove an extract consistent; this anchor proves it is the one "
-                   "made)")
+      ->add_option("--expect-manifest-sha256", expected_manifest_sha256,
+                   "the manifest SHA-256 export printed, kept apart: hashes prove an extract "
+                   "consistent, this anchor proves it is the one made")
       ->check([](const std::string& text) {
         const bool hex =
             text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
-        return hex ? std::string() : std::string("a hash is 64 lower-case hex digits");
+        return hex ? std::string() : std::string("a SHA-256 is 64 lower-case hex digits");
       });
 
   try {
@@ -284,7 +292,7 @@ int main(int argc, char** argv) {
     if (out_dir.empty()) {
       return report_error({errc::invalid_argument, "verify-extract needs an extract's directory"});
     }
-    auto report = chorus::replay::verify_extract(out_dir, expected_last_hash);
+    auto report = chorus::replay::verify_extract(out_dir, expected_manifest_sha256);
     if (!report) return report_error(report.error());
     return print_report(*report, as_json);
   }
@@ -307,18 +315,20 @@ int main(int argc, char** argv) {
   // far, or acknowledged events were lost from its end (a cut write-ahead log reads as a torn
   // tail, which no hash can show). An anchor kept beside the log, for verify.
   std::optional<chorus::events::LogPosition> views_applied;
+  std::string no_anchor;  // why the anchor could not be read, for the report
   if (*verify && kafka.brokers.empty()) {
-    if (auto dir = chorus::replay::live_views_dir(data_dir)) {
-      auto store = chorus::projections::ViewStore::open(
-          *dir, chorus::projections::ViewStore::OpenMode::read_only);
-      if (store) {
-        auto token = (*store)->position();
-        if (token && !token->empty()) {
-          if (auto parsed = chorus::events::LogPosition::from_token(*token)) {
-            views_applied = *parsed;
-          }
-        }
-      }
+    if (auto dir = chorus::replay::live_views_dir(data_dir); !dir) {
+      no_anchor = dir.error().message;
+    } else if (auto store = chorus::projections::ViewStore::open(
+                   *dir, chorus::projections::ViewStore::OpenMode::read_only);
+               !store) {
+      no_anchor = store.error().message;
+    } else if (auto token = (*store)->position(); !token || token->empty()) {
+      no_anchor = token ? "the views hold no position" : token.error().message;
+    } else if (auto parsed = chorus::events::LogPosition::from_token(*token); !parsed) {
+      no_anchor = "the views hold a malformed position";
+    } else {
+      views_applied = *parsed;
     }
   }
 
@@ -406,12 +416,29 @@ int main(int argc, char** argv) {
     auto end = log.end();
     if (!end) return report_error({errc::log_error, end.error().message});
     if (views_applied && !end->covers(*views_applied)) {
-      report->broken.push_back({"", 0, "end",
-                                "the log ends at position " + end->to_token() +
-                                    " but the server's views had applied "
-                                    "events up to position " +
-                                    views_applied->to_token() +
-                                    ": acknowledged events were lost from the log's end"});
+      // Opened again once: a read-only opening that met a running server's flush may have
+      // missed the flushed tail, which a later opening holds.
+      auto again = chorus::events::open_embedded_log({.dir = data_dir + "/log", .read_only = true});
+      auto later =
+          again
+              ? (*again)->end()
+              : chorus::events::Result<chorus::events::LogPosition>(std::unexpected(again.error()));
+      if (later && later->covers(*views_applied)) {
+        report->notes.push_back(
+            "the log's end moved while it was opened (a running server's "
+            "flush): checked up to " +
+            end->to_token() + ", which the views had passed; run verify again to cover it");
+      } else {
+        report->broken.push_back({"", 0, "end",
+                                  "the log ends at position " + end->to_token() +
+                                      " but the server's views had applied events up to "
+                                      "position " +
+                                      views_applied->to_token() +
+                                      ": acknowledged events were lost from the log's end"});
+      }
+    } else if (!views_applied && kafka.brokers.empty()) {
+      report->notes.push_back("the log's end was not held to the views' applied position (" +
+                              no_anchor + "): a lost tail would not show");
     }
     return print_report(*report, as_json);
   }
@@ -437,14 +464,16 @@ int main(int argc, char** argv) {
         }
         *target = m->time_us;
       }
-      if (selection.from_us > selection.to_us) {
+      if (selection.from_us && selection.to_us && *selection.from_us > *selection.to_us) {
         return report_error({errc::invalid_argument, "--from is after --to"});
       }
     }
     auto summary = chorus::replay::write_extract(log, selection, out_dir, progress_bar("export"));
     if (!summary) return report_error(summary.error());
     std::cout << "exported " << summary->events << " events of " << summary->streams
-              << " streams to " << out_dir << " (last hash " << summary->last_hash << ")\n";
+              << " streams to " << out_dir << " (last hash " << summary->last_hash << ")\n"
+              << "manifest SHA-256 " << summary->manifest_sha256
+              << " (keep it apart: verify-extract --expect-manifest-sha256 checks against it)\n";
     return kIntact;
   }
 

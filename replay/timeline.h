@@ -83,4 +83,8 @@ struct HistoryEvent {
 // "2026-11-24T10:15:00.123456Z". Pure.
 [[nodiscard]] std::string format_time(std::int64_t time_us);
 
+// Bytes as text for a report: printable ASCII as it is, any other byte (and the backslash) as
+// \xNN. Pure.
+[[nodiscard]] std::string printable(std::string_view bytes);
+
 }  // namespace chorus::replay

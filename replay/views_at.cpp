@@ -103,20 +103,6 @@ class PrefixLog final : public events::EventLog {
   events::LogPosition until_;
 };
 
-std::string printable(std::string_view bytes) {
-  std::string out;
-  for (unsigned char c : bytes) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::unique_ptr<events::EventLog> log_prefix(events::EventLog& inner, events::LogPosition until) {

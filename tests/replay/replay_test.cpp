@@ -467,6 +467,21 @@ TEST_F(ReplayEmbedded, ATimeRangeExtractNeverSplitsOneCommand) {
   EXPECT_EQ(checked.exit_code, 0) << checked.out;
   EXPECT_NE(checked.out.find("INTACT"), std::string::npos) << checked.out;
 
+  // From the epoch (a bound given at 0), and as extracts made before 2026-11-28 recorded an
+  // open end (the largest time): both read as what the tool writes.
+  const std::string from_epoch = (dir_ / "from-epoch").string();
+  ASSERT_EQ(replay(data() + " export --from 1970-01-01T00:00:00Z --out " + from_epoch).exit_code,
+            0);
+  EXPECT_EQ(replay("verify-extract " + from_epoch).exit_code, 0);
+  {
+    std::ifstream min(from_epoch + "/manifest.json");
+    json legacy = json::parse(min);
+    legacy["selection"]["to"] = "294247-01-10T04:00:54.775807Z";
+    std::ofstream(from_epoch + "/manifest.json", std::ios::trunc) << legacy.dump(2) << "\n";
+    auto old = replay("verify-extract " + from_epoch);
+    EXPECT_EQ(old.exit_code, 0) << old.out;
+  }
+
   // A range the events lie outside of, the manifest otherwise as the tool writes it: caught.
   std::ifstream in(out + "/manifest.json");
   json manifest = json::parse(in, nullptr, false);
@@ -663,6 +678,10 @@ TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
   EXPECT_EQ(report["breaches"][0]["invariant"], 3);
   EXPECT_EQ(report["breaches"][0]["stream"], "ticket-forged");
   EXPECT_EQ(report["breaches"][0]["from"], "0:1");
+  // No server views beside this log: the report says the end was not anchored.
+  ASSERT_EQ(report["notes"].size(), 1u) << report.dump(2);
+  EXPECT_NE(report["notes"][0].get<std::string>().find("not held to the views"), std::string::npos)
+      << report;
 }
 
 TEST_F(ReplayEmbedded, AStructureWithoutGpInAHandBuiltLogIsReportedWithItsInterval) {
@@ -791,13 +810,47 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
   std::filesystem::remove_all(dir_ / "log");
   auto ok = replay("verify-extract " + out);
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
-  // Against the anchor recorded when it was made: the same; against another, caught.
-  const std::string printed = made.out.substr(made.out.find("(last hash ") + 11, 64);
-  EXPECT_EQ(replay("verify-extract --expect-last-hash " + printed + " " + out).exit_code, 0);
-  auto other = replay("verify-extract --expect-last-hash " + std::string(64, 'a') + " " + out);
+  // Against the anchor recorded when it was made (the manifest's SHA-256 export printed): the
+  // same; against another, caught; a malformed one is bad usage.
+  const std::string marker = "manifest SHA-256 ";
+  ASSERT_NE(made.out.find(marker), std::string::npos) << made.out;
+  const std::string anchor = made.out.substr(made.out.find(marker) + marker.size(), 64);
+  EXPECT_EQ(replay("verify-extract --expect-manifest-sha256 " + anchor + " " + out).exit_code, 0);
+  auto other =
+      replay("verify-extract --expect-manifest-sha256 " + std::string(64, 'a') + " " + out);
   EXPECT_EQ(other.exit_code, 1) << other.out;
   EXPECT_NE(other.out.find("not the one recorded"), std::string::npos) << other.out;
-  EXPECT_EQ(replay("verify-extract --expect-last-hash xyz " + out).exit_code, 2);
+  EXPECT_EQ(replay("verify-extract --expect-manifest-sha256 xyz " + out).exit_code, 2);
+  {
+    // A forger's extract, consistent throughout: its last event dropped, and every count, hash
+    // and digest of the manifest made to match. Only the anchor tells.
+    const std::string forged = (dir_ / "forged").string();
+    std::filesystem::copy(out, forged);
+    std::ifstream in(out + "/events.jsonl");
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_GE(lines.size(), 2u);
+    lines.pop_back();
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    std::ofstream(forged + "/events.jsonl", std::ios::trunc | std::ios::binary) << text;
+    const json last = json::parse(lines.back());
+    std::ifstream min(out + "/manifest.json");
+    json m = json::parse(min);
+    m["events"] = lines.size();
+    m["last_hash"] = last["hash"];
+    auto& s = m["streams"][last["stream"].get<std::string>()];
+    s["events"] = lines.size();
+    s["last_version"] = last["version"];
+    s["last_hash"] = last["hash"];
+    m["events_sha256"] = events::to_hex(events::sha256(text));
+    std::ofstream(forged + "/manifest.json", std::ios::trunc) << m.dump(2) << "\n";
+    auto consistent = replay("verify-extract " + forged);
+    EXPECT_EQ(consistent.exit_code, 0) << consistent.out;  // hashes alone cannot tell
+    auto anchored = replay("verify-extract --expect-manifest-sha256 " + anchor + " " + forged);
+    EXPECT_EQ(anchored.exit_code, 1) << anchored.out;
+    EXPECT_NE(anchored.out.find("not the one recorded"), std::string::npos) << anchored.out;
+  }
 
   // Edit the readable text of one line (keeping the stored bytes): caught, line named.
   std::ifstream in(out + "/events.jsonl");
