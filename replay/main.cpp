@@ -303,11 +303,8 @@ int main(int argc, char** argv) {
   // they held, however long it takes.
   std::shared_ptr<chorus::projections::ViewStore> live;
   if (*views && compare_live) {
-    auto dir = chorus::replay::live_views_dir(data_dir);
-    if (!dir) return report_error(dir.error());
-    auto store = chorus::projections::ViewStore::open(
-        *dir, chorus::projections::ViewStore::OpenMode::read_only);
-    if (!store) return report_error({errc::io_error, store.error().message});
+    auto store = chorus::replay::open_live_views(data_dir);
+    if (!store) return report_error(store.error());
     live = std::move(*store);
   }
 
@@ -317,11 +314,7 @@ int main(int argc, char** argv) {
   std::optional<chorus::events::LogPosition> views_applied;
   std::string no_anchor;  // why the anchor could not be read, for the report
   if (*verify && kafka.brokers.empty()) {
-    if (auto dir = chorus::replay::live_views_dir(data_dir); !dir) {
-      no_anchor = dir.error().message;
-    } else if (auto store = chorus::projections::ViewStore::open(
-                   *dir, chorus::projections::ViewStore::OpenMode::read_only);
-               !store) {
+    if (auto store = chorus::replay::open_live_views(data_dir); !store) {
       no_anchor = store.error().message;
     } else if (auto token = (*store)->position(); !token || token->empty()) {
       no_anchor = token ? "the views hold no position" : token.error().message;
@@ -497,11 +490,8 @@ int main(int argc, char** argv) {
   if (!reached) return report_error(reached.error());
   std::cout << "views rebuilt up to position " << reached->to_token() << " in " << out_dir << "\n";
   if (!compare_live) return kIntact;
-  auto rebuilt_dir = chorus::replay::live_views_dir(out_dir);
-  if (!rebuilt_dir) return report_error(rebuilt_dir.error());
-  auto rebuilt = chorus::projections::ViewStore::open(
-      *rebuilt_dir, chorus::projections::ViewStore::OpenMode::read_only);
-  if (!rebuilt) return report_error({errc::io_error, rebuilt.error().message});
+  auto rebuilt = chorus::replay::open_live_views(out_dir);  // laid out as a server's
+  if (!rebuilt) return report_error(rebuilt.error());
   std::uint64_t more = 0;
   auto differences = chorus::replay::compare_views(**rebuilt, *live, 1000, more);
   if (!differences) return report_error(differences.error());

@@ -185,6 +185,14 @@ Result<std::string> live_views_dir(const std::string& data_dir) {
   return data_dir + "/views/" + std::to_string(n);
 }
 
+Result<std::shared_ptr<projections::ViewStore>> open_live_views(const std::string& data_dir) {
+  auto dir = live_views_dir(data_dir);
+  if (!dir) return std::unexpected(dir.error());
+  auto store = projections::ViewStore::open(*dir, projections::ViewStore::OpenMode::read_only);
+  if (!store) return fail(errc::io_error, store.error().message);
+  return std::move(*store);
+}
+
 Result<std::vector<RowDifference>> compare_views(const projections::ViewStore& left,
                                                  const projections::ViewStore& right,
                                                  std::size_t limit, std::uint64_t& more) {

@@ -50,6 +50,12 @@ namespace chorus::replay {
 // under a directory rebuild_views() filled.
 [[nodiscard]] Result<std::string> live_views_dir(const std::string& data_dir);
 
+// Those views opened read-only: the store as it stood when opened, whatever the server writes
+// after (one moment of it, to compare with or to hold the log's end to). Fails with io_error
+// when there are none or they cannot be opened. Thread-safe.
+[[nodiscard]] Result<std::shared_ptr<projections::ViewStore>> open_live_views(
+    const std::string& data_dir);
+
 // One row that differs between two view stores: absent on one side, or another value.
 struct RowDifference {
   std::string key;  // printable: non-printable bytes as \xNN
