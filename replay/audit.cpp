@@ -1004,9 +1004,12 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail(errc::io_error, "creating " + dir + ": " + ec.message());
+  // Written under a name of its own until whole: a run stopped half-way (killed, or stopped by a
+  // broken log invariant) leaves no events.jsonl to be taken for an extract.
   const std::string events_path = dir + "/events.jsonl";
-  std::ofstream out(events_path, std::ios::trunc | std::ios::binary);
-  if (!out) return fail(errc::io_error, "cannot write " + events_path);
+  const std::string partial_path = events_path + ".partial";
+  std::ofstream out(partial_path, std::ios::trunc | std::ios::binary);
+  if (!out) return fail(errc::io_error, "cannot write " + partial_path);
 
   ExtractSummary summary;
   json streams = json::object();
@@ -1070,11 +1073,13 @@ Result<ExtractSummary> write_extract(events::EventLog& log, const ExtractSelecti
     }
   }
   out.close();
-  if (!error && !out) error = Error{errc::io_error, "writing " + events_path + " failed"};
+  if (!error && !out) error = Error{errc::io_error, "writing " + partial_path + " failed"};
   if (error) {
     std::filesystem::remove_all(dir, ec);
     return std::unexpected(*error);
   }
+  std::filesystem::rename(partial_path, events_path, ec);
+  if (ec) return fail(errc::io_error, "renaming " + partial_path + ": " + ec.message());
   auto digest = file_sha256(events_path);
   if (!digest) return fail(errc::io_error, "cannot read back " + events_path);
   summary.streams = streams.size();

@@ -652,6 +652,29 @@ TEST_F(ReplayEmbedded, VerifyHoldsTheStreamIndexPlacementsToTheLog) {
   EXPECT_NE(history.out.find("its head says"), std::string::npos) << history.out;
 }
 
+// An export stopped half-way, here by an offset missing from the log (a broken log invariant
+// stops the tool, as it stops the server), leaves no events.jsonl to be taken for an extract.
+TEST_F(ReplayEmbedded, AnExportStoppedHalfWayLeavesNoExtract) {
+  std::vector<Moment> moments;
+  ServerHistory(*server_).build(moments);
+  server_->stop();
+  {
+    RawLog raw(dir_ / "log");
+    ASSERT_TRUE(raw.db);
+    ASSERT_TRUE(raw.db->Delete({}, raw.log(), events::be64(5)).ok());
+  }
+  const std::string out = (dir_ / "stopped").string();
+  auto stopped = replay(data() + " export --from 2000-01-01T00:00:00Z --out " + out);
+  EXPECT_EQ(stopped.exit_code, 134) << stopped.out;  // abort: CHORUS_INVARIANT
+  EXPECT_FALSE(std::filesystem::exists(out + "/events.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/manifest.json"));
+  EXPECT_EQ(replay("verify-extract " + out).exit_code, 4);
+  // verify names the missing offset.
+  auto verified = replay(data() + " verify");
+  EXPECT_EQ(verified.exit_code, 4) << verified.out;
+  EXPECT_NE(verified.out.find("no event at offset 5"), std::string::npos) << verified.out;
+}
+
 TEST_F(ReplayEmbedded, AnIllegalTransitionInAHandBuiltLogIsReported) {
   {
     // A ticket accepted while still Ouvert: decide() would never write it, a forger might.
