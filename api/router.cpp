@@ -720,7 +720,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     auto context =
                         ticket_context(*runner_.store(), *caller,
                                        emitting_structure_of(command, state), destination, service);
-                    if (domain::ticket::is_business(state.sub_category) &&
+                    // Only a take asks whether a business ticket's holder has left (two more
+                    // view reads, and one more way to fail, for no other command).
+                    if (std::holds_alternative<domain::ticket::Take>(command) &&
+                        domain::ticket::is_business(state.sub_category) &&
                         !state.assignee.empty() && state.assignee != caller->user_id) {
                       // Whether its holder may still work it: the rule that made them a
                       // recipient, on an account not deactivated (which refuses them all).

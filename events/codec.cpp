@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -675,6 +676,12 @@ Hash sha256(std::string_view bytes) noexcept {
     SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), out.data());
   }
   return out;
+}
+
+bool is_hex_hash(std::string_view text) noexcept {
+  return text.size() == 2 * Hash{}.size() && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {

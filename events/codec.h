@@ -72,5 +72,7 @@ struct EventView {
 
 [[nodiscard]] Hash sha256(std::string_view bytes) noexcept;
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
+// Whether `text` is a hash as to_hex() writes one: 64 lower-case hex digits. Pure.
+[[nodiscard]] bool is_hex_hash(std::string_view text) noexcept;
 
 }  // namespace chorus::events

@@ -1199,9 +1199,7 @@ Result<VerifyReport> verify_extract(const std::string& dir,
                        [&](const char* n) { return object.contains(n); });
   };
   auto hex_hash = [](const std::optional<std::string>& text) {
-    return text && text->size() == 64 && std::all_of(text->begin(), text->end(), [](char c) {
-             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
+    return text && events::is_hex_hash(*text);
   };
   // The selection: one stream, or a time range (either bound may be open).
   std::optional<std::int64_t> from_us, to_us;

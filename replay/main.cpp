@@ -16,6 +16,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "events/codec.h"
 #include "events/embedded_log.h"
 #include "events/kafka_log.h"
 #include "projections/csv.h"
@@ -270,9 +271,9 @@ int main(int argc, char** argv) {
                    "the manifest SHA-256 export printed, kept apart: hashes prove an extract "
                    "consistent, this anchor proves it is the one made")
       ->check([](const std::string& text) {
-        const bool hex =
-            text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
-        return hex ? std::string() : std::string("a SHA-256 is 64 lower-case hex digits");
+        return chorus::events::is_hex_hash(text)
+                   ? std::string()
+                   : std::string("a SHA-256 is 64 lower-case hex digits");
       });
 
   try {
