@@ -160,6 +160,12 @@ class EventLog {
   // report answers an empty LogStats. Thread-safe.
   [[nodiscard]] virtual LogStats stats() const { return {}; }
 
+  // Whether another writer has taken the log over (Kafka: a newer owner of the partitions
+  // fenced this one): this writer appends nothing more, answering fenced, and what it knows of
+  // the streams stops at the takeover. For readiness and to refuse commands before deciding
+  // them on that stale knowledge. False for a log no one can take over. Thread-safe.
+  [[nodiscard]] virtual bool fenced() const noexcept { return false; }
+
   // "embedded" or "kafka", for logs, metrics and test names.
   [[nodiscard]] virtual std::string_view kind() const noexcept = 0;
 

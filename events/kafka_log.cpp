@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -491,6 +492,7 @@ class KafkaLog final : public EventLog {
 
   std::uint32_t partition_count() const noexcept override { return partitions_; }
   std::string_view kind() const noexcept override { return "kafka"; }
+  bool fenced() const noexcept override { return fenced_; }
 
   LogStats stats() const override { return LogStats{std::nullopt, board_->total()}; }
 
@@ -793,28 +795,45 @@ class KafkaLog final : public EventLog {
       return;
     }
     needs_recovery_ = false;
-    std::shared_lock lock(state_mu_);
+    // Which planned events the log holds at their version, and where.
+    std::vector<bool> present(planned.size(), false);
+    {
+      std::shared_lock lock(state_mu_);
+      for (std::size_t i = 0; i < planned.size(); ++i) {
+        auto& p = planned[i];
+        auto it = streams_.find(*p.stream_id);
+        present[i] = it != streams_.end() && it->second.offsets.size() >= p.version;
+        if (present[i]) p.address = LogAddress{p.partition, it->second.offsets[p.version - 1]};
+      }
+    }
+    // An event at our version is ours only if it is our event: another writer may have taken
+    // the partitions while this one was stalled (a pause, a partition of the network), aborted
+    // our open transaction and written its own events at those versions, which the stream and
+    // version alone would pass off as ours (an acknowledgement of a command never written).
+    // Our event's hash is compared with the stored one.
+    std::vector<bool> ours(planned.size(), false);
+    for (std::size_t i = 0; i < planned.size(); ++i) {
+      if (!present[i]) continue;
+      auto stored = read_stream(*planned[i].stream_id, planned[i].version, 1);
+      if (!stored || stored->size() != 1) {
+        fail_group(group, Error{errc::indeterminate,
+                                why +
+                                    "; the log could not be read back, so the outcome is "
+                                    "unknown" +
+                                    (stored ? std::string() : ": " + stored.error().message)});
+        return;
+      }
+      auto coords = peek(stored->front().bytes);
+      ours[i] = coords && coords->hash == planned[i].encoded.hash;
+    }
     for (auto* request : group) {
       if (!request->planned) continue;
       // All or nothing: the transaction held every event of the group.
-      bool written = false;
+      const bool written = ours[request->first];
       for (std::size_t i = request->first; i < request->first + request->count; ++i) {
-        auto& p = planned[i];
-        auto it = streams_.find(*p.stream_id);
-        const bool present = it != streams_.end() && it->second.head.version >= p.version &&
-                             it->second.offsets.size() >= p.version;
-        if (i == request->first) written = present;
-        CHORUS_INVARIANT(present == written, "a transaction was half-applied");
-        if (present) {
-          p.address = LogAddress{p.partition, it->second.offsets[p.version - 1]};
-        }
+        CHORUS_INVARIANT(ours[i] == written, "a transaction was half-applied");
       }
       if (written) {
-        // The head must be our last event: we are the only writer.
-        const auto& last = planned[request->first + request->count - 1];
-        CHORUS_INVARIANT(streams_.at(*last.stream_id).head.version == last.version ||
-                             streams_.at(*last.stream_id).offsets.size() >= last.version,
-                         "an event of ours was overwritten");
         AppendResult r;
         for (std::size_t i = request->first; i < request->first + request->count; ++i) {
           r.addresses.push_back(planned[i].address);
@@ -892,6 +911,9 @@ class KafkaLog final : public EventLog {
       }
     }
 
+    if (options_.commit_fault_for_test && options_.commit_fault_for_test()) {
+      return settle(group, planned, "committing a transaction: outcome unknown (injected)");
+    }
     while (true) {
       KafkaError e(rd_kafka_commit_transaction(producer_.get(), std::max(ms_left(deadline), 1)));
       if (!e) break;
@@ -934,9 +956,9 @@ class KafkaLog final : public EventLog {
   std::mutex producer_mu_;  // held by the leader while it writes, and to serve statistics
   KafkaHandle producer_;    // transactional; leader only
   static constexpr auto kMarkerPause = std::chrono::microseconds(2000);
-  Clock::time_point last_commit_{};  // leader only
-  bool fenced_ = false;              // leader only
-  bool needs_recovery_ = false;      // leader only
+  Clock::time_point last_commit_{};   // leader only
+  std::atomic<bool> fenced_ = false;  // written by the leader; read by fenced()
+  bool needs_recovery_ = false;       // leader only
   GroupCommit group_commit_;
 
   std::shared_mutex state_mu_;  // guards streams_ and end_

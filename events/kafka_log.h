@@ -4,6 +4,7 @@
 // indefinite outcome) is written down in events/KAFKA_MODEL.md.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,10 @@ struct KafkaLogOptions {
   std::string index_dir;
   // Extra librdkafka settings ("name=value"), e.g. security settings of the user's cluster.
   std::vector<std::pair<std::string, std::string>> extra_config;
+  // Fault injection, for tests only: called on the writer's thread before each commit, with the
+  // transaction's events produced; returning true leaves the commit's outcome unknown, as a
+  // commit that timed out does, so that the writer settles it from the log. Null in service.
+  std::function<bool()> commit_fault_for_test;
 };
 
 // Connects, creates the topic if asked and missing, takes ownership of every partition

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -65,12 +66,15 @@ class KafkaUnderTest final : public LogUnderTest {
  public:
   explicit KafkaUnderTest(std::string brokers)
       : brokers_(std::move(brokers)), topic_("conformance-" + unique_suffix()) {}
-  Result<std::unique_ptr<EventLog>> open() override {
+  Result<std::unique_ptr<EventLog>> open() override { return open_with_fault(nullptr); }
+  // A writer whose commits meet `fault` (KafkaLogOptions::commit_fault_for_test).
+  Result<std::unique_ptr<EventLog>> open_with_fault(std::function<bool()> fault) {
     KafkaLogOptions o;
     o.brokers = brokers_;
     o.topic = topic_;
     o.partitions = 3;
     o.append_timeout = 10s;
+    o.commit_fault_for_test = std::move(fault);
     return open_kafka_log(o);
   }
   std::vector<std::string> writer_args() const override { return {"kafka", brokers_, topic_}; }
@@ -517,6 +521,43 @@ TEST_F(KafkaLogFaults, SecondWriterFencesTheFirst) {
   auto events = (*second)->read_stream("ticket-f", 1, 10);
   ASSERT_EQ(events->size(), 2u);
   EXPECT_TRUE(verify_chain(*events));
+}
+
+// A writer stalled before its commit's outcome was known (a pause, a network partition) while
+// another took the partitions, aborting its open transaction, and wrote the same versions: when
+// it settles, the log holds an event at each of its versions, but not its own. It must answer
+// that nothing was written, not acknowledge the other's event as its own (it once did: a 201
+// for a comment the log never held, on a rolling restart).
+TEST_F(KafkaLogFaults, AnUnknownOutcomeIsSettledOnTheEventsOwnHashes) {
+  KafkaUnderTest where(brokers_);
+  std::unique_ptr<EventLog> other;
+  std::vector<StreamAppend> others{append_to("ticket-settled", 0)};
+  bool injected = false;
+  auto first = where.open_with_fault([&] {
+    if (injected) return false;
+    injected = true;
+    auto second = where.open();  // fences the first and aborts its open transaction
+    EXPECT_TRUE(second) << second.error().message;
+    if (!second) return true;
+    auto written = (*second)->append(others);
+    EXPECT_TRUE(written) << written.error().message;
+    other = std::move(*second);
+    return true;
+  });
+  ASSERT_TRUE(first) << first.error().message;
+  std::vector<StreamAppend> mine{append_to("ticket-settled", 0)};
+  auto r = (*first)->append(mine);
+  ASSERT_TRUE(injected);
+  ASSERT_FALSE(r) << "acknowledged at " << r->addresses.front().offset
+                  << " an event the log does not hold";
+  EXPECT_EQ(r.error().code, errc::unavailable) << r.error().message;
+
+  auto reader = where.open_reader("");
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto events = (*reader)->read_stream("ticket-settled", 1, 10);
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ(decode((*events)[0].bytes)->meta.event_id, others[0].events[0].meta.event_id);
 }
 
 TEST_F(KafkaLogFaults, BrokerStoppedAndRestartedUnderLoadLosesNothingAcknowledged) {
