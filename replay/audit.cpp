@@ -78,6 +78,9 @@ struct StreamCheck {
   std::uint64_t indexed_last = 0;  // the last version the index places, while it is read
   bool placements_seen = false;    // the index places some version of it
   bool damaged = false;            // the walk found one of its events damaged (already reported)
+  // A ticket's event was damaged since its status was last known: the next event's transition
+  // cannot be judged (it would be judged from the status before the damage).
+  bool ticket_status_unknown = false;
 };
 
 // One event's place in the embedded log, mixed (splitmix64) so that a sum over a stream's
@@ -402,7 +405,7 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   if (hash == nullptr && stream.empty()) return;
   auto& s = p.view ? streams.at(stream, p.stream_hash) : streams[stream];
   if (at.address != nullptr) s.placed += placement_mark(version, at.address->offset);
-  if (failure != nullptr) s.damaged = true;
+  if (failure != nullptr) s.damaged = s.ticket_status_unknown = true;
   if (hash == nullptr) {
     s.version = version;
     s.chain_known = false;
@@ -436,15 +439,19 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   } else if (p.payload) {
     // Invariant 3: the status table. A breach is one event; the ticket's status then follows
     // the event's own target so that later events are judged from where the log says it is.
+    // After a damaged event it is taken where the event leads, unjudged.
     auto next = domain::ticket::transition(s.ticket_status, **p.payload);
     if (next) {
       s.ticket_status = *next;
     } else {
-      findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
+      if (!s.ticket_status_unknown) {
+        findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
+      }
       domain::ticket::State as_logged;
       as_logged.status = s.ticket_status;
       s.ticket_status = domain::ticket::evolve(std::move(as_logged), **p.payload).status;
     }
+    s.ticket_status_unknown = false;
   }
 }
 
@@ -1255,6 +1262,17 @@ Result<VerifyReport> verify_extract(const std::string& dir,
   // And byte for byte as the tool writes it (a member twice, spacing, order).
   if (json_text(manifest, 2) + "\n" != manifest_text) {
     findings.broken({"", 0, "manifest", "manifest.json is not written as the tool writes one"});
+  }
+  // No line is longer than kMaxExtractLine: a file larger than the manifest's events can fill
+  // (a sparse file of a terabyte) is refused before hours of reading it.
+  const std::uint64_t events_listed = *count_member(manifest, "events");
+  const std::uintmax_t events_size = std::filesystem::file_size(events_path, size_error);
+  if (size_error || events_size / (kMaxExtractLine + 1) > events_listed) {
+    findings.broken({"", 0, "events.jsonl",
+                     "the file is larger than the manifest's " + std::to_string(events_listed) +
+                         " events can be (" + std::to_string(events_size) +
+                         " bytes): it was changed after the extract was made"});
+    return report;
   }
   auto digest = file_sha256(events_path);
   if (!digest || *digest != *text_member(manifest, "events_sha256")) {

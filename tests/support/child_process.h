@@ -34,4 +34,13 @@ class ChildProcess {
   bool reaped_ = false;
 };
 
+// What a shell command printed on its stdout, and how it ended.
+struct ShellRun {
+  int exit_code = -1;  // -1: killed by a signal, or not started
+  std::string out;
+};
+// Runs `command` through /bin/sh (popen) and waits for it to end. Not thread-safe with other
+// forks of the test only as popen is.
+ShellRun run_shell(const std::string& command);
+
 }  // namespace chorus::testing
