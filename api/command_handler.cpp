@@ -287,9 +287,17 @@ std::optional<events::AppendResult> CommandHandler::append_all(
   return append_batch(std::move(batch), payloads);
 }
 
+void CommandHandler::refuse_if_fenced() const {
+  if (!log_.fenced()) return;
+  throw Problem{503, "log.fenced", "",
+                "Un autre serveur écrit désormais le journal : ce serveur n'enregistre plus "
+                "rien, envoyez la commande à un autre."};
+}
+
 CommandOutcome CommandHandler::run_appends(
     const CommandMeta& meta,
     const std::function<domain::Decision<domain::workflow::Appends>(StreamLoader&)>& decide) {
+  refuse_if_fenced();
   for (int attempt = 1;; ++attempt) {
     StreamLoader loader(*this, meta.command_id);
     auto decided = decide(loader);

@@ -124,6 +124,11 @@ class CommandHandler {
   static constexpr std::size_t kRecentCommands = 16;
 
  private:
+  // Throws Problem 503 when another writer has taken the log over (EventLog::fenced): what this
+  // server knows of the streams stopped at the takeover, so a command decided on it could be
+  // refused for a ticket it cannot see, or replayed wrongly; and it would not be written.
+  void refuse_if_fenced() const;
+
   struct RecentCommand {
     std::string command_id;
     std::uint64_t version;
@@ -243,6 +248,7 @@ class CommandHandler::StreamLoader {
 template <class State>
 CommandOutcome CommandHandler::run(const std::string& stream_id, const CommandMeta& meta,
                                    const Aggregate<State>& aggregate) {
+  refuse_if_fenced();
   for (int attempt = 1;; ++attempt) {
     Snapshot snapshot = load_snapshot(stream_id);
     State state = snapshot.state.has_value() ? std::any_cast<State>(std::move(snapshot.state))

@@ -10,8 +10,13 @@
 // failed or the decision was refused on a retry); neither is ever served, and sweep() removes
 // both once they are old enough that no request still in flight can be about to name them.
 //
-// With the Kafka log and several servers, each server has its own store: files are kept on
-// the server that received them (a shared volume or an object store would be needed then).
+// With the Kafka log and several servers, every server must open the same directory (a shared
+// volume: chorusd --attachments-dir): a file is kept where the server that received it wrote
+// it, and a server that does not find it answers 503 attachment.elsewhere. put() is safe across
+// processes (atomic renames); sweep() locks out the put() of its own process only, so on a
+// shared directory one content already there, unnamed and older than the cutoff (a failed
+// upload's), sent again to another server during a sweep, may be removed under it: sweep when
+// no upload runs (the operator's endpoint, on one server).
 //
 // Its own error type (the module boundary of this store; the routes turn it into HTTP).
 

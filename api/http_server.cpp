@@ -58,16 +58,31 @@ Request to_request(const http::request<http::string_body>& in) {
   return r;
 }
 
+// Where requests that may wait on the log are answered: commands (anything but GET and HEAD)
+// wait for their append, up to twice the log's append timeout when the brokers do not answer.
+// On the I/O threads they would hold every one of them through a broker outage, and health
+// checks and reads, which need no broker, would wait behind them (a liveness probe would then
+// kill a server that only waits).
+struct Writers {
+  asio::thread_pool pool;
+  std::atomic<std::size_t> pending{0};  // queued or running
+  std::size_t max_pending;              // beyond: 503 at once
+  explicit Writers(int threads)
+      : pool(static_cast<std::size_t>(threads)),
+        max_pending(static_cast<std::size_t>(threads) * 256) {}
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const ServerOptions& options, Router& router, Metrics& metrics,
-          std::atomic<int>& open)
+          std::atomic<int>& open, Writers& writers)
       : stream_(std::move(socket)),
         timer_(stream_.get_executor()),
         options_(options),
         router_(router),
         metrics_(metrics),
-        open_(open) {
+        open_(open),
+        writers_(writers) {
     metrics_.set_open_connections(++open_);
   }
   ~Session() { metrics_.set_open_connections(--open_); }
@@ -161,8 +176,29 @@ class Session : public std::enable_shared_from_this<Session> {
         !header.empty() && request.count(beast::string_view(header.data(), header.size())) > 1) {
       r.repeated_headers.push_back(header);
     }
-    Response response = router_.handle(r);
-    send(std::move(response), request.version(), request.keep_alive());
+    const unsigned version = request.version();
+    const bool keep_alive = request.keep_alive();
+    if (r.method == "GET" || r.method == "HEAD") {
+      Response response = router_.handle(r);
+      return send(std::move(response), version, keep_alive);
+    }
+    if (++writers_.pending > writers_.max_pending) {
+      --writers_.pending;
+      return send(Problem{503, "server.busy", "",
+                          "Trop de commandes en attente du journal : réessayez plus tard."}
+                      .to_response(),
+                  version, keep_alive);
+    }
+    asio::post(writers_.pool,
+               [self = shared_from_this(), r = std::move(r), version, keep_alive]() mutable {
+                 Response response = self->router_.handle(r);
+                 --self->writers_.pending;
+                 // Back on the connection's strand, which owns the socket.
+                 asio::post(self->stream_.get_executor(),
+                            [self, response = std::move(response), version, keep_alive]() mutable {
+                              self->send(std::move(response), version, keep_alive);
+                            });
+               });
   }
 
   std::string client_address(const http::request<http::string_body>& request) {
@@ -278,6 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Router& router_;
   Metrics& metrics_;
   std::atomic<int>& open_;
+  Writers& writers_;
   bool timed_out_ = false;
   BodyLimit limit_;  // of the request being read
 };
@@ -291,15 +328,20 @@ struct HttpServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::atomic<int> open{0};
+  // After io: destroyed first, it joins its threads while the I/O context they post answers to
+  // still exists.
+  Writers writers;
 
-  Impl(const ServerOptions& o, Router& r, Metrics& m) : options(o), router(r), metrics(m) {}
+  Impl(const ServerOptions& o, Router& r, Metrics& m)
+      : options(o), router(r), metrics(m), writers(o.threads) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), options, router, metrics, open)->start();
+        std::make_shared<Session>(std::move(socket), options, router, metrics, open, writers)
+            ->start();
       }
       accept();
     });
@@ -333,6 +375,7 @@ void HttpServer::stop() {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->io.stop();
+    impl_->writers.pool.stop();  // commands not started are dropped, as the connections are
   });
 }
 

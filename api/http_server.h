@@ -2,7 +2,10 @@
 // The HTTP/1.1 server (Boost.Beast), keep-alive, with limits: header and body sizes (431, 413),
 // an idle timeout between requests (the connection is closed) and a deadline to receive a
 // started request (408). Every request is answered by Router::handle; nothing is cached, so two
-// users on one connection each get only their own answers.
+// users on one connection each get only their own answers. Reads (GET, HEAD) are answered on
+// the I/O threads; commands, which may wait on the log (up to twice its append timeout when
+// the brokers are down), on as many threads of their own, so that health checks and reads are
+// answered through a broker outage; past 256 commands waiting per thread, 503 server.busy.
 
 #include <chrono>
 #include <cstdint>
@@ -35,9 +38,10 @@ class HttpServer {
   ~HttpServer();
   // The bound port (useful with port 0).
   [[nodiscard]] std::uint16_t port() const;
-  // Serves on options.threads threads until stop(). Blocks.
+  // Serves on options.threads I/O threads (and as many for commands) until stop(). Blocks.
   void run();
-  // Stops accepting and ends run(). Thread-safe; callable from a signal-handling thread.
+  // Stops accepting and ends run(); commands running finish, those not started are dropped
+  // unanswered, as are open connections. Thread-safe; callable from a signal-handling thread.
   void stop();
 
  private:

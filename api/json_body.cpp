@@ -13,8 +13,24 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
   // No JSON text holds a raw NUL, and nlohmann's lexer takes one for the end of the input,
   // which would let whatever follows it pass unread.
   if (body.find('\0') != std::string::npos) throw not_json;
+  // A member named twice is refused, not read as its last value: a proxy or a validator in
+  // front reading the first would see another request than the one decided.
+  std::vector<std::set<std::string, std::less<>>> members;  // of each object being read
+  std::string twice;
+  auto note_members = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) {
+      members.emplace_back();
+    } else if (event == E::object_end) {
+      members.pop_back();
+    } else if (event == E::key && twice.empty() && !members.empty() &&
+               !members.back().insert(parsed.get<std::string>()).second) {
+      twice = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    json_ = nlohmann::json::parse(body);
+    json_ = nlohmann::json::parse(body, note_members);
   } catch (const nlohmann::json::parse_error& e) {
     // nlohmann validates UTF-8 while lexing strings and says so in its message.
     const bool utf8 = std::string_view(e.what()).find("UTF-8") != std::string_view::npos;
@@ -24,6 +40,10 @@ JsonBody::JsonBody(const std::string& body, std::set<std::string> allowed) {
     // A number beyond a double's range (1e999999) is out_of_range, not a parse error.
     throw Problem{400, "request.json", "",
                   "Le corps de la requête n'est pas du JSON valide : nombre hors limites."};
+  }
+  if (!twice.empty()) {
+    throw Problem{400, "request.duplicate_member", events::is_plain_text(twice, false) ? twice : "",
+                  "Le corps de la requête nomme deux fois le même champ."};
   }
   *this = JsonBody(std::move(json_), allowed);
 }

@@ -105,10 +105,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--attachment-max-bytes", router_options.max_attachment_bytes,
                  "largest ticket attachment (\"pièce jointe\") accepted (413 above); its bytes are "
-                 "kept in data-dir/attachments")
+                 "kept in --attachments-dir")
       ->envname("CHORUS_ATTACHMENT_MAX_BYTES")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  std::string attachments_dir;
+  app.add_option(
+         "--attachments-dir", attachments_dir,
+         "where attachments' bytes are kept (default: data-dir/attachments); with the Kafka "
+         "log and several servers, one directory they all share (a shared volume), or a "
+         "file sent to one server cannot be read through another")
+      ->envname("CHORUS_ATTACHMENTS_DIR");
   std::string categories_file;
   app.add_option("--categories-file", categories_file,
                  "the ticket categories table, JSON as api/reference/categories.json (default: "
@@ -238,8 +245,9 @@ int main(int argc, char** argv) {
   std::jthread projection_thread([&](std::stop_token stop) { (*runner)->run(stop); });
 
   // The attachments' bytes, beside the views (the log holds their descriptions only).
-  auto attachments =
-      chorus::api::ContentStore::open(std::filesystem::path(log_config.data_dir) / "attachments");
+  auto attachments = chorus::api::ContentStore::open(
+      attachments_dir.empty() ? std::filesystem::path(log_config.data_dir) / "attachments"
+                              : std::filesystem::path(attachments_dir));
   if (!attachments) {
     logger->error("msg=\"cannot open the attachment store\" error=\"{}\"",
                   attachments.error().message);

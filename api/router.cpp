@@ -61,13 +61,33 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-// "application/json" or a "+json" type, parameters (charset) allowed, any case.
+// "application/json" or a "+json" type, any case, with parameters; a charset, when declared,
+// is UTF-8 (JSON's own, RFC 8259): a body declared in another is read as UTF-8 by nobody.
 bool is_json_media_type(std::string_view content_type) {
-  std::string essence(content_type.substr(0, content_type.find(';')));
-  while (!essence.empty() && (essence.back() == ' ' || essence.back() == '\t')) essence.pop_back();
-  for (auto& c : essence) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return essence == "application/json" ||
-         (essence.starts_with("application/") && essence.ends_with("+json"));
+  std::string type(content_type);
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto trimmed = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  std::string_view rest(type);
+  const std::string_view essence = trimmed(rest.substr(0, rest.find(';')));
+  if (essence != "application/json" &&
+      !(essence.starts_with("application/") && essence.ends_with("+json"))) {
+    return false;
+  }
+  while (rest.find(';') != std::string_view::npos) {
+    rest.remove_prefix(rest.find(';') + 1);
+    const std::string_view parameter = trimmed(rest.substr(0, rest.find(';')));
+    if (!parameter.starts_with("charset=")) continue;
+    std::string_view charset = parameter.substr(8);
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
+      charset = charset.substr(1, charset.size() - 2);
+    }
+    if (charset != "utf-8" && charset != "utf8") return false;
+  }
+  return true;
 }
 
 // Matches `path` (as sent, escapes undecoded) against a pattern like
@@ -203,10 +223,11 @@ std::string content_disposition(const std::string& name) {
   return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
 }
 
-// Whether `structure_id` is an active structure of the views having `service` (when not empty):
-// a ticket is only routed where someone can receive it. Throws Problem 503 when the views fail.
-bool destination_exists(const projections::ViewStore& store, const std::string& structure_id,
-                        const std::string& service) {
+// Whether `structure_id` is an active structure of the views having `service` (when not empty),
+// true for an empty id: a ticket is only routed where someone can receive it, and emitted by a
+// structure still active. Throws Problem 503 when the views fail.
+bool active_structure(const projections::ViewStore& store, const std::string& structure_id,
+                      const std::string& service) {
   if (structure_id.empty()) return true;
   auto row = projections::structure_detail(store, structure_id);
   if (!row) throw Problem{503, "views.unavailable", "", "Vues indisponibles."};
@@ -461,7 +482,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   if (!request.body.empty() && pattern != "/v1/tickets/{ticket_id}/attachments" &&
       !is_json_media_type(request.content_type)) {
     throw Problem{415, "request.content_type", "Content-Type",
-                  "Le corps de la requête doit être déclaré « application/json »."};
+                  "Le corps de la requête doit être déclaré « application/json », en UTF-8."};
   }
   for (const auto& [name, value] : request.query) {
     const bool name_ok = events::is_plain_text(name, false);
@@ -482,6 +503,11 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   // --- Unauthenticated operational endpoints -------------------------------------------
   if (pattern == "/healthz") return Response{200, "text/plain", "ok\n", {}};
   if (pattern == "/readyz") {
+    // A server another has taken the log over from writes nothing more: out of the rotation.
+    if (log_.fenced()) {
+      throw Problem{503, "ready.fenced", "",
+                    "Un autre serveur écrit désormais le journal : celui-ci n'enregistre plus."};
+    }
     auto end = log_.end();
     if (!end) throw Problem{503, "ready.log", "", "Journal injoignable : " + end.error().message};
     auto applied = runner_.applied();
@@ -568,8 +594,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     initial.ticket_id = ticket_id;
     domain::ticket::Context context;
     context.categories = options_.categories;
-    context.destination_exists = destination_exists(*runner_.store(), form.destination_structure_id,
-                                                    form.destination_service);
+    context.destination_exists =
+        active_structure(*runner_.store(), form.destination_structure_id, form.destination_service);
     context.object = object_recipient(*runner_.store(), form.object_type, form.object_number);
     const auto started = Clock::now();
     try {
@@ -740,7 +766,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     }
                     context.categories = options_.categories;
                     context.destination_exists =
-                        destination_exists(*runner_.store(), destination, service);
+                        active_structure(*runner_.store(), destination, service);
+                    // Only a form saved or submitted is emitted (one more view read).
+                    if (std::holds_alternative<domain::ticket::SaveDraft>(command) ||
+                        std::holds_alternative<domain::ticket::Submit>(command)) {
+                      context.emitting_structure_active = active_structure(
+                          *runner_.store(), emitting_structure_of(command, state), "");
+                    }
                     const auto [object_type, object_number] = object_of(command, state);
                     context.object = object_recipient(*runner_.store(), object_type, object_number);
                     auto decision = domain::ticket::decide(state, command, *caller, context);
@@ -939,9 +971,9 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       domain::reference_object::Context context;
       context.recipient_exists =
           !line.recipient_structure_id.empty() &&
-          destination_exists(*store, line.recipient_structure_id, line.recipient_service);
+          active_structure(*store, line.recipient_structure_id, line.recipient_service);
       context.issuer_exists = !line.issuer_structure_id.empty() &&
-                              destination_exists(*store, line.issuer_structure_id, "");
+                              active_structure(*store, line.issuer_structure_id, "");
       const std::string stream =
           domain::reference_object::stream_id(line.object_type, line.object_number);
       try {
@@ -1053,8 +1085,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     } else if (!request.body.empty()) {
       JsonBody body(request.body, {});  // no field is accepted
     }
+    // A copy each time: the command is made again for every attempt (a version conflict
+    // decides it again), and a moved-from text once made the retry refuse it as blank.
     return run_ticket_command(params[0], action.type,
-                              [&](const auto&) { return action.make(std::move(text)); });
+                              [&](const auto&) { return action.make(text); });
   }
 
   // --- Queries -------------------------------------------------------------------------
@@ -1075,15 +1109,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     seen.sub_category = t.value("sub_category", "");
     const bool emitter = t.value("emitter_user_id", "") == caller->user_id;
     // Support for a technical ticket; for a business ("M-") one, the destination's users
-    // holding "Sollicitations reçues" with write access.
+    // holding "Sollicitations reçues", to read ("Consultation") or write.
+    const bool business = domain::ticket::is_business(seen.sub_category);
     const bool recipient =
         t.value("status", "") != "Brouillon" &&
-        domain::ticket::is_recipient(
-            seen, *caller,
-            domain::ticket::is_business(seen.sub_category)
-                ? ticket_context(*store, *caller, "", t.value("destination_structure_id", ""),
-                                 t.value("destination_service", ""))
-                : domain::ticket::Context{});
+        (business ? reads_received_tickets(*store, *caller, t.value("destination_structure_id", ""),
+                                           t.value("destination_service", ""))
+                  : domain::ticket::is_recipient(seen, *caller, domain::ticket::Context{}));
     if (!emitter && !recipient) {
       throw Problem{404, "ticket.not_found", "ticket_id", "Ticket introuvable."};
     }
@@ -1110,6 +1142,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
                     bytes.error().message);
       if (bytes.error().code == content_errc::io_error) {
         throw Problem{503, "attachment.store", "", "Stockage des pièces jointes indisponible."};
+      }
+      // On Kafka another server may have received the file, into a store this one does not
+      // share (--attachments-dir): a setting to fix, not damage to the file.
+      if (bytes.error().code == content_errc::not_found && log_.kind() == "kafka") {
+        throw Problem{503, "attachment.elsewhere", "",
+                      "Le contenu de cette pièce jointe est sur un autre serveur : les serveurs "
+                      "doivent partager leur stockage des pièces jointes (--attachments-dir)."};
       }
       throw Problem{500, "attachment.content", "", "Contenu de la pièce jointe illisible."};
     }
@@ -1209,7 +1248,7 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
   }
   if (pattern == "/v1/received/tickets") {
     // "Sollicitations reçues": the business ("M-") tickets sent to a structure (or one of its
-    // services), for its users holding that espace with write access, paged like the support
+    // services), for its users holding that espace (to read or write), paged like the support
     // queues.
     const std::string* structure = request.query_param("structure_id");
     if (structure == nullptr) {
@@ -1218,10 +1257,10 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
     const std::string* service_param = request.query_param("service");
     const std::string service = service_param ? *service_param : "";
-    if (!ticket_context(*store, *caller, "", *structure, service).business_recipient) {
+    if (!reads_received_tickets(*store, *caller, *structure, service)) {
       throw Problem{403, "queue.received_only", "structure_id",
                     "Réservé aux utilisateurs de la structure destinataire titulaires de l'espace "
-                    "« Sollicitations reçues » en modification."};
+                    "« Sollicitations reçues »."};
     }
     const std::string* scope_param = request.query_param("scope");
     const std::string scope_name = scope_param ? *scope_param : "all";

@@ -293,6 +293,14 @@ domain::ticket::Context ticket_context(const projections::ViewStore& store,
   return context;
 }
 
+bool reads_received_tickets(const projections::ViewStore& store, const domain::Caller& caller,
+                            const std::string& destination_structure_id,
+                            const std::string& destination_service) {
+  if (destination_structure_id.empty() || !plain_id(destination_structure_id)) return false;
+  auto row = or_503(projections::structure_access(store, caller.user_id, destination_structure_id));
+  return row && projections::may_read_espace(*row, kReceivedTickets, destination_service);
+}
+
 Response StructureRoutes::handle(std::string_view pattern, const std::vector<std::string>& params,
                                  const Request& request, const domain::Caller& caller,
                                  bool replay_only, const std::function<void()>& wait_for_views) {

@@ -40,6 +40,15 @@ class Metrics;
                                                      const std::string& destination_structure_id,
                                                      const std::string& destination_service);
 
+// Whether the caller may read the business tickets sent to the destination structure (and
+// service): "Sollicitations reçues" held with read ("Consultation") or write access. Reading
+// only: acting on them is ticket_context's business_recipient. False for an empty id. Throws
+// Problem 503 when the views cannot be read. Thread-safe.
+[[nodiscard]] bool reads_received_tickets(const projections::ViewStore& store,
+                                          const domain::Caller& caller,
+                                          const std::string& destination_structure_id,
+                                          const std::string& destination_service);
+
 class StructureRoutes {
  public:
   StructureRoutes(CommandHandler& commands, projections::Runner& runner, Metrics& metrics)

@@ -10,7 +10,8 @@
 
 namespace chorus::domain::fields {
 
-// `value` is present (not blank: spaces and line breaks alone are not) when `required`, at most
+// `value` is present (not blank: white space and invisible characters alone are not, as
+// events::skip_blank reads them) when `required`, at most
 // `max` characters (a value with a byte limit as well checks it itself), and plain text: UTF-8
 // without control characters but line breaks and tabs (events::is_plain_text). Success: nothing.
 // Failure: invalid_field with rule
@@ -18,7 +19,7 @@ namespace chorus::domain::fields {
 [[nodiscard]] inline Decision<void> check_text(const std::string& value, std::string_view field,
                                                std::size_t max, bool required,
                                                std::string_view label, std::string_view rule) {
-  const bool blank = value.find_first_not_of(" \t\n\r") == std::string::npos;
+  const bool blank = events::skip_blank(value).empty();
   if (required && blank) {
     return reject(errc::invalid_field, std::string(rule) + ".required", std::string(field),
                   "Le champ « " + std::string(label) + " » est obligatoire.");

@@ -124,6 +124,12 @@ Decision<void> check_form(const Form& f, const Context& context, bool complete,
                   "emitting_structure_id",
                   "Vous n'êtes pas rattaché à la structure émettrice choisie.");
   }
+  if (!signed_out && !context.emitting_structure_active) {
+    return reject(errc::invalid_field, std::string(rule) + ".emitting_structure_inactive",
+                  "emitting_structure_id",
+                  "La structure émettrice est désactivée : ses sollicitations restent "
+                  "consultables, mais elle n'en émet plus.");
+  }
   return {};
 }
 
@@ -367,6 +373,18 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
     return reject(errc::forbidden, std::string(rule) + ".level2", "level",
                   "Ce ticket a été envoyé au support de niveau 2.");
   };
+  // A support ticket an agent holds is worked by that agent (service-desk practice, seed 001:
+  // the agent is shown): another requests information, proposes a solution or escalates once
+  // it is released or reassigned to them, as take refuses. A business ticket's managers, who
+  // cannot reassign, still may.
+  auto held_guard = [&](std::string_view rule) -> Decision<void> {
+    if (is_business(state.sub_category) || state.assignee.empty() ||
+        state.assignee == caller.user_id) {
+      return {};
+    }
+    return reject(errc::wrong_status, std::string(rule) + ".assigned", "assignee",
+                  "Ce ticket est pris en charge par un autre agent.");
+  };
   // Who may act and in which status (guard), then the command's text, when it carries one.
   struct Text {
     const std::string* value;
@@ -471,13 +489,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return std::unexpected(ok.error());
             }
             if (auto ok = level_guard(rule); !ok) return std::unexpected(ok.error());
-            // Asking takes a support ticket: not from another agent who holds it (as take
-            // refuses). A business ticket's managers, who cannot reassign, still may.
-            if (!is_business(state.sub_category) && !state.assignee.empty() &&
-                state.assignee != caller.user_id) {
-              return reject(errc::wrong_status, "ticket.request_information.assigned", "assignee",
-                            "Ce ticket est pris en charge par un autre agent.");
-            }
+            if (auto ok = held_guard(rule); !ok) return std::unexpected(ok.error());
             // The agent who asks handles the ticket, and gets it back with the answer.
             std::vector<events::Payload> out;
             if (state.assignee != caller.user_id) {
@@ -509,6 +521,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return std::unexpected(ok.error());
             }
             if (auto ok = level_guard(rule); !ok) return std::unexpected(ok.error());
+            if (auto ok = held_guard(rule); !ok) return std::unexpected(ok.error());
             return one(events::SolutionProposed{id, c.text});
           },
           [&](const AcceptSolution&) -> Events {
@@ -632,6 +645,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::forbidden, "ticket.escalate.level1_only", "level",
                             "Seul le support de niveau 1 envoie un ticket au niveau 2.");
             }
+            if (auto ok = held_guard("ticket.escalate"); !ok) return std::unexpected(ok.error());
             return one(events::TicketEscalated{id});
           },
           [&](const SetPriority& c) -> Events {

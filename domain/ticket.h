@@ -186,6 +186,11 @@ struct Context {
     std::string issuer_structure_id = {};
   };
   std::optional<ObjectRecipient> object = std::nullopt;
+  // The form's emitting structure is active: a deactivated structure's tickets stay readable,
+  // but it emits no new one. From the structure views; true when not looked up (only forms
+  // saved or submitted need it). Last, as every member added since positional initializers
+  // were written.
+  bool emitting_structure_active = true;
 };
 
 // "M-" sub-categories go to a business service; all others to technical support.

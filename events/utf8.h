@@ -65,4 +65,50 @@ namespace chorus::events {
   return true;
 }
 
+// `text` from its first character that is neither white space (ASCII, no-break and typographic
+// spaces, ideographic space) nor an invisible format character (zero-width spaces and joiners,
+// left-to-right and right-to-left marks, word joiner, byte-order mark): what a reader sees
+// first. Empty when `text` shows nothing. Pure, thread-safe.
+[[nodiscard]] inline std::string_view skip_blank(std::string_view text) noexcept {
+  static constexpr std::string_view kBlank[] = {" ",
+                                                "\t",
+                                                "\r",
+                                                "\n",
+                                                "\xC2\xA0" /* U+00A0 */,
+                                                "\xE1\x9A\x80" /* U+1680 */,
+                                                "\xE2\x80\x80",
+                                                "\xE2\x80\x81",
+                                                "\xE2\x80\x82",
+                                                "\xE2\x80\x83",
+                                                "\xE2\x80\x84",
+                                                "\xE2\x80\x85",
+                                                "\xE2\x80\x86",
+                                                "\xE2\x80\x87",
+                                                "\xE2\x80\x88",
+                                                "\xE2\x80\x89",
+                                                "\xE2\x80\x8A",
+                                                "\xE2\x80\x8B",
+                                                "\xE2\x80\x8C",
+                                                "\xE2\x80\x8D",
+                                                "\xE2\x80\x8E",
+                                                "\xE2\x80\x8F" /* U+2000-U+200F */,
+                                                "\xE2\x80\xA8",
+                                                "\xE2\x80\xA9" /* U+2028, U+2029 */,
+                                                "\xE2\x80\xAF" /* U+202F */,
+                                                "\xE2\x81\x9F" /* U+205F */,
+                                                "\xE2\x81\xA0" /* U+2060 */,
+                                                "\xE3\x80\x80" /* U+3000 */,
+                                                "\xEF\xBB\xBF" /* U+FEFF */};
+  for (bool skipped = true; skipped && !text.empty();) {
+    skipped = false;
+    for (auto blank : kBlank) {
+      if (text.starts_with(blank)) {
+        text.remove_prefix(blank.size());
+        skipped = true;
+      }
+    }
+  }
+  return text;
+}
+
 }  // namespace chorus::events

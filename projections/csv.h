@@ -7,44 +7,20 @@
 #include <string>
 #include <string_view>
 
+#include "events/utf8.h"
+
 namespace chorus::projections {
 
 // Starts every export: spreadsheets then read UTF-8, not Windows-1252.
 inline constexpr std::string_view kCsvByteOrderMark = "\xEF\xBB\xBF";
 
 // Whether a spreadsheet could run `text` as a formula: it starts with a tab or CR (which some
-// strip), or its first character that is not white space (ASCII, no-break and typographic
-// spaces, ideographic space) nor an invisible format character (zero-width space, byte-order
-// mark) is = + - or @, in ASCII, full width (＝ ＋ － ＠) or small form (﹦ ﹢ ﹣ ﹫), which
-// some spreadsheets read as the ASCII ones. Pure.
+// strip), or its first character that is not white space nor an invisible format character
+// (events::skip_blank) is = + - or @, in ASCII, full width (＝ ＋ － ＠) or small form (﹦ ﹢ ﹣
+// ﹫), which some spreadsheets read as the ASCII ones. Pure.
 [[nodiscard]] inline bool csv_formula_like(std::string_view text) {
   if (!text.empty() && (text.front() == '\t' || text.front() == '\r')) return true;
-  // UTF-8 of the characters skipped before the first visible one, and of the formula signs.
-  static constexpr std::string_view kBlank[] = {" ",
-                                                "\t",
-                                                "\r",
-                                                "\n",
-                                                "\xC2\xA0" /* U+00A0 */,
-                                                "\xE1\x9A\x80" /* U+1680 */,
-                                                "\xE2\x80\x80",
-                                                "\xE2\x80\x81",
-                                                "\xE2\x80\x82",
-                                                "\xE2\x80\x83",
-                                                "\xE2\x80\x84",
-                                                "\xE2\x80\x85",
-                                                "\xE2\x80\x86",
-                                                "\xE2\x80\x87",
-                                                "\xE2\x80\x88",
-                                                "\xE2\x80\x89",
-                                                "\xE2\x80\x8A",
-                                                "\xE2\x80\x8B",
-                                                "\xE2\x80\x8C",
-                                                "\xE2\x80\x8D" /* U+2000-U+200D */,
-                                                "\xE2\x80\xAF" /* U+202F */,
-                                                "\xE2\x81\x9F" /* U+205F */,
-                                                "\xE2\x81\xA0" /* U+2060 */,
-                                                "\xE3\x80\x80" /* U+3000 */,
-                                                "\xEF\xBB\xBF" /* U+FEFF */};
+  // UTF-8 of the formula signs.
   static constexpr std::string_view kSigns[] = {"=",
                                                 "+",
                                                 "-",
@@ -57,15 +33,7 @@ inline constexpr std::string_view kCsvByteOrderMark = "\xEF\xBB\xBF";
                                                 "\xEF\xB9\xA2",
                                                 "\xEF\xB9\xA3",
                                                 "\xEF\xB9\xAB"};
-  for (bool skipped = true; skipped;) {
-    skipped = false;
-    for (auto blank : kBlank) {
-      if (text.starts_with(blank)) {
-        text.remove_prefix(blank.size());
-        skipped = true;
-      }
-    }
-  }
+  text = events::skip_blank(text);
   for (auto sign : kSigns) {
     if (text.starts_with(sign)) return true;
   }

@@ -107,16 +107,31 @@ Result<std::unique_ptr<Runner>> Runner::open(events::EventLog& log, std::string 
   // the log lost events (a damaged write-ahead log recovered by dropping its tail, RUNBOOK.md),
   // and the events appended from now on would take offsets the views count as applied, and
   // never be applied. On Kafka another server may have written what this one has not read yet.
+  // On Kafka, views past every write of the topic (its high watermarks) belong to another
+  // topic, or to this one before it was deleted and created again: served, they would show
+  // another log's tickets and take this log's consistency tokens for already applied.
   bool ahead_of_log = false;
+  const events::LogPosition applied = (*g)->cursor->position();
   if (log.end_covers_every_write()) {
     auto end = log.end();
     if (!end) return fail(errc::log_error, end.error().message);
-    ahead_of_log = !end->covers((*g)->cursor->position());
+    ahead_of_log = !end->covers(applied);
     if (ahead_of_log && !replace_views_ahead_of_log) {
       return fail(errc::views_ahead_of_log, "the views have applied events up to position " +
-                                                (*g)->cursor->position().to_token() +
+                                                applied.to_token() +
                                                 ", past the end of the log at " + end->to_token() +
                                                 ": the log lost acknowledged events");
+    }
+  } else if (std::ranges::any_of(applied.next, [](std::uint64_t next) { return next > 0; })) {
+    auto covered = log.covered_by_writes(applied, std::chrono::seconds(30));
+    if (!covered) return fail(errc::log_error, covered.error().message);
+    ahead_of_log = !*covered;
+    if (ahead_of_log && !replace_views_ahead_of_log) {
+      return fail(errc::views_ahead_of_log,
+                  "the views have applied events up to position " + applied.to_token() +
+                      ", past every write of the log: they are another log's (another topic, "
+                      "or this one deleted and created again), or the log lost acknowledged "
+                      "events");
     }
   }
   if (!(*g)->layout_matches || ahead_of_log) {

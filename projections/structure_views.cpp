@@ -616,6 +616,13 @@ bool may_write_espace(const AccessRow& access, std::string_view espace,
   });
 }
 
+bool may_read_espace(const AccessRow& access, std::string_view espace,
+                     std::string_view service) noexcept {
+  return std::ranges::any_of(access.espaces, [&](const EspaceRight& r) {
+    return r.espace == espace && (r.read || r.write) && (r.service.empty() || r.service == service);
+  });
+}
+
 Result<std::vector<std::string>> user_pending_requests(const ViewStore& store,
                                                        const std::string& user_id) {
   std::vector<std::string> out;

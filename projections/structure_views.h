@@ -100,6 +100,9 @@ struct AccessRow {
 // espace granted for every service covers each one). Pure, thread-safe.
 [[nodiscard]] bool may_write_espace(const AccessRow& access, std::string_view espace,
                                     std::string_view service) noexcept;
+// The same with read access ("Consultation"), which write access includes. Pure, thread-safe.
+[[nodiscard]] bool may_read_espace(const AccessRow& access, std::string_view espace,
+                                   std::string_view service) noexcept;
 
 // The user's own pending requests (JSON rows), by structure. Thread-safe.
 [[nodiscard]] Result<std::vector<std::string>> user_pending_requests(const ViewStore& store,

@@ -1608,6 +1608,11 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   const auto& actor = event.meta.actor;
   std::string entry = "{";
   append_json_field(entry, "action", events::type_name(event.payload));
+  // Who takes the ticket ("the agent is shown"): a take, a reassign and a release read alike
+  // from their author alone, and the return to the agent who asked is the emitter's event.
+  if (const auto* assigned = std::get_if<events::TicketAssigned>(&event.payload)) {
+    append_json_field(entry, "assignee", assigned->agent_user_id);
+  }
   append_json_field(entry, "at_us", event.meta.occurred_at_us);
   if (const auto* file = std::get_if<events::FileAttached>(&event.payload)) {
     append_json_field(entry, "attachment_id", file->attachment_id);

@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "tests/support/attachments.h"
 #include "tests/support/server_process.h"
@@ -162,6 +167,55 @@ TEST_F(TicketLifecycle, InformationRequestedAndAnswered) {
   act("alice", "POST", "/v1/tickets/" + id + "/close");
 }
 
+// Comments sent at once on one ticket race for its next version: the losers are decided again on
+// the new version, with their own text (a retry once decided on a text the first attempt had
+// moved away, and refused the comment as blank: 422 for a request that was right). A comment
+// that loses every attempt answers 409 command.concurrent_update, which the client retries
+// under its Idempotency-Key; each is written once. A comment
+// that loses every attempt answers 409 command.concurrent_update, which the client retries
+// under its Idempotency-Key; each is written once.
+TEST_F(TicketLifecycle, CommentsSentAtOnceAreEachWrittenWithTheirText) {
+  const std::string id = open_ticket();
+  constexpr int kWriters = 4, kEach = 10;
+  std::atomic<int> written{0};
+  std::vector<std::string> refusals;
+  std::mutex mu;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto client = server_->connect();
+      for (int i = 0; i < kEach; ++i) {
+        const std::string text = "commentaire " + std::to_string(w) + "-" + std::to_string(i);
+        std::optional<testing::HttpResponse> r;
+        for (int attempt = 0; attempt < 20; ++attempt) {
+          r = client->request(
+              "POST", "/v1/tickets/" + id + "/comments", json{{"text", text}}.dump(),
+              {{"Authorization", ServerProcess::token("alice", {})}, {"Idempotency-Key", text}});
+          if (!r || r->status != 409 ||
+              r->body.find("command.concurrent_update") == std::string::npos) {
+            break;
+          }
+        }
+        if (r && r->status == 201) {
+          ++written;
+        } else {
+          std::lock_guard lock(mu);
+          refusals.push_back(r ? std::to_string(r->status) + " " + r->body : "no answer");
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(written, kWriters * kEach);
+  EXPECT_TRUE(refusals.empty()) << refusals.front();
+  const json history = act("alice", "GET", "/v1/tickets/" + id).body["history"];
+  std::set<std::string> texts;
+  for (const auto& h : history) {
+    if (h["action"] == "CommentAdded") texts.insert(h.value("text", ""));
+  }
+  EXPECT_EQ(texts.size(), static_cast<std::size_t>(kWriters * kEach)) << history.dump(2);
+}
+
 TEST_F(TicketLifecycle, SolutionProposedThenAcceptedOrRefused) {
   const std::string id = open_ticket();
   const std::string solve = "/v1/tickets/" + id + "/solution";
@@ -250,10 +304,23 @@ TEST_F(TicketLifecycle, SupportTakesReleasesReassignsAndEscalates) {
           "ticket.reassign.required");
   EXPECT_EQ(act("sn1", "POST", t + "/reassign", R"({"agent_user_id":"sn1-other"})").status, 201);
   EXPECT_EQ(assignee(), "sn1-other");
+  // The history shows to whom each time: taken, released, reassigned.
+  {
+    const json history = act("alice", "GET", t).body["history"];
+    std::vector<std::string> assigned;
+    for (const auto& h : history) {
+      if (h["action"] == "TicketAssigned") assigned.push_back(h.value("assignee", "?"));
+    }
+    EXPECT_EQ(assigned, (std::vector<std::string>{"sn1", "", "sn1-other"})) << history;
+  }
+  // Held by sn1-other, it is worked by sn1-other alone.
+  refused(act("sn1", "POST", t + "/solution", R"({"text":"x"})"), 409,
+          "ticket.propose_solution.assigned");
+  refused(act("sn1", "POST", t + "/escalate"), 409, "ticket.escalate.assigned");
 
   // Only level 1 escalates; then level 2 handles it.
   refused(act("sn2", "POST", t + "/escalate"), 403, "ticket.escalate.level1_only");
-  EXPECT_EQ(act("sn1", "POST", t + "/escalate").status, 201);
+  EXPECT_EQ(act("sn1-other", "POST", t + "/escalate").status, 201);
   auto detail = act("alice", "GET", t).body;
   EXPECT_EQ(detail["support_level"], 2);
   EXPECT_EQ(detail["assignee"], "");

@@ -41,8 +41,9 @@ class TicketRouting : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("chorus-routing-" + std::to_string(getpid()));
     server_ = new ServerProcess({"--data-dir", dir_.string()});
     testing::attach_users(server_->port(), "emit-r", {"alice"});
+    testing::attach_users(server_->port(), "emit-gone", {"alice"});
     token_ = testing::attach_users(server_->port(), "dest-r",
-                                   {"gpd", "recv", "compta", "plain", "leaver"});
+                                   {"gpd", "recv", "compta", "plain", "leaver", "reader"});
     // The destination has a service, and its "Sollicitations reçues" espace is granted (write)
     // to recv on the whole structure and to compta on COMPTA.
     client_ = server_->connect().release();
@@ -63,6 +64,11 @@ class TicketRouting : public ::testing::Test {
          base + "/subscription-requests/" + sub.value("request_id", "") + "/validate",
          json{{"read", true}, {"write", true}});
     }
+    // reader holds it to read ("Consultation") only, on the whole structure.
+    const json sub = ok("reader", "POST", base + "/subscription-requests",
+                        json{{"espace", "Sollicitations reçues"}, {"read", true}});
+    ok("gpd", "POST", base + "/subscription-requests/" + sub.value("request_id", "") + "/validate",
+       json{{"read", true}, {"write", false}});
     ok("recv", "GET", "/v1/me/attachments");  // the access view has seen the grants
   }
   static void TearDownTestSuite() {
@@ -214,6 +220,47 @@ TEST_F(TicketRouting, TheDestinationReceivesItInItsQueuesUntilFermé) {
   ok("alice", "POST", "/v1/tickets/" + to_compta + "/solution/accept");
   EXPECT_EQ(received("recv", "structure_id=dest-r"), before - 1);
   EXPECT_FALSE(contains(received_ids("compta", "structure_id=dest-r&service=COMPTA"), to_compta));
+}
+
+// "Consultation" of "Sollicitations reçues" reads the received tickets, their queue and their
+// detail, and acts on none (DOMAIN.md: access per espace, to read and/or write).
+TEST_F(TicketRouting, ReadersOfReceivedTicketsReadThemAndActOnNone) {
+  const std::string id =
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-r"))
+          .value("ticket_id", "");
+  const auto listed = received_ids("reader", "structure_id=dest-r&page_size=200");
+  EXPECT_NE(std::find(listed.begin(), listed.end(), id), listed.end());
+  const Answer detail = act("reader", "GET", "/v1/tickets/" + id);
+  ASSERT_EQ(detail.status, 200) << detail.body;
+  for (const auto& [target, body] :
+       {std::pair{std::string("/take"), json(nullptr)},
+        std::pair{std::string("/solution"), json{{"text", "Payée."}}},
+        std::pair{std::string("/information-requests"), json{{"text", "Quel mandat ?"}}}}) {
+    const Answer refused = act("reader", "POST", "/v1/tickets/" + id + target, body);
+    EXPECT_GE(refused.status, 400) << target << ": " << refused.body;
+    EXPECT_LT(refused.status, 500) << target << ": " << refused.body;
+  }
+  EXPECT_EQ(act("reader", "GET", "/v1/tickets/" + id).body, detail.body);  // nothing written
+  // Its service's readers would not read another service's: plain members read nothing.
+  EXPECT_EQ(act("plain", "GET", "/v1/tickets/" + id).status, 404);
+}
+
+// A deactivated structure's tickets stay readable (DOMAIN.md), but it emits no new one.
+TEST_F(TicketRouting, ADeactivatedStructureEmitsNoTicket) {
+  json gone = form("Technique", "Connexion");
+  gone["emitting_structure_id"] = "emit-gone";
+  const std::string before = ok("alice", "POST", "/v1/tickets", gone).value("ticket_id", "");
+  const std::string draft = ok("alice", "POST", "/v1/tickets/drafts", gone).value("ticket_id", "");
+  ok("sn1-ops", "POST", "/v1/structures/emit-gone/deactivate", json{{"reason", "fusion"}});
+  for (const auto& [target, body] :
+       {std::pair{std::string("/v1/tickets"), gone},
+        std::pair{std::string("/v1/tickets/drafts"), gone},
+        std::pair{"/v1/tickets/" + draft + "/submit", json(nullptr)}}) {
+    const Answer refused = act("alice", "POST", target, body);
+    EXPECT_EQ(refused.status, 422) << target << ": " << refused.body;
+    EXPECT_EQ(refused.body.value("field", ""), "emitting_structure_id") << refused.body;
+  }
+  EXPECT_EQ(act("alice", "GET", "/v1/tickets/" + before).status, 200);
 }
 
 // Signed-out mode: no token, an e-mail; the ticket gets a number and goes to support (or to

@@ -87,6 +87,18 @@ TEST(Ticket, EmitterMustBeAttachedToTheEmittingStructure) {
   EXPECT_EQ(r.error().field, "emitting_structure_id");
 }
 
+// A deactivated structure's tickets stay readable (DOMAIN.md), but it emits no new one.
+TEST(Ticket, AnInactiveEmittingStructureEmitsNothing) {
+  Context inactive{true};
+  inactive.emitting_structure_active = false;
+  for (auto r : {decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, inactive),
+                 decide(fresh(), SaveDraft{kForm}, kAlice, inactive)}) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().field, "emitting_structure_id");
+    EXPECT_TRUE(r.error().rule.ends_with(".emitting_structure_inactive")) << r.error().rule;
+  }
+}
+
 TEST(Ticket, AuditorsReadButDoNotWrite) {
   auto r = decide(fresh(), SaveDraft{kForm}, Caller{"audrey", {.auditor = true}}, {true});
   ASSERT_FALSE(r);
@@ -125,6 +137,9 @@ TEST(Ticket, TextFieldsArePlainText) {
       {"facture\u202Egpj.exe", "d", "ticket.submit.text", "title"},  // right-to-left override
       {"t", "d\u2066isolé\u2069", "ticket.submit.text", "description"},
       {" \t\r\n", "d", "ticket.submit.required", "title"},
+      // No-break, zero-width and ideographic spaces, a left-to-right mark: nothing to read.
+      {"\u00a0\u200b\u3000\u200e", "d", "ticket.submit.required", "title"},
+      {"t", "\ufeff\u2060 ", "ticket.submit.required", "description"},
       {"Café\tcrème", "ligne 1\r\nligne 2", nullptr, nullptr},
   };
   for (const auto& c : cases) {
@@ -196,6 +211,26 @@ TEST(Ticket, ReassignNamesAnotherAgent) {
   s = fold(s, *decide(s, Reassign{"agent2"}, agent, {true}));
   EXPECT_EQ(s.assignee, "agent2");
   EXPECT_EQ(decide(s, Reassign{"agent2"}, agent, {true}).error().rule, "ticket.reassign.unchanged");
+}
+
+// A support ticket held by an agent is worked by that agent: another asks for information,
+// proposes a solution or escalates only once it is reassigned to them.
+TEST(Ticket, AnotherAgentsTicketIsNotWorkedUntilReassigned) {
+  State s = fold(fresh(), *decide(fresh(), Submit{kForm, "SOL-1"}, kAlice, {true}));
+  const Caller agent{"agent", {.support_level1 = true}};
+  const Caller agent2{"agent2", {.support_level1 = true}};
+  s = fold(s, *decide(s, Take{}, agent, {true}));
+  EXPECT_EQ(decide(s, RequestInformation{"?"}, agent2, {true}).error().rule,
+            "ticket.request_information.assigned");
+  EXPECT_EQ(decide(s, ProposeSolution{"fait"}, agent2, {true}).error().rule,
+            "ticket.propose_solution.assigned");
+  EXPECT_EQ(decide(s, Escalate{}, agent2, {true}).error().rule, "ticket.escalate.assigned");
+  EXPECT_EQ(decide(s, Escalate{}, agent2, {true}).error().field, "assignee");
+  // Its holder may; so may anyone once nobody holds it.
+  EXPECT_TRUE(decide(s, ProposeSolution{"fait"}, agent, {true}));
+  s = fold(s, *decide(s, Release{}, agent, {true}));
+  EXPECT_TRUE(decide(s, ProposeSolution{"fait"}, agent2, {true}));
+  EXPECT_TRUE(decide(s, Escalate{}, agent2, {true}));
 }
 
 // A business ticket whose holder has left its destination is taken over by another of its

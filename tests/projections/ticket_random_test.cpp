@@ -408,6 +408,12 @@ TEST(TicketRandom, ViewsFollowTheModelAndEqualAFreshRebuild) {
     if (rng() % 5 != 0) {
       if (support_command) {
         pick = &callers[3 + rng() % 3];
+        // Mostly its holder, when someone holds it: another agent is refused.
+        if (model.contains(id) && rng() % 3 != 0) {
+          for (const auto& c : callers) {
+            if (c.user_id == model[id].assignee) pick = &c;
+          }
+        }
       } else if (model.contains(id)) {
         for (const auto& c : callers) {
           if (c.user_id == model[id].emitter_user_id) pick = &c;
