@@ -264,6 +264,9 @@ std::optional<events::AppendResult> CommandHandler::append_batch(
     case events::errc::indeterminate:
       throw Problem{500, "log.indeterminate", "",
                     "Issue inconnue ; relisez avant de réessayer (même Idempotency-Key)."};
+    case events::errc::fenced:
+      refuse_if_fenced();  // the log now says so: the same answer as the next command's
+      [[fallthrough]];
     default:
       throw Problem{503, "log.unavailable", "",
                     "Journal indisponible, rien n'a été écrit : " + result.error().message};
@@ -291,7 +294,7 @@ void CommandHandler::refuse_if_fenced() const {
   if (!log_.fenced()) return;
   throw Problem{503, "log.fenced", "",
                 "Un autre serveur écrit désormais le journal : ce serveur n'enregistre plus "
-                "rien, envoyez la commande à un autre."};
+                "rien (rien n'a été écrit), envoyez la commande à un autre."};
 }
 
 CommandOutcome CommandHandler::run_appends(

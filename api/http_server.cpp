@@ -59,17 +59,35 @@ Request to_request(const http::request<http::string_body>& in) {
 }
 
 // Where requests that may wait on the log are answered: commands (anything but GET and HEAD)
-// wait for their append, up to twice the log's append timeout when the brokers do not answer.
-// On the I/O threads they would hold every one of them through a broker outage, and health
-// checks and reads, which need no broker, would wait behind them (a liveness probe would then
-// kill a server that only waits).
+// wait for their append, up to twice the log's append timeout when the brokers do not answer,
+// and a read with a consistency token waits for the views (and on Kafka may ask the brokers'
+// watermarks). On the I/O threads they would hold every one of them through a broker outage,
+// and health checks and plain reads, which need no broker, would wait behind them (a liveness
+// probe would then kill a server that only waits). What waits is bounded in count and in body
+// bytes (an attachment is up to 10 MiB): beyond, 503 at once.
 struct Writers {
   asio::thread_pool pool;
-  std::atomic<std::size_t> pending{0};  // queued or running
-  std::size_t max_pending;              // beyond: 503 at once
+  std::atomic<std::size_t> pending{0};        // requests queued or running
+  std::atomic<std::size_t> pending_bytes{0};  // their bodies
+  std::size_t max_pending;
+  static constexpr std::size_t kMaxPendingBytes = std::size_t{256} << 20;
   explicit Writers(int threads)
       : pool(static_cast<std::size_t>(threads)),
         max_pending(static_cast<std::size_t>(threads) * 256) {}
+  // Counts a request in; false (nothing counted) when it would go beyond either bound (one
+  // body alone may: the largest attachment is a setting).
+  bool admit(std::size_t bytes) {
+    const std::size_t before = pending_bytes.fetch_add(bytes);
+    if (++pending > max_pending || (before > 0 && before + bytes > kMaxPendingBytes)) {
+      release(bytes);
+      return false;
+    }
+    return true;
+  }
+  void release(std::size_t bytes) {
+    --pending;
+    pending_bytes -= bytes;
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -178,21 +196,21 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
-    if (r.method == "GET" || r.method == "HEAD") {
+    if ((r.method == "GET" || r.method == "HEAD") && r.consistency_token.empty()) {
       Response response = router_.handle(r);
       return send(std::move(response), version, keep_alive);
     }
-    if (++writers_.pending > writers_.max_pending) {
-      --writers_.pending;
+    const std::size_t bytes = r.body.size();
+    if (!writers_.admit(bytes)) {
       return send(Problem{503, "server.busy", "",
-                          "Trop de commandes en attente du journal : réessayez plus tard."}
+                          "Trop de requêtes en attente du journal : réessayez plus tard."}
                       .to_response(),
                   version, keep_alive);
     }
     asio::post(writers_.pool,
-               [self = shared_from_this(), r = std::move(r), version, keep_alive]() mutable {
+               [self = shared_from_this(), r = std::move(r), version, keep_alive, bytes]() mutable {
                  Response response = self->router_.handle(r);
-                 --self->writers_.pending;
+                 self->writers_.release(bytes);
                  // Back on the connection's strand, which owns the socket.
                  asio::post(self->stream_.get_executor(),
                             [self, response = std::move(response), version, keep_alive]() mutable {

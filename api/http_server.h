@@ -4,8 +4,10 @@
 // started request (408). Every request is answered by Router::handle; nothing is cached, so two
 // users on one connection each get only their own answers. Reads (GET, HEAD) are answered on
 // the I/O threads; commands, which may wait on the log (up to twice its append timeout when
-// the brokers are down), on as many threads of their own, so that health checks and reads are
-// answered through a broker outage; past 256 commands waiting per thread, 503 server.busy.
+// the brokers are down), and reads with a consistency token, which wait for the views, on as
+// many threads of their own, so that health checks and plain reads are answered through a
+// broker outage. Past 256 such requests per thread, or 256 MiB of their bodies, 503
+// server.busy (answered here, so not counted in the request metrics).
 
 #include <chrono>
 #include <cstdint>
@@ -40,8 +42,10 @@ class HttpServer {
   [[nodiscard]] std::uint16_t port() const;
   // Serves on options.threads I/O threads (and as many for commands) until stop(). Blocks.
   void run();
-  // Stops accepting and ends run(); commands running finish, those not started are dropped
-  // unanswered, as are open connections. Thread-safe; callable from a signal-handling thread.
+  // Stops accepting and ends run(). Commands running finish (what they write is written) but
+  // their answers are not sent; those not started are dropped; open connections are closed
+  // unanswered: a client retries under its Idempotency-Key. Thread-safe; callable from a
+  // signal-handling thread.
   void stop();
 
  private:

@@ -254,6 +254,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   router_options.attachments = &*attachments;
+  router_options.attachments_shared = !attachments_dir.empty();
   // Reference data: the categories a ticket may be filed under, and which go to a business
   // service ("M-").
   std::string categories_text(chorus::api::built_in_categories_json());

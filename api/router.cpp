@@ -1145,7 +1145,8 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
       }
       // On Kafka another server may have received the file, into a store this one does not
       // share (--attachments-dir): a setting to fix, not damage to the file.
-      if (bytes.error().code == content_errc::not_found && log_.kind() == "kafka") {
+      if (bytes.error().code == content_errc::not_found && log_.kind() == "kafka" &&
+          !options_.attachments_shared) {
         throw Problem{503, "attachment.elsewhere", "",
                       "Le contenu de cette pièce jointe est sur un autre serveur : les serveurs "
                       "doivent partager leur stockage des pièces jointes (--attachments-dir)."};
@@ -1222,6 +1223,13 @@ Response Router::dispatch(const Request& request, std::string& route_label) {
     }
     const auto cutoff =
         std::filesystem::file_time_type::clock::now() - std::chrono::minutes(minutes);
+    // The log's end is this server's knowledge of it: a server another has taken the log over
+    // from would miss the new owner's events, and remove what they name from a shared store.
+    if (log_.fenced()) {
+      throw Problem{503, "log.fenced", "",
+                    "Un autre serveur écrit désormais le journal : lancez le nettoyage sur "
+                    "celui-ci."};
+    }
     auto end = log_.end();
     if (!end) throw Problem{503, "log.unavailable", "", "Journal indisponible."};
     if (auto caught_up = runner_.wait_for(*end, options_.consistency_wait); !caught_up) {

@@ -34,6 +34,9 @@ struct RouterOptions {
   // Ticket attachments ("pièces jointes"): where their bytes are kept (null: the attachment
   // routes answer 503) and the largest file accepted (413 above).
   const ContentStore* attachments = nullptr;
+  // The attachments' directory was named (--attachments-dir), shared by the servers of one
+  // topic: a missing file is then damage (500), not a file another server kept (503).
+  bool attachments_shared = false;
   std::size_t max_attachment_bytes = 10 * 1024 * 1024;
   // The ticket categories table (reference data); null: pairs are not checked.
   const domain::ticket::Categories* categories = nullptr;

@@ -289,6 +289,8 @@ domain::ticket::Context ticket_context(const projections::ViewStore& store,
         or_503(projections::structure_access(store, caller.user_id, destination_structure_id));
     context.business_recipient =
         row && projections::may_write_espace(*row, kReceivedTickets, destination_service);
+    context.business_reader =
+        row && projections::may_read_espace(*row, kReceivedTickets, destination_service);
   }
   return context;
 }
@@ -296,9 +298,8 @@ domain::ticket::Context ticket_context(const projections::ViewStore& store,
 bool reads_received_tickets(const projections::ViewStore& store, const domain::Caller& caller,
                             const std::string& destination_structure_id,
                             const std::string& destination_service) {
-  if (destination_structure_id.empty() || !plain_id(destination_structure_id)) return false;
-  auto row = or_503(projections::structure_access(store, caller.user_id, destination_structure_id));
-  return row && projections::may_read_espace(*row, kReceivedTickets, destination_service);
+  return ticket_context(store, caller, "", destination_structure_id, destination_service)
+      .business_reader;
 }
 
 Response StructureRoutes::handle(std::string_view pattern, const std::vector<std::string>& params,

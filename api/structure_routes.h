@@ -32,7 +32,8 @@ class Metrics;
 
 // The ticket rules' context from the access view: the caller must be attached to the emitting
 // structure (any role); a business recipient holds "Sollicitations reçues" with write access on
-// the destination structure (and service). An empty structure id gives false. Throws Problem
+// the destination structure (and service), a business reader with read access at least. An
+// empty structure id gives false. Throws Problem
 // 503 when the views cannot be read. Thread-safe.
 [[nodiscard]] domain::ticket::Context ticket_context(const projections::ViewStore& store,
                                                      const domain::Caller& caller,

@@ -245,11 +245,18 @@ Decision<void> check_actor(const State& state, const Caller& caller, const Conte
                            Side side, std::string_view rule) {
   const bool emitter = state.status == Status::none || state.emitter_user_id == caller.user_id;
   // Recipients never see drafts.
-  const bool recipient = state.status != Status::none && state.status != Status::draft &&
-                         state.status != Status::deleted && is_recipient(state, caller, context);
-  if (!emitter && !recipient) {
+  const bool submitted = state.status != Status::none && state.status != Status::draft &&
+                         state.status != Status::deleted;
+  const bool recipient = submitted && is_recipient(state, caller, context);
+  const bool reader = submitted && is_business(state.sub_category) && context.business_reader;
+  if (!emitter && !recipient && !reader) {
     return reject(errc::not_found, std::string(rule) + ".not_found", "ticket_id",
                   "Ticket introuvable.");
+  }
+  if (!emitter && !recipient) {
+    return reject(errc::forbidden, std::string(rule) + ".read_only", "",
+                  "Votre accès aux sollicitations reçues est en consultation : il ne permet pas "
+                  "d'agir.");
   }
   if (caller.roles.auditor && !caller.roles.support_level1 && !caller.roles.support_level2) {
     return reject(errc::forbidden, std::string(rule) + ".read_only", "",
@@ -662,7 +669,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::invalid_field, "ticket.priority.range", "priority",
                             "La priorité va de 1 (très haute) à 4 (basse).");
             }
-            if (priority != recommended && c.reason.empty()) {
+            if (priority != recommended && events::skip_blank(c.reason).empty()) {
               return reject(errc::invalid_field, "ticket.priority.reason", "reason",
                             "Une priorité différente de la recommandation demande un motif.");
             }

@@ -191,6 +191,10 @@ struct Context {
   // saved or submitted need it). Last, as every member added since positional initializers
   // were written.
   bool emitting_structure_active = true;
+  // The caller holds "Sollicitations reçues" on the destination of a business ticket, to read
+  // ("Consultation") at least: such a reader sees the ticket, so a command of theirs is
+  // forbidden (read_only), not answered as if the ticket did not exist. From the access view.
+  bool business_reader = false;
 };
 
 // "M-" sub-categories go to a business service; all others to technical support.

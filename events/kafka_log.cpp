@@ -767,7 +767,9 @@ class KafkaLog final : public EventLog {
 
   // After an indefinite outcome: re-take ownership (which settles the open transaction), read
   // to the end, and answer each request from what the log holds.
-  // Settling gets its own time budget: an append may take up to twice append_timeout.
+  // Settling gets its own time budget: an append may take up to twice append_timeout (and, in
+  // the rare case another writer wrote after one of its events, a read of that event back, up
+  // to append_timeout each).
   void settle(std::vector<AppendRequest*>& group, std::vector<PlannedEvent>& planned,
               const std::string& why) {
     const auto deadline = Clock::now() + options_.append_timeout;
@@ -795,25 +797,31 @@ class KafkaLog final : public EventLog {
       return;
     }
     needs_recovery_ = false;
-    // Which planned events the log holds at their version, and where.
-    std::vector<bool> present(planned.size(), false);
+    // Which planned events the log holds at their version, and where. An event at our version
+    // is ours only if it is our event: another writer may have taken the partitions while this
+    // one was stalled (a pause, a partition of the network), aborted our open transaction and
+    // written its own events at those versions, which the stream and version alone would pass
+    // off as ours (an acknowledgement of a command never written). Our event's hash is compared
+    // with the stored one: the head's, known from the catch-up, or else read back (only when
+    // the stream went on after that version: another writer wrote after it).
+    std::vector<bool> present(planned.size(), false), decided(planned.size(), false);
+    std::vector<bool> ours(planned.size(), false);
     {
       std::shared_lock lock(state_mu_);
       for (std::size_t i = 0; i < planned.size(); ++i) {
         auto& p = planned[i];
         auto it = streams_.find(*p.stream_id);
         present[i] = it != streams_.end() && it->second.offsets.size() >= p.version;
-        if (present[i]) p.address = LogAddress{p.partition, it->second.offsets[p.version - 1]};
+        if (!present[i]) continue;
+        p.address = LogAddress{p.partition, it->second.offsets[p.version - 1]};
+        if (it->second.head.version == p.version) {
+          decided[i] = true;
+          ours[i] = it->second.head.hash == p.encoded.hash;
+        }
       }
     }
-    // An event at our version is ours only if it is our event: another writer may have taken
-    // the partitions while this one was stalled (a pause, a partition of the network), aborted
-    // our open transaction and written its own events at those versions, which the stream and
-    // version alone would pass off as ours (an acknowledgement of a command never written).
-    // Our event's hash is compared with the stored one.
-    std::vector<bool> ours(planned.size(), false);
     for (std::size_t i = 0; i < planned.size(); ++i) {
-      if (!present[i]) continue;
+      if (!present[i] || decided[i]) continue;
       auto stored = read_stream(*planned[i].stream_id, planned[i].version, 1);
       if (!stored || stored->size() != 1) {
         fail_group(group, Error{errc::indeterminate,

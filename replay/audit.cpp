@@ -439,19 +439,27 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
   } else if (p.payload) {
     // Invariant 3: the status table. A breach is one event; the ticket's status then follows
     // the event's own target so that later events are judged from where the log says it is.
-    // After a damaged event it is taken where the event leads, unjudged.
+    // After a damaged event the status is unknown: no event is judged until one that sets the
+    // status (whatever it was before) tells where the ticket is; the others (a comment, an
+    // assignment) leave it unknown.
+    if (s.ticket_status_unknown) {
+      domain::ticket::State from_nowhere;  // Status::none: what the event alone sets
+      const auto set = domain::ticket::evolve(std::move(from_nowhere), **p.payload).status;
+      if (set != domain::ticket::Status::none) {
+        s.ticket_status = set;
+        s.ticket_status_unknown = false;
+      }
+      return;
+    }
     auto next = domain::ticket::transition(s.ticket_status, **p.payload);
     if (next) {
       s.ticket_status = *next;
     } else {
-      if (!s.ticket_status_unknown) {
-        findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
-      }
+      findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
       domain::ticket::State as_logged;
       as_logged.status = s.ticket_status;
       s.ticket_status = domain::ticket::evolve(std::move(as_logged), **p.payload).status;
     }
-    s.ticket_status_unknown = false;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -569,9 +570,10 @@ TEST_P(ServerEndToEnd, ViewsOfAnotherTopicAreRefusedAtStart) {
 }
 
 // A second server on the same topic takes the log over. The first learns it at its next write
-// (503, nothing written); from then on it refuses every command at once, without deciding it
-// on what it knew before the takeover (it once answered 404 for tickets created since), and
-// says it is not ready, so that a load balancer sends the writes to the new owner.
+// (503 log.fenced, nothing written: Kafka tells a fenced producer no sooner); from then on it
+// refuses every command at once, without deciding it on what it knew before the takeover (it
+// once answered 404 for tickets created since), and says it is not ready, so that a load
+// balancer sends the writes to the new owner.
 TEST_P(ServerEndToEnd, AServerAnotherTookTheLogOverLeavesTheRotation) {
   if (GetParam() != "kafka") GTEST_SKIP() << "one writer owns an embedded log";
   auto first = server_->connect();
@@ -594,6 +596,7 @@ TEST_P(ServerEndToEnd, AServerAnotherTookTheLogOverLeavesTheRotation) {
 
   auto stale = call(*first, "POST", "/v1/tickets", "alice", kForm);
   EXPECT_EQ(stale.status, 503) << stale.body;
+  EXPECT_NE(stale.body.find("log.fenced"), std::string::npos) << stale.body;
   auto refused =
       call(*first, "POST", "/v1/tickets/" + id + "/comments", "alice", R"({"text":"encore là ?"})");
   EXPECT_EQ(refused.status, 503) << refused.body;
@@ -654,6 +657,50 @@ TEST_P(ServerEndToEnd, AttachmentsAreReadThroughEveryServerSharingTheirDirectory
     other.stop();
     std::filesystem::remove_all(data_dir_.string() + suffix);
   }
+}
+
+// Through a broker outage, commands wait for the log (up to twice its append timeout) on
+// threads of their own: health checks and plain reads are still answered. They once waited
+// behind commands holding every I/O thread (as many commands as --threads), and a liveness
+// probe would have killed a server that only waited.
+TEST_P(ServerEndToEnd, HealthAndReadsAreAnsweredWhileCommandsWaitForTheBrokers) {
+  if (GetParam() != "kafka") GTEST_SKIP() << "an embedded log has no broker to lose";
+  const char* stop = env_or_null("CHORUS_TEST_KAFKA_STOP");
+  const char* start = env_or_null("CHORUS_TEST_KAFKA_START");
+  if (stop == nullptr || start == nullptr) {
+    ASSERT_EQ(env_or_null("CI"), nullptr) << "broker control commands are not set in CI";
+    GTEST_SKIP() << "CHORUS_TEST_KAFKA_STOP / CHORUS_TEST_KAFKA_START not set";
+  }
+  auto c = server_->connect();
+  auto made = call(*c, "POST", "/v1/tickets", "alice", kForm);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string id = json::parse(made.body).value("ticket_id", "");
+  ASSERT_EQ(std::system(stop), 0);
+  constexpr int kWaiting = 4;  // the server's --threads
+  std::atomic<int> answered{0};
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWaiting; ++i) {
+    writers.emplace_back([&, i] {
+      auto w = server_->connect();
+      auto r = w->request(
+          "POST", "/v1/tickets/" + id + "/comments",
+          R"({"text":"pendant la panne )" + std::to_string(i) + R"("})",
+          {{"Authorization", ServerProcess::token("alice")}, {"Content-Type", "application/json"}},
+          std::chrono::seconds(120));
+      if (r) ++answered;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the commands are waiting by now
+  auto probe = server_->connect();
+  auto health = probe->request("GET", "/healthz", "", {}, std::chrono::seconds(10));
+  EXPECT_TRUE(health && health->status == 200) << "no answer to /healthz during the outage";
+  auto read =
+      probe->request("GET", "/v1/tickets/" + id, "",
+                     {{"Authorization", ServerProcess::token("alice")}}, std::chrono::seconds(10));
+  EXPECT_TRUE(read && read->status == 200) << "no answer to a read during the outage";
+  ASSERT_EQ(std::system(start), 0);
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(answered, kWaiting);  // written, or 503 with nothing written
 }
 
 INSTANTIATE_TEST_SUITE_P(Logs, ServerEndToEnd, ::testing::Values("embedded", "kafka"),

@@ -171,8 +171,6 @@ TEST_F(TicketLifecycle, InformationRequestedAndAnswered) {
 // the new version, with their own text (a retry once decided on a text the first attempt had
 // moved away, and refused the comment as blank: 422 for a request that was right). A comment
 // that loses every attempt answers 409 command.concurrent_update, which the client retries
-// under its Idempotency-Key; each is written once. A comment
-// that loses every attempt answers 409 command.concurrent_update, which the client retries
 // under its Idempotency-Key; each is written once.
 TEST_F(TicketLifecycle, CommentsSentAtOnceAreEachWrittenWithTheirText) {
   const std::string id = open_ticket();
@@ -381,6 +379,10 @@ TEST_F(TicketLifecycle, PriorityFromImpactAndSeverityOverriddenWithAReason) {
           "ticket.priority.scale");
   refused(act("sn1", "PUT", p, R"({"impact":"minor","severity":"minor","priority":1})"), 422,
           "ticket.priority.reason");
+  // A reason of invisible characters alone is none.
+  refused(act("sn1", "PUT", p,
+              R"({"impact":"minor","severity":"minor","priority":1,"reason":" ​"})"),
+          422, "ticket.priority.reason");
   refused(
       act("sn1", "PUT", p, R"({"impact":"minor","severity":"minor","priority":9,"reason":"x"})"),
       422, "ticket.priority.range");

@@ -233,6 +233,24 @@ TEST(Ticket, AnotherAgentsTicketIsNotWorkedUntilReassigned) {
   EXPECT_TRUE(decide(s, Escalate{}, agent2, {true}));
 }
 
+// "Consultation" of "Sollicitations reçues": the reader sees a business ticket, so may not act
+// on it (forbidden), where someone without any access is told it does not exist.
+TEST(Ticket, AReaderOfReceivedTicketsActsOnNone) {
+  const Form business{"s1",    "Factures émises", "M-Question pour une entité publique",
+                      "Titre", "Description",     "dest"};
+  State s = fold(fresh(), *decide(fresh(), Submit{business, "SOL-1"}, kAlice, {true}));
+  Context reader{true};
+  reader.business_reader = true;
+  for (const Command& c : std::vector<Command>{Take{}, ProposeSolution{"fait"},
+                                               RequestInformation{"?"}, AddComment{"vu"}}) {
+    auto r = decide(s, c, kBob, reader);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::forbidden);
+    EXPECT_TRUE(r.error().rule.ends_with(".read_only")) << r.error().rule;
+  }
+  EXPECT_EQ(decide(s, Take{}, kBob, {true}).error().code, errc::not_found);
+}
+
 // A business ticket whose holder has left its destination is taken over by another of its
 // recipients; anyone else's still is not, nor is a support ticket (its agents reassign).
 TEST(Ticket, ABusinessTicketWhoseHolderLeftIsTakenOver) {

@@ -524,9 +524,10 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
 }
 
 // A damaged event in the middle of a ticket's life is named once: the status table is not
-// judged across it (the ticket's status there is unknown), so the events after it raise no
-// breach of their own (the information given after a damaged request for it once read as a
-// transition from Ouvert).
+// judged across it (the ticket's status there is unknown) until an event sets the status, so
+// the events after it raise no breach of their own. Here the answer to a request for
+// information is damaged; a priority set (no status of its own) follows, then a solution,
+// which once read as proposed on a ticket still En attente d'informations.
 TEST_F(ReplayEmbedded, VerifyJudgesNoTransitionAcrossADamagedEvent) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
@@ -534,11 +535,11 @@ TEST_F(ReplayEmbedded, VerifyJudgesNoTransitionAcrossADamagedEvent) {
   ASSERT_EQ(history.exit_code, 0) << history.out;
   std::istringstream lines(history.json_text);
   std::string line;
-  std::string position;  // of the request for information
+  std::string position;  // of the answer
   std::uint64_t version = 0;
   while (std::getline(lines, line)) {
     const json e = json::parse(line, nullptr, false);
-    if (e.is_object() && e.value("action", "") == "InformationRequested") {
+    if (e.is_object() && e.value("action", "") == "InformationProvided") {
       position = e.value("position", "");
       version = e.value("version", std::uint64_t{0});
     }
@@ -546,7 +547,7 @@ TEST_F(ReplayEmbedded, VerifyJudgesNoTransitionAcrossADamagedEvent) {
   ASSERT_TRUE(position.starts_with("0:")) << history.out;
   server_->stop();
 
-  flip_byte(dir_ / "log", std::stoull(position.substr(2)), "Quel navigateur");
+  flip_byte(dir_ / "log", std::stoull(position.substr(2)), "Firefox");
   auto damaged = replay(data() + " verify --json");
   ASSERT_EQ(damaged.exit_code, 1) << damaged.out;
   const json report = json::parse(damaged.json_text, nullptr, false);

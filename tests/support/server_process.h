@@ -54,7 +54,7 @@ class ServerProcess {
 
 // Runs chorusd with `args` (plus --port 0 and the test token key) until it exits, for at most
 // `seconds` (a server that wrongly starts would otherwise hold the test forever), when a test
-// expects it not to start: its exit code (-1 when the timeout killed it) and all it said,
+// expects it not to start: its exit code (124 when the timeout ended it) and all it said,
 // stdout and stderr.
 inline ShellRun run_until_exit(const std::vector<std::string>& args, int seconds = 60) {
   std::string command = "timeout " + std::to_string(seconds) + " " + CHORUS_CHORUSD +
