@@ -196,7 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
-    if ((r.method == "GET" || r.method == "HEAD") && r.consistency_token.empty()) {
+    if (router_.answers_at_once(r)) {
       Response response = router_.handle(r);
       return send(std::move(response), version, keep_alive);
     }

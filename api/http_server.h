@@ -4,10 +4,11 @@
 // started request (408). Every request is answered by Router::handle; nothing is cached, so two
 // users on one connection each get only their own answers. Reads (GET, HEAD) are answered on
 // the I/O threads; commands, which may wait on the log (up to twice its append timeout when
-// the brokers are down), and reads with a consistency token, which wait for the views, on as
-// many threads of their own, so that health checks and plain reads are answered through a
-// broker outage. Past 256 such requests per thread, or 256 MiB of their bodies, 503
-// server.busy (answered here, so not counted in the request metrics).
+// the brokers are down), and reads with a consistency token the views have not reached yet,
+// which wait for them, on as many threads of their own (Router::answers_at_once), so that
+// health checks and reads are answered through a broker outage. Past 256 such requests per thread,
+// or 256 MiB of their bodies, 503 server.busy (answered here, so not counted in the request
+// metrics).
 
 #include <chrono>
 #include <cstdint>

@@ -152,10 +152,17 @@ const std::set<std::string> kFormFields{"emitting_structure_id", "category",
                                         "destination_service",   "object_type",
                                         "object_number"};
 
-// The destination ("Organisation destinataire", service) a ticket command concerns: the form's
-// when it brings one, else the ticket's.
+// The destination ("Organisation destinataire", service) a ticket command concerns: the form's,
+// for a ticket still being written, when it brings one; else the ticket's.
 std::pair<std::string, std::string> destination_of(const domain::ticket::Command& command,
                                                    const domain::ticket::State& state) {
+  // Once submitted, a ticket's destination is its own, whatever a form names: the access read
+  // for a form naming the caller's structure would otherwise tell its reader that a ticket sent
+  // elsewhere exists (403 instead of 404).
+  using domain::ticket::Status;
+  if (state.status != Status::none && state.status != Status::draft) {
+    return {state.destination_structure_id, state.destination_service};
+  }
   if (const auto* d = std::get_if<domain::ticket::SaveDraft>(&command)) {
     return {d->form.destination_structure_id, d->form.destination_service};
   }
@@ -396,6 +403,13 @@ const std::vector<RouteInfo>& Router::routes() {
       {"POST", "/v1/reference-object-imports"},
   };
   return kRoutes;
+}
+
+bool Router::answers_at_once(const Request& request) const {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  if (request.consistency_token.empty()) return true;
+  const auto position = events::LogPosition::from_token(request.consistency_token);
+  return !position || runner_.applied().covers(*position);
 }
 
 std::optional<BodyLimit> Router::body_limit(std::string_view method, std::string_view path) const {

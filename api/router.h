@@ -76,6 +76,12 @@ class Router {
   [[nodiscard]] std::optional<BodyLimit> body_limit(std::string_view method,
                                                     std::string_view path) const;
 
+  // Whether handle() answers `request` without waiting on the log or the views: a read (GET,
+  // HEAD) without a consistency token, or with one the views already cover, or a malformed
+  // one (400). Anything else may wait (a command's append, a token the views have not
+  // reached), and the server answers it off its I/O threads. Changes nothing; thread-safe.
+  [[nodiscard]] bool answers_at_once(const Request& request) const;
+
  private:
   Response dispatch(const Request& request, std::string& route_label);
 

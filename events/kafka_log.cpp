@@ -797,6 +797,35 @@ class KafkaLog final : public EventLog {
       return;
     }
     needs_recovery_ = false;
+    answer_from_log(group, planned, why, errc::unavailable);
+  }
+
+  // Fenced at the commit: the newer owner's init_transactions settled our transaction, and
+  // completed it if our commit had reached the coordinator (only its answer lost), aborted it
+  // otherwise. "Nothing written" would then be a guess, which a client retrying without an
+  // Idempotency-Key would turn into a duplicate: the log is read to its end, without taking
+  // ownership back, and each request answered from it. Fenced for good either way.
+  void settle_fenced(std::vector<AppendRequest*>& group, std::vector<PlannedEvent>& planned,
+                     const std::string& why) {
+    fenced_ = true;
+    if (auto read = catch_up(Clock::now() + options_.append_timeout); !read) {
+      fail_group(group, Error{errc::indeterminate,
+                              why +
+                                  "; fenced by another writer, and the log could not be read "
+                                  "back, so the outcome is unknown: " +
+                                  read.error().message});
+      return;
+    }
+    answer_from_log(group, planned,
+                    why + "; another writer owns the partitions of " + options_.topic,
+                    errc::fenced);
+  }
+
+  // Answers each request of `group` from what the log holds once read to its end (streams_):
+  // written, with the events' addresses, when the events at its versions are its own; else
+  // `nothing_code` ("nothing was written").
+  void answer_from_log(std::vector<AppendRequest*>& group, std::vector<PlannedEvent>& planned,
+                       const std::string& why, errc nothing_code) {
     // Which planned events the log holds at their version, and where. An event at our version
     // is ours only if it is our event: another writer may have taken the partitions while this
     // one was stalled (a pause, a partition of the network), aborted our open transaction and
@@ -849,7 +878,7 @@ class KafkaLog final : public EventLog {
         }
         request->result = std::move(r);
       } else {
-        request->result = fail(errc::unavailable, why + "; the log shows nothing was written");
+        request->result = fail(nothing_code, why + "; the log shows nothing was written");
       }
     }
   }
@@ -926,9 +955,10 @@ class KafkaLog final : public EventLog {
       KafkaError e(rd_kafka_commit_transaction(producer_.get(), std::max(ms_left(deadline), 1)));
       if (!e) break;
       const std::string why = "committing a transaction: " + describe(e.get());
-      // Fenced: the newer owner's init_transactions aborted this open transaction, so nothing
-      // of it is written. Never re-take ownership here: that would fence the newer owner.
-      if (is_fenced(e.get())) return fail_fenced(group, why);
+      // Fenced: the newer owner's init_transactions settled this open transaction (completed
+      // it if our commit had reached the coordinator). Never re-take ownership here: that
+      // would fence the newer owner; read the log instead.
+      if (is_fenced(e.get())) return settle_fenced(group, planned, why);
       if (rd_kafka_error_txn_requires_abort(e.get())) {
         KafkaError abort_error(rd_kafka_abort_transaction(producer_.get(), ms_left(deadline)));
         if (abort_error) return settle(group, planned, why);

@@ -442,7 +442,12 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
     // After a damaged event the status is unknown: no event is judged until one that sets the
     // status (whatever it was before) tells where the ticket is; the others (a comment, an
     // assignment) leave it unknown.
+    auto next = domain::ticket::transition(s.ticket_status, **p.payload);
     if (s.ticket_status_unknown) {
+      // An event no ticket stream may hold is a breach whatever the status.
+      if (!next && next.error().code != domain::errc::wrong_status) {
+        findings.breach({3, std::string(stream), next.error().message, at.text(), at.text()});
+      }
       domain::ticket::State from_nowhere;  // Status::none: what the event alone sets
       const auto set = domain::ticket::evolve(std::move(from_nowhere), **p.payload).status;
       if (set != domain::ticket::Status::none) {
@@ -451,7 +456,6 @@ void check_event(std::string_view bytes, const Prepared& p, std::string_view fal
       }
       return;
     }
-    auto next = domain::ticket::transition(s.ticket_status, **p.payload);
     if (next) {
       s.ticket_status = *next;
     } else {
