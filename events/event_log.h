@@ -162,11 +162,11 @@ class EventLog {
 
   // Whether another writer is known to have taken the log over (Kafka: a newer owner of the
   // partitions fenced this one): this writer appends nothing more, answering fenced, and what
-  // it knows of the streams stops at the takeover. Learnt at this writer's first append after
-  // the takeover (the brokers tell a fenced producer when it next writes, not before); until
-  // then a command may still be decided on that stale knowledge, and its append is refused.
-  // For readiness and to refuse commands without deciding them. False for a log no one can
-  // take over. Thread-safe.
+  // it knows of the streams stops at the takeover. Learnt as soon as one of this log's cursors
+  // (the views') reads an event of the other writer, or at this writer's next append, whichever
+  // comes first (the brokers tell a fenced producer no sooner); before that a command may still
+  // be decided on stale knowledge, and its append is refused. For readiness and to refuse
+  // commands without deciding them. False for a log no one can take over. Thread-safe.
   [[nodiscard]] virtual bool fenced() const noexcept { return false; }
 
   // "embedded" or "kafka", for logs, metrics and test names.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -255,10 +257,23 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   }
 }
 
+// What a writer's cursors tell it of the log: each event they read is shown to `observe`,
+// which learns from it whether another writer has written (KafkaLog::observe_read). Shared by
+// the log and its cursors, so that a cursor outliving its log shows nothing. Thread-safe.
+struct ReadWatch {
+  std::mutex mu;
+  std::function<void(const EventCoordinates&)> observe;  // guarded by mu; empty once the log
+                                                         // is gone, or for a read-only log
+  void show(const EventCoordinates& coords) {
+    std::lock_guard lock(mu);
+    if (observe) observe(coords);
+  }
+};
+
 class KafkaCursor final : public LogCursor {
  public:
-  KafkaCursor(KafkaHandle consumer, LogPosition start)
-      : consumer_(std::move(consumer)), position_(std::move(start)) {}
+  KafkaCursor(KafkaHandle consumer, LogPosition start, std::shared_ptr<ReadWatch> watch)
+      : consumer_(std::move(consumer)), position_(std::move(start)), watch_(std::move(watch)) {}
   ~KafkaCursor() override { rd_kafka_consumer_close(consumer_.get()); }
 
   Result<std::size_t> poll(std::vector<RecordedEvent>& out, std::size_t max,
@@ -295,6 +310,7 @@ class KafkaCursor final : public LogCursor {
                                           " offset " + std::to_string(address.offset) + ": " +
                                           coords.error().message);
       }
+      if (watch_) watch_->show(*coords);
       out.push_back(RecordedEvent{address, std::move(coords->stream_id), coords->version,
                                   std::string(bytes)});
       position_.advance_past(address);
@@ -307,6 +323,7 @@ class KafkaCursor final : public LogCursor {
  private:
   KafkaHandle consumer_;
   LogPosition position_;
+  std::shared_ptr<ReadWatch> watch_;
 };
 
 class KafkaLog final : public EventLog {
@@ -314,6 +331,10 @@ class KafkaLog final : public EventLog {
   explicit KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
 
   ~KafkaLog() override {
+    {
+      std::lock_guard lock(watch_->mu);
+      watch_->observe = nullptr;
+    }
     if (statistics_server_.joinable()) {
       statistics_server_.request_stop();
       statistics_server_.join();
@@ -333,6 +354,10 @@ class KafkaLog final : public EventLog {
     }
     if (options_.read_only) return catch_up(deadline);
     if (auto ok = take_ownership(deadline); !ok) return ok;
+    {
+      std::lock_guard lock(watch_->mu);
+      watch_->observe = [this](const EventCoordinates& c) { observe_read(c); };
+    }
     if (options_.statistics_interval.count() > 0) {
       statistics_server_ = std::jthread([this](std::stop_token stop) { serve_statistics(stop); });
     }
@@ -445,7 +470,7 @@ class KafkaLog final : public EventLog {
     auto consumer = make_handle(RD_KAFKA_CONSUMER, consumer_settings(), tap(/*counts_lag=*/true));
     if (!consumer) return std::unexpected(consumer.error());
     if (auto ok = assign_all(consumer->get(), start); !ok) return std::unexpected(ok.error());
-    return std::make_unique<KafkaCursor>(std::move(*consumer), std::move(start));
+    return std::make_unique<KafkaCursor>(std::move(*consumer), std::move(start), watch_);
   }
 
   // The writer's own knowledge: past every event it committed or read. Asking the brokers
@@ -492,7 +517,28 @@ class KafkaLog final : public EventLog {
 
   std::uint32_t partition_count() const noexcept override { return partitions_; }
   std::string_view kind() const noexcept override { return "kafka"; }
-  bool fenced() const noexcept override { return fenced_; }
+  bool fenced() const noexcept override { return fenced_ || foreign_seen_; }
+
+  // A cursor of this writer read `c`. An event beyond what this writer knows of its stream,
+  // and not one of its own being committed, was written by another writer: one that took the
+  // partitions over, so that this one is fenced (the brokers would say so at its next append).
+  // Known: up to the stream's head (read at open or at a settle, or written and recorded),
+  // or in flight with that hash (written, its head not recorded yet); both under state_mu_,
+  // so an event of ours is always one or the other.
+  void observe_read(const EventCoordinates& c) {
+    if (foreign_seen_) return;
+    std::shared_lock lock(state_mu_);
+    if (auto it = streams_.find(c.stream_id);
+        it != streams_.end() && c.version <= it->second.head.version) {
+      return;
+    }
+    if (auto it = in_flight_.find(c.stream_id); it != in_flight_.end()) {
+      if (auto v = it->second.find(c.version); v != it->second.end() && v->second == c.hash) {
+        return;
+      }
+    }
+    foreign_seen_ = true;
+  }
 
   LogStats stats() const override { return LogStats{std::nullopt, board_->total()}; }
 
@@ -659,7 +705,10 @@ class KafkaLog final : public EventLog {
       return fail(errc::unavailable, "taking ownership of the log: " + describe(e.get()));
     }
     producer_ = std::move(*producer);
-    return catch_up(deadline);
+    auto caught_up = catch_up(deadline);
+    // Owner again, knowing every event written so far: any other writer's were read.
+    if (caught_up) foreign_seen_ = false;
+    return caught_up;
   }
 
   // Reads every partition from end_ to its last stable offset, learning heads and offsets.
@@ -916,6 +965,25 @@ class KafkaLog final : public EventLog {
     plan_group(
         group, [this](const std::string& id) { return head_of(id); }, partitions_, planned, staged);
     if (planned.empty()) return;
+    // In flight from here until recorded or given up (observe_read): our cursors may read
+    // these events before their heads are recorded.
+    {
+      std::unique_lock lock(state_mu_);
+      for (const auto& p : planned) in_flight_[*p.stream_id][p.version] = p.encoded.hash;
+    }
+    struct Landed {
+      KafkaLog* log;
+      const std::vector<PlannedEvent>& planned;
+      ~Landed() {
+        std::unique_lock lock(log->state_mu_);
+        for (const auto& p : planned) {
+          auto it = log->in_flight_.find(*p.stream_id);
+          if (it == log->in_flight_.end()) continue;
+          it->second.erase(p.version);
+          if (it->second.empty()) log->in_flight_.erase(it);
+        }
+      }
+    } landed{this, planned};
 
     // Right after a commit, the coordinator answers CONCURRENT_TRANSACTIONS until it has
     // written the commit markers, and librdkafka then waits a fixed 20 ms before retrying.
@@ -996,11 +1064,16 @@ class KafkaLog final : public EventLog {
   static constexpr auto kMarkerPause = std::chrono::microseconds(2000);
   Clock::time_point last_commit_{};   // leader only
   std::atomic<bool> fenced_ = false;  // written by the leader; read by fenced()
-  bool needs_recovery_ = false;       // leader only
+  // A cursor read another writer's event (observe_read); cleared when ownership is taken back.
+  std::atomic<bool> foreign_seen_ = false;
+  std::shared_ptr<ReadWatch> watch_ = std::make_shared<ReadWatch>();
+  bool needs_recovery_ = false;  // leader only
   GroupCommit group_commit_;
 
   std::shared_mutex state_mu_;  // guards streams_ and end_
   std::unordered_map<std::string, StreamState> streams_;
+  // The events of the group being written, by stream and version: their hashes.
+  std::unordered_map<std::string, std::map<std::uint64_t, Hash>> in_flight_;
   std::vector<std::uint64_t> end_;  // next offset to read per partition, as far as we know
   // Read-only with an index_dir: where streams are looked up instead of streams_ (set at open).
   std::unique_ptr<KafkaStreamIndex> index_;

@@ -569,10 +569,10 @@ TEST_P(ServerEndToEnd, ViewsOfAnotherTopicAreRefusedAtStart) {
   server_ = std::make_unique<ServerProcess>(args_);
 }
 
-// A second server on the same topic takes the log over. The first learns it at its next write
-// (503 log.fenced, nothing written: Kafka tells a fenced producer no sooner); from then on it
-// refuses every command at once, without deciding it on what it knew before the takeover (it
-// once answered 404 for tickets created since), and says it is not ready, so that a load
+// A second server on the same topic takes the log over. The first learns it when its views read
+// the new owner's events, or at its next write (503 log.fenced, nothing written); from then on
+// it refuses every command at once, without deciding it on what it knew before the takeover
+// (it once answered 404 for tickets created since), and says it is not ready, so that a load
 // balancer sends the writes to the new owner.
 TEST_P(ServerEndToEnd, AServerAnotherTookTheLogOverLeavesTheRotation) {
   if (GetParam() != "kafka") GTEST_SKIP() << "one writer owns an embedded log";

@@ -560,6 +560,48 @@ TEST_F(KafkaLogFaults, AnUnknownOutcomeIsSettledOnTheEventsOwnHashes) {
   EXPECT_EQ(decode((*events)[0].bytes)->meta.event_id, others[0].events[0].meta.event_id);
 }
 
+// A writer learns that another took the log over from what its own cursors read (another
+// writer's event beyond what it knows), before it writes again: fenced() then says so, for
+// readiness and to refuse commands without deciding them on what it knew. Its own events,
+// read while being committed, never count as another's.
+TEST_F(KafkaLogFaults, AWriterLearnsOfATakeoverFromWhatItsCursorsRead) {
+  KafkaUnderTest where(brokers_);
+  auto first = where.open();
+  ASSERT_TRUE(first) << first.error().message;
+  auto cursor = (*first)->follow(LogPosition{});
+  ASSERT_TRUE(cursor) << cursor.error().message;
+  // Its own appends, read back while they commit, from a thread polling all along.
+  std::atomic<std::size_t> read{0};
+  std::atomic<bool> ever_fenced{false};
+  std::thread reader([&] {
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    std::vector<RecordedEvent> out;
+    while (read < 60 && std::chrono::steady_clock::now() < until) {
+      out.clear();
+      if (auto n = (*cursor)->poll(out, 100, 50ms)) read += *n;
+      if ((*first)->fenced()) ever_fenced = true;
+    }
+  });
+  for (std::uint64_t v = 0; v < 60; ++v) {
+    std::vector<StreamAppend> batch{append_to("ticket-own-" + std::to_string(v % 3), v / 3)};
+    EXPECT_TRUE((*first)->append(batch));
+  }
+  reader.join();
+  EXPECT_EQ(read, 60u);
+  EXPECT_FALSE(ever_fenced) << "its own events were taken for another writer's";
+  EXPECT_FALSE((*first)->fenced());
+
+  auto second = where.open();  // takes the partitions over
+  ASSERT_TRUE(second) << second.error().message;
+  std::vector<StreamAppend> theirs{append_to("ticket-own-0", 20)};
+  ASSERT_TRUE((*second)->append(theirs));
+  std::vector<RecordedEvent> out;
+  for (int i = 0; i < 100 && out.empty(); ++i) ASSERT_TRUE((*cursor)->poll(out, 10, 100ms));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE((*first)->fenced()) << "the takeover read by its cursor went unnoticed";
+  EXPECT_FALSE((*second)->fenced());
+}
+
 TEST_F(KafkaLogFaults, BrokerStoppedAndRestartedUnderLoadLosesNothingAcknowledged) {
   const char* stop = env_or_null("CHORUS_TEST_KAFKA_STOP");
   const char* start = env_or_null("CHORUS_TEST_KAFKA_START");
