@@ -42,6 +42,7 @@ class TicketRouting : public ::testing::Test {
     server_ = new ServerProcess({"--data-dir", dir_.string()});
     testing::attach_users(server_->port(), "emit-r", {"alice"});
     testing::attach_users(server_->port(), "emit-gone", {"alice"});
+    testing::attach_users(server_->port(), "dest-elsewhere", {"gpe"});
     token_ = testing::attach_users(server_->port(), "dest-r",
                                    {"gpd", "recv", "compta", "plain", "leaver", "reader"});
     // The destination has a service, and its "Sollicitations reçues" espace is granted (write)
@@ -243,6 +244,15 @@ TEST_F(TicketRouting, ReadersOfReceivedTicketsReadThemAndActOnNone) {
   EXPECT_EQ(act("reader", "GET", "/v1/tickets/" + id).body, detail.body);  // nothing written
   // Its service's readers would not read another service's: plain members read nothing.
   EXPECT_EQ(act("plain", "GET", "/v1/tickets/" + id).status, 404);
+  // A ticket sent elsewhere stays unknown to the reader, even through a form naming the
+  // reader's own structure (its access was once read from the form: 403, which told).
+  const std::string elsewhere =
+      ok("alice", "POST", "/v1/tickets", form("Factures émises", kBusiness, "dest-elsewhere"))
+          .value("ticket_id", "");
+  EXPECT_EQ(act("reader", "GET", "/v1/tickets/" + elsewhere).status, 404);
+  const json naming_mine = form("Factures émises", kBusiness, "dest-r");
+  EXPECT_EQ(act("reader", "PUT", "/v1/tickets/" + elsewhere + "/draft", naming_mine).status, 404);
+  EXPECT_EQ(act("reader", "POST", "/v1/tickets/" + elsewhere + "/submit", naming_mine).status, 404);
 }
 
 // A deactivated structure's tickets stay readable (DOMAIN.md), but it emits no new one.
