@@ -7,6 +7,8 @@
 #include <charconv>
 #include <deque>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <span>
 
 #include "api/json_body.h"
 #include "api/metrics.h"
@@ -215,6 +217,31 @@ void record_roles(CommandHandler::StreamLoader& loader, wf::Appends& appends,
   wf::record_main_manager_roles(appends, read);
 }
 
+// The requesters of the requests `commands` validate whose account is deactivated
+// (st::Context::deactivated_requesters).
+std::set<std::string> deactivated_requesters(CommandHandler::StreamLoader& loader,
+                                             const st::State& state,
+                                             std::span<const st::Command> commands) {
+  std::set<std::string> checked, out;
+  for (const auto& command : commands) {
+    std::string user;
+    if (const auto* v = std::get_if<st::ValidateAttachment>(&command)) {
+      if (auto it = state.attachment_requests.find(v->request_id);
+          it != state.attachment_requests.end()) {
+        user = it->second.user_id;
+      }
+    } else if (const auto* vs = std::get_if<st::ValidateSubscription>(&command)) {
+      if (auto it = state.subscription_requests.find(vs->request_id);
+          it != state.subscription_requests.end()) {
+        user = it->second.user_id;
+      }
+    }
+    if (user.empty() || !plain_id(user) || !checked.insert(user).second) continue;
+    if (ac::facts_of(load_account(loader, user)).deactivated) out.insert(user);
+  }
+  return out;
+}
+
 json rejection_json(const domain::Rejection& r) { return problem_json(to_problem(r)); }
 
 // What a unit of a PIGP import does, which names its command id whatever the state it was
@@ -368,6 +395,17 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                                                       create->identifier_value))
               .has_value();
     }
+    // A technical account attached to another structure is that structure's (the access
+    // view; the account's id is given only to the GP who created it).
+    bool attached_elsewhere = false;
+    if (const auto* attach = std::get_if<st::AttachDirectly>(&command);
+        attach != nullptr && plain_id(attach->user_id)) {
+      wait_for_views();
+      for (const auto& row :
+           or_503(projections::user_accesses(*runner_.store(), attach->user_id))) {
+        attached_elsewhere = attached_elsewhere || row.structure_id != structure_id;
+      }
+    }
     auto outcome =
         run(type, [&](CommandHandler::StreamLoader& loader) -> domain::Decision<wf::Appends> {
           const st::State state = load_structure(loader, structure_id);
@@ -378,6 +416,13 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           context.identifier_taken =
               identifier_taken ||
               (create && reserved(loader, create->identifier_type, create->identifier_value));
+          context.account_attached_elsewhere = attached_elsewhere;
+          context.deactivated_requesters =
+              deactivated_requesters(loader, state, std::span(&command, 1));
+          if (std::holds_alternative<st::ChangeData>(command) && state.is_public &&
+              !state.gp.empty()) {
+            context.gp_is_pigp = facts(loader, state.gp, read).pigp;
+          }
           auto decided = st::decide(state, command, caller, context);
           if (!decided) return std::unexpected(decided.error());
           wf::Appends appends{{st::stream_id(structure_id), state.version, std::move(*decided)}};
@@ -407,6 +452,7 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
           const st::State state = load_structure(loader, structure_id);
           st::Context context;
           context.today = today();
+          context.deactivated_requesters = deactivated_requesters(loader, state, commands);
           auto bulk = st::decide_each(state, commands, caller, context);
           results = std::move(bulk.results);
           if (bulk.payloads.empty()) return wf::Appends{};

@@ -125,6 +125,18 @@ Decision<void> check_new_gp(const State& state, const std::string& user_id,
   return {};
 }
 
+// The rights an espace is opened with for `service` (empty: the whole structure): those opened
+// on the whole structure and on that service, together. Neither read nor write: not opened.
+Espace opened_rights(const State& state, std::string_view espace, std::string_view service) {
+  Espace out{std::string(espace), std::string(service), false, false};
+  for (const Espace& e : state.espaces) {
+    if (e.espace != espace || !(e.service.empty() || e.service == service)) continue;
+    out.read = out.read || e.read;
+    out.write = out.write || e.write;
+  }
+  return out;
+}
+
 // The services a user holds after being granted `granted` on top of what they had: services
 // already validated stay granted; the whole structure absorbs everything.
 std::vector<std::string> merged(const Member* before, const std::vector<std::string>& granted) {
@@ -181,6 +193,14 @@ std::optional<Role> role_from(std::string_view text) noexcept {
 
 bool moa_only(const State& state) noexcept {
   return state.data.moa_mode == static_cast<std::uint8_t>(MoaMode::only);
+}
+
+bool is_identifier_type(std::string_view type) noexcept {
+  if (type.empty() || type.size() > kIdMax || type.front() < 'A' || type.front() > 'Z') {
+    return false;
+  }
+  return std::ranges::all_of(
+      type, [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 bool is_siret(std::string_view value) noexcept {
@@ -328,6 +348,12 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 !ok) {
               return fail(ok);
             }
+            if (!is_identifier_type(c.identifier_type)) {
+              return reject(errc::invalid_field, "structure.create.identifier_type",
+                            "identifier_type",
+                            "Le type d'identifiant s'écrit en majuscules, chiffres et « _ » "
+                            "(SIRET, ...).");
+            }
             if (c.identifier_type == "SIRET"
                     ? !is_siret(c.identifier_value)
                     : c.identifier_value.empty() || c.identifier_value.size() > kIdMax) {
@@ -360,6 +386,15 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (auto ok = allowed({}); !ok) return fail(ok);
             if (auto ok = check_data(c.data, state.is_public, state.services.size() > 1); !ok) {
               return fail(ok);
+            }
+            // Leaving "exclusivement MOA" puts the PIGP rule of transfers back on the GP
+            // in place: one who could not be named now could stay.
+            State after = state;
+            after.data = c.data;
+            if (!state.gp.empty() && needs_pigp(after) && !context.gp_is_pigp) {
+              return reject(errc::invalid_field, "structure.change_data.pigp_required", "moa_mode",
+                            "Le gestionnaire principal de cette structure publique n'a pas de "
+                            "compte PIGP : transférez d'abord son rôle à un compte PIGP.");
             }
             return one(events::StructureDataChanged{id, c.data});
           },
@@ -505,6 +540,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             const AttachmentRequest& r = it->second;
             if (auto ok = decidable(r.service); !ok) return fail(ok);
+            if (context.deactivated_requesters.contains(r.user_id)) {
+              return reject(errc::wrong_status, "structure.validate_attachment.account_deactivated",
+                            "request_id",
+                            "Le compte du demandeur est désactivé : refusez la demande.");
+            }
             if (auto ok = check_text(c.comment, "comment", kTextMax, false, "Commentaire", rule);
                 !ok) {
               return fail(ok);
@@ -567,6 +607,12 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::forbidden, "structure.attach_directly.technical", "user_id",
                             "Seul le gestionnaire principal rattache un utilisateur technique, "
                             "comme utilisateur simple.");
+            }
+            if (context.account.technical && context.account_attached_elsewhere &&
+                !state.members.contains(c.user_id)) {
+              return reject(errc::forbidden, "structure.attach_directly.technical_elsewhere",
+                            "user_id",
+                            "Cet utilisateur technique est celui d'une autre structure.");
             }
             for (const auto& code : c.services) {
               if (find_service(state, code) == nullptr) {
@@ -673,12 +719,14 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::forbidden, "structure.request_subscription.scope", "service",
                             "Vous n'êtes rattaché qu'à certains services de la structure.");
             }
-            const bool enabled = std::ranges::any_of(state.espaces, [&](const Espace& e) {
-              return e.espace == c.espace && (e.service.empty() || e.service == c.service);
-            });
-            if (!enabled) {
+            const Espace opened = opened_rights(state, c.espace, c.service);
+            if (!opened.read && !opened.write) {
               return reject(errc::invalid_field, "structure.request_subscription.espace", "espace",
                             "Cet espace n'est pas ouvert sur la structure ou le service.");
+            }
+            if (c.write && !opened.write) {
+              return reject(errc::invalid_field, "structure.request_subscription.rights", "write",
+                            "Cet espace n'est ouvert qu'en consultation.");
             }
             return one(events::SubscriptionRequested{id, c.request_id, caller.user_id, c.espace,
                                                      c.service, c.read || c.write, c.write,
@@ -695,6 +743,33 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (!c.read && !c.write) {
               return reject(errc::invalid_field, "structure.validate_subscription.rights", "read",
                             "Cochez « Consultation » ou « Modification », ou refusez la demande.");
+            }
+            // Rights go to members, within their services: one removed, or narrowed to other
+            // services, since asking gets none (the request stays for a refusal).
+            const auto member = state.members.find(r.user_id);
+            if (member == state.members.end() || (!member->second.services.empty() &&
+                                                  !contains(member->second.services, r.service))) {
+              return reject(errc::wrong_status, "structure.validate_subscription.not_member",
+                            "request_id",
+                            "Le demandeur n'est plus rattaché à la structure ou à ce service : "
+                            "refusez la demande.");
+            }
+            if (context.deactivated_requesters.contains(r.user_id)) {
+              return reject(errc::wrong_status,
+                            "structure.validate_subscription.account_deactivated", "request_id",
+                            "Le compte du demandeur est désactivé : refusez la demande.");
+            }
+            // No more than the espace is opened with, as it is now (it may have changed).
+            const Espace opened = opened_rights(state, r.espace, r.service);
+            if (!opened.read && !opened.write) {
+              return reject(errc::wrong_status, "structure.validate_subscription.espace",
+                            "request_id",
+                            "Cet espace n'est plus ouvert sur la structure ou le service : "
+                            "refusez la demande.");
+            }
+            if (c.write && !opened.write) {
+              return reject(errc::invalid_field, "structure.validate_subscription.rights", "write",
+                            "Cet espace n'est ouvert qu'en consultation.");
             }
             if (auto ok = check_text(c.comment, "comment", kTextMax, false, "Commentaire",
                                      "structure.validate_subscription");

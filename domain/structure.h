@@ -218,6 +218,15 @@ struct Context {
   // technical account, or the caller for a request.
   AccountFacts account;
   bool identifier_taken = false;  // CreateStructure: another structure has this identifier
+  // AttachDirectly of a technical account: it is attached to another structure already (an
+  // "utilisateur technique" serves the one structure whose GP attached it).
+  bool account_attached_elsewhere = false;
+  // Validate{Attachment,Subscription}, single or in bulk: the requesters whose account is
+  // deactivated (their pending requests are refused, never granted).
+  std::set<std::string> deactivated_requesters;
+  // ChangeData of a public structure: whether its GP's account is a PIGP one (a change of the
+  // MOA mode must not leave a GP the transfer rule would refuse).
+  bool gp_is_pigp = true;
 };
 
 // The caller's role on the structure, from its own roles (not from a view), with their global
@@ -226,6 +235,11 @@ struct Context {
 
 // Whether `value` is a SIRET: 14 digits passing the Luhn check. Pure, thread-safe.
 [[nodiscard]] bool is_siret(std::string_view value) noexcept;
+// Whether `type` is written as an identifier type is: upper-case ASCII letters, digits and
+// '_', starting with a letter ("SIRET", "HORS_UE"), at most 100 bytes. One spelling per type,
+// so that "siret" can neither skip the SIRET check nor hold a second copy of a SIRET. Pure,
+// thread-safe.
+[[nodiscard]] bool is_identifier_type(std::string_view type) noexcept;
 // Whether `date` is YYYY-MM-DD with a plausible month and day. Pure, thread-safe.
 [[nodiscard]] bool is_date(std::string_view date) noexcept;
 

@@ -38,6 +38,11 @@ Decision<Appends> change_identifier(const structure::State& old, const ChangeIde
     return reject(errc::invalid_field, "structure.change_identifier.new_structure_id",
                   "new_structure_id", "Identifiant de la nouvelle structure manquant.");
   }
+  if (!structure::is_identifier_type(c.identifier_type)) {
+    return reject(errc::invalid_field, "structure.change_identifier.identifier_type",
+                  "identifier_type",
+                  "Le type d'identifiant s'écrit en majuscules, chiffres et « _ » (SIRET, ...).");
+  }
   if (c.identifier_type == "SIRET" ? !structure::is_siret(c.identifier_value)
                                    : c.identifier_value.empty()) {
     return reject(errc::invalid_field, "structure.change_identifier.identifier", "identifier_value",

@@ -287,7 +287,10 @@ events::Result<void> populate(Generator& gen, events::EventLog& log, const Workl
 
   const st::AccountFacts active{.exists = true, .active = true};
   auto context = [&](st::AccountFacts facts = {}) {
-    return st::Context{gen.today(), facts, false};
+    st::Context c;
+    c.today = gen.today();
+    c.account = facts;
+    return c;
   };
   auto structure_act = [&](events::StreamAppend& a, st::State& state, st::Command command,
                            const domain::Caller& caller, const std::string& role,

@@ -473,6 +473,63 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   EXPECT_EQ(key("ac-heir", espace), 200);
 }
 
+// Found by an adversarial run through HTTP: a member removed while their subscription request
+// waited was still granted "Sollicitations reçues" and then answered the structure's received
+// tickets; another structure's GP attached a technical account and reset its password; a
+// lower-case identifier type skipped the SIRET check and held a second copy of a SIRET.
+TEST_F(StructureApi, RightsGoToMembersAndATechnicalAccountToItsOwnStructure) {
+  accounts({"rm-gp", "rm-u", "rm-evil"});
+  ok("sn1", "POST", "/v1/structures", structure_body("rm-s", "rm-gp"));
+  ok("sn1", "POST", "/v1/structures", structure_body("rm-e", "rm-evil"));
+  ok("rm-gp", "POST", "/v1/structures/rm-s/espaces",
+     json{{"espace", "Sollicitations reçues"}, {"read", true}, {"write", true}});
+  ok("rm-gp", "POST", "/v1/structures/rm-s/members", json{{"user_id", "rm-u"}});
+  const std::string rid =
+      ok("rm-u", "POST", "/v1/structures/rm-s/subscription-requests",
+         json{{"espace", "Sollicitations reçues"}, {"write", true}})["request_id"];
+  ok("rm-gp", "DELETE", "/v1/structures/rm-s/members/rm-u");
+  auto late = act("rm-gp", "POST", "/v1/structures/rm-s/subscription-requests/" + rid + "/validate",
+                  json{{"read", true}, {"write", true}});
+  EXPECT_EQ(late.status, 409) << late.raw;
+  EXPECT_EQ(late.body.value("rule", ""), "structure.validate_subscription.not_member");
+  EXPECT_EQ(late.body.value("field", ""), "request_id");
+  EXPECT_EQ(ok("rm-u", "GET", "/v1/me/attachments")["items"].size(), 0u);
+  EXPECT_EQ(act("rm-u", "GET", "/v1/received/tickets?structure_id=rm-s").status, 403);
+  ok("rm-gp", "POST", "/v1/structures/rm-s/subscription-requests/" + rid + "/refuse",
+     json{{"reason", "Parti"}});
+
+  // An espace opened read-only grants no write, asked or validated.
+  ok("rm-gp", "POST", "/v1/structures/rm-s/espaces",
+     json{{"espace", "Factures reçues"}, {"read", true}, {"write", false}});
+  ok("rm-gp", "POST", "/v1/structures/rm-s/members", json{{"user_id", "rm-u"}});
+  auto asked = act("rm-u", "POST", "/v1/structures/rm-s/subscription-requests",
+                   json{{"espace", "Factures reçues"}, {"write", true}});
+  EXPECT_EQ(asked.status, 422) << asked.raw;
+  EXPECT_EQ(asked.body.value("field", ""), "write");
+
+  // The technical account of rm-s is rm-s's: rm-e's GP attaches it nowhere, resets nothing.
+  const std::string tech = ok("rm-gp", "POST", "/v1/accounts",
+                              json{{"technical", true},
+                                   {"structure_id", "rm-s"},
+                                   {"login_email", "api-rm@example.test"},
+                                   {"last_name", "API"}})["user_id"];
+  ok("rm-gp", "POST", "/v1/structures/rm-s/members", json{{"user_id", tech}});
+  auto taken = act("rm-evil", "POST", "/v1/structures/rm-e/members", json{{"user_id", tech}});
+  EXPECT_EQ(taken.status, 403) << taken.raw;
+  EXPECT_EQ(taken.body.value("rule", ""), "structure.attach_directly.technical_elsewhere");
+  EXPECT_EQ(
+      act("rm-evil", "POST", "/v1/structures/rm-e/members/" + tech + "/password-reset").status,
+      404);
+
+  // One spelling per identifier type: "siret" is refused, not a second copy of a SIRET.
+  auto lower = structure_body("rm-dup", "");
+  lower["identifier_type"] = "siret";
+  lower["identifier_value"] = testing::siret_for("rm-s");
+  auto dup = act("sn1", "POST", "/v1/structures", lower);
+  EXPECT_EQ(dup.status, 422) << dup.raw;
+  EXPECT_EQ(dup.body.value("rule", ""), "structure.create.identifier_type");
+}
+
 // Identifier uniqueness is a guarantee of the log, not of a view: two creations of one SIRET
 // sent at the same instant on two connections (both pass the view's check, which sees
 // neither) each append their IdentifierReserved at expected version 0; exactly one wins, the

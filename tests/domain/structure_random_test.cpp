@@ -267,7 +267,7 @@ TEST(StructureRandom, InvariantsHoldAfterEveryStep) {
       }
     } else {
       structure::Command command;
-      const int k = std::uniform_int_distribution<int>(0, 16)(rng);
+      const int k = std::uniform_int_distribution<int>(0, 17)(rng);
       switch (k) {
         case 0:
           command = structure::CreateStructure{
@@ -320,6 +320,7 @@ TEST(StructureRandom, InvariantsHoldAfterEveryStep) {
           command = structure::ValidateSubscription{pending_subscription(), true, coin(50), ""};
           break;
         case 14:
+        case 17:  // requests of members since removed wait for a refusal
           command = structure::RefuseSubscription{pending_subscription(), "Non"};
           break;
         case 15: {

@@ -358,6 +358,111 @@ TEST(Espaces, EnableRequestValidateRefuse) {
   EXPECT_TRUE(decide(s, RefuseSubscription{"q1", "Non"}, kGp, context()));
 }
 
+// Found by an adversarial run: a member removed while their subscription request waited was
+// still granted the espace, and then read and answered the structure's received tickets.
+TEST(Espaces, RightsGoOnlyToMembersWithinWhatTheEspaceIsOpenedWith) {
+  State s = populated();
+  // Opened read-only on A: asking for, or granting, write is refused, field write.
+  s = apply(s, EnableEspace{"Sollicitations reçues", "A", true, false}, kGp);
+  EXPECT_EQ(refused(s, RequestSubscription{"q2", "Sollicitations reçues", "A", true, true, ""},
+                    kUser, context(kActivePortal))
+                .field,
+            "write");
+  s = apply(s, RequestSubscription{"q2", "Sollicitations reçues", "A", true, false, ""}, kUser,
+            context(kActivePortal));
+  const auto over = refused(s, ValidateSubscription{"q2", true, true, ""}, kGsWhole);
+  EXPECT_EQ(over.rule, "structure.validate_subscription.rights");
+  EXPECT_EQ(over.field, "write");
+  EXPECT_TRUE(decide(s, ValidateSubscription{"q2", true, false, ""}, kGsWhole, context()));
+  // The requester's account deactivated since: refused, never granted.
+  Context deactivated = context();
+  deactivated.deactivated_requesters = {"usr"};
+  EXPECT_EQ(refused(s, ValidateSubscription{"q2", true, false, ""}, kGp, deactivated).rule,
+            "structure.validate_subscription.account_deactivated");
+  // The requester removed since: refused; the refusal still clears the request.
+  State removed = apply(s, RemoveAttachment{"usr"}, kGp);
+  const auto gone = refused(removed, ValidateSubscription{"q2", true, false, ""}, kGp);
+  EXPECT_EQ(gone.rule, "structure.validate_subscription.not_member");
+  EXPECT_EQ(gone.field, "request_id");
+  EXPECT_EQ(gone.code, errc::wrong_status);
+  EXPECT_TRUE(decide(removed, RefuseSubscription{"q2", "Parti"}, kGp, context()));
+  // Narrowed to another service since: refused as well.
+  State narrowed = apply(s, AddService{service("C")}, kGp);
+  narrowed = apply(narrowed, AttachDirectly{"usr", Role::user, {"C"}, "2024-03-01", ""}, kGp,
+                   context(kActivePortal));
+  // (services already validated stay granted: usr keeps A; a removal and a new attachment
+  // narrow for real)
+  narrowed = apply(narrowed, RemoveAttachment{"usr"}, kGp);
+  narrowed = apply(narrowed, AttachDirectly{"usr", Role::user, {"C"}, "2024-03-01", ""}, kGp,
+                   context(kActivePortal));
+  EXPECT_EQ(refused(narrowed, ValidateSubscription{"q2", true, false, ""}, kGp).rule,
+            "structure.validate_subscription.not_member");
+}
+
+TEST(Attachment, ARequestOfADeactivatedAccountIsNotValidated) {
+  State s = populated();
+  Context deactivated = context();
+  deactivated.deactivated_requesters = {"out"};
+  EXPECT_EQ(refused(s, ValidateAttachment{"r1-1", Role::user, {"A"}, ""}, kGp, deactivated).rule,
+            "structure.validate_attachment.account_deactivated");
+  EXPECT_TRUE(decide(s, RefuseAttachment{"r1-1", "Compte désactivé"}, kGp, deactivated));
+  EXPECT_TRUE(decide(s, ValidateAttachment{"r1-1", Role::user, {"A"}, ""}, kGp, context()));
+}
+
+TEST(Attachment, ATechnicalAccountServesTheStructureThatAttachedIt) {
+  State s = populated();
+  AccountFacts technical = kActivePortal;
+  technical.technical = true;
+  Context elsewhere = context(technical);
+  elsewhere.account_attached_elsewhere = true;
+  const auto r = refused(s, AttachDirectly{"t9", Role::user, {}, "2024-01-01", ""}, kGp, elsewhere);
+  EXPECT_EQ(r.rule, "structure.attach_directly.technical_elsewhere");
+  EXPECT_EQ(r.field, "user_id");
+  // Its own structure may still change its attachment.
+  EXPECT_TRUE(decide(s, AttachDirectly{"tech", Role::user, {}, "2024-05-01", ""}, kGp, elsewhere));
+  // A portal account may be attached to several structures.
+  Context portal = context(kActivePortal);
+  portal.account_attached_elsewhere = true;
+  EXPECT_TRUE(decide(s, AttachDirectly{"p9", Role::user, {}, "2024-01-01", ""}, kGp, portal));
+}
+
+TEST(Structure, IdentifierTypesHaveOneSpelling) {
+  EXPECT_TRUE(is_identifier_type("SIRET"));
+  EXPECT_TRUE(is_identifier_type("HORS_UE"));
+  EXPECT_TRUE(is_identifier_type("TVA2"));
+  for (const char* bad : {"siret", "Siret", "SIRET ", " SIRET", "", "_X", "2X", "É", "SI-RET"}) {
+    EXPECT_FALSE(is_identifier_type(bad)) << bad;
+  }
+  State s;
+  s.structure_id = "s2";
+  CreateStructure c{"siret", "55982366906140", false,        false,
+                    false,   public_data(),    "2024-01-01", ""};
+  c.data.moa_mode = 0;
+  const auto r = refused(s, c, kSupport2);
+  EXPECT_EQ(r.rule, "structure.create.identifier_type");
+  EXPECT_EQ(r.field, "identifier_type");
+}
+
+TEST(Structure, LeavingMoaOnlyKeepsThePigpRuleOfItsGp) {
+  State s = created();  // public, GP "gp"
+  events::StructureData only = s.data;
+  only.moa_mode = 3;
+  s = apply(s, ChangeData{only}, kGp);
+  // A portal GP, allowed while "exclusivement MOA".
+  Context portal_gp = context();
+  portal_gp.gp_is_pigp = false;
+  events::StructureData with_moa = s.data;
+  with_moa.moa_mode = 2;
+  const auto r = refused(s, ChangeData{with_moa}, kGp, portal_gp);
+  EXPECT_EQ(r.rule, "structure.change_data.pigp_required");
+  EXPECT_EQ(r.field, "moa_mode");
+  EXPECT_TRUE(decide(s, ChangeData{with_moa}, kGp, context()));  // a PIGP GP
+  // Other changes that keep "exclusivement MOA" need nothing of the GP.
+  events::StructureData renamed = s.data;
+  renamed.designation = "Autre nom";
+  EXPECT_TRUE(decide(s, ChangeData{renamed}, kGp, portal_gp));
+}
+
 TEST(Structure, ADeactivatedStructureTakesNoCommand) {
   State s = apply(populated(), DeactivateStructure{"Fermeture"}, kSupport2);
   EXPECT_EQ(s.status, Status::inactive);
