@@ -9,10 +9,12 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <optional>
 
 #include "events/big_endian.h"
+#include "events/codec.h"
 #include "events/group_commit.h"
 #include "events/invariant.h"
 
@@ -415,7 +417,20 @@ Result<std::unique_ptr<EventLog>> open_embedded_log(const EmbeddedLogOptions& op
   std::unique_ptr<rocksdb::Iterator> it(
       core->db->NewIterator(rocksdb::ReadOptions(), core->log_cf));
   it->SeekToLast();
-  if (it->Valid()) core->end = from_be64(it->key().ToStringView()) + 1;
+  if (it->Valid()) {
+    // The last key names the end. One that is no event's offset (not 8 bytes, or the largest
+    // offset, past which there is no end) is damage: read as it stands it would put the end
+    // anywhere, at 0 included, and a writer would then write over acknowledged events.
+    const std::string_view last = it->key().ToStringView();
+    if (last.size() != 8 || from_be64(last) == std::numeric_limits<std::uint64_t>::max()) {
+      return fail(
+          errc::corruption,
+          "the log's last key (" +
+              to_hex(std::span(reinterpret_cast<const std::uint8_t*>(last.data()), last.size())) +
+              ") is no event's offset: the log in " + options.dir + " is damaged");
+    }
+    core->end = from_be64(last) + 1;
+  }
   if (!it->status().ok()) return std::unexpected(io(it->status(), "finding the end of the log"));
   return std::make_unique<EmbeddedLog>(std::move(core));
 }

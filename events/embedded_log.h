@@ -38,7 +38,9 @@ struct EmbeddedLogOptions {
 };
 
 // Opens (creating if needed) the log in options.dir. Fails with io_error when RocksDB cannot
-// open it (missing permissions, another process holds its lock). A gap in the offsets, found
+// open it (missing permissions, another process holds its lock), and with corruption when its
+// last key is no event's offset (the end would be wrong, and a writer would write over
+// acknowledged events); nothing is written either way. A gap in the offsets, found
 // by a cursor, stops the process (events/invariant.h). One process at a time may open a
 // directory.
 [[nodiscard]] Result<std::unique_ptr<EventLog>> open_embedded_log(

@@ -67,6 +67,12 @@ Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir, OpenM
   // clock on every read and write of the projectors.
   options.statistics = rocksdb::CreateDBStatistics();
   options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  // A read-only opening is an auditor's (chorus-replay): the views' position is the anchor
+  // that shows a log which lost its tail, so a damaged write-ahead log must not pass for a
+  // shorter one. Only an unfinished last record (a running server's, or a crash's) is let go.
+  if (mode == OpenMode::read_only) {
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  }
   rocksdb::DB* raw = nullptr;
   // A read-only instance takes no lock, so an auditor may open the views of a running server;
   // it sees them as they were when opened.

@@ -1322,6 +1322,7 @@ Result<VerifyReport> verify_extract(const std::string& dir,
   std::uint64_t n = 0;
   std::string last_hash;
   std::map<std::string, std::uint64_t> listed_events;  // lines per stream
+  std::map<std::uint32_t, std::uint64_t> next_offset;  // per partition: past the last line's
   bool too_long = false;
   while (bounded_line(in, line, too_long)) {
     ++n;
@@ -1387,6 +1388,17 @@ Result<VerifyReport> verify_extract(const std::string& dir,
         findings.broken({stream, version, at.text(),
                          "the event occurred outside the time range the extract selects"});
       }
+    }
+    // Where each event sat is not proven by a hash, but it is written by the tool alone: an
+    // address as history prints it, in log order within each partition.
+    const auto address = parse_address(text_member(j, "position").value_or(""));
+    if (!address) {
+      findings.broken({stream, version, at.text(), "the \"position\" is no event address (P:O)"});
+    } else if (address->offset < next_offset[address->partition]) {
+      findings.broken({stream, version, at.text(),
+                       "the \"position\" is not after the line before's in its partition"});
+    } else {
+      next_offset[address->partition] = address->offset + 1;
     }
     ++listed_events[stream];
     ++report.events;

@@ -1,10 +1,13 @@
 #include "replay/timeline.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "domain/account.h"
 #include "domain/structure.h"
@@ -246,6 +249,24 @@ State fold(const std::vector<HistoryEvent>& history, const Moment& at, Evolve ev
 
 }  // namespace
 
+std::optional<events::LogAddress> parse_address(std::string_view s) {
+  const auto colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) return std::nullopt;
+  auto number = [](std::string_view digits, std::uint64_t& out) {
+    if (!std::ranges::all_of(digits, [](char c) { return c >= '0' && c <= '9'; })) return false;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc() && p == digits.data() + digits.size();
+  };
+  std::uint64_t partition = 0, offset = 0;
+  if (!number(s.substr(0, colon), partition) || !number(s.substr(colon + 1), offset)) {
+    return std::nullopt;
+  }
+  if (partition >= 65'536 || offset == std::numeric_limits<std::uint64_t>::max()) {
+    return std::nullopt;
+  }
+  return events::LogAddress{static_cast<std::uint32_t>(partition), offset};
+}
+
 Result<Moment> Moment::parse(std::string_view text) {
   Moment m;
   if (text == "end" || text.empty()) return m;
@@ -264,6 +285,13 @@ Result<Moment> Moment::parse(std::string_view text) {
       m.position = std::move(*position);
       return m;
     }
+  } else if (auto address = parse_address(text)) {
+    // What history prints beside each event: the moment that event made.
+    m.kind = Kind::position;
+    m.from_address = true;
+    m.position.next.assign(address->partition + std::size_t{1}, 0);
+    m.position.next.back() = address->offset + 1;
+    return m;
   } else if (auto t = parse_time(text)) {
     m.kind = Kind::time;
     m.time_us = *t;
@@ -271,7 +299,8 @@ Result<Moment> Moment::parse(std::string_view text) {
   }
   return fail(errc::invalid_argument,
               "moment \"" + std::string(text) +
-                  "\" is none of: end, a log position (\"17\" or \"3.0.17\"), a UTC time "
+                  "\" is none of: end, a log position (\"17\" or \"3.0.17\"), an event's address "
+                  "(\"0:26\"), a UTC time "
                   "(\"2026-11-24T10:15:00Z\"), a version (\"v12\")");
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,10 +25,14 @@ struct Moment {
   events::LogPosition position;  // kind position: events before this cut
   std::int64_t time_us = 0;      // kind time: events that occurred at or before this time
   std::uint64_t version = 0;     // kind version: events up to this version of the stream
+  // Given as an event's address: the cut just after it in its partition, at the beginning of
+  // the others (a cut of the whole log only when it has one partition).
+  bool from_address = false;
 
-  // Parses "end"; a consistency token ("17", "3.0.17") as the API returns it; a UTC time
-  // "2026-11-24T10:15:00Z" (seconds optional, fraction allowed, "Z" optional); "v12".
-  // Fails with invalid_argument naming what it expected. Pure.
+  // Parses "end"; a consistency token ("17", "3.0.17") as the API returns it; an event's
+  // address as history shows it ("0:26", partition:offset: up to and including that event);
+  // a UTC time "2026-11-24T10:15:00Z" (seconds optional, fraction allowed, "Z" optional);
+  // "v12". Fails with invalid_argument naming what it expected. Pure.
   [[nodiscard]] static Result<Moment> parse(std::string_view text);
   [[nodiscard]] std::string describe() const;
 
@@ -40,6 +45,11 @@ struct Moment {
   // a version it has not reached (its last state would pass for it without a word). Pure.
   [[nodiscard]] Result<void> within(std::string_view stream_id, std::uint64_t versions) const;
 };
+
+// An event's address as history and extracts print it, "P:O" (partition:offset): digits on
+// each side, no sign, an offset below the largest (the cut after it must exist) and a
+// partition below 65,536. nullopt otherwise. Pure.
+[[nodiscard]] std::optional<events::LogAddress> parse_address(std::string_view text);
 
 // A decoded event with where it is stored.
 struct HistoryEvent {

@@ -144,9 +144,9 @@ Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
   return cut;
 }
 
-Result<events::LogPosition> rebuild_views(
-    events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
-    const Progress& progress, const std::function<void(std::string_view)>& batch_observer) {
+Result<RebuiltViews> rebuild_views(events::EventLog& log, const events::LogPosition& until,
+                                   const std::string& out_dir, const Progress& progress,
+                                   const std::function<void(std::string_view)>& batch_observer) {
   std::error_code ec;
   // New or empty, as an export's: the views are not mixed into something else.
   if (std::filesystem::exists(out_dir, ec) &&
@@ -175,7 +175,17 @@ Result<events::LogPosition> rebuild_views(
       progress(done, total);
     }
   }
-  return (*runner)->applied();
+  RebuiltViews out{(*runner)->applied(), {}};
+  if ((*runner)->stats().events_set_aside > 0) {
+    auto listed = (*runner)->store()->scan(
+        projections::kSetAsidePrefix, "", false, [&](std::string_view key, std::string_view value) {
+          out.set_aside.push_back(std::string(key.substr(projections::kSetAsidePrefix.size())) +
+                                  " " + std::string(value));
+          return true;
+        });
+    if (!listed) return fail(errc::io_error, listed.error().message);
+  }
+  return out;
 }
 
 Result<std::string> live_views_dir(const std::string& data_dir) {

@@ -34,14 +34,23 @@ namespace chorus::replay {
 [[nodiscard]] Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
                                                       const Progress& progress = {});
 
+// What a rebuild of the views reached.
+struct RebuiltViews {
+  events::LogPosition reached;  // `until`, or the log's end if that came first
+  // The events the projectors could not apply (damaged: failing their hash; or unreadable),
+  // set aside as the server's runner does: "P:O <stream> v<N>: <why>", in log order. The views
+  // leave them out; an auditor must hear of it.
+  std::vector<std::string> set_aside;
+};
+
 // Rebuilds every standard view from the log's beginning to `until` into `out_dir` (created;
 // must not hold views already), exactly as the server's runner would. Returns the position
-// reached, which is `until` or the log's end if that comes first. Fails with invalid_argument
+// reached and the events set aside. Fails with invalid_argument
 // (out_dir exists and is not an empty directory), log_error, io_error. `batch_observer`, when set,
 // is called with the bytes of every WriteBatch the rebuild commits
 // (projections::Runner::batch_observer), so that a benchmark can replay the same writes as its raw
 // baseline.
-[[nodiscard]] Result<events::LogPosition> rebuild_views(
+[[nodiscard]] Result<RebuiltViews> rebuild_views(
     events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
     const Progress& progress = {},
     const std::function<void(std::string_view)>& batch_observer = {});

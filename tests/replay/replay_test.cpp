@@ -507,9 +507,20 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   ASSERT_TRUE(draft.is_object()) << first.out;
   const std::string position = draft.value("position", "");
   ASSERT_TRUE(position.starts_with("0:")) << first.out;
+  // The address history prints is a moment: up to and including that event.
+  auto at_draft = replay(data() + " state ticket-" + id + " --at " + position);
+  ASSERT_EQ(at_draft.exit_code, 0) << at_draft.out;
+  EXPECT_EQ(json::parse(at_draft.json_text, nullptr, false).value("version", 0), 1) << at_draft.out;
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0:x").exit_code, 2);
+  EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0:18446744073709551615").exit_code, 2);
   server_->stop();
 
   flip_byte(dir_ / "log", std::stoull(position.substr(2)));
+  // Views rebuilt from the damaged log leave that event out, and say so (exit 1), naming it.
+  auto views = replay(data() + " views --out " + (dir_ / "rebuilt").string());
+  EXPECT_EQ(views.exit_code, 1) << views.out;
+  EXPECT_NE(views.out.find("set aside: " + position + " ticket-" + id + " v1"), std::string::npos)
+      << views.out;
   auto damaged = replay(data() + " verify --json");
   ASSERT_EQ(damaged.exit_code, 1) << damaged.out;
   const json report = json::parse(damaged.json_text, nullptr, false);
@@ -528,6 +539,41 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
 // the events after it raise no breach of their own. Here the answer to a request for
 // information is damaged; a priority set (no status of its own) follows, then a solution,
 // which once read as proposed on a ticket still En attente d'informations.
+// An empty --out once resolved against the file system's root and wrote views there.
+TEST_F(ReplayEmbedded, AnEmptyOutputDirectoryIsBadUsage) {
+  server_->stop();
+  for (const char* args :
+       {" views --out ''", " export --stream ticket-x --out ''", " verify-extract ''"}) {
+    auto r = replay(data() + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.out;
+  }
+}
+
+// A stray key at the largest offset once made the log's end wrap to 0: the log read as empty
+// (verify checked nothing and blamed every stream), and a writer would have written over it.
+TEST_F(ReplayEmbedded, ALogWhoseLastKeyIsNoOffsetIsRefusedAsDamaged) {
+  std::vector<Moment> moments;
+  ServerHistory(*server_).build(moments);
+  server_->stop();
+  {
+    RawLog raw(dir_ / "log");
+    ASSERT_TRUE(raw.db);
+    std::string value;
+    ASSERT_TRUE(raw.db->Get({}, raw.log(), events::be64(3), &value).ok());
+    ASSERT_TRUE(raw.db->Put({}, raw.log(), std::string(8, '\xff'), value).ok());
+  }
+  for (const char* args : {" verify", " views --out /nonexistent-never-written"}) {
+    auto r = replay(data() + args);
+    EXPECT_EQ(r.exit_code, 4) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("ffffffffffffffff"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("damaged"), std::string::npos) << r.out;
+  }
+  // The server refuses to start on it rather than writing at offset 0.
+  auto started = testing::run_until_exit({"--data-dir", dir_.string()}, 20);
+  EXPECT_NE(started.exit_code, 0) << started.out;
+  EXPECT_NE(started.out.find("ffffffffffffffff"), std::string::npos) << started.out;
+}
+
 TEST_F(ReplayEmbedded, VerifyJudgesNoTransitionAcrossADamagedEvent) {
   std::vector<Moment> moments;
   const std::string id = ServerHistory(*server_).build(moments);
@@ -966,6 +1012,12 @@ TEST_F(ReplayEmbedded, AnExtractVerifiesAwayFromTheSystemAndCatchesEdits) {
     with_text(copy, j.dump());
   };
   const std::vector<Hostile> hostile{
+      {"a position that is no address",
+       [&](const std::string& c) { with_line(c, [](json& j) { j["position"] = "banana"; }); }, 1,
+       "no event address"},
+      {"a position before the next line's",
+       [&](const std::string& c) { with_line(c, [](json& j) { j["position"] = "0:999999"; }); }, 1,
+       "not after the line before's"},
       {"a count as a string",
        [&](const std::string& c) { with_manifest(c, [](json& m) { m["events"] = "6"; }); }, 1},
       {"a count with a fraction",
@@ -1123,6 +1175,35 @@ TEST_F(ReplayEmbedded, AByteChangedInTheWriteAheadLogIsNotSilentlyDropped) {
   auto recovered = replay(data() + " verify");
   EXPECT_EQ(recovered.exit_code, 0) << recovered.out;
   EXPECT_NE(recovered.out.find("checked 1 events"), std::string::npos) << recovered.out;
+}
+
+// The views' applied position is verify's anchor against a log that lost its tail. A byte
+// changed in a record of the views' write-ahead log, before the last, once dropped that record
+// and all after it without a word: a shorter anchor, under which a shorter log passed. Now
+// the views do not open, and verify says the anchor could not be read.
+TEST_F(ReplayEmbedded, ADamagedViewsWriteAheadLogIsNoSilentAnchor) {
+  auto client = server_->connect();
+  ASSERT_FALSE(marked_tickets(*client, 4).empty());
+  client.reset();
+  server_->kill_now();
+  server_.reset();
+  bool flipped = false;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "views")) {
+    if (f.path().extension() != ".log") continue;
+    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(file)), {});
+    const auto at = bytes.find("Marque-2");
+    if (at == std::string::npos) continue;
+    file.clear();
+    file.seekp(static_cast<std::streamoff>(at));
+    file.put('m');
+    flipped = true;
+  }
+  ASSERT_TRUE(flipped) << "the title is in no write-ahead log file of the views";
+  auto r = replay(data() + " verify");
+  EXPECT_NE(r.out.find("not held to the views' applied position"), std::string::npos) << r.out;
+  EXPECT_EQ(replay(data() + " views --out " + (dir_ / "x").string() + " --compare-live").exit_code,
+            4);
 }
 
 // An acknowledged event cut from the end of the write-ahead log reads to RocksDB as a torn last
