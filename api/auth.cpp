@@ -2,6 +2,8 @@
 
 #include <jwt.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -20,9 +22,15 @@ using Jwt = std::unique_ptr<jwt_t, JwtFree>;
 
 std::expected<domain::Caller, std::string> TokenVerifier::verify(std::string_view authorization,
                                                                  std::int64_t now_s) const {
-  constexpr std::string_view kBearer = "Bearer ";
+  constexpr std::string_view kBearer = "bearer ";
   if (authorization.empty()) return std::unexpected("missing Authorization header");
-  if (!authorization.starts_with(kBearer)) return std::unexpected("Authorization is not Bearer");
+  // The scheme's name is case-insensitive (RFC 9110, 11.1): "bearer" is "Bearer".
+  const bool bearer =
+      authorization.size() >= kBearer.size() &&
+      std::ranges::equal(authorization.substr(0, kBearer.size()), kBearer, [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == b;
+      });
+  if (!bearer) return std::unexpected("Authorization is not Bearer");
   const std::string token(authorization.substr(kBearer.size()));
   if (token.empty() || token.size() > 8192) return std::unexpected("malformed token");
   jwt_t* raw = nullptr;

@@ -1,5 +1,6 @@
 #include "domain/invariants.h"
 
+#include <algorithm>
 #include <set>
 
 namespace chorus::domain::invariants {
@@ -83,6 +84,22 @@ std::optional<std::string> decision_entitled(const structure::State& before,
   if (!service.empty()) concerned.push_back(service);
   if (!access::may(access, action, concerned)) {
     return actor.user_id + " was not entitled to decide request " + request_id;
+  }
+  // A subscription grants rights to a member of the structure, within their services: one
+  // removed (or narrowed) while the request waited gets nothing (DOMAIN.md "Espace
+  // subscriptions", partitioning).
+  if (const auto* v = std::get_if<events::SubscriptionValidated>(&payload)) {
+    const auto member = before.members.find(v->user_id);
+    if (member == before.members.end()) {
+      return "request " + request_id + " granted an espace to " + v->user_id +
+             ", who was not a member of the structure";
+    }
+    const auto& services = member->second.services;
+    if (!services.empty() &&
+        std::find(services.begin(), services.end(), v->service) == services.end()) {
+      return "request " + request_id + " granted an espace on a service " + v->user_id +
+             " was not attached to";
+    }
   }
   return std::nullopt;
 }

@@ -1,6 +1,7 @@
 #include "domain/structure.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "domain/fields.h"
 #include "events/codec.h"
@@ -224,9 +225,14 @@ bool is_date(std::string_view date) noexcept {
   for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
     if (date[i] < '0' || date[i] > '9') return false;
   }
-  const int month = (date[5] - '0') * 10 + (date[6] - '0');
-  const int day = (date[8] - '0') * 10 + (date[9] - '0');
-  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+  const int year =
+      (date[0] - '0') * 1000 + (date[1] - '0') * 100 + (date[2] - '0') * 10 + (date[3] - '0');
+  const unsigned month = static_cast<unsigned>((date[5] - '0') * 10 + (date[6] - '0'));
+  const unsigned day = static_cast<unsigned>((date[8] - '0') * 10 + (date[9] - '0'));
+  // A day of the calendar: 2026-02-29 and 04-31 are none.
+  return std::chrono::year_month_day{std::chrono::year{year}, std::chrono::month{month},
+                                     std::chrono::day{day}}
+      .ok();
 }
 
 access::Access access_of(const State& state, const Caller& caller) {
@@ -552,9 +558,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             const std::vector<std::string> granted =
                 c.services.empty() ? as_services(r.service) : c.services;
             for (const auto& code : granted) {
-              if (find_service(state, code) == nullptr) {
+              const Service* s = find_service(state, code);
+              if (s == nullptr || !active_on(*s, context.today)) {
                 return reject(errc::invalid_field, "structure.validate_attachment.service",
-                              "services", "Le service " + code + " n'existe pas.");
+                              "services",
+                              "Le service " + code + " n'existe pas ou n'est pas actif.");
               }
             }
             // "Cloisonnement": what is granted stays inside the manager's services too.
@@ -615,9 +623,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                             "Cet utilisateur technique est celui d'une autre structure.");
             }
             for (const auto& code : c.services) {
-              if (find_service(state, code) == nullptr) {
+              const Service* s = find_service(state, code);
+              if (s == nullptr || !active_on(*s, context.today)) {
                 return reject(errc::invalid_field, "structure.attach_directly.service", "services",
-                              "Le service " + code + " n'existe pas.");
+                              "Le service " + code + " n'existe pas ou n'est pas actif.");
               }
             }
             const auto member = state.members.find(c.user_id);

@@ -240,7 +240,7 @@ struct Context {
 // so that "siret" can neither skip the SIRET check nor hold a second copy of a SIRET. Pure,
 // thread-safe.
 [[nodiscard]] bool is_identifier_type(std::string_view type) noexcept;
-// Whether `date` is YYYY-MM-DD with a plausible month and day. Pure, thread-safe.
+// Whether `date` is YYYY-MM-DD, a day of the (proleptic Gregorian) calendar. Pure, thread-safe.
 [[nodiscard]] bool is_date(std::string_view date) noexcept;
 
 // The action of the permission table a command needs. Pure, thread-safe, never fails.

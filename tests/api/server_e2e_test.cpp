@@ -271,6 +271,15 @@ TEST_P(ServerEndToEnd, ForgedExpiredOrMissingTokensGet401) {
     EXPECT_EQ(r->headers["www-authenticate"], "Bearer");
   }
   EXPECT_EQ(call(*c, "GET", "/v1/me/tickets", "alice").status, 200);
+  // The scheme's name is case-insensitive (RFC 9110): "bearer" and "BEARER" are "Bearer".
+  const std::string token_alone = good.substr(std::string("Bearer ").size());
+  for (const char* scheme : {"bearer ", "BEARER "}) {
+    EXPECT_EQ(c->request("GET", "/v1/me/tickets", "",
+                         {{"Authorization", std::string(scheme) + token_alone}})
+                  ->status,
+              200)
+        << scheme;
+  }
   EXPECT_EQ(call(*c, "GET", "/healthz", "").status, 200);
 }
 

@@ -67,6 +67,14 @@ TEST(Invariants, DecisionsReferToPendingRequestsByEntitledDeciders) {
                                    {"sn1", "support_n1", ""}),
             "sn1 was not entitled to decide request q1");
   EXPECT_EQ(inv::decision_entitled(s, events::CommentAdded{"t", "x"}, kGpActor), std::nullopt);
+  // A grant to someone removed while the request waited (what an adversarial run got through
+  // the API before decide() refused it): reported, whoever decided.
+  const events::SubscriptionValidated grant{"s1", "q1", "usr", "Factures reçues",
+                                            "A",  true, false, ""};
+  EXPECT_EQ(inv::decision_entitled(s, grant, kGpActor), std::nullopt);
+  const State removed = evolve(s, events::AttachmentRemoved{"s1", "usr"});
+  EXPECT_EQ(inv::decision_entitled(removed, grant, kGpActor),
+            "request q1 granted an espace to usr, who was not a member of the structure");
 }
 
 // Invariant 3: transition() says what the status table allows, and where evolve() goes.

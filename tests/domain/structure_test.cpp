@@ -426,6 +426,29 @@ TEST(Attachment, ATechnicalAccountServesTheStructureThatAttachedIt) {
   EXPECT_TRUE(decide(s, AttachDirectly{"p9", Role::user, {}, "2024-01-01", ""}, kGp, portal));
 }
 
+TEST(Structure, DatesAreDaysOfTheCalendar) {
+  for (const char* good : {"2024-02-29", "2026-12-31", "2026-04-30", "2000-02-29"}) {
+    EXPECT_TRUE(is_date(good)) << good;
+  }
+  for (const char* bad : {"2026-02-29", "2026-02-30", "2026-04-31", "1900-02-29", "2026-13-01",
+                          "2026-00-10", "2026-01-00", "2026-1-01", "2026/01/01", ""}) {
+    EXPECT_FALSE(is_date(bad)) << bad;
+  }
+}
+
+TEST(Attachment, ServicesNoLongerActiveAreNotGranted) {
+  State s = populated();
+  Service old = service("OLD");
+  old.valid_to = "2024-03-31";  // the fixture's today is 2024-06-01
+  s = apply(s, AddService{old}, kGp);
+  EXPECT_EQ(refused(s, AttachDirectly{"x", Role::user, {"OLD"}, "2024-01-01", ""}, kGp,
+                    context(kActivePortal))
+                .rule,
+            "structure.attach_directly.service");
+  EXPECT_EQ(refused(s, ValidateAttachment{"r1-1", Role::user, {"OLD"}, ""}, kGp).rule,
+            "structure.validate_attachment.service");
+}
+
 TEST(Structure, IdentifierTypesHaveOneSpelling) {
   EXPECT_TRUE(is_identifier_type("SIRET"));
   EXPECT_TRUE(is_identifier_type("HORS_UE"));
