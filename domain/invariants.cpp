@@ -82,7 +82,14 @@ std::optional<std::string> decision_entitled(const structure::State& before,
   const auto access = structure::access_of(before, caller);
   std::vector<std::string> concerned;
   if (!service.empty()) concerned.push_back(service);
-  if (!access::may(access, action, concerned)) {
+  // A structure's deactivation (by support, or by its managers' SIRET change) closes what was
+  // pending on it with refusals in the same append (structure::closing_refusals).
+  const bool closing = before.status == structure::Status::inactive &&
+                       (std::holds_alternative<events::AttachmentRefused>(payload) ||
+                        std::holds_alternative<events::SubscriptionRefused>(payload)) &&
+                       (access::may(access, access::Action::deactivate_structure, {}) ||
+                        access::may(access, access::Action::change_identifier, {}));
+  if (!closing && !access::may(access, action, concerned)) {
     return actor.user_id + " was not entitled to decide request " + request_id;
   }
   // A subscription grants rights to a member of the structure, within their services: one

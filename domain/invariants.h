@@ -31,7 +31,8 @@ namespace chorus::domain::invariants {
 
 // Invariant 4: when `payload` is a decision on a request (attachment or subscription validated
 // or refused), it refers to a request pending in `before` and `actor` was entitled to decide it
-// on `before`, by the permission table (domain/access.h); a subscription validated grants to a
+// on `before`, by the permission table (domain/access.h), or is a refusal closing it on a
+// structure just deactivated by one entitled to that; a subscription validated grants to a
 // member of `before`, within their services. nullopt for any other payload. Pure,
 // thread-safe.
 [[nodiscard]] std::optional<std::string> decision_entitled(const structure::State& before,

@@ -411,7 +411,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                 !ok) {
               return fail(ok);
             }
-            return one(events::StructureDeactivated{id, "", c.reason});
+            std::vector<events::Payload> out{events::StructureDeactivated{id, "", c.reason}};
+            for (auto& p : closing_refusals(state, "Structure désactivée : " + c.reason)) {
+              out.push_back(std::move(p));
+            }
+            return out;
           },
           [&](const AddService& c) -> Events {
             if (auto ok = allowed({}); !ok) return fail(ok);
@@ -805,6 +809,17 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
           },
       },
       command);
+}
+
+std::vector<events::Payload> closing_refusals(const State& state, const std::string& reason) {
+  std::vector<events::Payload> out;
+  for (const auto& [rid, r] : state.attachment_requests) {
+    out.push_back(events::AttachmentRefused{state.structure_id, rid, r.user_id, reason});
+  }
+  for (const auto& [rid, r] : state.subscription_requests) {
+    out.push_back(events::SubscriptionRefused{state.structure_id, rid, r.user_id, reason});
+  }
+  return out;
 }
 
 BulkOutcome decide_each(const State& state, const std::vector<Command>& commands,

@@ -266,6 +266,12 @@ struct BulkOutcome {
 [[nodiscard]] BulkOutcome decide_each(const State& state, const std::vector<Command>& commands,
                                       const Caller& caller, const Context& context);
 
+// The refusals that close every request pending on `state`, for a structure being deactivated
+// (by support, or by a SIRET change): none of them can be decided any more, and each requester
+// is told, with `reason`. Appended after the StructureDeactivated. Pure, thread-safe.
+[[nodiscard]] std::vector<events::Payload> closing_refusals(const State& state,
+                                                            const std::string& reason);
+
 // Folds one event of this structure's stream into the state. Events of other aggregates leave
 // it as is (but count in the version). Pure, thread-safe, never fails.
 [[nodiscard]] State evolve(State state, const events::Payload& payload);

@@ -90,6 +90,13 @@ Decision<Appends> change_identifier(const structure::State& old, const ChangeIde
   StreamDecision deactivated{structure::stream_id(old.structure_id), old.version, {}};
   deactivated.payloads.push_back(
       events::StructureDeactivated{old.structure_id, id, "Changement d'identifiant"});
+  // Requests wait on the structure that asked, not on its successor: each requester is told to
+  // ask the new one.
+  for (auto& p : structure::closing_refusals(
+           old, "Changement d'identifiant : la structure est remplacée par " + id +
+                    ", où renouveler la demande.")) {
+    deactivated.payloads.push_back(std::move(p));
+  }
   return Appends{std::move(created), std::move(deactivated)};
 }
 

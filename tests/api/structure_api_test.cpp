@@ -530,6 +530,29 @@ TEST_F(StructureApi, RightsGoToMembersAndATechnicalAccountToItsOwnStructure) {
   EXPECT_EQ(dup.body.value("rule", ""), "structure.create.identifier_type");
 }
 
+// A structure deactivated, or replaced by a SIRET change, refuses what was pending on it in the
+// same append: no request stays in an inbox where no one can decide it any more (an
+// adversarial run found them there, every validation answering 409), and each requester is
+// told, by a refusal in "Mes rattachements" and its e-mail.
+TEST_F(StructureApi, ADeactivatedStructureLeavesNoRequestPending) {
+  accounts({"dz-gp", "dz-u", "dz-v"});
+  ok("sn1", "POST", "/v1/structures", structure_body("dz-s", "dz-gp"));
+  ok("sn1", "POST", "/v1/structures", structure_body("dz-t", "dz-gp"));
+  request_attachment("dz-u", "dz-s", {});
+  request_attachment("dz-v", "dz-t", {});
+  EXPECT_EQ(ok("dz-gp", "GET", "/v1/approvals")["total"], 2);
+  ok("sn1", "POST", "/v1/structures/dz-s/deactivate", json{{"reason", "Fermeture"}});
+  ok("dz-gp", "POST", "/v1/structures/dz-t/identifier",
+     json{{"identifier_value", testing::siret_for("dz-t-new")}});
+  EXPECT_EQ(ok("dz-gp", "GET", "/v1/approvals")["total"], 0);
+  for (const char* user : {"dz-u", "dz-v"}) {
+    EXPECT_EQ(ok(user, "GET", "/v1/me/attachments")["pending_requests"].size(), 0u) << user;
+  }
+  const json history = ok("dz-gp", "GET", "/v1/structures/dz-s/history")["items"];
+  ASSERT_FALSE(history.empty());
+  EXPECT_NE(history.dump().find("Structure désactivée : Fermeture"), std::string::npos) << history;
+}
+
 // Identifier uniqueness is a guarantee of the log, not of a view: two creations of one SIRET
 // sent at the same instant on two connections (both pass the view's check, which sees
 // neither) each append their IdentifierReserved at expected version 0; exactly one wins, the

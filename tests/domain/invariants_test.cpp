@@ -72,6 +72,14 @@ TEST(Invariants, DecisionsReferToPendingRequestsByEntitledDeciders) {
   const events::SubscriptionValidated grant{"s1", "q1", "usr", "Factures reçues",
                                             "A",  true, false, ""};
   EXPECT_EQ(inv::decision_entitled(s, grant, kGpActor), std::nullopt);
+  // Support deactivating the structure closes its requests: entitled to that, not to decide.
+  const events::AttachmentRefused closing{"s1", "r1-1", "out", "Structure désactivée"};
+  const events::Actor support{"sn2", "support_n2", ""};
+  EXPECT_EQ(inv::decision_entitled(s, closing, support),
+            "sn2 was not entitled to decide request r1-1");
+  EXPECT_EQ(inv::decision_entitled(evolve(s, events::StructureDeactivated{"s1", "", "Fermeture"}),
+                                   closing, support),
+            std::nullopt);
   const State removed = evolve(s, events::AttachmentRemoved{"s1", "usr"});
   EXPECT_EQ(inv::decision_entitled(removed, grant, kGpActor),
             "request q1 granted an espace to usr, who was not a member of the structure");

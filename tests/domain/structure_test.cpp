@@ -487,7 +487,20 @@ TEST(Structure, LeavingMoaOnlyKeepsThePigpRuleOfItsGp) {
 }
 
 TEST(Structure, ADeactivatedStructureTakesNoCommand) {
-  State s = apply(populated(), DeactivateStructure{"Fermeture"}, kSupport2);
+  const State before = populated();
+  auto closed = decide(before, DeactivateStructure{"Fermeture"}, kSupport2, context());
+  ASSERT_TRUE(closed);
+  // What was pending is refused in the same append, each requester told why: nothing is left
+  // that no one could decide any more (an adversarial run found such requests in the inboxes).
+  ASSERT_EQ(closed->size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<events::StructureDeactivated>((*closed)[0]));
+  const auto& refused_attachment = std::get<events::AttachmentRefused>((*closed)[1]);
+  EXPECT_EQ(refused_attachment.request_id, "r1-1");
+  EXPECT_EQ(refused_attachment.reason, "Structure désactivée : Fermeture");
+  EXPECT_EQ(std::get<events::SubscriptionRefused>((*closed)[2]).user_id, "usr");
+  State s = fold(before, *closed);
+  EXPECT_TRUE(s.attachment_requests.empty());
+  EXPECT_TRUE(s.subscription_requests.empty());
   EXPECT_EQ(s.status, Status::inactive);
   EXPECT_EQ(refused(s, ChangeData{public_data()}, kGp).code, errc::wrong_status);
   EXPECT_EQ(refused(s, TransferMainManager{"gsw"}, kSupport2).code, errc::wrong_status);
