@@ -859,9 +859,9 @@ State evolve(State state, const events::Payload& payload) {
             state.created_on = e.created_on;
             state.origin_structure_id = e.origin_structure_id;
             state.data = e.data;
-            state.services = {Service{std::string(kPublicInvoices), "Factures publiques",
-                                      "Réception des factures des autres structures publiques",
-                                      e.created_on, "", false}};
+            state.services = {
+                Service{std::string(kPublicInvoices), std::string(events::kPublicInvoicesLabel),
+                        std::string(events::kPublicInvoicesDescription), e.created_on, "", false}};
           },
           [&](const events::StructureDataChanged& e) { state.data = e.data; },
           [&](const events::StructureDeactivated& e) {

@@ -22,7 +22,7 @@
 
 namespace chorus::domain::structure {
 
-inline constexpr std::string_view kPublicInvoices = "FACTURES_PUBLIQUES";
+inline constexpr std::string_view kPublicInvoices = events::kPublicInvoicesCode;
 inline constexpr std::size_t kCodeMax = 100;  // service code and label (seed 003)
 inline constexpr std::size_t kTextMax = 1'000;
 inline constexpr std::size_t kIdMax = 100;

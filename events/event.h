@@ -173,7 +173,12 @@ struct StructureData {
 };
 
 // Created by support, imported, or duplicated by a SIRET change (`origin_structure_id` set).
-// FACTURES_PUBLIQUES exists from this event on, valid from `created_on`.
+// FACTURES_PUBLIQUES exists from this event on, valid from `created_on`, as below: no event
+// names it, so the domain's state and the views read it from here alike.
+inline constexpr std::string_view kPublicInvoicesCode = "FACTURES_PUBLIQUES";
+inline constexpr std::string_view kPublicInvoicesLabel = "Factures publiques";
+inline constexpr std::string_view kPublicInvoicesDescription =
+    "Réception des factures des autres structures publiques";
 struct StructureCreated {
   static constexpr std::uint16_t kSchemaVersion = 1;
   std::string structure_id;

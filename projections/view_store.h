@@ -270,6 +270,6 @@ inline constexpr std::string_view kSetAsidePrefix{"\x00set-aside\x00", 11};
 // replaces a live store of another layout instead of serving and extending rows it
 // misreads. Stores of builds before this mark have none and are replaced too.
 inline constexpr std::string_view kLayoutKey{"\x00layout", 7};
-inline constexpr std::string_view kViewsLayout{"2026-11-28.15"};
+inline constexpr std::string_view kViewsLayout{"2026-11-28.16"};
 
 }  // namespace chorus::projections
