@@ -49,8 +49,19 @@ int exit_code(errc code) {
   return kUnreadable;
 }
 
+// Set for verify --json and verify-extract --json: a script reading the report on stdout
+// gets one even when the check could not be made.
+bool json_errors = false;
+
 int report_error(const chorus::replay::Error& e) {
   std::cerr << "chorus-replay: " << e.message << "\n";
+  if (json_errors) {
+    std::cout << json_text(
+                     json{
+                         {"intact", false}, {"error", e.message}, {"exit_code", exit_code(e.code)}},
+                     2)
+              << "\n";
+  }
   return exit_code(e.code);
 }
 
@@ -289,6 +300,7 @@ int main(int argc, char** argv) {
     return kUsage;
   }
 
+  json_errors = as_json && (*verify || *verify_extract);
   // An empty directory name would resolve against the working directory (or, once a
   // subdirectory is appended, against the file system's root): never what was meant.
   if ((*views || *export_cmd || *verify_extract) && out_dir.empty()) {
@@ -342,8 +354,7 @@ int main(int argc, char** argv) {
     opened = chorus::events::open_embedded_log({.dir = data_dir + "/log", .read_only = true});
   }
   if (!opened) {
-    std::cerr << "chorus-replay: cannot open the log: " << opened.error().message << "\n";
-    return kUnreadable;
+    return report_error({errc::log_error, "cannot open the log: " + opened.error().message});
   }
   auto& log = **opened;
 

@@ -568,6 +568,13 @@ TEST_F(ReplayEmbedded, ALogWhoseLastKeyIsNoOffsetIsRefusedAsDamaged) {
     EXPECT_NE(r.out.find("ffffffffffffffff"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("damaged"), std::string::npos) << r.out;
   }
+  // verify --json still reports on stdout, for a script that reads it.
+  auto as_json = replay(data() + " verify --json");
+  EXPECT_EQ(as_json.exit_code, 4);
+  const json report = json::parse(as_json.json_text, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << as_json.out;
+  EXPECT_EQ(report["intact"], false);
+  EXPECT_EQ(report["exit_code"], 4);
   // The server refuses to start on it rather than writing at offset 0.
   auto started = testing::run_until_exit({"--data-dir", dir_.string()}, 20);
   EXPECT_NE(started.exit_code, 0) << started.out;
