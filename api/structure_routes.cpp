@@ -401,9 +401,14 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
     if (const auto* attach = std::get_if<st::AttachDirectly>(&command);
         attach != nullptr && plain_id(attach->user_id)) {
       wait_for_views();
-      for (const auto& row :
-           or_503(projections::user_accesses(*runner_.store(), attach->user_id))) {
-        attached_elsewhere = attached_elsewhere || row.structure_id != structure_id;
+      auto store = runner_.store();
+      for (const auto& row : or_503(projections::user_accesses(*store, attach->user_id))) {
+        if (row.structure_id == structure_id || attached_elsewhere) continue;
+        // A deactivated structure (one a SIRET change replaced, which copies no technical
+        // account) holds it no more.
+        auto detail = or_503(projections::structure_detail(*store, row.structure_id));
+        const json d = detail ? json::parse(*detail, nullptr, false) : json();
+        attached_elsewhere = !d.is_object() || d.value("status", "") != "inactive";
       }
     }
     auto outcome =

@@ -84,7 +84,7 @@ std::optional<std::string> decision_entitled(const structure::State& before,
   if (!service.empty()) concerned.push_back(service);
   // A structure's deactivation (by support, or by its managers' SIRET change) closes what was
   // pending on it with refusals in the same append (structure::closing_refusals).
-  const bool closing = before.status == structure::Status::inactive &&
+  const bool closing = before.closing_on_deactivation &&
                        (std::holds_alternative<events::AttachmentRefused>(payload) ||
                         std::holds_alternative<events::SubscriptionRefused>(payload)) &&
                        (access::may(access, access::Action::deactivate_structure, {}) ||

@@ -322,7 +322,11 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
   } else if (state.status == Status::none) {
     return reject(errc::not_found, rule_prefix + ".not_found", "structure_id",
                   "Structure introuvable.");
-  } else if (state.status == Status::inactive) {
+  } else if (state.status == Status::inactive &&
+             !std::holds_alternative<RefuseAttachment>(command) &&
+             !std::holds_alternative<RefuseSubscription>(command)) {
+    // A refusal stays open: it closes a request that no one can grant any more (one left
+    // pending on a structure deactivated before deactivations closed them).
     return reject(errc::wrong_status, rule_prefix + ".inactive", "status",
                   "Cette structure est désactivée.");
   }
@@ -397,7 +401,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             // in place: one who could not be named now could stay.
             State after = state;
             after.data = c.data;
-            if (!state.gp.empty() && needs_pigp(after) && !context.gp_is_pigp) {
+            if (!state.gp.empty() && moa_only(state) && needs_pigp(after) && !context.gp_is_pigp) {
               return reject(errc::invalid_field, "structure.change_data.pigp_required", "moa_mode",
                             "Le gestionnaire principal de cette structure publique n'a pas de "
                             "compte PIGP : transférez d'abord son rôle à un compte PIGP.");
@@ -412,7 +416,10 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return fail(ok);
             }
             std::vector<events::Payload> out{events::StructureDeactivated{id, "", c.reason}};
-            for (auto& p : closing_refusals(state, "Structure désactivée : " + c.reason)) {
+            // Within what a refusal's reason may hold, as one a manager writes.
+            std::string closing = "Structure désactivée : " + c.reason;
+            if (closing.size() > kTextMax) closing = "Structure désactivée.";
+            for (auto& p : closing_refusals(state, closing)) {
               out.push_back(std::move(p));
             }
             return out;
@@ -485,6 +492,13 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             if (!context.account.active) {
               return reject(errc::forbidden, "structure.request_attachment.inactive_account", "",
                             "Votre compte doit être activé pour demander un rattachement.");
+            }
+            // A technical account is attached by its structure's GP, never on its own request
+            // (which another structure could grant, and then reset its password).
+            if (context.account.technical) {
+              return reject(errc::forbidden, "structure.request_attachment.technical", "",
+                            "Un utilisateur technique est rattaché par le gestionnaire "
+                            "principal de sa structure.");
             }
             if (auto ok = check_text(c.request_id, "request_id", kIdMax, true, "Demande", rule);
                 !ok) {
@@ -843,6 +857,10 @@ BulkOutcome decide_each(const State& state, const std::vector<Command>& commands
 
 State evolve(State state, const events::Payload& payload) {
   ++state.version;
+  if (!std::holds_alternative<events::AttachmentRefused>(payload) &&
+      !std::holds_alternative<events::SubscriptionRefused>(payload)) {
+    state.closing_on_deactivation = false;  // set again below by a StructureDeactivated
+  }
   auto service_of = [](const auto& e) {
     return Service{e.code, e.label, e.description, e.valid_from, e.valid_to, e.commitment_required};
   };
@@ -866,6 +884,7 @@ State evolve(State state, const events::Payload& payload) {
           [&](const events::StructureDataChanged& e) { state.data = e.data; },
           [&](const events::StructureDeactivated& e) {
             state.status = Status::inactive;
+            state.closing_on_deactivation = true;
             state.successor_structure_id = e.successor_structure_id;
           },
           [&](const events::ServiceAdded& e) { state.services.push_back(service_of(e)); },

@@ -99,6 +99,9 @@ struct State {
   std::map<std::string, SubscriptionRequest> subscription_requests;  // pending, by request id
   std::vector<SubscriptionRequest> subscriptions;                    // validated, as granted
   std::set<std::string> used_request_ids;  // a request id is never reused on a structure
+  // Since the StructureDeactivated, only the refusals that close its pending requests
+  // (closing_refusals) have followed: for verify, which takes those from whoever deactivated.
+  bool closing_on_deactivation = false;
 };
 
 // "exclusivement MOA": with the State, exempt from the PIGP rule of GP transfers. Pure,

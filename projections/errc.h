@@ -16,6 +16,8 @@ enum class errc {
   // The views have applied events past the end of a log whose end is every write's: the log
   // lost acknowledged events (Runner::open).
   views_ahead_of_log,
+  // The store's files are damaged (RocksDB reports corruption), not merely unreadable.
+  corruption,
 };
 
 struct Error {

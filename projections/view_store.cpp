@@ -78,7 +78,11 @@ Result<std::shared_ptr<ViewStore>> ViewStore::open(const std::string& dir, OpenM
   // it sees them as they were when opened.
   auto s = mode == OpenMode::read_only ? rocksdb::DB::OpenForReadOnly(options, dir, &raw)
                                        : rocksdb::DB::Open(options, dir, &raw);
-  if (!s.ok()) return std::unexpected(io(s, "opening views in " + dir));
+  if (!s.ok()) {
+    Error e = io(s, "opening views in " + dir);
+    if (s.IsCorruption()) e.code = errc::corruption;
+    return std::unexpected(std::move(e));
+  }
   std::shared_ptr<ViewStore> store(new ViewStore());
   store->dir_ = dir;
   store->db_.reset(raw);

@@ -33,9 +33,10 @@ class ViewStore {
   enum class OpenMode { read_write, read_only };
   // Opens or creates the store in `dir`. read_only opens an existing store without taking its
   // lock (a server may hold it), as it stands at that moment; writing to it then fails.
-  // Fails with io_error (missing store in read_only mode, locked or unreadable files; in
-  // read_only mode, a write-ahead log damaged before its last record, which read_write lets
-  // go with what follows, the views catching up from the log).
+  // Fails with io_error (missing store in read_only mode, locked or unreadable files) or
+  // corruption (damaged files; in read_only mode, a write-ahead log damaged before its last
+  // record too, which read_write lets go with what follows, the views catching up from the
+  // log).
   [[nodiscard]] static Result<std::shared_ptr<ViewStore>> open(
       const std::string& dir, OpenMode mode = OpenMode::read_write);
   ~ViewStore();

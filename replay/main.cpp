@@ -329,10 +329,12 @@ int main(int argc, char** argv) {
   // far, or acknowledged events were lost from its end (a cut write-ahead log reads as a torn
   // tail, which no hash can show). An anchor kept beside the log, for verify.
   std::optional<chorus::events::LogPosition> views_applied;
-  std::string no_anchor;  // why the anchor could not be read, for the report
+  std::string no_anchor;        // why the anchor could not be read, for the report
+  bool anchor_damaged = false;  // the views exist and their files are damaged: a finding
   if (*verify && kafka.brokers.empty()) {
     if (auto store = chorus::replay::open_live_views(data_dir); !store) {
       no_anchor = store.error().message;
+      anchor_damaged = store.error().code == errc::corruption;
     } else if (auto token = (*store)->position(); !token || token->empty()) {
       no_anchor = token ? "the views hold no position" : token.error().message;
     } else if (auto parsed = chorus::events::LogPosition::from_token(*token); !parsed) {
@@ -445,6 +447,12 @@ int main(int argc, char** argv) {
                                       views_applied->to_token() +
                                       ": acknowledged events were lost from the log's end"});
       }
+    } else if (anchor_damaged) {
+      // Damaged views are no missing views: what they held of the log's end is unknown, and
+      // a log cut by its tail would pass unseen.
+      report->broken.push_back({"", 0, "views",
+                                "the server's views are damaged (" + no_anchor +
+                                    "): the log's end could not be held to them"});
     } else if (!views_applied && kafka.brokers.empty()) {
       report->notes.push_back("the log's end was not held to the views' applied position (" +
                               no_anchor + "): a lost tail would not show");

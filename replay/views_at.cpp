@@ -199,7 +199,11 @@ Result<std::shared_ptr<projections::ViewStore>> open_live_views(const std::strin
   auto dir = live_views_dir(data_dir);
   if (!dir) return std::unexpected(dir.error());
   auto store = projections::ViewStore::open(*dir, projections::ViewStore::OpenMode::read_only);
-  if (!store) return fail(errc::io_error, store.error().message);
+  if (!store) {
+    return fail(
+        store.error().code == projections::errc::corruption ? errc::corruption : errc::io_error,
+        store.error().message);
+  }
   return std::move(*store);
 }
 

@@ -418,6 +418,8 @@ TEST_F(StructureApi, AccountsAndStructureCommands) {
   for (const auto& m : successor_members["items"]) {
     EXPECT_NE(m["user_id"], tech_id);
   }
+  // Its GP attaches it again there: the deactivated origin holds it no more.
+  ok("ac-heir", "POST", "/v1/structures/" + successor + "/members", json{{"user_id", tech_id}});
   // Espaces and subscriptions, with the history's "Désactivée".
   ok("ac-heir", "POST", "/v1/structures/ac-s2/espaces",
      json{{"espace", "Factures reçues"}, {"read", true}, {"write", true}});

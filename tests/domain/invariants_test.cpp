@@ -77,9 +77,12 @@ TEST(Invariants, DecisionsReferToPendingRequestsByEntitledDeciders) {
   const events::Actor support{"sn2", "support_n2", ""};
   EXPECT_EQ(inv::decision_entitled(s, closing, support),
             "sn2 was not entitled to decide request r1-1");
-  EXPECT_EQ(inv::decision_entitled(evolve(s, events::StructureDeactivated{"s1", "", "Fermeture"}),
-                                   closing, support),
-            std::nullopt);
+  const State deactivated = evolve(s, events::StructureDeactivated{"s1", "", "Fermeture"});
+  EXPECT_EQ(inv::decision_entitled(deactivated, closing, support), std::nullopt);
+  // Only right after the deactivation: later, support is no decider.
+  const State later = evolve(deactivated, events::PasswordResetRecorded{"s1", "tech"});
+  EXPECT_EQ(inv::decision_entitled(later, closing, support),
+            "sn2 was not entitled to decide request r1-1");
   const State removed = evolve(s, events::AttachmentRemoved{"s1", "usr"});
   EXPECT_EQ(inv::decision_entitled(removed, grant, kGpActor),
             "request q1 granted an espace to usr, who was not a member of the structure");

@@ -420,6 +420,9 @@ TEST(Attachment, ATechnicalAccountServesTheStructureThatAttachedIt) {
   EXPECT_EQ(r.field, "user_id");
   // Its own structure may still change its attachment.
   EXPECT_TRUE(decide(s, AttachDirectly{"tech", Role::user, {}, "2024-05-01", ""}, kGp, elsewhere));
+  // Nor does a technical account ask to be attached anywhere.
+  EXPECT_EQ(refused(s, RequestAttachment{"r8", {}, ""}, Caller{"t9", {}}, context(technical)).rule,
+            "structure.request_attachment.technical");
   // A portal account may be attached to several structures.
   Context portal = context(kActivePortal);
   portal.account_attached_elsewhere = true;
@@ -480,6 +483,12 @@ TEST(Structure, LeavingMoaOnlyKeepsThePigpRuleOfItsGp) {
   EXPECT_EQ(r.rule, "structure.change_data.pigp_required");
   EXPECT_EQ(r.field, "moa_mode");
   EXPECT_TRUE(decide(s, ChangeData{with_moa}, kGp, context()));  // a PIGP GP
+  // Already out of "exclusivement MOA" (with a portal GP an earlier build let through): other
+  // changes are not held back.
+  State out = apply(s, ChangeData{with_moa}, kGp);
+  events::StructureData moved = out.data;
+  moved.city = "Lyon";
+  EXPECT_TRUE(decide(out, ChangeData{moved}, kGp, portal_gp));
   // Other changes that keep "exclusivement MOA" need nothing of the GP.
   events::StructureData renamed = s.data;
   renamed.designation = "Autre nom";
@@ -506,6 +515,12 @@ TEST(Structure, ADeactivatedStructureTakesNoCommand) {
   EXPECT_EQ(refused(s, TransferMainManager{"gsw"}, kSupport2).code, errc::wrong_status);
   State none;
   EXPECT_EQ(refused(none, ChangeData{public_data()}, kGp).code, errc::not_found);
+  // A request left pending by a deactivation of an earlier build (no closing refusals) can
+  // still be refused, never validated.
+  const State old_build = evolve(before, events::StructureDeactivated{"s1", "", "Fermeture"});
+  EXPECT_EQ(refused(old_build, ValidateAttachment{"r1-1", Role::user, {"A"}, ""}, kGp).code,
+            errc::wrong_status);
+  EXPECT_TRUE(decide(old_build, RefuseAttachment{"r1-1", "Structure fermée"}, kGp, context()));
 }
 
 }  // namespace
