@@ -789,8 +789,12 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                     "Identifiant d'utilisateur invalide."};
     }
     const std::string structure_id = body.string_or_empty("structure_id");
-    ac::CreateAccount c{body.string_or_empty("login_email"), body.string_or_empty("first_name"),
-                        body.string_or_empty("last_name"), "portal", technical};
+    ac::CreateAccount c{body.string_or_empty("login_email"),
+                        body.string_or_empty("first_name"),
+                        body.string_or_empty("last_name"),
+                        "portal",
+                        technical,
+                        technical ? structure_id : std::string()};
     return account_command("account.create", user, c, [&](CommandHandler::StreamLoader& loader) {
       ac::Context context;
       if (technical && plain_id(structure_id)) {

@@ -33,9 +33,12 @@ const char* to_string(Status status) noexcept {
 }
 
 structure::AccountFacts facts_of(const State& state) noexcept {
-  return structure::AccountFacts{state.status != Status::none, state.status == Status::active,
-                                 state.status == Status::deactivated, state.origin == "pigp",
-                                 state.technical};
+  return structure::AccountFacts{state.status != Status::none,
+                                 state.status == Status::active,
+                                 state.status == Status::deactivated,
+                                 state.origin == "pigp",
+                                 state.technical,
+                                 state.technical_structure_id};
 }
 
 bool is_email(std::string_view email) noexcept {
@@ -113,7 +116,8 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               if (!check) return std::unexpected(check.error());
             }
             return one(events::AccountCreated{id, c.login_email, c.first_name, c.last_name,
-                                              c.origin, c.technical});
+                                              c.origin, c.technical,
+                                              c.technical ? c.structure_id : std::string()});
           },
           [&](const Activate&) -> Events {
             if (auto ok = hidden_from(false, "account.activate"); !ok) {
@@ -233,6 +237,7 @@ State evolve(State state, const events::Payload& payload) {
                    state.last_name = e.last_name;
                    state.origin = e.origin;
                    state.technical = e.technical;
+                   state.technical_structure_id = e.structure_id;
                  },
                  [&](const events::AccountActivated&) { state.status = Status::active; },
                  [&](const events::ActivationResent&) {},

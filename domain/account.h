@@ -41,6 +41,7 @@ struct State {
   std::string last_name;
   std::string origin;  // "portal" or "pigp"
   bool technical = false;
+  std::string technical_structure_id;  // events::AccountCreated::structure_id
   std::int64_t deactivated_at_us = 0;
   // The structures this account became GP of and has not handed over, by its own stream
   // (MainManagerRoleChanged); a structure deactivated since stays listed. Accounts that became
@@ -59,6 +60,7 @@ struct CreateAccount {
   std::string last_name;
   std::string origin = "portal";
   bool technical = false;
+  std::string structure_id{};  // a technical account's structure, whose GP the caller is
 };
 // The holder follows the link of the activation e-mail.
 struct Activate {};

@@ -634,8 +634,13 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                             "Seul le gestionnaire principal rattache un utilisateur technique, "
                             "comme utilisateur simple.");
             }
-            if (context.account.technical && context.account_attached_elsewhere &&
-                !state.members.contains(c.user_id)) {
+            // Its structure is the one whose GP created it, or the one a SIRET change made of
+            // it; for an account created before that was recorded, the one holding it now.
+            const std::string& home = context.account.technical_structure_id;
+            const bool ours = home.empty() ? !context.account_attached_elsewhere ||
+                                                 state.members.contains(c.user_id)
+                                           : home == id || home == state.origin_structure_id;
+            if (context.account.technical && !ours) {
               return reject(errc::forbidden, "structure.attach_directly.technical_elsewhere",
                             "user_id",
                             "Cet utilisateur technique est celui d'une autre structure.");
@@ -746,6 +751,14 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::forbidden, "structure.request_subscription.scope", "service",
                             "Vous n'êtes rattaché qu'à certains services de la structure.");
             }
+            if (!c.service.empty()) {
+              const Service* s = find_service(state, c.service);
+              if (s == nullptr || !active_on(*s, context.today)) {
+                return reject(errc::invalid_field, "structure.request_subscription.service",
+                              "service",
+                              "Le service " + c.service + " n'existe pas ou n'est pas actif.");
+              }
+            }
             const Espace opened = opened_rights(state, c.espace, c.service);
             if (!opened.read && !opened.write) {
               return reject(errc::invalid_field, "structure.request_subscription.espace", "espace",
@@ -785,6 +798,14 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
               return reject(errc::wrong_status,
                             "structure.validate_subscription.account_deactivated", "request_id",
                             "Le compte du demandeur est désactivé : refusez la demande.");
+            }
+            if (!r.service.empty()) {
+              const Service* s = find_service(state, r.service);
+              if (s == nullptr || !active_on(*s, context.today)) {
+                return reject(
+                    errc::wrong_status, "structure.validate_subscription.service", "request_id",
+                    "Le service " + r.service + " n'est plus actif : refusez la demande.");
+              }
             }
             // No more than the espace is opened with, as it is now (it may have changed).
             const Espace opened = opened_rights(state, r.espace, r.service);

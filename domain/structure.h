@@ -212,6 +212,9 @@ struct AccountFacts {
   bool deactivated = false;  // deactivated (reactivable or not)
   bool pigp = false;         // origin PIGP
   bool technical = false;
+  // A technical account's structure (events::AccountCreated::structure_id); empty when
+  // unknown (an account created before it was recorded).
+  std::string technical_structure_id{};
 };
 
 // What the command side knows that the rules need, passed in so that decide() stays pure.

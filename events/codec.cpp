@@ -226,9 +226,12 @@ flatbuffers::Offset<void> build_payload(flatbuffers::FlatBufferBuilder& fbb, con
           },
           [&](const AccountCreated& e) -> flatbuffers::Offset<void> {
             type = fb::Payload_AccountCreated;
-            return fb::CreateAccountCreatedDirect(fbb, e.user_id.c_str(), e.login_email.c_str(),
-                                                  e.first_name.c_str(), e.last_name.c_str(),
-                                                  e.origin.c_str(), e.technical)
+            // Absent when empty, as in every event stored before the field existed: their
+            // bytes stay what encode() writes (check_envelope).
+            return fb::CreateAccountCreatedDirect(
+                       fbb, e.user_id.c_str(), e.login_email.c_str(), e.first_name.c_str(),
+                       e.last_name.c_str(), e.origin.c_str(), e.technical,
+                       e.structure_id.empty() ? nullptr : e.structure_id.c_str())
                 .Union();
           },
           [&](const AccountActivated& e) {
@@ -486,9 +489,10 @@ Result<Payload> read_payload(const fb::EventBody& body) {
     }
     case fb::Payload_AccountCreated: {
       const auto* e = body.payload_as_AccountCreated();
-      return AccountCreated{std::string(str(e->user_id())),    std::string(str(e->login_email())),
-                            std::string(str(e->first_name())), std::string(str(e->last_name())),
-                            std::string(str(e->origin())),     e->technical()};
+      return AccountCreated{std::string(str(e->user_id())),     std::string(str(e->login_email())),
+                            std::string(str(e->first_name())),  std::string(str(e->last_name())),
+                            std::string(str(e->origin())),      e->technical(),
+                            std::string(str(e->structure_id()))};
     }
     case fb::Payload_AccountActivated:
       return AccountActivated{std::string(str(body.payload_as_AccountActivated()->user_id()))};

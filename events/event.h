@@ -243,6 +243,10 @@ struct AccountCreated {
   std::string last_name;
   std::string origin;      // "portal" or "pigp"
   bool technical = false;  // "utilisateur technique" (API access)
+  // A technical account's structure: the one whose GP created it, and only it (or the
+  // structure a SIRET change made of it) may attach it. Empty for other accounts, and for
+  // technical ones created before 2026-11-28 (absent from their stored bytes).
+  std::string structure_id{};
   bool operator==(const AccountCreated&) const = default;
 };
 

@@ -515,6 +515,9 @@ TEST_F(StructureApi, RightsGoToMembersAndATechnicalAccountToItsOwnStructure) {
                                    {"structure_id", "rm-s"},
                                    {"login_email", "api-rm@example.test"},
                                    {"last_name", "API"}})["user_id"];
+  // Between its creation and its first attachment too: it is rm-s's from its creation.
+  auto early = act("rm-evil", "POST", "/v1/structures/rm-e/members", json{{"user_id", tech}});
+  EXPECT_EQ(early.status, 403) << early.raw;
   ok("rm-gp", "POST", "/v1/structures/rm-s/members", json{{"user_id", tech}});
   auto taken = act("rm-evil", "POST", "/v1/structures/rm-e/members", json{{"user_id", tech}});
   EXPECT_EQ(taken.status, 403) << taken.raw;

@@ -420,6 +420,22 @@ TEST(Attachment, ATechnicalAccountServesTheStructureThatAttachedIt) {
   EXPECT_EQ(r.field, "user_id");
   // Its own structure may still change its attachment.
   EXPECT_TRUE(decide(s, AttachDirectly{"tech", Role::user, {}, "2024-05-01", ""}, kGp, elsewhere));
+  // One created since its structure is recorded is that structure's, whatever the views say
+  // (another structure's GP once took it between its creation and its first attachment), and
+  // the structure a SIRET change made of it.
+  AccountFacts homed = technical;
+  homed.technical_structure_id = "s0";
+  EXPECT_EQ(
+      refused(s, AttachDirectly{"t8", Role::user, {}, "2024-01-01", ""}, kGp, context(homed)).rule,
+      "structure.attach_directly.technical_elsewhere");
+  homed.technical_structure_id = "s1";
+  EXPECT_TRUE(
+      decide(s, AttachDirectly{"t8", Role::user, {}, "2024-01-01", ""}, kGp, context(homed)));
+  State successor = s;
+  successor.structure_id = "s2";
+  successor.origin_structure_id = "s1";
+  EXPECT_TRUE(decide(successor, AttachDirectly{"t8", Role::user, {}, "2024-01-01", ""}, kGp,
+                     context(homed)));
   // Nor does a technical account ask to be attached anywhere.
   EXPECT_EQ(refused(s, RequestAttachment{"r8", {}, ""}, Caller{"t9", {}}, context(technical)).rule,
             "structure.request_attachment.technical");
@@ -450,6 +466,19 @@ TEST(Attachment, ServicesNoLongerActiveAreNotGranted) {
             "structure.attach_directly.service");
   EXPECT_EQ(refused(s, ValidateAttachment{"r1-1", Role::user, {"OLD"}, ""}, kGp).rule,
             "structure.validate_attachment.service");
+  // Nor espaces on them: asked, or validated once the service expired.
+  Context before_expiry = context(kActivePortal);
+  before_expiry.today = "2024-03-01";
+  s = apply(s, AttachDirectly{"usr", Role::user, {"OLD"}, "2024-01-01", ""}, kGp, before_expiry);
+  s = apply(s, EnableEspace{"Factures reçues", "OLD", true, false}, kGp);
+  EXPECT_EQ(refused(s, RequestSubscription{"q7", "Factures reçues", "OLD", true, false, ""}, kUser,
+                    context(kActivePortal))
+                .rule,
+            "structure.request_subscription.service");
+  s = apply(s, RequestSubscription{"q7", "Factures reçues", "OLD", true, false, ""}, kUser,
+            before_expiry);
+  EXPECT_EQ(refused(s, ValidateSubscription{"q7", true, false, ""}, kGp).rule,
+            "structure.validate_subscription.service");
 }
 
 TEST(Structure, IdentifierTypesHaveOneSpelling) {

@@ -57,6 +57,7 @@ TEST(Codec, RoundTripsEveryStructureAndAccountPayload) {
       ServiceChanged{"s1", "ACHATS", "Achats publics", "", "2024-01-01", "", false},
       ServiceRemoved{"s1", "ACHATS"},
       AccountCreated{"u1", "u1@example.fr", "Jeanne", "Martin", "pigp", true},
+      AccountCreated{"t1", "api@example.fr", "", "ERP", "portal", true, "s1"},
       AccountActivated{"u1"},
       ActivationResent{"u1"},
       AccountDeactivated{"u1", 1'700'000'000'000'000},
