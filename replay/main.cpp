@@ -370,8 +370,11 @@ int main(int argc, char** argv) {
         m->position.next.size() > log.partition_count()) {
       return chorus::replay::fail(
           errc::invalid_argument,
-          "position " + text + " has " + std::to_string(m->position.next.size()) +
-              " parts; this log has " + std::to_string(log.partition_count()) + " partitions");
+          (m->from_address ? "address " + text + " names partition " +
+                                 std::to_string(m->position.next.size() - 1)
+                           : "position " + text + " has " +
+                                 std::to_string(m->position.next.size()) + " parts") +
+              "; this log has " + std::to_string(log.partition_count()) + " partitions");
     }
     // A position the log has not reached is no moment of it yet, as a version the stream has
     // not reached is not (Moment::within).
@@ -395,6 +398,18 @@ int main(int argc, char** argv) {
     if (events->empty()) {
       return report_error({errc::not_found, "no stream " + stream + " in the log"});
     }
+    // An event's address cuts its own partition only: on a log of several, one in another
+    // partition than the stream's says nothing of the stream.
+    const std::uint32_t home = events->front().address.partition;
+    auto in_stream_partition =
+        [&](const chorus::replay::Moment& m) -> chorus::replay::Result<void> {
+      if (!m.from_address || m.position.next.size() == home + std::size_t{1}) return {};
+      return chorus::replay::fail(errc::invalid_argument,
+                                  "the address names partition " +
+                                      std::to_string(m.position.next.size() - 1) + "; " + stream +
+                                      " lies in partition " + std::to_string(home));
+    };
+    if (auto ok = in_stream_partition(*at); !ok) return report_error(ok.error());
     if (*history) {
       if (auto ok = at->within(stream, events->size()); !ok) return report_error(ok.error());
       std::erase_if(*events, [&](const chorus::replay::HistoryEvent& e) {
@@ -411,6 +426,7 @@ int main(int argc, char** argv) {
     }
     auto later = moment(diff_text);
     if (!later) return report_error(later.error());
+    if (auto ok = in_stream_partition(*later); !ok) return report_error(ok.error());
     auto after = chorus::replay::state_at(stream, *events, *later);
     if (!after) return report_error(after.error());
     std::cout << json_text(json{{"from", at->describe()},

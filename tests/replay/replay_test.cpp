@@ -512,6 +512,10 @@ TEST_F(ReplayEmbedded, VerifyNamesTheEventWithOneFlippedByte) {
   ASSERT_EQ(at_draft.exit_code, 0) << at_draft.out;
   EXPECT_EQ(json::parse(at_draft.json_text, nullptr, false).value("version", 0), 1) << at_draft.out;
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0:x").exit_code, 2);
+  auto elsewhere = replay(data() + " state ticket-" + id + " --at 1:0");
+  EXPECT_EQ(elsewhere.exit_code, 2);
+  EXPECT_NE(elsewhere.out.find("names partition 1; this log has 1 partitions"), std::string::npos)
+      << elsewhere.out;
   EXPECT_EQ(replay(data() + " state ticket-" + id + " --at 0:18446744073709551615").exit_code, 2);
   server_->stop();
 
