@@ -395,8 +395,9 @@ Response StructureRoutes::handle(std::string_view pattern, const std::vector<std
                                                       create->identifier_value))
               .has_value();
     }
-    // A technical account attached to another structure is that structure's (the access
-    // view; the account's id is given only to the GP who created it).
+    // For a technical account created before its structure was recorded
+    // (AccountCreated::structure_id): whether another, active, structure holds it (the access
+    // view). Read for every direct attachment: the account is loaded only inside the decision.
     bool attached_elsewhere = false;
     if (const auto* attach = std::get_if<st::AttachDirectly>(&command);
         attach != nullptr && plain_id(attach->user_id)) {

@@ -36,6 +36,12 @@ bool active_on(const Service& s, const std::string& today) {
   return s.valid_from <= today && (s.valid_to.empty() || today <= s.valid_to);
 }
 
+// Whether `code` names a service of the structure that is active on `today`.
+bool service_active(const State& state, const std::string& code, const std::string& today) {
+  const Service* s = find_service(state, code);
+  return s != nullptr && active_on(*s, today);
+}
+
 // The request services as the permission table takes them: empty for the whole structure.
 std::vector<std::string> as_services(const std::string& service) {
   return service.empty() ? std::vector<std::string>{} : std::vector<std::string>{service};
@@ -539,8 +545,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             }
             for (std::size_t i = 0; i < c.services.size(); ++i) {
               const std::string& code = c.services[i];
-              const Service* s = find_service(state, code);
-              if (s == nullptr || !active_on(*s, context.today)) {
+              if (!service_active(state, code, context.today)) {
                 return reject(errc::invalid_field, "structure.request_attachment.service",
                               "services",
                               "Le service " + code + " n'existe pas ou n'est pas actif.");
@@ -576,8 +581,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
             const std::vector<std::string> granted =
                 c.services.empty() ? as_services(r.service) : c.services;
             for (const auto& code : granted) {
-              const Service* s = find_service(state, code);
-              if (s == nullptr || !active_on(*s, context.today)) {
+              if (!service_active(state, code, context.today)) {
                 return reject(errc::invalid_field, "structure.validate_attachment.service",
                               "services",
                               "Le service " + code + " n'existe pas ou n'est pas actif.");
@@ -646,8 +650,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                             "Cet utilisateur technique est celui d'une autre structure.");
             }
             for (const auto& code : c.services) {
-              const Service* s = find_service(state, code);
-              if (s == nullptr || !active_on(*s, context.today)) {
+              if (!service_active(state, code, context.today)) {
                 return reject(errc::invalid_field, "structure.attach_directly.service", "services",
                               "Le service " + code + " n'existe pas ou n'est pas actif.");
               }
@@ -752,8 +755,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                             "Vous n'êtes rattaché qu'à certains services de la structure.");
             }
             if (!c.service.empty()) {
-              const Service* s = find_service(state, c.service);
-              if (s == nullptr || !active_on(*s, context.today)) {
+              if (!service_active(state, c.service, context.today)) {
                 return reject(errc::invalid_field, "structure.request_subscription.service",
                               "service",
                               "Le service " + c.service + " n'existe pas ou n'est pas actif.");
@@ -800,8 +802,7 @@ Decision<std::vector<events::Payload>> decide(const State& state, const Command&
                             "Le compte du demandeur est désactivé : refusez la demande.");
             }
             if (!r.service.empty()) {
-              const Service* s = find_service(state, r.service);
-              if (s == nullptr || !active_on(*s, context.today)) {
+              if (!service_active(state, r.service, context.today)) {
                 return reject(
                     errc::wrong_status, "structure.validate_subscription.service", "request_id",
                     "Le service " + r.service + " n'est plus actif : refusez la demande.");

@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -177,13 +178,19 @@ Result<RebuiltViews> rebuild_views(events::EventLog& log, const events::LogPosit
   }
   RebuiltViews out{(*runner)->applied(), {}};
   if ((*runner)->stats().events_set_aside > 0) {
-    auto listed = (*runner)->store()->scan(
+    // Keyed "P:O" as text ("0:10" before "0:9"): put back in log order.
+    std::vector<std::pair<std::pair<std::uint32_t, std::uint64_t>, std::string>> listed;
+    auto read = (*runner)->store()->scan(
         projections::kSetAsidePrefix, "", false, [&](std::string_view key, std::string_view value) {
-          out.set_aside.push_back(std::string(key.substr(projections::kSetAsidePrefix.size())) +
-                                  " " + std::string(value));
+          const std::string_view at = key.substr(projections::kSetAsidePrefix.size());
+          const auto address = parse_address(at).value_or(events::LogAddress{});
+          listed.push_back(
+              {{address.partition, address.offset}, std::string(at) + " " + std::string(value)});
           return true;
         });
-    if (!listed) return fail(errc::io_error, listed.error().message);
+    if (!read) return fail(errc::io_error, read.error().message);
+    std::ranges::sort(listed);
+    for (auto& [at, text] : listed) out.set_aside.push_back(std::move(text));
   }
   return out;
 }

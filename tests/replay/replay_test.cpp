@@ -1151,6 +1151,24 @@ std::string marked_tickets(testing::HttpClient& client, int n) {
   return token;
 }
 
+// Changes one byte of `mark` in every write-ahead log file under `dir` (its subdirectories
+// too) that holds it; whether any did.
+bool flip_in_write_ahead_logs(const std::filesystem::path& dir, std::string_view mark) {
+  bool flipped = false;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (f.path().extension() != ".log") continue;
+    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(file)), {});
+    const auto at = bytes.find(mark);
+    if (at == std::string::npos) continue;
+    file.clear();
+    file.seekp(static_cast<std::streamoff>(at));
+    file.put(static_cast<char>(mark.front() ^ 0x20));
+    flipped = true;
+  }
+  return flipped;
+}
+
 // The write-ahead log of the embedded log holds every acknowledged event not yet in a table
 // file. A byte changed in one of its records, before the last, is not silently dropped with all
 // that follows (RocksDB's default recovery): opening the log fails, and the tool says so (4).
@@ -1164,19 +1182,8 @@ TEST_F(ReplayEmbedded, AByteChangedInTheWriteAheadLogIsNotSilentlyDropped) {
   server_.reset();
   ASSERT_EQ(replay(data() + " verify").exit_code, 0);
   // One byte of the second ticket's title, in the write-ahead log: a record before the last.
-  bool flipped = false;
-  for (const auto& f : std::filesystem::directory_iterator(dir_ / "log")) {
-    if (f.path().extension() != ".log") continue;
-    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(file)), {});
-    const auto at = bytes.find("Marque-2");
-    if (at == std::string::npos) continue;
-    file.clear();
-    file.seekp(static_cast<std::streamoff>(at));
-    file.put('m');
-    flipped = true;
-  }
-  ASSERT_TRUE(flipped) << "the title is in no write-ahead log file";
+  ASSERT_TRUE(flip_in_write_ahead_logs(dir_ / "log", "Marque-2"))
+      << "the title is in no write-ahead log file";
   auto r = replay(data() + " verify");
   EXPECT_EQ(r.exit_code, 4) << r.out;
   EXPECT_NE(r.out.find("orrupt"), std::string::npos) << r.out;
@@ -1198,19 +1205,8 @@ TEST_F(ReplayEmbedded, ADamagedViewsWriteAheadLogIsNoSilentAnchor) {
   client.reset();
   server_->kill_now();
   server_.reset();
-  bool flipped = false;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(dir_ / "views")) {
-    if (f.path().extension() != ".log") continue;
-    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(file)), {});
-    const auto at = bytes.find("Marque-2");
-    if (at == std::string::npos) continue;
-    file.clear();
-    file.seekp(static_cast<std::streamoff>(at));
-    file.put('m');
-    flipped = true;
-  }
-  ASSERT_TRUE(flipped) << "the title is in no write-ahead log file of the views";
+  ASSERT_TRUE(flip_in_write_ahead_logs(dir_ / "views", "Marque-2"))
+      << "the title is in no write-ahead log file of the views";
   auto r = replay(data() + " verify");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("the server's views are damaged"), std::string::npos) << r.out;
