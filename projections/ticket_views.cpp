@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -10,9 +11,12 @@
 #include "projections/id_set.h"
 #include "projections/json_text.h"
 #include "projections/ranked_list.h"
+#include "projections/ticket_rows.h"
 
 namespace chorus::projections {
-namespace {
+// Everything up to the public functions is ticket_rows: what ticket_rows.h declares is shared
+// with the folded rebuild (ticket_fold.cpp), the rest only used here.
+namespace ticket_rows {
 
 using nlohmann::json;
 
@@ -50,12 +54,12 @@ std::string new_words_key(std::string_view id) { return std::string(kNewWordsPre
 constexpr std::string_view kBucketSetColumns{"ntcso"};
 bool bucket_sets_on(char col) { return kBucketSetColumns.find(col) != std::string_view::npos; }
 // A user's emitted lists keep bucket sets, and the user term bitmaps, once the user has emitted
-// this many tickets (drafts included, deleted ones too). Below it every list of theirs is
-// shorter, and a search reads the list's opening-time index, a few hundred rows carrying
-// their terms, well under a millisecond; sets and bitmaps would cost each of their tickets a read
-// and write per column and list, and per word. The number only grows, so whether a user keeps them
-// follows from the log alone, not from where batches end: a rebuild keeps the same.
-constexpr std::uint64_t kTermBitmapsFrom = 256;
+// kTermBitmapsFrom tickets (ticket_rows.h; drafts included, deleted ones too). Below it every list
+// of theirs is shorter, and a search reads the list's opening-time index, a few hundred rows
+// carrying their terms, well under a millisecond; sets and bitmaps would cost each of their tickets
+// a read and write per column and list, and per word. The number only grows, so whether a user
+// keeps them follows from the log alone, not from where batches end: a rebuild keeps the same.
+
 // The tickets a user has emitted: be64, merged.
 std::string emitted_count_key(std::string_view user) { return key_of({"ec", user}); }
 // Batch notes: the users whose emitted tickets reached kTermBitmapsFrom in the batch.
@@ -145,65 +149,39 @@ bool take_field(std::string_view& in, std::string& field) {
   return true;
 }
 
-// What applying an event needs to know of the ticket so far, and what a list row shows: one
-// point read gives a page's row without the (long) detail row.
-struct TicketState {
-  char status = 0;
-  std::uint64_t opened_at_us = 0;
-  char level = '1';
-  std::string emitter;
-  std::string number;
-  std::string title;
-  std::string category;
-  std::string sub_category;
-  std::string assignee;
-  std::string destination;          // "M-" tickets: the destination structure
-  std::string destination_service;  // and service (empty: the whole structure)
-  std::string email;                // signed-out tickets: no emitter, this address instead
-  // The ticket's place among its emitter's tickets (the emitter's ec before it came, from 0):
-  // its bit in the emitter's term bitmaps (tb rows) and in its lists' bucket sets (kb rows).
-  // 0 for a signed-out ticket.
-  std::uint32_t ordinal = 0;
-
-  std::string encode() const {
-    std::string out(1, status);
-    out += be64(opened_at_us);
-    out.push_back(level);
-    for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee,
-                          &destination, &destination_service, &email}) {
-      put_field(out, *f);
-    }
-    out += be32(ordinal);
-    return out;
+std::string TicketState::encode() const {
+  std::string out(1, status);
+  out += be64(opened_at_us);
+  out.push_back(level);
+  for (const auto* f : {&emitter, &number, &title, &category, &sub_category, &assignee,
+                        &destination, &destination_service, &email}) {
+    put_field(out, *f);
   }
-  static std::optional<TicketState> decode(std::string_view v) {
-    if (v.size() < 10) return std::nullopt;
-    TicketState s;
-    s.status = v[0];
-    s.opened_at_us = from_be64(v.substr(1, 8));
-    s.level = v[9];
-    v.remove_prefix(10);
-    for (auto* f : {&s.emitter, &s.number, &s.title, &s.category, &s.sub_category, &s.assignee}) {
-      if (!take_field(v, *f)) return std::nullopt;
-    }
-    // Rows written before routing have no destination: they end here.
-    if (v.empty()) return s;
-    for (auto* f : {&s.destination, &s.destination_service}) {
-      if (!take_field(v, *f)) return std::nullopt;
-    }
-    if (v.empty()) return s;  // written before signed-out tickets
-    if (!take_field(v, s.email)) return std::nullopt;
-    if (v.empty()) return s;  // written before ordinals
-    if (v.size() != 4) return std::nullopt;
-    s.ordinal = from_be32(v);
-    return s;
+  out += be32(ordinal);
+  return out;
+}
+std::optional<TicketState> TicketState::decode(std::string_view v) {
+  if (v.size() < 10) return std::nullopt;
+  TicketState s;
+  s.status = v[0];
+  s.opened_at_us = from_be64(v.substr(1, 8));
+  s.level = v[9];
+  v.remove_prefix(10);
+  for (auto* f : {&s.emitter, &s.number, &s.title, &s.category, &s.sub_category, &s.assignee}) {
+    if (!take_field(v, *f)) return std::nullopt;
   }
-  // "M-" sub-categories go to a business service (domain::ticket::is_business; projections may
-  // not depend on domain/).
-  bool business() const {
-    return sub_category.starts_with("M-") || sub_category.starts_with("M -");
+  // Rows written before routing have no destination: they end here.
+  if (v.empty()) return s;
+  for (auto* f : {&s.destination, &s.destination_service}) {
+    if (!take_field(v, *f)) return std::nullopt;
   }
-};
+  if (v.empty()) return s;  // written before signed-out tickets
+  if (!take_field(v, s.email)) return std::nullopt;
+  if (v.empty()) return s;  // written before ordinals
+  if (v.size() != 4) return std::nullopt;
+  s.ordinal = from_be32(v);
+  return s;
+}
 
 // Whether tickets of status `code` are in the support and received-tickets queues: those not
 // yet Fermé (nor drafts).
@@ -385,7 +363,6 @@ Result<std::string> bucket_before(ViewBatch& batch, const std::string& sl,
 // tickets holding every word of a search are a few AND of machine words, where the per-user
 // postings of three such words (a row per word and ticket, since dropped) were 300,000 rows
 // to scan (33-45 ms, ticket_list_bench, 2026-11-27).
-constexpr std::uint32_t kBitsPerChunk = 4096;
 std::string term_bits_prefix(std::string_view user, std::string_view term) {
   return key_of({"tb", user, term}) + '\0';
 }
@@ -1326,7 +1303,9 @@ class MatchCursor final : public TicketCursor {
   std::size_t at_ = 0;
 };
 
-}  // namespace
+}  // namespace ticket_rows
+
+using namespace ticket_rows;
 
 std::string fold_text(std::string_view text) {
   std::string out;
@@ -1390,33 +1369,14 @@ Result<std::optional<TicketEmitter>> ticket_emitter(const ViewBatch& batch,
   return std::optional<TicketEmitter>{TicketEmitter{state->emitter, state->email}};
 }
 
-Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,
-                                ViewBatch& batch) {
-  const std::string* ticket_id = ticket_id_of(event.payload);
-  if (ticket_id == nullptr) return {};  // not a ticket event
-  const std::string& id = *ticket_id;
-  auto stored = batch.get(state_key(id));
-  if (!stored) return std::unexpected(stored.error());
-  std::optional<TicketState> before;
-  if (stored->has_value()) {
-    before = TicketState::decode(**stored);
-    if (!before) return fail(errc::poison, "ticket state row is malformed");
-  }
-  // The ticket's lists move once per batch, in finish(), from where they stood before the
-  // batch's first event of the ticket: noted here.
-  const std::string moving = moving_key(id);
-  if (!batch.notes().contains(moving)) {
-    std::string was;
-    if (before) {
-      auto words = batch.get(words_row_key(id));
-      if (!words) return std::unexpected(words.error());
-      put_field(was, **stored);
-      put_field(was, words->value_or(""));
-    }
-    batch.note(moving, was);
-  }
+namespace ticket_rows {
+
+Result<TicketStep> ticket_step(
+    const events::Event& event, const std::optional<TicketState>& before,
+    const std::function<Result<std::optional<std::string>>()>& detail_row) {
+  TicketStep step;
   auto stored_detail = [&]() -> Result<json> {
-    auto row = batch.get(detail_key(id));
+    auto row = detail_row();
     if (!row) return std::unexpected(row.error());
     if (!row->has_value()) return fail(errc::poison, "ticket detail row is missing");
     json detail = json::parse(**row, nullptr, false);
@@ -1425,16 +1385,11 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   };
   // A deleted draft leaves no row behind.
   if (std::holds_alternative<events::TicketDraftDeleted>(event.payload)) {
-    if (before) {
-      batch.note(new_words_key(id), "");
-    }
-    batch.del(state_key(id));
-    batch.del(detail_key(id));
-    for (std::uint64_t v = 1; v < event.version; ++v) batch.del(history_prefix(id) + be64(v));
-    return {};
+    step.deleted = true;
+    return step;
   }
 
-  TicketState after;
+  TicketState& after = step.after;
   json detail;
   std::set<std::string> old_words;
   bool formed = false;          // the title or description may have changed
@@ -1510,7 +1465,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             after.level = '1';
             after.assignee.clear();
             detail["number"] = e.number;  // "Ouvert le": the submission
-            batch.put(number_key(normalized_number(e.number)), id);
+            step.number = normalized_number(e.number);
             return {};
           },
           [&](const events::TicketDraftDeleted&) -> Result<void> { return {}; },
@@ -1551,7 +1506,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
                       {"added_by", event.meta.actor.user_id},
                       {"added_at_us", event.meta.occurred_at_us}};
             detail["attachments"].push_back(std::move(file));
-            batch.put(content_key(e.sha256), "");
+            step.content = e.sha256;
             text = e.name;
             return {};
           },
@@ -1567,7 +1522,7 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
             return {};
           },
           [&](const events::NotificationSent&) -> Result<void> { return {}; },
-          // Events of other aggregates (structures, accounts): apply() returned before. A
+          // Events of other aggregates (structures, accounts): the caller returned before. A
           // ticket event without its own case fails here at compile time.
           [&](const auto& e) -> Result<void> {
             static_assert(
@@ -1586,27 +1541,19 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
           },
       },
       event.payload);
-  if (!ok) return ok;
+  if (!ok) return std::unexpected(ok.error());
 
-  // The words row follows the form in finish(), with the lists.
   if (formed) {
-    const std::set<std::string> new_words = words_of_detail(detail);
-    if (!before || old_words != new_words) batch.note(new_words_key(id), encode_words(new_words));
+    std::set<std::string> new_words = words_of_detail(detail);
+    if (!before || old_words != new_words) step.words = encode_words(new_words);
   }
-  if (!before && !after.emitter.empty()) {
-    auto n = emitted_count(batch, after.emitter);
-    if (!n) return std::unexpected(n.error());
-    batch.add(emitted_count_key(after.emitter), 1);
-    // 2^32 tickets from one user is beyond any portal's reach: the ordinal would wrap.
-    after.ordinal = static_cast<std::uint32_t>(*n);
-    if (*n + 1 == kTermBitmapsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
-  }
-  batch.put(state_key(id), after.encode());
-  if (detail_changed) batch.put(detail_key(id), json_text(detail));
+  step.counted = !before && !after.emitter.empty();
+  if (detail_changed) step.detail = json_text(detail);
   // The activity-history entry, written by hand (one per event: a JSON tree and its dump were
   // a few percent of a rebuild), its keys in the order a tree would write them.
   const auto& actor = event.meta.actor;
-  std::string entry = "{";
+  std::string& entry = step.history;
+  entry = "{";
   append_json_field(entry, "action", events::type_name(event.payload));
   // Who takes the ticket ("the agent is shown"): a take, a reassign and a release read alike
   // from their author alone, and the return to the agent who asked is the emitter's event.
@@ -1622,7 +1569,61 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
   append_json_field(entry, "role", actor.role);
   if (!text.empty()) append_json_field(entry, "text", text);
   entry.push_back('}');
-  batch.put(history_prefix(id) + be64(event.version), entry);
+  return step;
+}
+
+}  // namespace ticket_rows
+
+Result<void> TicketViews::apply(const events::Event& event, const events::LogAddress&,
+                                ViewBatch& batch) {
+  const std::string* ticket_id = ticket_id_of(event.payload);
+  if (ticket_id == nullptr) return {};  // not a ticket event
+  const std::string& id = *ticket_id;
+  auto stored = batch.get(state_key(id));
+  if (!stored) return std::unexpected(stored.error());
+  std::optional<TicketState> before;
+  if (stored->has_value()) {
+    before = TicketState::decode(**stored);
+    if (!before) return fail(errc::poison, "ticket state row is malformed");
+  }
+  // The ticket's lists move once per batch, in finish(), from where they stood before the
+  // batch's first event of the ticket: noted here.
+  const std::string moving = moving_key(id);
+  if (!batch.notes().contains(moving)) {
+    std::string was;
+    if (before) {
+      auto words = batch.get(words_row_key(id));
+      if (!words) return std::unexpected(words.error());
+      put_field(was, **stored);
+      put_field(was, words->value_or(""));
+    }
+    batch.note(moving, was);
+  }
+  auto step = ticket_step(event, before, [&] { return batch.get(detail_key(id)); });
+  if (!step) return std::unexpected(step.error());
+  if (step->deleted) {
+    if (before) batch.note(new_words_key(id), "");
+    batch.del(state_key(id));
+    batch.del(detail_key(id));
+    for (std::uint64_t v = 1; v < event.version; ++v) batch.del(history_prefix(id) + be64(v));
+    return {};
+  }
+  TicketState& after = step->after;
+  // The words row follows the form in finish(), with the lists.
+  if (step->words) batch.note(new_words_key(id), *step->words);
+  if (step->counted) {
+    auto n = emitted_count(batch, after.emitter);
+    if (!n) return std::unexpected(n.error());
+    batch.add(emitted_count_key(after.emitter), 1);
+    // 2^32 tickets from one user is beyond any portal's reach: the ordinal would wrap.
+    after.ordinal = static_cast<std::uint32_t>(*n);
+    if (*n + 1 == kTermBitmapsFrom) batch.note(std::string(kCountingPrefix) + after.emitter, "");
+  }
+  if (!step->number.empty()) batch.put(number_key(step->number), id);
+  if (!step->content.empty()) batch.put(content_key(step->content), "");
+  batch.put(state_key(id), after.encode());
+  if (step->detail) batch.put(detail_key(id), *step->detail);
+  batch.put(history_prefix(id) + be64(event.version), step->history);
   return {};
 }
 
