@@ -94,7 +94,7 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
   const char* kind = kind_of(event.payload);
   if (kind == nullptr) return {};
   const std::string& ticket_id = *ticket_id_of(event.payload);
-  auto emitter = ticket_emitter(batch, ticket_id);
+  auto emitter = emitters ? emitters(ticket_id) : ticket_emitter(batch, ticket_id);
   if (!emitter) return std::unexpected(emitter.error());
   if (!emitter->has_value()) return fail(errc::poison, "notification for an unknown ticket");
 

@@ -13,10 +13,13 @@
 // Must be placed after TicketViews in a runner (it reads the ticket's emitter).
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "projections/projector.h"
+#include "projections/ticket_views.h"
 
 namespace chorus::projections {
 
@@ -24,6 +27,11 @@ class OutboxViews final : public Projector {
  public:
   Result<void> apply(const events::Event& event, const events::LogAddress& at,
                      ViewBatch& batch) override;
+
+  // Where a ticket's emitter is read: when unset, the ticket views' rows in the batch
+  // (ticket_emitter); the folded rebuild, which holds tickets in memory, sets its own. Fails as
+  // ticket_emitter does. Set before the first apply().
+  std::function<Result<std::optional<TicketEmitter>>(const std::string& ticket_id)> emitters;
 };
 
 // Up to `limit` pending notifications (JSON), oldest first. Thread-safe.

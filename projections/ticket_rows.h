@@ -68,11 +68,12 @@ struct TicketStep {
   std::string content{};                // sha256 of a file attached: the a row
   std::string history{};                // the activity-history entry (h row at the version)
 };
+// `before`: null for a ticket without a state row (new, or its draft deleted).
 // Fails with poison (an action on a ticket never submitted, a detail row missing or not JSON)
 // or with what `detail_row` fails with; `detail_row` gives the detail row as it stands before
 // the event, read only by events that change it. Pure but for `detail_row`.
 [[nodiscard]] Result<TicketStep> ticket_step(
-    const events::Event& event, const std::optional<TicketState>& before,
+    const events::Event& event, const TicketState* before,
     const std::function<Result<std::optional<std::string>>()>& detail_row);
 
 // Keys (ticket_views.h). Pure.
@@ -101,8 +102,13 @@ struct TicketStep {
 // The value of a row of a list's opening-time index.
 [[nodiscard]] std::string terms_row_value(std::string_view id, char status,
                                           const std::set<std::string>& terms);
+// The same from the terms as a words row holds them (encode_words).
+[[nodiscard]] std::string terms_row_value(std::string_view id, char status,
+                                          std::string_view words_row);
 // A words row and back.
 [[nodiscard]] std::string encode_words(const std::set<std::string>& words);
 [[nodiscard]] std::set<std::string> decode_words(std::string_view row);
+// Each word of a words row, in order, without building the set.
+void for_each_word(std::string_view row, const std::function<void(std::string_view)>& visit);
 
 }  // namespace chorus::projections::ticket_rows

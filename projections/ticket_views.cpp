@@ -309,13 +309,16 @@ std::string encode_words(const std::set<std::string>& words) {
   }
   return out;
 }
+void for_each_word(std::string_view row, const std::function<void(std::string_view)>& visit) {
+  if (row.empty()) return;
+  for (std::size_t at; (at = row.find('\0')) != std::string_view::npos; row.remove_prefix(at + 1)) {
+    visit(row.substr(0, at));
+  }
+  visit(row);
+}
 std::set<std::string> decode_words(std::string_view row) {
   std::set<std::string> words;
-  if (row.empty()) return words;
-  for (std::size_t at; (at = row.find('\0')) != std::string_view::npos; row.remove_prefix(at + 1)) {
-    words.emplace(row.substr(0, at));
-  }
-  words.emplace(row);
+  for_each_word(row, [&](std::string_view w) { words.emplace(w); });
   return words;
 }
 
@@ -328,12 +331,17 @@ std::set<std::string> decode_words(std::string_view row) {
 // update_lists rewrites it when the status or the terms change in place. Its length grows
 // with the ticket's distinct words, in every list the ticket is in: the price of searches
 // without point reads.
-std::string terms_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
-  std::string out(id);
+std::string terms_row_value(std::string_view id, char status, std::string_view words_row) {
+  std::string out;
+  out.reserve(id.size() + 2 + words_row.size());
+  out.append(id);
   out.push_back('\0');
   out.push_back(status);
-  out += encode_words(terms);
+  out.append(words_row);
   return out;
+}
+std::string terms_row_value(std::string_view id, char status, const std::set<std::string>& terms) {
+  return terms_row_value(id, status, encode_words(terms));
 }
 
 // The words `from` has and `to` has not, and those `to` has and `from` has not.
@@ -1372,7 +1380,7 @@ Result<std::optional<TicketEmitter>> ticket_emitter(const ViewBatch& batch,
 namespace ticket_rows {
 
 Result<TicketStep> ticket_step(
-    const events::Event& event, const std::optional<TicketState>& before,
+    const events::Event& event, const TicketState* before,
     const std::function<Result<std::optional<std::string>>()>& detail_row) {
   TicketStep step;
   auto stored_detail = [&]() -> Result<json> {
@@ -1599,7 +1607,8 @@ Result<void> TicketViews::apply(const events::Event& event, const events::LogAdd
     }
     batch.note(moving, was);
   }
-  auto step = ticket_step(event, before, [&] { return batch.get(detail_key(id)); });
+  auto step =
+      ticket_step(event, before ? &*before : nullptr, [&] { return batch.get(detail_key(id)); });
   if (!step) return std::unexpected(step.error());
   if (step->deleted) {
     if (before) batch.note(new_words_key(id), "");

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "events/codec.h"
+#include "projections/folded_rebuild.h"
 #include "projections/runner.h"
 #include "projections/standard_views.h"
 #include "projections/view_store.h"
@@ -147,6 +148,7 @@ Result<events::LogPosition> position_of(events::EventLog& log, const Moment& at,
 
 Result<RebuiltViews> rebuild_views(events::EventLog& log, const events::LogPosition& until,
                                    const std::string& out_dir, const Progress& progress,
+                                   RebuildPath path,
                                    const std::function<void(std::string_view)>& batch_observer) {
   std::error_code ec;
   // New or empty, as an export's: the views are not mixed into something else.
@@ -159,28 +161,60 @@ Result<RebuiltViews> rebuild_views(events::EventLog& log, const events::LogPosit
   if (!end) return fail(errc::log_error, end.error().message);
   std::uint64_t total = 0;
   for (auto n : end->next) total += n;
-  projections::StandardViews views;
-  auto runner = projections::Runner::open(*prefix, out_dir, views.list());
-  if (!runner) return fail(errc::io_error, runner.error().message);
-  (*runner)->batch_observer = batch_observer;
-  // Nobody reads these views before the end: batches as big as a rebuild's.
-  (*runner)->max_batch = (*runner)->rebuild_batch;
-  int idle = 0;
-  while (!(*runner)->applied().covers(*end) && idle < 10) {
-    auto n = (*runner)->step(std::chrono::milliseconds(100));
-    if (!n) return fail(errc::io_error, n.error().message);
-    idle = *n == 0 ? idle + 1 : 0;
-    if (progress) {
-      std::uint64_t done = 0;
-      for (auto x : (*runner)->applied().next) done += x;
-      progress(done, total);
+  RebuiltViews out;
+  std::shared_ptr<const projections::ViewStore> store;
+  std::unique_ptr<projections::Runner> runner;
+  std::uint64_t set_aside = 0;
+  if (path == RebuildPath::folded) {
+    // Laid out as a runner lays out its first generation, for live_views_dir.
+    const std::string views_dir = out_dir + "/views";
+    std::filesystem::create_directories(views_dir + "/1", ec);
+    if (ec) return fail(errc::io_error, "creating " + views_dir + ": " + ec.message());
+    {
+      std::ofstream current(views_dir + "/CURRENT", std::ios::trunc);
+      current << "1\n";
+      current.flush();
+      if (!current) return fail(errc::io_error, "writing " + views_dir + "/CURRENT");
     }
+    auto built = projections::rebuild_folded(*prefix, views_dir + "/1", progress);
+    if (!built) {
+      return fail(
+          built.error().code == projections::errc::log_error ? errc::log_error : errc::io_error,
+          built.error().message);
+    }
+    out.reached = built->reached;
+    set_aside = built->set_aside;
+    out.folded = *built;
+    auto opened = projections::ViewStore::open(views_dir + "/1");
+    if (!opened) return fail(errc::io_error, opened.error().message);
+    store = std::move(*opened);
+  } else {
+    projections::StandardViews views;
+    auto opened = projections::Runner::open(*prefix, out_dir, views.list());
+    if (!opened) return fail(errc::io_error, opened.error().message);
+    runner = std::move(*opened);
+    runner->batch_observer = batch_observer;
+    // Nobody reads these views before the end: batches as big as a rebuild's.
+    runner->max_batch = runner->rebuild_batch;
+    int idle = 0;
+    while (!runner->applied().covers(*end) && idle < 10) {
+      auto n = runner->step(std::chrono::milliseconds(100));
+      if (!n) return fail(errc::io_error, n.error().message);
+      idle = *n == 0 ? idle + 1 : 0;
+      if (progress) {
+        std::uint64_t done = 0;
+        for (auto x : runner->applied().next) done += x;
+        progress(done, total);
+      }
+    }
+    out.reached = runner->applied();
+    set_aside = runner->stats().events_set_aside;
+    store = runner->store();
   }
-  RebuiltViews out{(*runner)->applied(), {}};
-  if ((*runner)->stats().events_set_aside > 0) {
+  if (set_aside > 0) {
     // Keyed "P:O" as text ("0:10" before "0:9"): put back in log order.
     std::vector<std::pair<std::pair<std::uint32_t, std::uint64_t>, std::string>> listed;
-    auto read = (*runner)->store()->scan(
+    auto read = store->scan(
         projections::kSetAsidePrefix, "", false, [&](std::string_view key, std::string_view value) {
           const std::string_view at = key.substr(projections::kSetAsidePrefix.size());
           const auto address = parse_address(at).value_or(events::LogAddress{});

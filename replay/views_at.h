@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "events/event_log.h"
+#include "projections/folded_rebuild.h"
 #include "replay/audit.h"
 #include "replay/errc.h"
 #include "replay/timeline.h"
@@ -41,18 +43,26 @@ struct RebuiltViews {
   // set aside as the server's runner does: "P:O <stream> v<N>: <why>", in log order. The views
   // leave them out; an auditor must hear of it.
   std::vector<std::string> set_aside;
+  // The folded path's figures (tickets held, rows written at the end, where the time went).
+  std::optional<projections::FoldedRebuild> folded{};
 };
 
+// How rebuild_views applies the events: `folded` holds the tickets in memory and writes their
+// rows once, sorted, at the end (projections/folded_rebuild.h), many times as fast on a long log;
+// `runner` applies every event through the server's runner, batch after batch. Both leave the
+// same rows (tests/projections/folded_rebuild_test.cpp).
+enum class RebuildPath { folded, runner };
+
 // Rebuilds every standard view from the log's beginning to `until` into `out_dir` (created;
-// must not hold views already), exactly as the server's runner would. Returns the position
-// reached and the events set aside. Fails with invalid_argument
-// (out_dir exists and is not an empty directory), log_error, io_error. `batch_observer`, when set,
-// is called with the bytes of every WriteBatch the rebuild commits
-// (projections::Runner::batch_observer), so that a benchmark can replay the same writes as its raw
-// baseline.
+// must not hold views already), exactly as the server's runner would, laid out as a server's
+// data directory (live_views_dir). Returns the position reached and the events set aside.
+// Fails with invalid_argument (out_dir exists and is not an empty directory), log_error,
+// io_error. `batch_observer`, with the runner path, is called with the bytes of every
+// WriteBatch the rebuild commits (projections::Runner::batch_observer), so that a benchmark can
+// replay the same writes as its raw baseline.
 [[nodiscard]] Result<RebuiltViews> rebuild_views(
     events::EventLog& log, const events::LogPosition& until, const std::string& out_dir,
-    const Progress& progress = {},
+    const Progress& progress = {}, RebuildPath path = RebuildPath::folded,
     const std::function<void(std::string_view)>& batch_observer = {});
 
 // The live views' directory under a server's data directory (data_dir/views/<CURRENT>), or

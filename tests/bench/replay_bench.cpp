@@ -2,13 +2,15 @@
 //   - one stream's history through the tool's own path (stream index, chain check, decode),
 //     beside raw RocksDB reads of the same events (index scan and point reads);
 //   - the full verify rate, beside a raw RocksDB scan of the whole log;
-//   - the view rebuild rate (the server's own projectors) on a prefix of the log, beside the
-//     same rows written through a raw WriteBatch, and beside the floor of any rebuild of these
-//     views: the rows the rebuilt store ends with, written as sorted SST files and ingested.
+//   - the view rebuild rate on a prefix of the log (the tool's folded rebuild, or the server's
+//     runner), beside the rows the rebuilt store ends with written through raw WriteBatches,
+//     and beside the floor of any rebuild of these views: those rows written as sorted SST
+//     files and ingested; with --compare, the other path too and the two stores row by row.
 // Figures only; nothing here asserts a speed.
 //
 // Usage: replay_bench [--events N] [--rebuild-events M] [--dir DIR] [--keep]
 //                     [--parts verify,history,rebuild,walk] [--runs K]
+//                     [--rebuild-path folded|runner] [--compare]
 //   --keep leaves the log in DIR, and a later run reuses it when it holds enough events; a
 //   reused log is never removed (it may be someone's 8-minute 10M-event log).
 //   --parts picks the measures (default: verify,history,rebuild); `walk` adds the tool's read
@@ -71,8 +73,14 @@ struct Floor {
   double read_s = 0;     // reading the rows into memory (left out)
   double write_s = 0;    // SST files written and ingested
   double write_cpu = 0;  // likewise, CPU seconds
+  // The same rows through RocksDB WriteBatches of 100,000 rows in key order, into a fresh store
+  // opened as the views' own (its merge operator and options), written as the runner writes:
+  // the raw baseline of a rebuild that writes its final rows only.
+  double batch_s = 0;
+  double batch_cpu = 0;
 };
-std::optional<Floor> write_floor(const std::string& views_dir, const std::string& floor_dir) {
+std::optional<Floor> write_floor(const std::string& views_dir, const std::string& floor_dir,
+                                 const std::string& batch_dir) {
   auto store = projections::ViewStore::open(views_dir, projections::ViewStore::OpenMode::read_only);
   if (!store) {
     std::fprintf(stderr, "floor: %s\n", store.error().message.c_str());
@@ -93,6 +101,16 @@ std::optional<Floor> write_floor(const std::string& views_dir, const std::string
   rocksdb::DB* raw_db = nullptr;
   if (auto st = rocksdb::DB::Open(options, floor_dir + "/db", &raw_db); !st.ok()) return fail(st);
   std::unique_ptr<rocksdb::DB> db(raw_db);
+  struct BatchScratch {
+    std::string dir;
+    ~BatchScratch() { std::filesystem::remove_all(dir); }
+  } batch_scratch{batch_dir};
+  std::filesystem::remove_all(batch_dir);
+  auto batch_store = projections::ViewStore::open(batch_dir);
+  if (!batch_store) {
+    std::fprintf(stderr, "raw batches: %s\n", batch_store.error().message.c_str());
+    return std::nullopt;
+  }
   Floor f;
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
@@ -135,6 +153,22 @@ std::optional<Floor> write_floor(const std::string& views_dir, const std::string
     if (auto st = writer.Finish(); !st.ok()) return fail(st);
     f.write_s += seconds_since(t0);
     f.write_cpu += cpu_seconds() - c0;
+    // Timed apart: the same rows through WriteBatches.
+    const auto b0 = Clock::now();
+    const double bc0 = cpu_seconds();
+    rocksdb::WriteOptions wo;
+    wo.sync = false;  // as projections::Runner writes
+    for (std::size_t from = 0; from < at.size(); from += 100'000) {
+      rocksdb::WriteBatch wb;
+      for (std::size_t i = from; i < std::min(at.size(), from + 100'000); ++i) {
+        const auto [start, key_size] = at[i];
+        (void)wb.Put(rocksdb::Slice(arena.data() + start, key_size),
+                     rocksdb::Slice(arena.data() + start + key_size, value_sizes[i]));
+      }
+      if (auto st = (*batch_store)->db()->Write(wo, &wb); !st.ok()) return fail(st);
+    }
+    f.batch_s += seconds_since(b0);
+    f.batch_cpu += cpu_seconds() - bc0;
   }
   const auto t0 = Clock::now();
   const double c0 = cpu_seconds();
@@ -183,6 +217,12 @@ int main(int argc, char** argv) {
   std::string parts = "verify,history,rebuild";
   int runs = 1;
   app.add_option("--parts", parts, "measures to run: verify, history, rebuild, walk");
+  std::string rebuild_path = "folded";
+  bool compare_paths = false;
+  app.add_option("--rebuild-path", rebuild_path, "how the views are rebuilt: folded or runner")
+      ->check(CLI::IsMember({"folded", "runner"}));
+  app.add_flag("--compare", compare_paths,
+               "rebuild the prefix by the other path too, and compare the two stores row by row");
   app.add_option("--runs", runs, "times the raw scan and the verify are repeated")
       ->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
@@ -333,7 +373,9 @@ int main(int argc, char** argv) {
     const std::uint64_t n = std::min(rebuild_events, events_total);
     const std::string views_dir = dir + "/views-rebuild";
     std::filesystem::remove_all(views_dir);
-    // The rebuild's WriteBatches are kept (their bytes, in memory) and replayed afterwards into
+    const auto path =
+        rebuild_path == "runner" ? replay::RebuildPath::runner : replay::RebuildPath::folded;
+    // The runner's WriteBatches are kept (their bytes, in memory) and replayed afterwards into
     // a fresh store opened as the views' own, with the runner's write options: the raw floor of
     // writing the same rows in the same batches.
     std::vector<std::string> written;
@@ -372,25 +414,41 @@ int main(int argc, char** argv) {
     };
     const auto t0 = Clock::now();
     const double c0 = cpu_seconds();
-    auto reached = replay::rebuild_views(log, events::LogPosition{{n}}, views_dir, {}, observe);
+    auto reached = replay::rebuild_views(log, events::LogPosition{{n}}, views_dir, {}, path,
+                                         path == replay::RebuildPath::runner
+                                             ? std::function<void(std::string_view)>(observe)
+                                             : nullptr);
     if (!reached) {
       std::fprintf(stderr, "rebuild: %s\n", reached.error().message.c_str());
       return 1;
     }
     const double s = seconds_since(t0);
     const double rebuild_cpu = cpu_seconds() - c0;
-    std::printf(
-        "views rebuilt over the first %llu events: %.1f s: %.0f events/s (CPU %.1f s); %llu rows "
-        "written in %zu batches (%.0f MB)\n",
-        static_cast<unsigned long long>(n), s, static_cast<double>(n) / s, rebuild_cpu,
-        static_cast<unsigned long long>(rows), written.size(), static_cast<double>(bytes) / 1e6);
-    std::vector<std::pair<std::uint64_t, std::string>> by_count;
-    for (const auto& [kind, count] : kinds.rows) by_count.emplace_back(count, kind);
-    std::sort(by_count.rbegin(), by_count.rend());
-    std::printf("  rows by kind:");
-    for (std::size_t i = 0; i < by_count.size() && i < 14; ++i) {
-      std::printf("%s %s %.1f%%", i == 0 ? "" : ",", by_count[i].second.c_str(),
-                  100.0 * static_cast<double>(by_count[i].first) / static_cast<double>(rows));
+    std::printf("views rebuilt (%s) over the first %llu events: %.1f s: %.0f events/s (CPU %.1f s)",
+                rebuild_path.c_str(), static_cast<unsigned long long>(n), s,
+                static_cast<double>(n) / s, rebuild_cpu);
+    if (reached->folded) {
+      const auto& f = *reached->folded;
+      std::printf(
+          "; %llu tickets held, %llu rows written at the end; seconds: reading the log %.1f, "
+          "tickets %.1f, other views %.1f, writing batches %.1f, final rows %.1f, ingesting "
+          "%.1f",
+          static_cast<unsigned long long>(f.tickets), static_cast<unsigned long long>(f.final_rows),
+          f.seconds.reading, f.seconds.tickets, f.seconds.other_views, f.seconds.writing,
+          f.seconds.final_rows, f.seconds.ingesting);
+    }
+    if (path == replay::RebuildPath::runner) {
+      std::printf("; %llu rows written in %zu batches (%.0f MB)\n",
+                  static_cast<unsigned long long>(rows), written.size(),
+                  static_cast<double>(bytes) / 1e6);
+      std::vector<std::pair<std::uint64_t, std::string>> by_count;
+      for (const auto& [kind, count] : kinds.rows) by_count.emplace_back(count, kind);
+      std::sort(by_count.rbegin(), by_count.rend());
+      std::printf("  rows by kind:");
+      for (std::size_t i = 0; i < by_count.size() && i < 14; ++i) {
+        std::printf("%s %s %.1f%%", i == 0 ? "" : ",", by_count[i].second.c_str(),
+                    100.0 * static_cast<double>(by_count[i].first) / static_cast<double>(rows));
+      }
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -400,7 +458,45 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "floor: %s\n", store_dir.error().message.c_str());
       return 1;
     }
-    if (auto floor = write_floor(*store_dir, dir + "/views-floor"); !floor) {
+    if (compare_paths) {
+      // The same prefix through the other path, and the two stores row by row.
+      const std::string other_dir = dir + "/views-compare";
+      std::filesystem::remove_all(other_dir);
+      const auto other = path == replay::RebuildPath::runner ? replay::RebuildPath::folded
+                                                             : replay::RebuildPath::runner;
+      const auto o0 = Clock::now();
+      auto again = replay::rebuild_views(log, events::LogPosition{{n}}, other_dir, {}, other);
+      if (!again) {
+        std::fprintf(stderr, "rebuild to compare: %s\n", again.error().message.c_str());
+        return 1;
+      }
+      const double o = seconds_since(o0);
+      auto left = replay::open_live_views(views_dir);
+      auto right = replay::open_live_views(other_dir);
+      if (!left || !right) {
+        std::fprintf(stderr, "compare: cannot open the stores\n");
+        return 1;
+      }
+      std::uint64_t more = 0;
+      auto differences = replay::compare_views(**left, **right, 5, more);
+      if (!differences) {
+        std::fprintf(stderr, "compare: %s\n", differences.error().message.c_str());
+        return 1;
+      }
+      std::printf("  the other path (%s): %.1f s: %.0f events/s; rows that differ: %llu\n",
+                  other == replay::RebuildPath::runner ? "runner" : "folded", o,
+                  static_cast<double>(n) / o,
+                  static_cast<unsigned long long>(differences->size() + more));
+      for (const auto& d : *differences) {
+        std::printf("    %s: %s | %s\n", d.key.c_str(), d.left.substr(0, 80).c_str(),
+                    d.right.substr(0, 80).c_str());
+      }
+      std::fflush(stdout);
+      left->reset();
+      right->reset();
+      std::filesystem::remove_all(other_dir);
+    }
+    if (auto floor = write_floor(*store_dir, dir + "/views-floor", dir + "/views-raw"); !floor) {
       return 1;
     } else {
       std::printf(
@@ -411,38 +507,47 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(floor->rows), static_cast<double>(floor->bytes) / 1e6,
           floor->write_s, floor->write_cpu, floor->read_s,
           static_cast<double>(n) / std::max(floor->write_s, 1e-9), 100.0 * floor->write_s / s);
+      std::printf(
+          "raw RocksDB WriteBatch of the same %llu rows, in key order, batches of 100,000 rows: "
+          "%.1f s: %.0f events/s-equivalent (CPU %.1f s); rebuild at %.1f%% of raw\n",
+          static_cast<unsigned long long>(floor->rows), floor->batch_s,
+          static_cast<double>(n) / std::max(floor->batch_s, 1e-9), floor->batch_cpu,
+          100.0 * floor->batch_s / s);
       std::fflush(stdout);
     }
     std::filesystem::remove_all(views_dir);
-
-    const std::string raw_dir = dir + "/views-raw";
-    std::filesystem::remove_all(raw_dir);
-    auto store = projections::ViewStore::open(raw_dir);
-    if (!store) {
-      std::fprintf(stderr, "raw store: %s\n", store.error().message.c_str());
-      return 1;
-    }
-    rocksdb::WriteOptions wo;
-    wo.sync = false;  // as projections::Runner writes
-    const auto t1 = Clock::now();
-    const double c1 = cpu_seconds();
-    std::uint64_t replayed = 0;
-    for (auto& rep : written) {
-      rocksdb::WriteBatch wb(std::move(rep));
-      replayed += wb.Count();
-      if (auto st = (*store)->db()->Write(wo, &wb); !st.ok()) {
-        std::fprintf(stderr, "raw write: %s\n", st.ToString().c_str());
+    if (path != replay::RebuildPath::runner) {
+      // (The folded path writes no batch to replay.)
+    } else {
+      const std::string raw_dir = dir + "/views-raw";
+      std::filesystem::remove_all(raw_dir);
+      auto store = projections::ViewStore::open(raw_dir);
+      if (!store) {
+        std::fprintf(stderr, "raw store: %s\n", store.error().message.c_str());
         return 1;
       }
+      rocksdb::WriteOptions wo;
+      wo.sync = false;  // as projections::Runner writes
+      const auto t1 = Clock::now();
+      const double c1 = cpu_seconds();
+      std::uint64_t replayed = 0;
+      for (auto& rep : written) {
+        rocksdb::WriteBatch wb(std::move(rep));
+        replayed += wb.Count();
+        if (auto st = (*store)->db()->Write(wo, &wb); !st.ok()) {
+          std::fprintf(stderr, "raw write: %s\n", st.ToString().c_str());
+          return 1;
+        }
+      }
+      const double r = seconds_since(t1);
+      std::printf(
+          "raw RocksDB WriteBatch of the runner's %llu rows in its batches: %.1f s: %.0f "
+          "events/s-equivalent (CPU %.1f s); rebuild at %.1f%% of raw\n",
+          static_cast<unsigned long long>(replayed), r, static_cast<double>(n) / r,
+          cpu_seconds() - c1, 100.0 * r / s);
+      store->reset();
+      std::filesystem::remove_all(raw_dir);
     }
-    const double r = seconds_since(t1);
-    std::printf(
-        "raw RocksDB WriteBatch of the same %llu rows in the same batches: %.1f s: %.0f "
-        "events/s-equivalent (CPU %.1f s); rebuild at %.1f%% of raw\n",
-        static_cast<unsigned long long>(replayed), r, static_cast<double>(n) / r,
-        cpu_seconds() - c1, 100.0 * r / s);
-    store->reset();
-    std::filesystem::remove_all(raw_dir);
   }
 
   raw.reset();

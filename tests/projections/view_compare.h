@@ -1,9 +1,11 @@
 #pragma once
 // Compares two view stores row by row: how tests prove "equal to a fresh rebuild".
 
+#include <filesystem>
 #include <map>
 #include <string>
 
+#include "projections/folded_rebuild.h"
 #include "projections/view_store.h"
 
 namespace chorus::projections::testing {
@@ -49,6 +51,23 @@ inline std::string differences(const ViewStore& a, const ViewStore& b) {
     report += "row counts " + std::to_string(rows_a.size()) + " vs " +
               std::to_string(rows_b.size()) + "\n";
   }
+  return report;
+}
+
+// The views a folded rebuild of `log` (folded_rebuild.h) leaves in `dir` (removed after),
+// compared with `live` as differences() compares: empty when equal.
+inline std::string folded_differences(events::EventLog& log, const ViewStore& live,
+                                      const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  std::string report;
+  if (auto built = rebuild_folded(log, dir); !built) {
+    report = "folded rebuild failed: " + built.error().message;
+  } else if (auto store = ViewStore::open(dir); !store) {
+    report = "folded views cannot be opened: " + store.error().message;
+  } else {
+    report = differences(live, **store);
+  }
+  std::filesystem::remove_all(dir);
   return report;
 }
 

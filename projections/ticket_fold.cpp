@@ -1,0 +1,241 @@
+#include "projections/ticket_fold.h"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "projections/ranked_list.h"
+#include "projections/ticket_rows.h"
+
+namespace chorus::projections {
+
+using namespace ticket_rows;
+
+namespace {
+
+// The streams of write_rows, one per kind of row (their key ranges never overlap).
+enum Stream : unsigned {
+  kCounts,         // c
+  kEmittedCounts,  // ec
+  kFences,         // f
+  kBuckets,        // k
+  kBucketSets,     // kb
+  kStates,         // s
+  kDetails,        // t
+  kTermBits,       // tb
+  kWords,          // tw
+  kIndexes,        // x
+};
+static_assert(kIndexes + 1 == TicketFold::kStreams);
+
+// One ticket as its events so far leave it: the rows TicketViews would hold of it.
+struct Ticket {
+  TicketState state;
+  std::string detail;
+  std::string words;  // encode_words
+};
+using Tickets = std::unordered_map<std::string, Ticket>;
+using Held = Tickets::value_type;
+
+}  // namespace
+
+struct TicketFold::Impl {
+  Tickets tickets;
+  std::unordered_map<std::string, std::uint64_t> emitted;  // the ec rows
+  struct Staged {
+    bool active = false;
+    std::string id;
+    std::uint64_t version = 0;
+    TicketStep step;
+  } staged;
+};
+
+TicketFold::TicketFold() : impl_(std::make_unique<Impl>()) {}
+TicketFold::~TicketFold() = default;
+
+std::size_t TicketFold::tickets() const { return impl_->tickets.size(); }
+
+Result<bool> TicketFold::stage(const events::Event& event) {
+  auto& staged = impl_->staged;
+  staged.active = false;
+  const std::string* id = ticket_id_of(event.payload);
+  if (id == nullptr) return false;
+  auto it = impl_->tickets.find(*id);
+  const bool held = it != impl_->tickets.end();
+  auto step = ticket_step(event, held ? &it->second.state : nullptr,
+                          [&]() -> Result<std::optional<std::string>> {
+                            if (!held) return std::optional<std::string>{};
+                            return std::optional<std::string>{it->second.detail};
+                          });
+  if (!step) return std::unexpected(step.error());
+  if (step->counted) {
+    auto n = impl_->emitted.find(step->after.emitter);
+    // 2^32 tickets from one user is beyond any portal's reach, as in TicketViews::apply.
+    step->after.ordinal =
+        static_cast<std::uint32_t>(n == impl_->emitted.end() ? std::uint64_t{0} : n->second);
+  }
+  staged.id = *id;
+  staged.version = event.version;
+  staged.step = std::move(*step);
+  staged.active = true;
+  return true;
+}
+
+std::optional<TicketEmitter> TicketFold::emitter(const std::string& ticket_id) const {
+  const auto& staged = impl_->staged;
+  if (staged.active && staged.id == ticket_id) {
+    if (staged.step.deleted) return std::nullopt;
+    return TicketEmitter{staged.step.after.emitter, staged.step.after.email};
+  }
+  auto it = impl_->tickets.find(ticket_id);
+  if (it == impl_->tickets.end()) return std::nullopt;
+  return TicketEmitter{it->second.state.emitter, it->second.state.email};
+}
+
+void TicketFold::drop() { impl_->staged.active = false; }
+
+void TicketFold::commit(std::vector<DirectRow>& direct) {
+  auto& staged = impl_->staged;
+  if (!staged.active) return;
+  staged.active = false;
+  const std::string& id = staged.id;
+  TicketStep& step = staged.step;
+  if (step.deleted) {
+    // Its state, detail and words were never written: they would have been at the end.
+    impl_->tickets.erase(id);
+    for (std::uint64_t v = 1; v < staged.version; ++v) {
+      direct.push_back({history_prefix(id) + be64(v), "", true});
+    }
+    return;
+  }
+  if (step.counted) ++impl_->emitted[step.after.emitter];
+  Ticket& t = impl_->tickets[id];
+  t.state = std::move(step.after);
+  if (step.detail) t.detail = std::move(*step.detail);
+  if (step.words) t.words = std::move(*step.words);
+  if (!step.number.empty()) direct.push_back({number_key(step.number), id});
+  if (!step.content.empty()) direct.push_back({content_key(step.content), ""});
+  direct.push_back({history_prefix(id) + be64(staged.version), std::move(step.history)});
+}
+
+Result<void> TicketFold::write_rows(SortedRowSink& sink) const {
+  const auto& tickets = impl_->tickets;
+  std::vector<const Held*> by_id;
+  by_id.reserve(tickets.size());
+  for (const auto& held : tickets) by_id.push_back(&held);
+  std::ranges::sort(by_id, [](const Held* a, const Held* b) { return a->first < b->first; });
+
+  // State, detail and words rows; and each ticket's lists.
+  std::map<std::string, std::vector<const Held*>> lists;
+  for (const Held* h : by_id) {
+    const auto& [id, t] = *h;
+    if (auto r = sink.add(kStates, state_key(id), t.state.encode()); !r) return r;
+    if (auto r = sink.add(kDetails, detail_key(id), t.detail); !r) return r;
+    if (auto r = sink.add(kWords, words_row_key(id), t.words); !r) return r;
+    for (auto& list : lists_of(t.state)) lists[std::move(list)].push_back(h);
+  }
+
+  std::vector<std::pair<std::string, std::uint64_t>> emitted(impl_->emitted.begin(),
+                                                             impl_->emitted.end());
+  std::ranges::sort(emitted);
+  for (const auto& [user, n] : emitted) {
+    if (auto r = sink.add(kEmittedCounts, emitted_count_key(user), be64(n)); !r) return r;
+  }
+  auto keeps = [&](const std::string& user) {
+    auto n = impl_->emitted.find(user);
+    return n != impl_->emitted.end() && n->second >= kTermBitmapsFrom;
+  };
+
+  for (const auto& [list, members] : lists) {
+    if (auto r = sink.add(kCounts, count_key(list), be64(members.size())); !r) return r;
+  }
+
+  // Each list sorted on each of its columns, in key order of the sorted lists' names: the rows
+  // (x), fences (f), bucket counts (k) and, for the emitted lists of a user who keeps them, the
+  // buckets' ordinals (kb). The live lists hold the same: their fences depend on the ids alone
+  // (ranked_list.h), and a bucket counts the rows from its fence to the next.
+  struct SortedList {
+    std::string name;
+    const std::vector<const Held*>* members;
+    char col;
+  };
+  std::vector<SortedList> sorted_lists;
+  for (const auto& [list, members] : lists) {
+    for (char col : columns_of(list)) sorted_lists.push_back({sorted(list, col), &members, col});
+  }
+  std::ranges::sort(sorted_lists,
+                    [](const SortedList& a, const SortedList& b) { return a.name < b.name; });
+  std::vector<std::pair<std::string, const Held*>> rows;
+  std::vector<std::uint32_t> ordinals;
+  for (const auto& sl : sorted_lists) {
+    rows.clear();
+    for (const Held* h : *sl.members)
+      rows.emplace_back(sort_suffix(h->second.state, sl.col, h->first), h);
+    std::ranges::sort(rows, [](const auto& a, const auto& b) { return a.first < b.first; });
+    const TicketState& first = rows.front().second->second.state;
+    const bool sets = is_emitted(sl.name) && bucket_sets_on(sl.col) && keeps(first.emitter);
+    const std::string x = index_prefix(sl.name), f = fence_prefix(sl.name),
+                      k = bucket_prefix(sl.name), kb = ordinal_bucket_prefix(sl.name);
+    std::string bucket;  // "" before the first fence
+    std::uint64_t count = 0;
+    ordinals.clear();
+    auto close_bucket = [&]() -> Result<void> {
+      if (count == 0) return {};
+      if (auto r = sink.add(kBuckets, k + bucket, be64(count)); !r) return r;
+      if (!sets) return {};
+      std::ranges::sort(ordinals);
+      std::string value;
+      value.reserve(ordinals.size() * 4);
+      for (auto o : ordinals) value += be32(o);
+      return sink.add(kBucketSets, kb + bucket, value);
+    };
+    for (const auto& [suffix, h] : rows) {
+      const auto& [id, t] = *h;
+      if (is_fence_id(id)) {
+        if (auto r = close_bucket(); !r) return r;
+        bucket = suffix;
+        count = 0;
+        ordinals.clear();
+        if (auto r = sink.add(kFences, f + suffix, ""); !r) return r;
+      }
+      ++count;
+      ordinals.push_back(t.state.ordinal);
+      auto r = sl.col == 'o'
+                   ? sink.add(kIndexes, x + suffix, terms_row_value(id, t.state.status, t.words))
+                   : sink.add(kIndexes, x + suffix, id);
+      if (!r) return r;
+    }
+    if (auto r = close_bucket(); !r) return r;
+  }
+
+  // Term bitmaps of the users who keep them: each of their tickets' terms, by ordinal.
+  std::map<std::string, std::vector<const Held*>> by_emitter;
+  for (const Held* h : by_id) {
+    if (keeps(h->second.state.emitter)) by_emitter[h->second.state.emitter].push_back(h);
+  }
+  for (const auto& [user, held] : by_emitter) {
+    std::map<std::string, std::map<std::uint32_t, std::string>, std::less<>> bits;
+    for (const Held* h : held) {
+      const std::uint32_t o = h->second.state.ordinal;
+      const std::size_t byte = (o % kBitsPerChunk) / 8;
+      for_each_word(h->second.words, [&](std::string_view term) {
+        auto at = bits.find(term);
+        if (at == bits.end())
+          at = bits.emplace(std::string(term), std::map<std::uint32_t, std::string>{}).first;
+        std::string& chunk = at->second[o / kBitsPerChunk];
+        if (chunk.size() <= byte) chunk.resize(byte + 1, '\0');
+        chunk[byte] = static_cast<char>(chunk[byte] | (1 << (o % 8)));
+      });
+    }
+    for (const auto& [term, chunks] : bits) {
+      const std::string prefix = term_bits_prefix(user, term);
+      for (const auto& [chunk, value] : chunks) {
+        if (auto r = sink.add(kTermBits, prefix + be32(chunk), value); !r) return r;
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace chorus::projections
