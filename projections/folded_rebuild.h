@@ -30,7 +30,7 @@ struct FoldedRebuild {
     double reading = 0;      // polling and decoding the log
     double tickets = 0;      // the fold's steps
     double other_views = 0;  // the other projectors, into their batches
-    double writing = 0;      // those batches and the fold's direct rows into the store
+    double writing = 0;      // those batches into the store
     double final_rows = 0;   // the fold's final rows into sorted files
     double ingesting = 0;    // those files into the store, and the last flush
   } seconds;

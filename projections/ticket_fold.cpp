@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "projections/ranked_list.h"
@@ -16,11 +17,14 @@ namespace {
 
 // The streams of write_rows, one per kind of row (their key ranges never overlap).
 enum Stream : unsigned {
+  kContents,       // a
   kCounts,         // c
   kEmittedCounts,  // ec
   kFences,         // f
+  kHistory,        // h
   kBuckets,        // k
   kBucketSets,     // kb
+  kNumbers,        // n
   kStates,         // s
   kDetails,        // t
   kTermBits,       // tb
@@ -33,7 +37,8 @@ static_assert(kIndexes + 1 == TicketFold::kStreams);
 struct Ticket {
   TicketState state;
   std::string detail;
-  std::string words;  // encode_words
+  std::string words;    // encode_words
+  std::string history;  // its entries in version order, each <version be64><size be32><entry>
 };
 using Tickets = std::unordered_map<std::string, Ticket>;
 using Held = Tickets::value_type;
@@ -43,9 +48,12 @@ using Held = Tickets::value_type;
 struct TicketFold::Impl {
   Tickets tickets;
   std::unordered_map<std::string, std::uint64_t> emitted;  // the ec rows
+  std::unordered_map<std::string, std::string> numbers;    // the n rows: number -> ticket id
+  std::unordered_set<std::string> contents;                // the a rows: sha256 named
   struct Staged {
     bool active = false;
     std::string id;
+    Tickets::iterator held;  // the ticket's entry, or end() for a new one
     std::uint64_t version = 0;
     TicketStep step;
   } staged;
@@ -76,6 +84,7 @@ Result<bool> TicketFold::stage(const events::Event& event) {
         static_cast<std::uint32_t>(n == impl_->emitted.end() ? std::uint64_t{0} : n->second);
   }
   staged.id = *id;
+  staged.held = it;
   staged.version = event.version;
   staged.step = std::move(*step);
   staged.active = true;
@@ -95,45 +104,61 @@ std::optional<TicketEmitter> TicketFold::emitter(const std::string& ticket_id) c
 
 void TicketFold::drop() { impl_->staged.active = false; }
 
-void TicketFold::commit(std::vector<DirectRow>& direct) {
+void TicketFold::commit() {
   auto& staged = impl_->staged;
   if (!staged.active) return;
   staged.active = false;
-  const std::string& id = staged.id;
   TicketStep& step = staged.step;
   if (step.deleted) {
-    // Its state, detail and words were never written: they would have been at the end.
-    impl_->tickets.erase(id);
-    for (std::uint64_t v = 1; v < staged.version; ++v) {
-      direct.push_back({history_prefix(id) + be64(v), "", true});
-    }
+    // Its rows go with it, history included; its number and contents stay, as in the views.
+    if (staged.held != impl_->tickets.end()) impl_->tickets.erase(staged.held);
     return;
   }
   if (step.counted) ++impl_->emitted[step.after.emitter];
-  Ticket& t = impl_->tickets[id];
+  Ticket& t = staged.held != impl_->tickets.end() ? staged.held->second : impl_->tickets[staged.id];
   t.state = std::move(step.after);
   if (step.detail) t.detail = std::move(*step.detail);
   if (step.words) t.words = std::move(*step.words);
-  if (!step.number.empty()) direct.push_back({number_key(step.number), id});
-  if (!step.content.empty()) direct.push_back({content_key(step.content), ""});
-  direct.push_back({history_prefix(id) + be64(staged.version), std::move(step.history)});
+  if (!step.number.empty()) impl_->numbers[std::move(step.number)] = staged.id;
+  if (!step.content.empty()) impl_->contents.insert(std::move(step.content));
+  t.history += be64(staged.version);
+  t.history += be32(static_cast<std::uint32_t>(step.history.size()));
+  t.history += step.history;
 }
 
-Result<void> TicketFold::write_rows(SortedRowSink& sink) const {
+Result<void> TicketFold::write_ticket_rows(SortedRowSink& sink) const {
   const auto& tickets = impl_->tickets;
   std::vector<const Held*> by_id;
   by_id.reserve(tickets.size());
   for (const auto& held : tickets) by_id.push_back(&held);
   std::ranges::sort(by_id, [](const Held* a, const Held* b) { return a->first < b->first; });
-
-  // State, detail and words rows; and each ticket's lists.
-  std::map<std::string, std::vector<const Held*>> lists;
   for (const Held* h : by_id) {
     const auto& [id, t] = *h;
     if (auto r = sink.add(kStates, state_key(id), t.state.encode()); !r) return r;
     if (auto r = sink.add(kDetails, detail_key(id), t.detail); !r) return r;
     if (auto r = sink.add(kWords, words_row_key(id), t.words); !r) return r;
-    for (auto& list : lists_of(t.state)) lists[std::move(list)].push_back(h);
+    const std::string prefix = history_prefix(id);
+    for (std::string_view entries = t.history; entries.size() >= 12;) {
+      const std::uint32_t size = from_be32(entries.substr(8, 4));
+      if (auto r = sink.add(kHistory, prefix + std::string(entries.substr(0, 8)),
+                            entries.substr(12, size));
+          !r) {
+        return r;
+      }
+      entries.remove_prefix(12 + size);
+    }
+  }
+
+  std::vector<std::pair<std::string_view, std::string_view>> numbers(impl_->numbers.begin(),
+                                                                     impl_->numbers.end());
+  std::ranges::sort(numbers);
+  for (const auto& [number, id] : numbers) {
+    if (auto r = sink.add(kNumbers, number_key(number), id); !r) return r;
+  }
+  std::vector<std::string_view> contents(impl_->contents.begin(), impl_->contents.end());
+  std::ranges::sort(contents);
+  for (auto sha256 : contents) {
+    if (auto r = sink.add(kContents, content_key(sha256), ""); !r) return r;
   }
 
   std::vector<std::pair<std::string, std::uint64_t>> emitted(impl_->emitted.begin(),
@@ -142,11 +167,42 @@ Result<void> TicketFold::write_rows(SortedRowSink& sink) const {
   for (const auto& [user, n] : emitted) {
     if (auto r = sink.add(kEmittedCounts, emitted_count_key(user), be64(n)); !r) return r;
   }
-  auto keeps = [&](const std::string& user) {
-    auto n = impl_->emitted.find(user);
-    return n != impl_->emitted.end() && n->second >= kTermBitmapsFrom;
-  };
 
+  // Term bitmaps of the users who keep them: each of their tickets' terms, by ordinal.
+  std::map<std::string, std::vector<const Held*>> by_emitter;
+  for (const Held* h : by_id) {
+    if (keeps(h->second.state.emitter)) by_emitter[h->second.state.emitter].push_back(h);
+  }
+  for (const auto& [user, held] : by_emitter) {
+    std::map<std::string, std::map<std::uint32_t, std::string>, std::less<>> bits;
+    for (const Held* h : held) {
+      const std::uint32_t o = h->second.state.ordinal;
+      const std::size_t byte = (o % kBitsPerChunk) / 8;
+      for_each_word(h->second.words, [&](std::string_view term) {
+        auto at = bits.find(term);
+        if (at == bits.end()) {
+          at = bits.emplace(std::string(term), std::map<std::uint32_t, std::string>{}).first;
+        }
+        std::string& chunk = at->second[o / kBitsPerChunk];
+        if (chunk.size() <= byte) chunk.resize(byte + 1, '\0');
+        chunk[byte] = static_cast<char>(chunk[byte] | (1 << (o % 8)));
+      });
+    }
+    for (const auto& [term, chunks] : bits) {
+      const std::string prefix = term_bits_prefix(user, term);
+      for (const auto& [chunk, value] : chunks) {
+        if (auto r = sink.add(kTermBits, prefix + be32(chunk), value); !r) return r;
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> TicketFold::write_list_rows(SortedRowSink& sink) const {
+  std::map<std::string, std::vector<const Held*>> lists;
+  for (const auto& held : impl_->tickets) {
+    for (auto& list : lists_of(held.second.state)) lists[std::move(list)].push_back(&held);
+  }
   for (const auto& [list, members] : lists) {
     if (auto r = sink.add(kCounts, count_key(list), be64(members.size())); !r) return r;
   }
@@ -170,8 +226,9 @@ Result<void> TicketFold::write_rows(SortedRowSink& sink) const {
   std::vector<std::uint32_t> ordinals;
   for (const auto& sl : sorted_lists) {
     rows.clear();
-    for (const Held* h : *sl.members)
+    for (const Held* h : *sl.members) {
       rows.emplace_back(sort_suffix(h->second.state, sl.col, h->first), h);
+    }
     std::ranges::sort(rows, [](const auto& a, const auto& b) { return a.first < b.first; });
     const TicketState& first = rows.front().second->second.state;
     const bool sets = is_emitted(sl.name) && bucket_sets_on(sl.col) && keeps(first.emitter);
@@ -208,34 +265,12 @@ Result<void> TicketFold::write_rows(SortedRowSink& sink) const {
     }
     if (auto r = close_bucket(); !r) return r;
   }
-
-  // Term bitmaps of the users who keep them: each of their tickets' terms, by ordinal.
-  std::map<std::string, std::vector<const Held*>> by_emitter;
-  for (const Held* h : by_id) {
-    if (keeps(h->second.state.emitter)) by_emitter[h->second.state.emitter].push_back(h);
-  }
-  for (const auto& [user, held] : by_emitter) {
-    std::map<std::string, std::map<std::uint32_t, std::string>, std::less<>> bits;
-    for (const Held* h : held) {
-      const std::uint32_t o = h->second.state.ordinal;
-      const std::size_t byte = (o % kBitsPerChunk) / 8;
-      for_each_word(h->second.words, [&](std::string_view term) {
-        auto at = bits.find(term);
-        if (at == bits.end())
-          at = bits.emplace(std::string(term), std::map<std::uint32_t, std::string>{}).first;
-        std::string& chunk = at->second[o / kBitsPerChunk];
-        if (chunk.size() <= byte) chunk.resize(byte + 1, '\0');
-        chunk[byte] = static_cast<char>(chunk[byte] | (1 << (o % 8)));
-      });
-    }
-    for (const auto& [term, chunks] : bits) {
-      const std::string prefix = term_bits_prefix(user, term);
-      for (const auto& [chunk, value] : chunks) {
-        if (auto r = sink.add(kTermBits, prefix + be32(chunk), value); !r) return r;
-      }
-    }
-  }
   return {};
+}
+
+bool TicketFold::keeps(const std::string& user) const {
+  auto n = impl_->emitted.find(user);
+  return n != impl_->emitted.end() && n->second >= kTermBitmapsFrom;
 }
 
 }  // namespace chorus::projections

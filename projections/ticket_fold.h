@@ -7,12 +7,14 @@
 // reading back what it wrote. Here each ticket is kept in memory as its events leave it (the
 // same step, ticket_rows.h), and every row that changes with the ticket's life (state, detail,
 // words, the lists sorted on each column with their fences and bucket counts, list counts,
-// emitted counts, bucket sets, term bitmaps) is written once, at the end, in key order. Rows
-// written once whatever happens (activity history, numbers, contents named) go out as their
-// events come. The views it leaves are the ones TicketViews leaves over the same events
-// (tests/projections/folded_rebuild_test.cpp compares them row by row).
+// emitted counts, bucket sets, term bitmaps) is written once, at the end, in key order; so are
+// the rows written once whatever happens (activity history, numbers, contents named), which
+// would otherwise go through the memtable, the write-ahead log and compactions. The views it leaves
+// are the ones TicketViews leaves over the same events (tests/projections/folded_rebuild_test.cpp
+// compares them row by row).
 //
-// Memory: every ticket's state, detail and words (about 1 KB a ticket), and at the end the
+// Memory: every ticket's state, detail, words and history (about 1 KB a ticket and 150 bytes an
+// event: some 3.5 GB for replay_bench's 10M-event log of 2.2M tickets), and at the end the
 // tickets' places in their lists (a pointer each) and, one list at a time, that list's rows.
 
 #include <cstdint>
@@ -34,17 +36,10 @@ class SortedRowSink {
  public:
   virtual ~SortedRowSink() = default;
   // Adds a row to `stream`, after the rows given to that stream before (a greater key). Fails
-  // with io_error (the files failed, or a key out of order: a bug of the writer).
+  // with io_error (the files failed, or a key out of order: a bug of the writer). Calls for
+  // different streams may come from different threads at once; one stream, one thread.
   [[nodiscard]] virtual Result<void> add(unsigned stream, std::string_view key,
                                          std::string_view value) = 0;
-};
-
-// A row the fold writes as its event comes (a history entry, a number, a content named), or
-// deletes (the history of a deleted draft): `erase` then, `value` empty.
-struct DirectRow {
-  std::string key;
-  std::string value;
-  bool erase = false;
 };
 
 class TicketFold {
@@ -64,23 +59,29 @@ class TicketFold {
   // the ticket is unknown (never formed, or its draft deleted). For the outbox, which the
   // runner applies after the tickets. Changes nothing; not thread-safe.
   [[nodiscard]] std::optional<TicketEmitter> emitter(const std::string& ticket_id) const;
-  // Keeps the staged change, and appends the rows it writes once (history entry, number,
-  // content; a deleted draft's history deletions) to `direct`, to be written in that order
-  // for a same key. Without a stage, nothing. Not thread-safe.
-  void commit(std::vector<DirectRow>& direct);
+  // Keeps the staged change. Without a stage, nothing. Not thread-safe.
+  void commit();
   // Forgets the staged change. Not thread-safe.
   void drop();
 
-  // Writes every other row of the ticket views, as the tickets stand, to `sink`: streams
-  // 0 to kStreams - 1, one per kind of row. Fails with what `sink` fails with (the rows
-  // written so far stay in it). Changes nothing in the fold; not thread-safe.
-  static constexpr unsigned kStreams = 10;
-  [[nodiscard]] Result<void> write_rows(SortedRowSink& sink) const;
+  // Write every other row of the ticket views, as the tickets stand, to `sink`, in streams 0
+  // to kStreams - 1, one per kind of row: the rows of each ticket (state, detail, words,
+  // history), the
+  // emitted counts, the term bitmaps, numbers and contents named; and the lists (their rows sorted
+  // on each column, fences, bucket counts, bucket sets, list counts). The two write different
+  // streams and may run at once, on two threads, into a sink whose streams are independent. Fail
+  // with what `sink` fails with (the rows written so far stay in it). Change nothing in the fold;
+  // thread-safe against each other, not against the other methods.
+  static constexpr unsigned kStreams = 13;
+  [[nodiscard]] Result<void> write_ticket_rows(SortedRowSink& sink) const;
+  [[nodiscard]] Result<void> write_list_rows(SortedRowSink& sink) const;
 
   // Tickets held (drafts deleted since excluded). Not thread-safe.
   [[nodiscard]] std::size_t tickets() const;
 
  private:
+  // Whether `user` keeps term bitmaps and bucket sets (kTermBitmapsFrom tickets emitted).
+  [[nodiscard]] bool keeps(const std::string& user) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
