@@ -33,7 +33,7 @@ constexpr std::size_t kBatchEvents = 100000;
 class SstSink final : public SortedRowSink {
  public:
   SstSink(rocksdb::DB& db, std::string dir)
-      : db_(db), dir_(std::move(dir)), streams_(TicketFold::kStreams) {}
+      : db_(db), dir_(std::move(dir)), streams_(TicketFold::kStreams + OutboxFold::kStreams) {}
 
   Result<void> add(unsigned stream, std::string_view key, std::string_view value) override {
     if (stream >= streams_.size()) return fail(errc::invalid_argument, "no such stream");
@@ -228,17 +228,20 @@ Result<FoldedRebuild> rebuild_folded(
   auto cursor = log.follow({});
   if (!cursor) return fail(errc::log_error, cursor.error().message);
 
-  // The tickets are folded; every other standard view is applied as the runner applies it,
-  // in the standard order (the outbox, after the tickets, asks the fold for emitters).
+  // The tickets and the outbox are folded; every other standard view is applied as the runner
+  // applies it, all in the standard order (the outbox, after the tickets, asks the ticket fold
+  // for emitters).
   StandardViews views;
+  const std::vector<Projector*> standard = views.list();
   TicketFold fold;
-  views.outbox.emitters =
+  OutboxFold outbox;
+  const OutboxFold::Emitters emitters =
       [&](const std::string& ticket_id) -> Result<std::optional<TicketEmitter>> {
     return fold.emitter(ticket_id);
   };
   std::vector<Projector*> others;
-  for (Projector* p : views.list()) {
-    if (p != &views.tickets) others.push_back(p);
+  for (Projector* p : standard) {
+    if (p != &views.tickets && p != &views.outbox) others.push_back(p);
   }
 
   FoldedRebuild out;
@@ -280,24 +283,33 @@ Result<FoldedRebuild> rebuild_folded(
               return fail(errc::poison, std::string("applying it threw: ") + e.what());
             }
           };
-          Result<void> ok = guarded([&]() -> Result<void> {
-            auto staged = fold.stage(*event);
-            if (!staged) return std::unexpected(staged.error());
-            return {};
-          });
-          took.tickets += since(t);
-          for (auto p = others.begin(); ok && p != others.end(); ++p) {
-            ok = guarded([&] { return (*p)->apply(*event, recorded.address, batch); });
+          Result<void> ok;
+          for (auto p = standard.begin(); ok && p != standard.end(); ++p) {
+            if (*p == &views.tickets) {
+              ok = guarded([&]() -> Result<void> {
+                auto staged = fold.stage(*event);
+                if (!staged) return std::unexpected(staged.error());
+                return {};
+              });
+              took.tickets += since(t);
+            } else if (*p == &views.outbox) {
+              ok = guarded([&] { return outbox.stage(*event, emitters); });
+              took.other_views += since(t);
+            } else {
+              ok = guarded([&] { return (*p)->apply(*event, recorded.address, batch); });
+              took.other_views += since(t);
+            }
           }
-          took.other_views += since(t);
           if (!ok && ok.error().code != errc::poison) return std::unexpected(ok.error());
           if (!ok) reason = ok.error().message;
         }
         if (reason.empty()) {
           fold.commit();
+          outbox.commit();
           took.tickets += since(t);
         } else {
           fold.drop();
+          outbox.drop();
           batch.rollback_to_save_point();
           batch.put(set_aside_key(recorded.address),
                     recorded.stream_id + " v" + std::to_string(recorded.version) + ": " + reason);
@@ -335,6 +347,7 @@ Result<FoldedRebuild> rebuild_folded(
     }
   });
   auto list_rows = fold.write_list_rows(sink);
+  if (list_rows) list_rows = outbox.write_rows(sink, TicketFold::kStreams);
   auto ticket_rows_done = ticket_rows.get();
   if (!list_rows) return std::unexpected(list_rows.error());
   if (!ticket_rows_done) return std::unexpected(ticket_rows_done.error());

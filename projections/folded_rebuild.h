@@ -1,8 +1,9 @@
 #pragma once
-// A rebuild of every standard view into an empty store, folded: the ticket views are kept in
-// memory as the events leave them (ticket_fold.h) and written once at the end, sorted, as SST
-// files ingested into the store; the other views (structures, outbox, reference objects) are
-// applied by their projectors in batches, as the runner does. The store it leaves holds the
+// A rebuild of every standard view into an empty store, folded: the ticket views and the
+// outbox are kept in memory as the events leave them (ticket_fold.h, OutboxFold) and written
+// once at the end, sorted, as SST files ingested into the store; the other views (structures,
+// reference objects: few events) are applied by their projectors in batches, as the runner
+// does. The store it leaves holds the
 // rows a Runner applying the same events would (tests/projections/folded_rebuild_test.cpp).
 //
 // Used where views are built from nothing and nobody reads them before the end: the replay

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 
 namespace chorus::projections {
 
@@ -14,5 +15,13 @@ namespace chorus::projections {
 // of a string that is not well-formed UTF-8 replaced by U+FFFD. Never throws but bad_alloc.
 // Pure, thread-safe.
 [[nodiscard]] std::string json_text(const nlohmann::json& value, int indent = -1);
+
+// Appends `text` as a JSON string, byte for byte as json_text() writes it (compact), when `text`
+// is well-formed UTF-8: `"` and `\` escaped, backspace, form feed, line feed, carriage return and
+// tab as \b \f \n \r \t, other C0 controls as \u00xx, everything else as it is. Returns false,
+// appending nothing, when `text` is not well-formed UTF-8 (json_text replaces such bytes; the
+// caller then goes through it). For rows written by hand that must equal a tree's dump (the
+// folded rebuild writes millions). Pure, thread-safe.
+[[nodiscard]] bool append_json_string_as_dumped(std::string& out, std::string_view text);
 
 }  // namespace chorus::projections

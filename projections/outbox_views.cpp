@@ -1,6 +1,8 @@
 #include "projections/outbox_views.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "events/codec.h"
 #include "projections/json_text.h"
@@ -66,6 +68,52 @@ const std::string* structure_id_of(const events::Payload& p) {
       p);
 }
 
+// One pending notification: its id, its row's key (o) and the row.
+struct Notice {
+  std::string id;
+  std::string key;
+  std::string row;
+};
+
+// The notifications `event` adds to the outbox; a ticket's recipient from `emitter_of`.
+// Fails with poison for a notification of a ticket the views do not know.
+Result<std::vector<Notice>> notices_of(
+    const events::Event& event,
+    const std::function<Result<std::optional<TicketEmitter>>(const std::string&)>& emitter_of) {
+  std::vector<Notice> out;
+  for (const auto& [kind, recipient] : structure_notices(event.payload)) {
+    std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
+    json row{{"notification_id", id},
+             {"kind", kind},
+             {"structure_id", *structure_id_of(event.payload)},
+             {"recipient_user_id", recipient},
+             {"at_us", event.meta.occurred_at_us}};
+    std::string key = kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
+    out.push_back({std::move(id), std::move(key), json_text(row)});
+  }
+  const char* kind = kind_of(event.payload);
+  if (kind == nullptr) return out;
+  const std::string& ticket_id = *ticket_id_of(event.payload);
+  auto emitter = emitter_of(ticket_id);
+  if (!emitter) return std::unexpected(emitter.error());
+  if (!emitter->has_value()) return fail(errc::poison, "notification for an unknown ticket");
+
+  std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
+  json row{{"notification_id", id},
+           {"kind", kind},
+           {"ticket_id", ticket_id},
+           {"recipient_user_id", (*emitter)->user_id},
+           {"at_us", event.meta.occurred_at_us}};
+  if (const auto* submitted = std::get_if<events::TicketSubmitted>(&event.payload)) {
+    row["number"] = submitted->number;
+  }
+  // A signed-out ticket's messages go to the address it was filed with (no account).
+  if (!(*emitter)->email.empty()) row["recipient_email"] = (*emitter)->email;
+  std::string key = kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
+  out.push_back({std::move(id), std::move(key), json_text(row)});
+  return out;
+}
+
 }  // namespace
 
 Result<void> OutboxViews::apply(const events::Event& event, const events::LogAddress&,
@@ -79,40 +127,73 @@ Result<void> OutboxViews::apply(const events::Event& event, const events::LogAdd
     }
     return {};
   }
-  for (const auto& [kind, recipient] : structure_notices(event.payload)) {
-    const std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
-    json row{{"notification_id", id},
-             {"kind", kind},
-             {"structure_id", *structure_id_of(event.payload)},
-             {"recipient_user_id", recipient},
-             {"at_us", event.meta.occurred_at_us}};
-    const std::string key =
-        kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-    batch.put(key, json_text(row));
-    batch.put(kIndex + id, key);
+  auto notices = notices_of(
+      event, [&](const std::string& ticket_id) { return ticket_emitter(batch, ticket_id); });
+  if (!notices) return std::unexpected(notices.error());
+  for (const auto& n : *notices) {
+    batch.put(n.key, n.row);
+    batch.put(kIndex + n.id, n.key);
   }
-  const char* kind = kind_of(event.payload);
-  if (kind == nullptr) return {};
-  const std::string& ticket_id = *ticket_id_of(event.payload);
-  auto emitter = emitters ? emitters(ticket_id) : ticket_emitter(batch, ticket_id);
-  if (!emitter) return std::unexpected(emitter.error());
-  if (!emitter->has_value()) return fail(errc::poison, "notification for an unknown ticket");
+  return {};
+}
 
-  const std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
-  json row{{"notification_id", id},
-           {"kind", kind},
-           {"ticket_id", ticket_id},
-           {"recipient_user_id", (*emitter)->user_id},
-           {"at_us", event.meta.occurred_at_us}};
-  if (const auto* submitted = std::get_if<events::TicketSubmitted>(&event.payload)) {
-    row["number"] = submitted->number;
+struct OutboxFold::Impl {
+  // Pending notifications by id: their row's key and the row.
+  std::unordered_map<std::string, std::pair<std::string, std::string>> pending;
+  struct Staged {
+    bool active = false;
+    std::string sent;  // a NotificationSent's id
+    std::vector<Notice> notices;
+  } staged;
+};
+
+OutboxFold::OutboxFold() : impl_(std::make_unique<Impl>()) {}
+OutboxFold::~OutboxFold() = default;
+
+Result<void> OutboxFold::stage(const events::Event& event, const Emitters& emitters) {
+  auto& staged = impl_->staged;
+  staged.active = false;
+  staged.sent.clear();
+  staged.notices.clear();
+  if (const auto* sent = std::get_if<events::NotificationSent>(&event.payload)) {
+    staged.sent = sent->notification_id;
+    staged.active = true;
+    return {};
   }
-  // A signed-out ticket's messages go to the address it was filed with (no account).
-  if (!(*emitter)->email.empty()) row["recipient_email"] = (*emitter)->email;
-  const std::string key =
-      kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-  batch.put(key, json_text(row));
-  batch.put(kIndex + id, key);
+  auto notices = notices_of(event, emitters);
+  if (!notices) return std::unexpected(notices.error());
+  staged.notices = std::move(*notices);
+  staged.active = !staged.notices.empty();
+  return {};
+}
+
+void OutboxFold::commit() {
+  auto& staged = impl_->staged;
+  if (!staged.active) return;
+  staged.active = false;
+  if (!staged.sent.empty()) impl_->pending.erase(staged.sent);
+  for (auto& n : staged.notices) {
+    impl_->pending[std::move(n.id)] = {std::move(n.key), std::move(n.row)};
+  }
+}
+
+void OutboxFold::drop() { impl_->staged.active = false; }
+
+Result<void> OutboxFold::write_rows(SortedRowSink& sink, unsigned first) const {
+  using Entry = std::pair<const std::string, std::pair<std::string, std::string>>;
+  std::vector<const Entry*> by_key, by_id;
+  by_key.reserve(impl_->pending.size());
+  for (const auto& e : impl_->pending) by_key.push_back(&e);
+  by_id = by_key;
+  std::ranges::sort(
+      by_key, [](const Entry* a, const Entry* b) { return a->second.first < b->second.first; });
+  for (const Entry* e : by_key) {
+    if (auto r = sink.add(first, e->second.first, e->second.second); !r) return r;
+  }
+  std::ranges::sort(by_id, [](const Entry* a, const Entry* b) { return a->first < b->first; });
+  for (const Entry* e : by_id) {
+    if (auto r = sink.add(first + 1, kIndex + e->first, e->second.first); !r) return r;
+  }
   return {};
 }
 

@@ -14,11 +14,13 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "projections/projector.h"
+#include "projections/sorted_row_sink.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::projections {
@@ -27,11 +29,40 @@ class OutboxViews final : public Projector {
  public:
   Result<void> apply(const events::Event& event, const events::LogAddress& at,
                      ViewBatch& batch) override;
+};
 
-  // Where a ticket's emitter is read: when unset, the ticket views' rows in the batch
-  // (ticket_emitter); the folded rebuild, which holds tickets in memory, sets its own. Fails as
-  // ticket_emitter does. Set before the first apply().
-  std::function<Result<std::optional<TicketEmitter>>(const std::string& ticket_id)> emitters;
+// The outbox folded in memory for the folded rebuild (folded_rebuild.h): the notifications
+// pending as the events so far leave them, written once at the end, sorted, instead of a put
+// and a memtable insert per row (and a delete when sent). The same rows as OutboxViews over the
+// same events.
+class OutboxFold {
+ public:
+  using Emitters =
+      std::function<Result<std::optional<TicketEmitter>>(const std::string& ticket_id)>;
+  OutboxFold();
+  ~OutboxFold();
+  OutboxFold(const OutboxFold&) = delete;
+  OutboxFold& operator=(const OutboxFold&) = delete;
+
+  // Works out the notifications `event` adds, or the one it marks sent, as OutboxViews::apply
+  // would, reading tickets' emitters from `emitters`; holds them until commit() or drop() (a
+  // stage not committed is dropped by the next). Fails with poison where OutboxViews::apply
+  // does (a notification for an unknown ticket), or with what `emitters` fails with; nothing
+  // is staged then. Not thread-safe.
+  [[nodiscard]] Result<void> stage(const events::Event& event, const Emitters& emitters);
+  // Keeps the staged change; without one, nothing. Not thread-safe.
+  void commit();
+  // Forgets the staged change. Not thread-safe.
+  void drop();
+  // Writes the pending notifications (o rows) to stream `first` of `sink` and their index (oi
+  // rows) to stream `first` + 1. Fails with what `sink` fails with. Changes nothing; not
+  // thread-safe against the other methods.
+  static constexpr unsigned kStreams = 2;
+  [[nodiscard]] Result<void> write_rows(SortedRowSink& sink, unsigned first) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Up to `limit` pending notifications (JSON), oldest first. Thread-safe.

@@ -26,21 +26,10 @@
 
 #include "events/event.h"
 #include "projections/errc.h"
+#include "projections/sorted_row_sink.h"
 #include "projections/ticket_views.h"
 
 namespace chorus::projections {
-
-// Where the folded views' final rows go: several streams of rows, each in strictly ascending
-// key order, whose key ranges do not overlap one another (one kind of row each: "x", "f", ...).
-class SortedRowSink {
- public:
-  virtual ~SortedRowSink() = default;
-  // Adds a row to `stream`, after the rows given to that stream before (a greater key). Fails
-  // with io_error (the files failed, or a key out of order: a bug of the writer). Calls for
-  // different streams may come from different threads at once; one stream, one thread.
-  [[nodiscard]] virtual Result<void> add(unsigned stream, std::string_view key,
-                                         std::string_view value) = 0;
-};
 
 class TicketFold {
  public:

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "events/embedded_log.h"
+#include "projections/json_text.h"
 #include "projections/standard_views.h"
 #include "projections/ticket_views.h"
 #include "tests/events/test_events.h"
@@ -272,10 +273,16 @@ TEST(Runner, AFoldedRebuildLeavesWhatTheRunnerLeaves) {
                                             std::string(64, 'b')});
   auto priority = on("t2", events::PrioritySet{"t2", "major", "minor", 2, 1, "client waiting"});
   auto deleted = on("t3", events::TicketDraftDeleted{"t3"});
+  // Signed out, bound to an object, sent to a structure's service, text with line breaks and
+  // quotes: every field of a new ticket's detail row.
+  auto full = on("t9", events::TicketSubmitted{"t9", "SOL-9", "", "", "Métier", "M-Facture",
+                                               "Titre \"cité\"", "ligne 1\nligne 2\t\x01", "s-dest",
+                                               "svc", "x@example.test", "facture", "F-1"});
   ASSERT_TRUE((*log)->append(std::vector<events::StreamAppend>{{"ticket-ghost", 0, {ghost}},
                                                                {"ticket-t1", 2, {info}},
                                                                {"ticket-t2", 2, {file, priority}},
-                                                               {"ticket-t3", 2, {deleted}}}));
+                                                               {"ticket-t3", 2, {deleted}},
+                                                               {"ticket-t9", 0, {full}}}));
   StandardViews views;
   auto runner = Runner::open(**log, dir.str(), views.list());
   ASSERT_TRUE(runner);
@@ -290,6 +297,15 @@ TEST(Runner, AFoldedRebuildLeavesWhatTheRunnerLeaves) {
   while (*(*runner)->step(0ms) > 0) {
   }
   EXPECT_EQ(pending_notifications(*(*runner)->store(), 100)->size(), pending->size() - 1);
+  // Detail rows, new tickets' written by hand included, are what a tree dumps.
+  int details = 0;
+  ASSERT_TRUE((*runner)->store()->scan(std::string("t\0", 2), "", false,
+                                       [&](std::string_view, std::string_view v) {
+                                         EXPECT_EQ(v, json_text(nlohmann::json::parse(v)));
+                                         ++details;
+                                         return true;
+                                       }));
+  EXPECT_EQ(details, 5);  // t0, t1, t2, t4, t9
   EXPECT_EQ(testing::folded_differences(**log, *(*runner)->store(), dir.str() + "/folded"), "");
 }
 
