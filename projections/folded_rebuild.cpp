@@ -341,13 +341,15 @@ Result<FoldedRebuild> rebuild_folded(
   SstSink sink(db, dir);
   auto ticket_rows = std::async(std::launch::async, [&] {
     try {
-      return fold.write_ticket_rows(sink);
+      auto done = fold.write_ticket_rows(sink);
+      // The shorter half: the outbox's rows too.
+      if (done) done = outbox.write_rows(sink, TicketFold::kStreams);
+      return done;
     } catch (const std::bad_alloc&) {
       return Result<void>(fail(errc::io_error, "out of memory writing the views"));
     }
   });
   auto list_rows = fold.write_list_rows(sink);
-  if (list_rows) list_rows = outbox.write_rows(sink, TicketFold::kStreams);
   auto ticket_rows_done = ticket_rows.get();
   if (!list_rows) return std::unexpected(list_rows.error());
   if (!ticket_rows_done) return std::unexpected(ticket_rows_done.error());

@@ -1,5 +1,6 @@
 #include "projections/json_text.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +56,29 @@ bool append_json_string_as_dumped(std::string& out, std::string_view text) {
   }
   out.push_back('"');
   return true;
+}
+
+std::string json_object_text(std::vector<JsonMember> members) {
+  std::ranges::sort(members, {}, &JsonMember::name);
+  std::string out = "{";
+  bool ok = true;
+  for (const auto& m : members) {
+    if (out.size() > 1) out.push_back(',');
+    ok = ok && append_json_string_as_dumped(out, m.name);
+    out.push_back(':');
+    if (const auto* text = std::get_if<std::string_view>(&m.value)) {
+      ok = ok && append_json_string_as_dumped(out, *text);
+    } else {
+      out += std::to_string(std::get<std::int64_t>(m.value));
+    }
+    if (!ok) break;
+  }
+  if (ok) return out + "}";
+  nlohmann::json tree = nlohmann::json::object();
+  for (const auto& m : members) {
+    std::visit([&](const auto& v) { tree[std::string(m.name)] = v; }, m.value);
+  }
+  return json_text(tree);
 }
 
 }  // namespace chorus::projections

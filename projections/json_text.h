@@ -5,9 +5,12 @@
 // runner on every start at the same event. Here they become U+FFFD instead, so a row is always
 // JSON its readers parse, and nothing throws.
 
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 namespace chorus::projections {
 
@@ -23,5 +26,16 @@ namespace chorus::projections {
 // caller then goes through it). For rows written by hand that must equal a tree's dump (the
 // folded rebuild writes millions). Pure, thread-safe.
 [[nodiscard]] bool append_json_string_as_dumped(std::string& out, std::string_view text);
+
+// One member of a flat JSON object: a string or an integer.
+struct JsonMember {
+  std::string_view name;
+  std::variant<std::string_view, std::int64_t> value;
+};
+// The text json_text() gives the tree holding `members` (names distinct), written without the
+// tree: members sorted by name as the tree holds them, strings by append_json_string_as_dumped
+// (through the tree when one is not UTF-8). For rows the projectors write by the million (a new
+// ticket's detail, a notification). Pure, thread-safe.
+[[nodiscard]] std::string json_object_text(std::vector<JsonMember> members);
 
 }  // namespace chorus::projections

@@ -1,7 +1,6 @@
 #include "projections/outbox_views.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "events/codec.h"
@@ -10,8 +9,6 @@
 
 namespace chorus::projections {
 namespace {
-
-using nlohmann::json;
 
 const std::string kPending("o\0", 2);
 const std::string kIndex("oi\0", 3);
@@ -81,15 +78,19 @@ Result<std::vector<Notice>> notices_of(
     const events::Event& event,
     const std::function<Result<std::optional<TicketEmitter>>(const std::string&)>& emitter_of) {
   std::vector<Notice> out;
-  for (const auto& [kind, recipient] : structure_notices(event.payload)) {
+  const std::int64_t at = event.meta.occurred_at_us;
+  auto notice = [&](const char* kind, std::vector<JsonMember> members) {
     std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
-    json row{{"notification_id", id},
-             {"kind", kind},
-             {"structure_id", *structure_id_of(event.payload)},
-             {"recipient_user_id", recipient},
-             {"at_us", event.meta.occurred_at_us}};
-    std::string key = kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-    out.push_back({std::move(id), std::move(key), json_text(row)});
+    members.push_back({"notification_id", id});
+    members.push_back({"kind", kind});
+    members.push_back({"at_us", at});
+    std::string row = json_object_text(std::move(members));
+    std::string key = kPending + be64(static_cast<std::uint64_t>(at)) + id;
+    out.push_back({std::move(id), std::move(key), std::move(row)});
+  };
+  for (const auto& [kind, recipient] : structure_notices(event.payload)) {
+    notice(kind,
+           {{"structure_id", *structure_id_of(event.payload)}, {"recipient_user_id", recipient}});
   }
   const char* kind = kind_of(event.payload);
   if (kind == nullptr) return out;
@@ -97,20 +98,14 @@ Result<std::vector<Notice>> notices_of(
   auto emitter = emitter_of(ticket_id);
   if (!emitter) return std::unexpected(emitter.error());
   if (!emitter->has_value()) return fail(errc::poison, "notification for an unknown ticket");
-
-  std::string id = events::to_hex(event.meta.event_id) + "-" + kind;
-  json row{{"notification_id", id},
-           {"kind", kind},
-           {"ticket_id", ticket_id},
-           {"recipient_user_id", (*emitter)->user_id},
-           {"at_us", event.meta.occurred_at_us}};
+  std::vector<JsonMember> members{{"ticket_id", ticket_id},
+                                  {"recipient_user_id", (*emitter)->user_id}};
   if (const auto* submitted = std::get_if<events::TicketSubmitted>(&event.payload)) {
-    row["number"] = submitted->number;
+    members.push_back({"number", submitted->number});
   }
   // A signed-out ticket's messages go to the address it was filed with (no account).
-  if (!(*emitter)->email.empty()) row["recipient_email"] = (*emitter)->email;
-  std::string key = kPending + be64(static_cast<std::uint64_t>(event.meta.occurred_at_us)) + id;
-  out.push_back({std::move(id), std::move(key), json_text(row)});
+  if (!(*emitter)->email.empty()) members.push_back({"recipient_email", (*emitter)->email});
+  notice(kind, std::move(members));
   return out;
 }
 

@@ -53,8 +53,8 @@ struct TicketFold::Impl {
   std::unordered_set<std::string> contents;                // the a rows: sha256 named
   struct Staged {
     bool active = false;
-    std::string id;
-    Tickets::iterator held;  // the ticket's entry, or end() for a new one
+    const std::string* id = nullptr;  // in the staged event, which outlives the stage
+    Tickets::iterator held;           // the ticket's entry, or end() for a new one
     std::uint64_t version = 0;
     TicketStep step;
   } staged;
@@ -84,7 +84,7 @@ Result<bool> TicketFold::stage(const events::Event& event) {
     step->after.ordinal =
         static_cast<std::uint32_t>(n == impl_->emitted.end() ? std::uint64_t{0} : n->second);
   }
-  staged.id = *id;
+  staged.id = id;
   staged.held = it;
   staged.version = event.version;
   staged.step = std::move(*step);
@@ -94,7 +94,7 @@ Result<bool> TicketFold::stage(const events::Event& event) {
 
 std::optional<TicketEmitter> TicketFold::emitter(const std::string& ticket_id) const {
   const auto& staged = impl_->staged;
-  if (staged.active && staged.id == ticket_id) {
+  if (staged.active && *staged.id == ticket_id) {
     if (staged.step.deleted) return std::nullopt;
     return TicketEmitter{staged.step.after.emitter, staged.step.after.email};
   }
@@ -117,14 +117,14 @@ void TicketFold::commit() {
   }
   if (step.counted) ++impl_->emitted[step.after.emitter];
   if (staged.held == impl_->tickets.end()) {
-    staged.held = impl_->tickets.emplace(staged.id, Ticket{}).first;
-    staged.held->second.fence = is_fence_id(staged.id);
+    staged.held = impl_->tickets.emplace(*staged.id, Ticket{}).first;
+    staged.held->second.fence = is_fence_id(*staged.id);
   }
   Ticket& t = staged.held->second;
   t.state = std::move(step.after);
   if (step.detail) t.detail = std::move(*step.detail);
   if (step.words) t.words = std::move(*step.words);
-  if (!step.number.empty()) impl_->numbers[std::move(step.number)] = staged.id;
+  if (!step.number.empty()) impl_->numbers[std::move(step.number)] = *staged.id;
   if (!step.content.empty()) impl_->contents.insert(std::move(step.content));
   t.history += be64(staged.version);
   t.history += be32(static_cast<std::uint32_t>(step.history.size()));

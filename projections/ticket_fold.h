@@ -39,7 +39,8 @@ class TicketFold {
   TicketFold& operator=(const TicketFold&) = delete;
 
   // Works out what `event` does to its ticket, as TicketViews::apply would, and holds it until
-  // commit() or drop(); a stage not committed is dropped by the next. Returns false, staging
+  // commit() or drop(), which `event` must outlive; a stage not committed is dropped by the
+  // next. Returns false, staging
   // nothing, for an event of no ticket. Fails with poison where TicketViews::apply does (the
   // runner sets such an event aside): nothing is staged then. May throw what the step throws
   // (a library's exception), staging nothing. Not thread-safe.

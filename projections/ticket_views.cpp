@@ -1402,40 +1402,28 @@ Result<TicketStep> ticket_step(
   std::set<std::string> old_words;
   bool formed = false;          // the title or description may have changed
   bool detail_changed = false;  // the detail row is rewritten (status events leave it alone)
-  // A new ticket's detail row written by hand, as json_text would write its tree: the first
-  // form of every ticket, a tree and its dump were a fifth of a folded rebuild. Null when some
-  // text is not UTF-8 (the tree then replaces it).
+  // A new ticket's detail row written without a tree, as json_text would write it: the first
+  // form of every ticket, a tree and its dump were a fifth of a folded rebuild.
   std::optional<std::string> fresh_detail;
   auto write_fresh = [&](const auto& e, std::string_view number) {
-    std::string out = "{";
-    bool ok = true;
-    auto field = [&](std::string_view name, std::string_view value) {
-      if (!ok) return;
-      if (out.size() > 1) out.push_back(',');
-      ok = append_json_string_as_dumped(out, name);
-      out.push_back(':');
-      ok = ok && append_json_string_as_dumped(out, value);
-    };
-    // In key order, as a tree (std::map) holds them.
-    field("category", e.category);
-    field("description", e.description);
-    field("destination_service", e.destination_service);
-    field("destination_structure_id", e.destination_structure_id);
+    std::vector<JsonMember> members{{"category", e.category},
+                                    {"description", e.description},
+                                    {"destination_service", e.destination_service},
+                                    {"destination_structure_id", e.destination_structure_id},
+                                    {"emitter_user_id", e.emitter_user_id},
+                                    {"emitting_structure_id", e.emitting_structure_id},
+                                    {"number", number},
+                                    {"sub_category", e.sub_category},
+                                    {"ticket_id", e.ticket_id},
+                                    {"title", e.title}};
     if constexpr (requires { e.emitter_email; }) {
-      if (!e.emitter_email.empty()) field("emitter_email", e.emitter_email);
+      if (!e.emitter_email.empty()) members.push_back({"emitter_email", e.emitter_email});
     }
-    field("emitter_user_id", e.emitter_user_id);
-    field("emitting_structure_id", e.emitting_structure_id);
-    field("number", number);
     if (!e.object_number.empty()) {
-      field("object_number", e.object_number);
-      field("object_type", e.object_type);
+      members.push_back({"object_number", e.object_number});
+      members.push_back({"object_type", e.object_type});
     }
-    field("sub_category", e.sub_category);
-    field("ticket_id", e.ticket_id);
-    field("title", e.title);
-    out.push_back('}');
-    if (ok) fresh_detail = std::move(out);
+    fresh_detail = json_object_text(std::move(members));
   };
   std::set<std::string> new_words;
   // `number`: "" for a draft, the number given at submission ("Ouvert le").
@@ -1460,7 +1448,7 @@ Result<TicketStep> ticket_step(
     if constexpr (requires { e.emitter_email; }) after.email = e.emitter_email;
     if (!before) {
       write_fresh(e, number);
-      if (fresh_detail) return {};
+      return {};
     }
     detail = json{{"ticket_id", e.ticket_id},
                   {"emitter_user_id", e.emitter_user_id},

@@ -41,5 +41,24 @@ TEST(JsonText, TextThatIsNotUtf8IsLeftToTheTree) {
   }
 }
 
+TEST(JsonText, AnObjectWrittenWithoutATreeIsWhatTheTreeDumps) {
+  const std::vector<JsonMember> members{{"title", "Titre \"cité\"\n"},
+                                        {"at_us", std::int64_t{-1767225600000000}},
+                                        {"number", ""},
+                                        {"category", "Métier"},
+                                        {"attachments_count", std::int64_t{3}}};
+  nlohmann::json tree = nlohmann::json::object();
+  for (const auto& m : members) {
+    std::visit([&](const auto& v) { tree[std::string(m.name)] = v; }, m.value);
+  }
+  EXPECT_EQ(json_object_text(members), json_text(tree));
+  // A string that is not UTF-8: the tree's replacement, whatever the hand would have written.
+  std::vector<JsonMember> bad = members;
+  bad.push_back({"name", "a\xff"});
+  tree["name"] = "a\xff";
+  EXPECT_EQ(json_object_text(bad), json_text(tree));
+  EXPECT_EQ(json_object_text({}), "{}");
+}
+
 }  // namespace
 }  // namespace chorus::projections

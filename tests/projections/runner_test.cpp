@@ -306,6 +306,14 @@ TEST(Runner, AFoldedRebuildLeavesWhatTheRunnerLeaves) {
                                          return true;
                                        }));
   EXPECT_EQ(details, 5);  // t0, t1, t2, t4, t9
+  int notices = 0;
+  ASSERT_TRUE((*runner)->store()->scan(std::string("o\0", 2), "", false,
+                                       [&](std::string_view, std::string_view v) {
+                                         EXPECT_EQ(v, json_text(nlohmann::json::parse(v)));
+                                         ++notices;
+                                         return true;
+                                       }));
+  EXPECT_GT(notices, 5);
   EXPECT_EQ(testing::folded_differences(**log, *(*runner)->store(), dir.str() + "/folded"), "");
 }
 
