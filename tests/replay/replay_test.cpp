@@ -372,6 +372,11 @@ TEST_F(ReplayEmbedded, ViewsRebuiltAtTheLivePositionEqualTheLiveViews) {
   auto same = replay(data() + " views --out " + out + " --compare-live");
   EXPECT_EQ(same.exit_code, 0) << same.out;
   EXPECT_NE(same.out.find("SAME"), std::string::npos) << same.out;
+  // Through the server's runner (--low-memory), the same.
+  auto runner = replay(data() + " views --low-memory --out " + (dir_ / "runner").string() +
+                       " --compare-live");
+  EXPECT_EQ(runner.exit_code, 0) << runner.out;
+  EXPECT_NE(runner.out.find("SAME"), std::string::npos) << runner.out;
 
   // At an earlier moment the views differ from the live ones, and the report says where.
   const std::string earlier = (dir_ / "earlier").string();
