@@ -160,6 +160,10 @@ class ReadAhead {
         slot->recorded.clear();
         slot->decoded.clear();
         slot->status = fail(errc::io_error, "out of memory reading the log");
+      } catch (const std::exception& e) {  // a library's: fails the rebuild, not the process
+        slot->recorded.clear();
+        slot->decoded.clear();
+        slot->status = fail(errc::log_error, std::string("reading the log threw: ") + e.what());
       }
       const bool failed = !slot->status;
       const bool empty = slot->recorded.empty();
@@ -347,9 +351,19 @@ Result<FoldedRebuild> rebuild_folded(
       return done;
     } catch (const std::bad_alloc&) {
       return Result<void>(fail(errc::io_error, "out of memory writing the views"));
+    } catch (const std::exception& e) {
+      return Result<void>(
+          fail(errc::io_error, std::string("writing the views threw: ") + e.what()));
     }
   });
-  auto list_rows = fold.write_list_rows(sink);
+  Result<void> list_rows;
+  try {
+    list_rows = fold.write_list_rows(sink);
+  } catch (const std::bad_alloc&) {
+    list_rows = fail(errc::io_error, "out of memory writing the views");
+  } catch (const std::exception& e) {
+    list_rows = fail(errc::io_error, std::string("writing the views threw: ") + e.what());
+  }
   auto ticket_rows_done = ticket_rows.get();
   if (!list_rows) return std::unexpected(list_rows.error());
   if (!ticket_rows_done) return std::unexpected(ticket_rows_done.error());

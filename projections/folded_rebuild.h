@@ -3,8 +3,8 @@
 // outbox are kept in memory as the events leave them (ticket_fold.h, OutboxFold) and written
 // once at the end, sorted, as SST files ingested into the store; the other views (structures,
 // reference objects: few events) are applied by their projectors in batches, as the runner
-// does. The store it leaves holds the
-// rows a Runner applying the same events would (tests/projections/folded_rebuild_test.cpp).
+// does. The store it leaves holds the rows a Runner applying the same events would (compared
+// row by row in tests/projections/runner_test.cpp and ticket_random_test.cpp).
 //
 // Used where views are built from nothing and nobody reads them before the end: the replay
 // tool's views at a moment. The server's own rebuild (Runner::rebuild) keeps the live path,
@@ -43,8 +43,11 @@ struct FoldedRebuild {
 // events applied so far and the total. An event that cannot be applied is set aside as the
 // runner sets it aside (the same row). Fails with log_error (the log cannot be read),
 // io_error (the store or its files failed; also out of memory) or invalid_argument (`dir`
-// holds a store); `dir` is then left half-written, for the caller to remove. Not thread-safe
-// (one rebuild per directory); the log may be appended to meanwhile.
+// holds a store), exceptions included; `dir` is then left half-written, for the caller to
+// remove. The store is whole only once this succeeds (written without a write-ahead log, its
+// position recorded last): a caller must not serve nor extend it before (replay's rebuild_views
+// builds it aside and moves it into place). Not thread-safe (one rebuild per directory); the
+// log may be appended to meanwhile.
 [[nodiscard]] Result<FoldedRebuild> rebuild_folded(
     events::EventLog& log, const std::string& dir,
     const std::function<void(std::uint64_t done, std::uint64_t total)>& progress = {});

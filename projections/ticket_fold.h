@@ -9,9 +9,9 @@
 // words, the lists sorted on each column with their fences and bucket counts, list counts,
 // emitted counts, bucket sets, term bitmaps) is written once, at the end, in key order; so are
 // the rows written once whatever happens (activity history, numbers, contents named), which
-// would otherwise go through the memtable, the write-ahead log and compactions. The views it leaves
-// are the ones TicketViews leaves over the same events (tests/projections/folded_rebuild_test.cpp
-// compares them row by row).
+// would otherwise go through the memtable, the write-ahead log and compactions. The views it
+// leaves are the ones TicketViews leaves over the same events (compared row by row in
+// tests/projections/runner_test.cpp and at every fresh rebuild of ticket_random_test.cpp).
 //
 // Memory: every ticket's state, detail, words and history (about 1 KB a ticket and 150 bytes an
 // event: some 3.5 GB for replay_bench's 10M-event log of 2.2M tickets), and at the end the

@@ -166,21 +166,28 @@ Result<RebuiltViews> rebuild_views(events::EventLog& log, const events::LogPosit
   std::unique_ptr<projections::Runner> runner;
   std::uint64_t set_aside = 0;
   if (path == RebuildPath::folded) {
-    // Laid out as a runner lays out its first generation, for live_views_dir.
+    // Laid out as a runner lays out its first generation, for live_views_dir; built aside and
+    // moved into place, CURRENT last, only once complete: a rebuild that fails or is killed
+    // leaves no views a server or a comparison could take for whole (a store without its
+    // tickets, or whose rows a runner would apply again).
     const std::string views_dir = out_dir + "/views";
-    std::filesystem::create_directories(views_dir + "/1", ec);
-    if (ec) return fail(errc::io_error, "creating " + views_dir + ": " + ec.message());
+    const std::string building = views_dir + "/1.building";
+    std::filesystem::create_directories(building, ec);
+    if (ec) return fail(errc::io_error, "creating " + building + ": " + ec.message());
+    auto built = projections::rebuild_folded(*prefix, building, progress);
+    if (!built) {
+      std::filesystem::remove_all(building, ec);
+      return fail(
+          built.error().code == projections::errc::log_error ? errc::log_error : errc::io_error,
+          built.error().message);
+    }
+    std::filesystem::rename(building, views_dir + "/1", ec);
+    if (ec) return fail(errc::io_error, "renaming " + building + ": " + ec.message());
     {
       std::ofstream current(views_dir + "/CURRENT", std::ios::trunc);
       current << "1\n";
       current.flush();
       if (!current) return fail(errc::io_error, "writing " + views_dir + "/CURRENT");
-    }
-    auto built = projections::rebuild_folded(*prefix, views_dir + "/1", progress);
-    if (!built) {
-      return fail(
-          built.error().code == projections::errc::log_error ? errc::log_error : errc::io_error,
-          built.error().message);
     }
     out.reached = built->reached;
     set_aside = built->set_aside;

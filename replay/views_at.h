@@ -50,7 +50,8 @@ struct RebuiltViews {
 // How rebuild_views applies the events: `folded` holds the tickets in memory and writes their
 // rows once, sorted, at the end (projections/folded_rebuild.h), many times as fast on a long log;
 // `runner` applies every event through the server's runner, batch after batch. Both leave the
-// same rows (tests/projections/folded_rebuild_test.cpp).
+// same rows (tests/projections/runner_test.cpp; tests/replay/replay_test.cpp compares both with
+// a server's live views).
 enum class RebuildPath { folded, runner };
 
 // Rebuilds every standard view from the log's beginning to `until` into `out_dir` (created;
