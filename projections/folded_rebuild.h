@@ -32,8 +32,10 @@ struct FoldedRebuild {
     double tickets = 0;      // the fold's steps
     double other_views = 0;  // the other projectors, into their batches
     double writing = 0;      // those batches into the store
-    double final_rows = 0;   // the fold's final rows into sorted files
-    double ingesting = 0;    // those files into the store, and the last flush
+    double final_rows = 0;   // the fold's final rows into sorted files, in two halves at once:
+    double final_rows_tickets = 0;  // each ticket's rows, counts, term bitmaps; the outbox
+    double final_rows_lists = 0;    // the lists
+    double ingesting = 0;           // those files into the store, and the last flush
   } seconds;
 };
 

@@ -173,29 +173,45 @@ Result<void> TicketFold::write_ticket_rows(SortedRowSink& sink) const {
     if (auto r = sink.add(kEmittedCounts, emitted_count_key(user), be64(n)); !r) return r;
   }
 
-  // Term bitmaps of the users who keep them: each of their tickets' terms, by ordinal.
+  return {};
+}
+
+Result<void> TicketFold::write_term_bitmaps(SortedRowSink& sink) const {
+  // Each keeping user's tickets' terms, by ordinal (the order of tickets within a user does not
+  // matter: bits are set in memory first).
   std::map<std::string, std::vector<const Held*>> by_emitter;
-  for (const Held* h : by_id) {
-    if (keeps(h->second.state.emitter)) by_emitter[h->second.state.emitter].push_back(h);
+  for (const auto& held : impl_->tickets) {
+    if (keeps(held.second.state.emitter)) by_emitter[held.second.state.emitter].push_back(&held);
   }
+  // Terms hashed (a tree of a user's thousands of terms was most of this), sorted to be written.
+  struct TermHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view term) const noexcept {
+      return std::hash<std::string_view>{}(term);
+    }
+  };
+  using Chunks = std::map<std::uint32_t, std::string>;
+  std::unordered_map<std::string, Chunks, TermHash, std::equal_to<>> bits;
+  std::vector<const std::pair<const std::string, Chunks>*> terms;
   for (const auto& [user, held] : by_emitter) {
-    std::map<std::string, std::map<std::uint32_t, std::string>, std::less<>> bits;
+    bits.clear();
     for (const Held* h : held) {
       const std::uint32_t o = h->second.state.ordinal;
       const std::size_t byte = (o % kBitsPerChunk) / 8;
       for_each_word(h->second.words, [&](std::string_view term) {
         auto at = bits.find(term);
-        if (at == bits.end()) {
-          at = bits.emplace(std::string(term), std::map<std::uint32_t, std::string>{}).first;
-        }
+        if (at == bits.end()) at = bits.emplace(std::string(term), Chunks{}).first;
         std::string& chunk = at->second[o / kBitsPerChunk];
         if (chunk.size() <= byte) chunk.resize(byte + 1, '\0');
         chunk[byte] = static_cast<char>(chunk[byte] | (1 << (o % 8)));
       });
     }
-    for (const auto& [term, chunks] : bits) {
-      const std::string prefix = term_bits_prefix(user, term);
-      for (const auto& [chunk, value] : chunks) {
+    terms.clear();
+    for (const auto& term : bits) terms.push_back(&term);
+    std::ranges::sort(terms, [](const auto* a, const auto* b) { return a->first < b->first; });
+    for (const auto* term : terms) {
+      const std::string prefix = term_bits_prefix(user, term->first);
+      for (const auto& [chunk, value] : term->second) {
         if (auto r = sink.add(kTermBits, prefix + be32(chunk), value); !r) return r;
       }
     }

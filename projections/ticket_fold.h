@@ -56,14 +56,15 @@ class TicketFold {
 
   // Write every other row of the ticket views, as the tickets stand, to `sink`, in streams 0
   // to kStreams - 1, one per kind of row: the rows of each ticket (state, detail, words,
-  // history), the
-  // emitted counts, the term bitmaps, numbers and contents named; and the lists (their rows sorted
-  // on each column, fences, bucket counts, bucket sets, list counts). The two write different
-  // streams and may run at once, on two threads, into a sink whose streams are independent. Fail
-  // with what `sink` fails with (the rows written so far stay in it). Change nothing in the fold;
-  // thread-safe against each other, not against the other methods.
+  // history), the emitted counts, numbers and contents named; the term bitmaps; and the lists
+  // (their rows sorted on each column, fences, bucket counts, bucket sets, list counts). Each
+  // writes its own streams, and they may run at once on different threads into a sink whose
+  // streams are independent. Fail with what `sink` fails with (the rows written so far stay in
+  // it). Change nothing in the fold; thread-safe against each other, not against the other
+  // methods.
   static constexpr unsigned kStreams = 13;
   [[nodiscard]] Result<void> write_ticket_rows(SortedRowSink& sink) const;
+  [[nodiscard]] Result<void> write_term_bitmaps(SortedRowSink& sink) const;
   [[nodiscard]] Result<void> write_list_rows(SortedRowSink& sink) const;
 
   // Tickets held (drafts deleted since excluded). Not thread-safe.

@@ -431,11 +431,12 @@ int main(int argc, char** argv) {
       const auto& f = *reached->folded;
       std::printf(
           "; %llu tickets held, %llu rows written at the end; seconds: reading the log %.1f, "
-          "tickets %.1f, other views %.1f, writing batches %.1f, final rows %.1f, ingesting "
-          "%.1f",
+          "tickets %.1f, other views %.1f, writing batches %.1f, final rows %.1f (tickets' "
+          "half %.1f, lists' half %.1f), ingesting %.1f",
           static_cast<unsigned long long>(f.tickets), static_cast<unsigned long long>(f.final_rows),
           f.seconds.reading, f.seconds.tickets, f.seconds.other_views, f.seconds.writing,
-          f.seconds.final_rows, f.seconds.ingesting);
+          f.seconds.final_rows, f.seconds.final_rows_tickets, f.seconds.final_rows_lists,
+          f.seconds.ingesting);
     }
     if (path == replay::RebuildPath::runner) {
       std::printf("; %llu rows written in %zu batches (%.0f MB)\n",
